@@ -1,0 +1,69 @@
+//! Pure codecs for NSQ's TCP V2 protocol: no I/O, no async, no runtime.
+//!
+//! Everything here works on byte slices and caller-owned buffers, so it can
+//! be fuzzed and property-tested on its own and shared by the broker, the
+//! bench harness and the client utilities.
+//!
+//! * [`command`]: client → server commands (decoder and encoders), reference A.2/A.6.
+//! * [`frame`]: server → client frames, reference A.3.
+//! * [`message`]: message IDs and the 26-byte message header, reference A.5/A.16.
+//! * [`identify`]: IDENTIFY JSON and negotiation rules, reference A.6.1.
+//! * [`names`]: topic and channel names, reference A.12.
+//! * [`error`]: the error-code catalogue, reference A.9.
+//!
+//! ```text
+//! client                                       server
+//!   "  V2"                          ───────▶    (magic, once)
+//!   PUB t\n[size][body]             ───────▶
+//!                                   ◀───────    [size][0]["OK"]
+//!   SUB t c\n  RDY 10\n             ───────▶
+//!                                   ◀───────    [size][2][ts][attempts][id][body]
+//!   FIN <id>\n                      ───────▶
+//! ```
+//!
+//! "Need more bytes" is never an error: decoders return
+//! [`Decoded::Incomplete`].
+//!
+//! ```
+//! use nsq_protocol::command::{decode_command, Command, Limits, Request};
+//! use nsq_protocol::Decoded;
+//!
+//! let mut wire = Vec::new();
+//! Request::Pub("events", b"hello").encode(&mut wire);
+//! match decode_command(&wire, &Limits::default()).unwrap() {
+//!     Decoded::Complete { value: Command::Pub(Ok(p)), consumed } => {
+//!         assert_eq!((p.topic, p.body, consumed), ("events", &b"hello"[..], wire.len()));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod error;
+pub mod frame;
+pub mod identify;
+pub mod message;
+pub mod names;
+pub mod quote;
+
+pub use error::{ClientError, ErrorCode};
+pub use message::{MessageHeader, MessageId};
+
+/// The 4 bytes a V2 client sends first.
+pub const MAGIC_V2: &[u8; 4] = b"  V2";
+
+/// The result of decoding from a buffer that may hold a partial input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded<T> {
+    /// A whole value, and how many bytes it took.
+    Complete {
+        /// The decoded value.
+        value: T,
+        /// Bytes consumed from the front of the buffer.
+        consumed: usize,
+    },
+    /// More bytes are needed.
+    Incomplete,
+}
