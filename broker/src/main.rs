@@ -1,1 +1,18 @@
-fn main(){}
+//! The `nsqd` binary: parse flags, run the broker.
+
+use nsq_broker::options::{Options, NSQ_VERSION};
+
+fn main() {
+    let opts = match Options::parse(std::env::args()) {
+        Ok(o) => o,
+        Err(e) => e.exit(),
+    };
+    if opts.flags.version {
+        println!("nsqd v{NSQ_VERSION} (built w/rust, nsq-rs {})", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    if let Err(e) = nsq_broker::boot::run(opts) {
+        eprintln!("[nsqd] FATAL: {e}");
+        std::process::exit(1);
+    }
+}

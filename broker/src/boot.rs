@@ -1,0 +1,191 @@
+//! Startup and shutdown: bind the listener, start one glommio executor per
+//! shard, wire their inboxes, and stop them all on SIGINT/SIGTERM.
+//!
+//! glommio traps handled here (performance guide 3.2, 3.7): the memlock
+//! limit is raised to its hard maximum and io_memory is sized to fit it (a
+//! too-small limit otherwise degrades silently); the listening socket is
+//! bound without SO_REUSEPORT so a port in use is a clear startup error.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::IntoRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::net::conn::{adopt, serve};
+use crate::options::{Options, NSQ_VERSION};
+use crate::shard::mesh::ShardMsg;
+use crate::shard::{Context, Shard};
+
+/// Startup failures (exit non-zero with this message, reference C.3).
+#[derive(Debug)]
+pub enum BootError {
+    /// Bad `--tcp-address`.
+    Address(String),
+    /// Could not listen.
+    Listen(String, std::io::Error),
+    /// An executor could not start.
+    Executor(String),
+}
+
+impl std::fmt::Display for BootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BootError::Address(a) => write!(f, "invalid --tcp-address {a:?} (want host:port; unix sockets are not supported yet)"),
+            BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
+            BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BootError {}
+
+/// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
+fn raise_memlock() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// io_memory per executor: glommio registers it on 3 rings, charged to
+/// memlock for unprivileged users. This build does no DMA file I/O yet, so a
+/// small pool is plenty.
+fn io_memory_for(memlock: u64, shards: usize) -> usize {
+    let want: u64 = 512 * 1024;
+    let fits = memlock / (3 * shards as u64 + 1);
+    want.min(fits).max(64 * 1024) as usize
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| BootError::Address(addr.to_string()))
+}
+
+/// Run nsqd until SIGINT/SIGTERM.
+pub fn run(opts: Options) -> Result<(), BootError> {
+    let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
+    crate::log::init(level, &opts.flags.log_prefix);
+    crate::log!(Info, "nsqd v{NSQ_VERSION} (nsq-rs {}, {} shards)", env!("CARGO_PKG_VERSION"), opts.shards);
+    crate::log!(Info, "ID: {}", opts.node_id);
+    for flag in &opts.unsupported {
+        crate::log!(Warn, "flag --{flag} is accepted for compatibility but not supported by this build yet; ignored");
+    }
+    crate::log!(
+        Info,
+        "queues are in memory only: a publish beyond --mem-queue-size={} is refused with E_PUB_FAILED (no disk overflow yet)",
+        opts.flags.mem_queue_size
+    );
+
+    let memlock = raise_memlock();
+    let io_memory = io_memory_for(memlock, opts.shards);
+    crate::log!(Debug, "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard");
+
+    let addr = resolve(&opts.flags.tcp_address)?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    listener.set_nonblocking(true).map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    let local = listener.local_addr().map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    crate::log!(Info, "TCP: listening on {local}");
+
+    let shards = opts.shards;
+    let pin = opts.flags.pin_cores;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
+    let ctx = Arc::new(Context::new(opts, senders));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let mut listener_fd = Some(listener.into_raw_fd());
+    let mut handles = Vec::with_capacity(shards);
+    for (i, inbox) in receivers.into_iter().enumerate() {
+        let placement = if pin { Placement::Fixed(i % cpus) } else { Placement::Unbound };
+        let ctx = ctx.clone();
+        let fd = if i == 0 { listener_fd.take() } else { None };
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{i}"))
+            .io_memory(io_memory)
+            .spawn(move || shard_main(i, ctx, inbox, fd))
+            .map_err(|e| BootError::Executor(e.to_string()))?;
+        handles.push(handle);
+    }
+
+    spawn_signal_thread(ctx.clone());
+    for h in handles {
+        let _ = h.join();
+    }
+    crate::log!(Info, "TCP: closed; exiting");
+    Ok(())
+}
+
+fn spawn_signal_thread(ctx: Arc<Context>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        crate::log!(Error, "cannot install signal handlers");
+        return;
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen > 1 {
+                    crate::log!(Warn, "second signal {sig}: exiting now");
+                    std::process::exit(1);
+                }
+                crate::log!(Info, "signal {sig} received: shutting down");
+                for tx in &ctx.mesh {
+                    let _ = tx.send(ShardMsg::Shutdown);
+                }
+            }
+        })
+        .ok();
+}
+
+async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>, listener_fd: Option<i32>) {
+    let shard = Rc::new(Shard::new(id, ctx.clone()));
+    glommio::spawn_local(shard.timers.clone().run()).detach();
+    glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
+    if let Some(fd) = listener_fd {
+        // SAFETY: `fd` is the bound, listening, non-blocking socket that boot
+        // created and handed to this shard alone.
+        let listener = unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        glommio::spawn_local(crate::net::listener::accept_loop(shard.clone(), listener)).detach();
+    }
+    'inbox: while let Ok(first) = inbox.recv_async().await {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                ShardMsg::Accepted(stream) => {
+                    glommio::spawn_local(serve(shard.clone(), stream.bind_to_executor())).detach();
+                }
+                ShardMsg::Publish { origin, batch, commands } => shard.apply_forwarded(origin, batch, commands),
+                ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
+                ShardMsg::Adopt(handoff) => {
+                    glommio::spawn_local(adopt(shard.clone(), *handoff)).detach();
+                }
+                ShardMsg::Shutdown => {
+                    shard.stop();
+                    break 'inbox;
+                }
+            }
+            next = inbox.try_recv().ok();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shard.connection_count() > 0 && Instant::now() < deadline {
+        futures_lite::future::or(glommio::timer::sleep(Duration::from_millis(50)), shard.stop_wake.notified()).await;
+    }
+}

@@ -1,0 +1,352 @@
+//! A channel: its memory queue, in-flight table, deferred queue and the
+//! consumers it delivers to (reference A.10, A.11, A.13).
+//!
+//! Owned by the topic's shard and mutated only there. Delivery is push:
+//! whenever something changes (a put, RDY, FIN, REQ, a timer), [`Channel::dispatch`]
+//! hands queued messages to ready consumers round-robin, appending frames to
+//! their output buffers; their writers flush when the tick's work is done.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use nsq_protocol::MessageId;
+
+use crate::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
+use crate::message::Message;
+use crate::net::client::Client;
+use crate::timers::Timers;
+
+/// A channel of a topic.
+#[derive(Debug)]
+pub struct Channel {
+    /// Channel name.
+    pub name: Rc<str>,
+    /// Ends in `#ephemeral`.
+    pub ephemeral: bool,
+    /// Paused: no deliveries.
+    pub paused: bool,
+    queue: VecDeque<Message>,
+    capacity: usize,
+    in_flight: InFlightTable,
+    deferred: DeferredQueue,
+    consumers: Vec<Rc<Client>>,
+    next_consumer: usize,
+    /// Messages put into this channel.
+    pub message_count: u64,
+    /// Explicit REQs.
+    pub requeue_count: u64,
+    /// In-flight timeouts.
+    pub timeout_count: u64,
+    max_msg_timeout: Duration,
+    timers: Rc<Timers>,
+    me: Weak<RefCell<Channel>>,
+    armed: Option<Instant>,
+}
+
+impl Channel {
+    /// A new channel wrapped for sharing with its timer entries.
+    pub fn new_shared(
+        name: &str,
+        capacity: usize,
+        max_msg_timeout: Duration,
+        timers: Rc<Timers>,
+    ) -> Rc<RefCell<Channel>> {
+        Rc::new_cyclic(|me| {
+            RefCell::new(Channel {
+                name: name.into(),
+                ephemeral: nsq_protocol::names::is_ephemeral(name),
+                paused: false,
+                queue: VecDeque::new(),
+                capacity,
+                in_flight: InFlightTable::default(),
+                deferred: DeferredQueue::default(),
+                consumers: Vec::new(),
+                next_consumer: 0,
+                message_count: 0,
+                requeue_count: 0,
+                timeout_count: 0,
+                max_msg_timeout,
+                timers,
+                me: me.clone(),
+                armed: None,
+            })
+        })
+    }
+
+    /// Queued messages (memory depth).
+    pub fn depth(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Messages in flight.
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Deferred messages.
+    pub fn deferred_count(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Connected consumers.
+    pub fn consumer_count(&self) -> usize {
+        self.consumers.len()
+    }
+
+    /// How many more messages the memory queue takes.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.queue.len())
+    }
+
+    /// Put a message (deferred if it carries a delay). An ephemeral channel
+    /// drops what does not fit; callers check [`Channel::room`] otherwise.
+    pub fn put(&mut self, mut message: Message, now: Instant) {
+        self.message_count += 1;
+        if message.defer_ms > 0 {
+            let due = now + Duration::from_millis(message.defer_ms);
+            message.defer_ms = 0;
+            self.deferred.push(message, due);
+            self.arm(due);
+        } else if !self.ephemeral || self.queue.len() < self.capacity {
+            self.queue.push_back(message);
+        }
+    }
+
+    /// Add a subscribed consumer.
+    pub fn add_consumer(&mut self, client: Rc<Client>) {
+        self.consumers.push(client);
+    }
+
+    /// Remove a consumer; its in-flight messages stay until they time out
+    /// (A.14). Returns whether the channel now has no consumers.
+    pub fn remove_consumer(&mut self, client_id: u64) -> bool {
+        self.consumers.retain(|c| c.id != client_id);
+        self.consumers.is_empty()
+    }
+
+    /// Hand queued messages to ready consumers, round-robin.
+    pub fn dispatch(&mut self, now: Instant) {
+        if !self.paused && !self.consumers.is_empty() {
+            let n = self.consumers.len();
+            while !self.queue.is_empty() {
+                let Some(i) = (0..n)
+                    .map(|k| (self.next_consumer + k) % n)
+                    .find(|&i| self.consumers[i].is_ready())
+                else {
+                    break;
+                };
+                self.next_consumer = (i + 1) % n;
+                let Some(mut message) = self.queue.pop_front() else {
+                    break;
+                };
+                let client = &self.consumers[i];
+                if client.sampled_out() {
+                    continue;
+                }
+                message.attempts = message.attempts.wrapping_add(1);
+                client.deliver(&message);
+                self.in_flight.insert(InFlight {
+                    message,
+                    client_id: client.id,
+                    deadline: now + client.msg_timeout.get(),
+                    delivered_at: now,
+                });
+            }
+        }
+        self.rearm();
+    }
+
+    /// FIN.
+    pub fn finish(&mut self, client: &Client, id: &[u8], now: Instant) -> Result<(), InFlightError> {
+        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
+        self.in_flight.take(id, client.id)?;
+        client.release_in_flight();
+        client.finish_count.set(client.finish_count.get() + 1);
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// REQ with a (clamped) delay.
+    pub fn requeue(
+        &mut self,
+        client: &Client,
+        id: &[u8],
+        delay: Duration,
+        now: Instant,
+    ) -> Result<(), InFlightError> {
+        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
+        let entry = self.in_flight.take(id, client.id)?;
+        client.release_in_flight();
+        client.requeue_count.set(client.requeue_count.get() + 1);
+        self.requeue_count += 1;
+        if delay.is_zero() {
+            self.queue.push_back(entry.message);
+        } else {
+            self.deferred.push(entry.message, now + delay);
+        }
+        self.dispatch(now);
+        Ok(())
+    }
+
+    /// TOUCH: extend the deadline, capped at delivery + max-msg-timeout.
+    pub fn touch(&mut self, client: &Client, id: &[u8], now: Instant) -> Result<(), InFlightError> {
+        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
+        let timeout = client.msg_timeout.get();
+        let max = self.max_msg_timeout;
+        self.in_flight.touch(id, client.id, |e| {
+            let wanted = now + timeout;
+            if wanted.saturating_duration_since(e.delivered_at) >= max {
+                e.delivered_at + max
+            } else {
+                wanted
+            }
+        })?;
+        self.rearm();
+        Ok(())
+    }
+
+    /// Requeue timed-out in-flight messages and release due deferred ones.
+    pub fn process_timers(&mut self, now: Instant) {
+        self.armed = None;
+        while let Some(expired) = self.in_flight.pop_expired(now) {
+            self.timeout_count += 1;
+            if let Some(owner) = self.consumers.iter().find(|c| c.id == expired.client_id) {
+                owner.release_in_flight();
+            }
+            self.queue.push_back(expired.message);
+        }
+        while let Some(message) = self.deferred.pop_due(now) {
+            self.queue.push_back(message);
+        }
+        self.dispatch(now);
+    }
+
+    /// Drop every queued, in-flight and deferred message.
+    pub fn empty(&mut self) {
+        self.queue.clear();
+        self.in_flight.drain().for_each(drop);
+        self.deferred.clear();
+        for c in &self.consumers {
+            c.in_flight.set(0);
+        }
+    }
+
+    /// Close every consumer (channel deleted).
+    pub fn close_consumers(&mut self) {
+        for c in self.consumers.drain(..) {
+            c.kill();
+        }
+    }
+
+    fn rearm(&mut self) {
+        let next = match (self.in_flight.next_deadline(), self.deferred.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
+            self.arm(at);
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        if self.armed.is_none_or(|armed| at < armed) {
+            self.armed = Some(at);
+            self.timers.schedule(at, self.me.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn client(id: u64, rdy: u64) -> Rc<Client> {
+        let c = Rc::new(Client::new(id, "127.0.0.1:1".parse().unwrap(), -1, Duration::from_secs(60)));
+        c.rdy.set(rdy);
+        c
+    }
+
+    fn msg(id: u64) -> Message {
+        Message { id: MessageId(id), timestamp: 1, attempts: 0, defer_ms: 0, body: Bytes::from_static(b"b") }
+    }
+
+    fn channel() -> Rc<RefCell<Channel>> {
+        Channel::new_shared("c", 100, Duration::from_secs(900), Rc::new(Timers::default()))
+    }
+
+    #[test]
+    fn rdy_is_a_window() {
+        let ch = channel();
+        let mut ch = ch.borrow_mut();
+        let c = client(1, 2);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        for i in 0..5 {
+            ch.put(msg(i), now);
+        }
+        ch.dispatch(now);
+        assert_eq!((c.in_flight.get(), ch.depth()), (2, 3));
+        ch.finish(&c, &MessageId(0).to_hex(), now).unwrap();
+        assert_eq!((c.in_flight.get(), ch.depth()), (2, 2));
+        assert_eq!(ch.finish(&c, &MessageId(0).to_hex(), now), Err(InFlightError::NotInFlight));
+        assert_eq!(ch.finish(&client(2, 1), &MessageId(1).to_hex(), now), Err(InFlightError::NotOwner));
+    }
+
+    #[test]
+    fn timeout_requeues_with_attempts_kept() {
+        let ch = channel();
+        let mut ch = ch.borrow_mut();
+        let c = client(1, 1);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        ch.put(msg(7), now);
+        ch.dispatch(now);
+        c.rdy.set(0);
+        ch.process_timers(now + Duration::from_secs(61));
+        assert_eq!((ch.timeout_count, ch.depth(), c.in_flight.get()), (1, 1, 0));
+        c.rdy.set(1);
+        ch.dispatch(now);
+        let mut out = Vec::new();
+        c.take_output(&mut out);
+        // Second frame's attempts field (bytes 16..18 of the frame) is 2.
+        let second = &out[out.len() - 35..];
+        assert_eq!(&second[16..18], &[0, 2]);
+    }
+
+    #[test]
+    fn requeue_with_delay_defers() {
+        let ch = channel();
+        let mut ch = ch.borrow_mut();
+        let c = client(1, 1);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        ch.put(msg(1), now);
+        ch.dispatch(now);
+        ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now).unwrap();
+        assert_eq!((ch.deferred_count(), ch.depth(), ch.requeue_count), (1, 0, 1));
+        ch.process_timers(now + Duration::from_secs(4));
+        assert_eq!(ch.deferred_count(), 1);
+        ch.process_timers(now + Duration::from_secs(5));
+        assert_eq!((ch.deferred_count(), ch.in_flight_count()), (0, 1));
+    }
+
+    #[test]
+    fn touch_is_capped() {
+        let ch = Channel::new_shared("c", 100, Duration::from_secs(90), Rc::new(Timers::default()));
+        let mut ch = ch.borrow_mut();
+        let c = client(1, 1);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        ch.put(msg(1), now);
+        ch.dispatch(now);
+        ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59)).unwrap();
+        c.rdy.set(0);
+        ch.process_timers(now + Duration::from_secs(89));
+        assert_eq!(ch.in_flight_count(), 1);
+        ch.process_timers(now + Duration::from_secs(90));
+        assert_eq!((ch.in_flight_count(), ch.depth(), ch.timeout_count), (0, 1, 1));
+    }
+}

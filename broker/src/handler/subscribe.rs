@@ -1,0 +1,158 @@
+//! The consumer commands: SUB (with the handoff to the owning shard), RDY,
+//! FIN, REQ, TOUCH, CLS (reference A.6.4-A.6.9).
+
+use std::time::{Duration, Instant};
+
+use nsq_protocol::frame::{CLOSE_WAIT, OK};
+use nsq_protocol::{ClientError, ErrorCode};
+
+use crate::inflight::InFlightError;
+use crate::net::conn::{Connection, Flow, State, Subscription};
+
+impl Connection {
+    /// SUB: checks in NSQ's order, then subscribe here or move to the owner.
+    pub async fn sub(&mut self, params: Result<(String, String), ClientError>) -> Flow {
+        if self.state != State::Init {
+            return self.fail(ClientError::invalid("cannot SUB in current state"));
+        }
+        if self.settings.heartbeat_interval.is_none() {
+            return self.fail(ClientError::invalid("cannot SUB with heartbeats disabled"));
+        }
+        let (topic, channel) = match params {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        let owner = self.shard.owner_of(&topic);
+        if owner == self.shard.id {
+            self.subscribe_here(&topic, &channel)
+        } else {
+            self.hand_off(owner, topic, channel).await
+        }
+    }
+
+    /// Join the channel on this (owning) shard and answer `OK`.
+    pub fn subscribe_here(&mut self, topic_name: &str, channel_name: &str) -> Flow {
+        if self.shard.stopping.get() {
+            return self.fail(ClientError::new(ErrorCode::SubFailed, "SUB failed exiting"));
+        }
+        let now = Instant::now();
+        let topic = self.shard.get_or_create_topic(topic_name);
+        let channel = topic.borrow_mut().get_or_create_channel(channel_name, now);
+        let max = self.shard.ctx.opts.flags.max_channel_consumers;
+        if max > 0 && channel.borrow().consumer_count() as i64 >= max {
+            return self.fail(ClientError::new(
+                ErrorCode::SubFailed,
+                format!("SUB failed consumers for {topic_name}:{channel_name} exceeds limit of {max}"),
+            ));
+        }
+        channel.borrow_mut().add_consumer(self.client.clone());
+        self.state = State::Subscribed;
+        self.sub = Some(Subscription {
+            topic_name: topic_name.to_string(),
+            channel_name: channel_name.to_string(),
+            topic,
+            channel,
+        });
+        self.client.respond(OK);
+        Flow::Continue
+    }
+
+    fn in_flight_error(&self, cmd: &str, id: &[u8; 16], e: InFlightError) -> Flow {
+        let code = match cmd {
+            "FIN" => ErrorCode::FinFailed,
+            "REQ" => ErrorCode::ReqFailed,
+            _ => ErrorCode::TouchFailed,
+        };
+        self.fail(ClientError::new(
+            code,
+            format!("{cmd} {} failed {}", String::from_utf8_lossy(id), e.as_str()),
+        ))
+    }
+
+    fn consuming(&self) -> bool {
+        matches!(self.state, State::Subscribed | State::Closing)
+    }
+
+    /// RDY: set the in-flight window (ignored after CLS).
+    pub fn rdy(&mut self, count: Result<u64, ClientError>) -> Flow {
+        if self.state == State::Closing {
+            return Flow::Continue;
+        }
+        if self.state != State::Subscribed {
+            return self.fail(ClientError::invalid("cannot RDY in current state"));
+        }
+        let count = match count {
+            Ok(c) => c,
+            Err(e) => return self.fail(e),
+        };
+        self.client.rdy.set(count);
+        if let Some(sub) = &self.sub {
+            sub.channel.borrow_mut().dispatch(Instant::now());
+        }
+        Flow::Continue
+    }
+
+    /// FIN.
+    pub fn fin(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+        if !self.consuming() {
+            return self.fail(ClientError::invalid("cannot FIN in current state"));
+        }
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => return self.fail(e),
+        };
+        let Some(sub) = &self.sub else { return Flow::Continue };
+        let result = sub.channel.borrow_mut().finish(&self.client, &id, Instant::now());
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(e) => self.in_flight_error("FIN", &id, e),
+        }
+    }
+
+    /// REQ, with the delay clamped to `--max-req-timeout`.
+    pub fn req(&mut self, params: Result<([u8; 16], u64), ClientError>) -> Flow {
+        if !self.consuming() {
+            return self.fail(ClientError::invalid("cannot REQ in current state"));
+        }
+        let (id, ms) = match params {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        let delay = Duration::from_millis(ms).min(self.shard.ctx.opts.flags.max_req_timeout);
+        let Some(sub) = &self.sub else { return Flow::Continue };
+        let result = sub.channel.borrow_mut().requeue(&self.client, &id, delay, Instant::now());
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(e) => self.in_flight_error("REQ", &id, e),
+        }
+    }
+
+    /// TOUCH.
+    pub fn touch(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+        if !self.consuming() {
+            return self.fail(ClientError::invalid("cannot TOUCH in current state"));
+        }
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => return self.fail(e),
+        };
+        let Some(sub) = &self.sub else { return Flow::Continue };
+        let result = sub.channel.borrow_mut().touch(&self.client, &id, Instant::now());
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(e) => self.in_flight_error("TOUCH", &id, e),
+        }
+    }
+
+    /// CLS: stop deliveries and answer `CLOSE_WAIT`; the client closes.
+    pub fn cls(&mut self) -> Flow {
+        if self.state != State::Subscribed {
+            return self.fail(ClientError::invalid("cannot CLS in current state"));
+        }
+        self.client.rdy.set(0);
+        self.client.closing.set(true);
+        self.state = State::Closing;
+        self.client.respond(CLOSE_WAIT);
+        Flow::Continue
+    }
+}

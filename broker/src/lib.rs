@@ -1,0 +1,30 @@
+//! nsqd: a thread-per-core, shared-nothing NSQ broker on glommio.
+//!
+//! Read [`ARCHITECTURE.md`](../ARCHITECTURE.md) first. Where to start:
+//! [`boot`] starts one executor per shard; [`net::listener`] places
+//! connections; [`net::conn`] runs a connection's read loop and
+//! [`handler`] its commands; [`shard`] owns topics ([`topic`], [`channel`],
+//! [`inflight`]) and talks to other shards ([`shard::forward`],
+//! [`shard::mesh`]); [`timers`] fires in-flight timeouts and deferred
+//! deliveries.
+//!
+//! Invariants worth naming:
+//! * A topic, its channels and their tables are touched only by the shard
+//!   [`shard::route::owner_of`] names; no lock guards them.
+//! * Every publish is acknowledged exactly once, in command order per
+//!   connection, and only after the owner accepted it.
+//! * No `RefCell` borrow is held across an `.await`.
+
+pub mod boot;
+pub mod channel;
+pub mod handler;
+pub mod inflight;
+pub mod log;
+pub mod message;
+pub mod message_id;
+pub mod net;
+pub mod notify;
+pub mod options;
+pub mod shard;
+pub mod timers;
+pub mod topic;

@@ -1,0 +1,145 @@
+//! A connection's shared state: what the channel needs to deliver to it
+//! (RDY window, in-flight count, output buffer) and what the connection's
+//! reader and writer tasks share. Shard-local (`Rc`, `Cell`): no locks.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use nsq_protocol::frame::{encode_error, encode_response};
+use nsq_protocol::ClientError;
+
+use crate::message::Message;
+use crate::notify::Notify;
+
+/// One client connection as its channel and its tasks see it.
+#[derive(Debug)]
+pub struct Client {
+    /// Process-wide unique connection ID (owner of in-flight messages).
+    pub id: u64,
+    /// Peer address.
+    pub remote: SocketAddr,
+    /// The socket, for `shutdown(2)` when the server closes the connection.
+    pub fd: Cell<RawFd>,
+    out: RefCell<Vec<u8>>,
+    /// Wakes the writer task.
+    pub writer_wake: Notify,
+    /// Last RDY count.
+    pub rdy: Cell<u64>,
+    /// Messages delivered and not yet finished, requeued or timed out.
+    pub in_flight: Cell<u64>,
+    /// Messages delivered.
+    pub message_count: Cell<u64>,
+    /// Messages finished.
+    pub finish_count: Cell<u64>,
+    /// Messages requeued by REQ.
+    pub requeue_count: Cell<u64>,
+    /// Negotiated sample rate (0 = off).
+    pub sample_rate: Cell<i32>,
+    /// In-flight timeout for messages sent here.
+    pub msg_timeout: Cell<Duration>,
+    /// Heartbeat interval (`None` = disabled).
+    pub heartbeat: Cell<Option<Duration>>,
+    /// After CLS: no new deliveries.
+    pub closing: Cell<bool>,
+    /// The connection is gone or being closed: the writer stops.
+    pub closed: Cell<bool>,
+    /// Flush what is buffered, then stop the writer (close, handoff).
+    pub draining: Cell<bool>,
+    /// The heartbeat interval changed: restart the ticker.
+    pub heartbeat_reset: Cell<bool>,
+    rng: Cell<u64>,
+}
+
+impl Client {
+    /// A new client with NSQ's defaults.
+    pub fn new(id: u64, remote: SocketAddr, fd: RawFd, msg_timeout: Duration) -> Client {
+        Client {
+            id,
+            remote,
+            fd: Cell::new(fd),
+            out: RefCell::new(Vec::with_capacity(4096)),
+            writer_wake: Notify::default(),
+            rdy: Cell::new(0),
+            in_flight: Cell::new(0),
+            message_count: Cell::new(0),
+            finish_count: Cell::new(0),
+            requeue_count: Cell::new(0),
+            sample_rate: Cell::new(0),
+            msg_timeout: Cell::new(msg_timeout),
+            heartbeat: Cell::new(Some(Duration::from_secs(30))),
+            closing: Cell::new(false),
+            closed: Cell::new(false),
+            draining: Cell::new(false),
+            heartbeat_reset: Cell::new(false),
+            rng: Cell::new(id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+        }
+    }
+
+    /// Whether the channel may deliver one more message here (A.10).
+    pub fn is_ready(&self) -> bool {
+        !self.closing.get() && !self.closed.get() && self.in_flight.get() < self.rdy.get()
+    }
+
+    /// Sampling (A.11.6): true if this message is to be discarded.
+    pub fn sampled_out(&self) -> bool {
+        let rate = self.sample_rate.get();
+        if rate <= 0 {
+            return false;
+        }
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x % 100) as i32 > rate
+    }
+
+    /// Append a message frame and count the delivery.
+    pub fn deliver(&self, message: &Message) {
+        message.encode_frame(&mut self.out.borrow_mut());
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.message_count.set(self.message_count.get() + 1);
+        self.writer_wake.notify();
+    }
+
+    /// Append a response frame.
+    pub fn respond(&self, data: &[u8]) {
+        encode_response(&mut self.out.borrow_mut(), data);
+        self.writer_wake.notify();
+    }
+
+    /// Append an error frame.
+    pub fn respond_error(&self, err: &ClientError) {
+        encode_error(&mut self.out.borrow_mut(), err);
+        self.writer_wake.notify();
+    }
+
+    /// Swap the pending output into `into` (which must be empty).
+    pub fn take_output(&self, into: &mut Vec<u8>) {
+        std::mem::swap(&mut *self.out.borrow_mut(), into);
+    }
+
+    /// Whether output is waiting.
+    pub fn has_output(&self) -> bool {
+        !self.out.borrow().is_empty()
+    }
+
+    /// A message's in-flight entry ended (FIN, REQ, timeout).
+    pub fn release_in_flight(&self) {
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+    }
+
+    /// Close the connection from the server side: stop the writer and make
+    /// the reader see EOF.
+    pub fn kill(&self) {
+        self.closed.set(true);
+        self.writer_wake.notify();
+        // SAFETY: shutdown(2) on a descriptor this connection owns; it does
+        // not close the descriptor, only ends the TCP stream.
+        unsafe {
+            libc::shutdown(self.fd.get(), libc::SHUT_RDWR);
+        }
+    }
+}

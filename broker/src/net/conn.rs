@@ -1,0 +1,401 @@
+//! One client connection: the read loop that decodes commands from the read
+//! buffer and runs them, the writer task, the SUB handoff to the owning shard,
+//! and the cleanup on disconnect (reference A.1, A.14).
+//!
+//! Per read buffer the loop runs every complete command, then waits for the
+//! owners' answers to publishes it forwarded, then reads again: so responses
+//! stay in command order (H.2) and a connection never has more than one read
+//! buffer of publishes in flight across shards.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use glommio::net::TcpStream;
+use glommio::task::JoinHandle;
+use nsq_protocol::command::decode_command;
+use nsq_protocol::frame::{encode_error, OK};
+use nsq_protocol::identify::{IdentifyRequest, Negotiated};
+use nsq_protocol::{ClientError, Decoded, ErrorCode, MAGIC_V2};
+
+use crate::channel::Channel;
+use crate::net::client::Client;
+use crate::net::io::{read_into, write_all, SharedStream};
+use crate::net::owned::{Cmd, PubKind, Spans};
+use crate::shard::forward::AckSink;
+use crate::shard::mesh::{Handoff, ShardMsg};
+use crate::shard::Shard;
+use crate::topic::{PutError, Topic};
+
+/// Connection state (reference A.4; the numbers are what /stats reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// After the magic.
+    Init = 0,
+    /// After SUB.
+    Subscribed = 3,
+    /// After CLS.
+    Closing = 4,
+}
+
+/// What the read loop does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// Close the connection (after flushing).
+    Close,
+    /// The connection now lives on another shard.
+    HandedOff,
+}
+
+/// A publish response not yet written, in command order.
+#[derive(Debug)]
+pub enum Pending {
+    /// Answered locally.
+    Local(PubKind, Result<(), PutError>),
+    /// Forwarded; the answer arrives in the sink under this sequence number.
+    Remote(PubKind, u64),
+}
+
+/// The channel a connection consumes from.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Topic name.
+    pub topic_name: String,
+    /// Channel name.
+    pub channel_name: String,
+    /// The topic (for its backlog).
+    pub topic: Rc<RefCell<Topic>>,
+    /// The channel.
+    pub channel: Rc<RefCell<Channel>>,
+}
+
+/// A connection on its current shard.
+pub struct Connection {
+    /// The shard it runs on.
+    pub shard: Rc<Shard>,
+    /// The socket.
+    pub stream: SharedStream,
+    /// Shared state (channel delivery, writer).
+    pub client: Rc<Client>,
+    /// Bytes read, not yet decoded.
+    pub input: BytesMut,
+    /// Protocol state.
+    pub state: State,
+    /// IDENTIFY settings (defaults until IDENTIFY).
+    pub settings: Negotiated,
+    /// After SUB.
+    pub sub: Option<Subscription>,
+    /// Publish responses not yet written.
+    pub pending: VecDeque<Pending>,
+    /// Where forwarded publishes' results arrive.
+    pub sink: Rc<AckSink>,
+    next_seq: u64,
+    writer: Option<JoinHandle<()>>,
+}
+
+fn default_settings(shard: &Shard) -> Negotiated {
+    let policy = &shard.ctx.identify;
+    nsq_protocol::identify::negotiate(&IdentifyRequest::default(), policy).unwrap_or(Negotiated {
+        heartbeat_interval: Some(policy.default_heartbeat_interval),
+        output_buffer_size: policy.default_output_buffer_size,
+        output_buffer_timeout: policy.default_output_buffer_timeout,
+        sample_rate: 0,
+        msg_timeout: policy.default_msg_timeout,
+        feature_negotiation: false,
+        tls_v1: false,
+        snappy: false,
+        deflate: false,
+        deflate_level: 6,
+        client_id: String::new(),
+        hostname: String::new(),
+        user_agent: String::new(),
+    })
+}
+
+/// Serve a connection accepted on (or placed on) this shard.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let Ok(remote) = stream.peer_addr() else { return };
+    let id = shard.ctx.next_client_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let settings = default_settings(&shard);
+    let client = Rc::new(Client::new(id, remote, stream.as_raw_fd(), settings.msg_timeout));
+    let mut conn = Connection::new(shard, stream, client, settings, BytesMut::with_capacity(4096));
+    crate::log!(Info, "TCP: new client({remote})");
+    // Magic: exactly "  V2"; anything else gets E_BAD_PROTOCOL and a close.
+    while conn.input.len() < 4 {
+        match conn.read_more().await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    if &conn.input[..4] != MAGIC_V2 {
+        crate::log!(Error, "client({remote}) bad protocol magic '{}'", String::from_utf8_lossy(&conn.input[..4]));
+        let mut frame = Vec::new();
+        encode_error(&mut frame, &ClientError::new(ErrorCode::BadProtocol, ""));
+        let _ = write_all(&conn.stream, &frame).await;
+        return;
+    }
+    conn.input.advance(4);
+    conn.run().await;
+}
+
+/// Take over a connection handed off by another shard after its SUB.
+pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
+    let Handoff { fd, input, client_id, remote, settings, topic, channel } = handoff;
+    // SAFETY: `fd` is a duplicate of a connected TCP socket that this shard
+    // now owns exclusively; the sending shard closed its own descriptor.
+    let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
+    let client = Rc::new(Client::new(client_id, remote, stream.as_raw_fd(), settings.msg_timeout));
+    client.sample_rate.set(settings.sample_rate);
+    client.heartbeat.set(settings.heartbeat_interval);
+    let mut conn = Connection::new(shard, stream, client, settings, BytesMut::from(&input[..]));
+    conn.start();
+    if conn.subscribe_here(&topic, &channel) == Flow::Close {
+        conn.close().await;
+        return;
+    }
+    conn.run().await;
+}
+
+impl Connection {
+    fn new(shard: Rc<Shard>, stream: TcpStream, client: Rc<Client>, settings: Negotiated, input: BytesMut) -> Connection {
+        Connection {
+            shard,
+            stream: Rc::new(RefCell::new(stream)),
+            client,
+            input,
+            state: State::Init,
+            settings,
+            sub: None,
+            pending: VecDeque::new(),
+            sink: Rc::new(AckSink::default()),
+            next_seq: 0,
+            writer: None,
+        }
+    }
+
+    /// Register with the shard, apply timeouts and start the writer.
+    fn start(&mut self) {
+        if self.writer.is_some() {
+            return;
+        }
+        self.shard.register(&self.client);
+        self.apply_timeouts();
+        let task = glommio::spawn_local(crate::net::writer::run(self.stream.clone(), self.client.clone()));
+        self.writer = Some(task.detach());
+    }
+
+    /// Read deadline 2 x heartbeat, write deadline 1 x heartbeat (A.7).
+    pub fn apply_timeouts(&self) {
+        let hb = self.settings.heartbeat_interval;
+        let stream = self.stream.borrow();
+        let _ = stream.set_read_timeout(hb.map(|d| d * 2));
+        let _ = stream.set_write_timeout(hb);
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        read_into(&self.stream, &self.shard.scratch, &mut self.input).await
+    }
+
+    async fn run(mut self) {
+        self.start();
+        if self.command_loop().await == Flow::HandedOff {
+            return;
+        }
+        self.close().await;
+    }
+
+    async fn command_loop(&mut self) -> Flow {
+        loop {
+            loop {
+                let limits = &self.shard.ctx.limits;
+                let (spans, consumed) = match decode_command(&self.input, limits) {
+                    Err(e) => {
+                        crate::log!(Error, "client({}) {e}", self.client.remote);
+                        return Flow::Close;
+                    }
+                    Ok(Decoded::Incomplete) => break,
+                    Ok(Decoded::Complete { value, consumed }) => (Spans::of(value, &self.input), consumed),
+                };
+                let chunk = self.input.split_to(consumed).freeze();
+                match self.exec(spans.resolve(&chunk)).await {
+                    Flow::Continue => {}
+                    Flow::Close => {
+                        self.drain_pending().await;
+                        return Flow::Close;
+                    }
+                    Flow::HandedOff => return Flow::HandedOff,
+                }
+                if self.client.closed.get() {
+                    return Flow::Close;
+                }
+            }
+            if !self.drain_pending().await {
+                return Flow::Close;
+            }
+            if let Some(sub) = &self.sub {
+                let mut topic = sub.topic.borrow_mut();
+                if topic.has_backlog() {
+                    topic.pump(Instant::now());
+                }
+            }
+            match self.read_more().await {
+                Ok(0) => return Flow::Close,
+                Ok(_) => {}
+                Err(e) => {
+                    if !self.client.closed.get() {
+                        crate::log!(Info, "client({}) read error: {e}", self.client.remote);
+                    }
+                    return Flow::Close;
+                }
+            }
+        }
+    }
+
+    /// Run one command.
+    async fn exec(&mut self, cmd: Cmd) -> Flow {
+        if let Cmd::Publish(kind, result) = cmd {
+            return match result {
+                Ok(p) => self.publish(kind, p),
+                Err(e) => {
+                    self.drain_pending().await;
+                    self.fail(e)
+                }
+            };
+        }
+        if !self.drain_pending().await {
+            return Flow::Close;
+        }
+        match cmd {
+            Cmd::Identify(r) => self.identify(r),
+            Cmd::Auth(r) => self.auth(r),
+            Cmd::Sub(r) => self.sub(r).await,
+            Cmd::Rdy(r) => self.rdy(r),
+            Cmd::Fin(r) => self.fin(r),
+            Cmd::Req(r) => self.req(r),
+            Cmd::Touch(r) => self.touch(r),
+            Cmd::Cls => self.cls(),
+            Cmd::Nop => Flow::Continue,
+            Cmd::Unknown(e) => self.fail(e),
+            Cmd::Publish(..) => Flow::Continue,
+        }
+    }
+
+    /// Send an error frame; fatal errors close the connection.
+    pub fn fail(&self, err: ClientError) -> Flow {
+        if err.is_fatal() {
+            crate::log!(Error, "client({}) - {err}", self.client.remote);
+        }
+        self.client.respond_error(&err);
+        if err.is_fatal() {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+
+    /// The next sequence number for a forwarded publish.
+    pub fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Write the responses of pending publishes in order, waiting for
+    /// forwarded ones. False if one failed (the connection must close).
+    async fn drain_pending(&mut self) -> bool {
+        while let Some(p) = self.pending.pop_front() {
+            let (kind, result) = match p {
+                Pending::Local(kind, r) => (kind, r),
+                Pending::Remote(kind, seq) => loop {
+                    if let Some(r) = self.sink.take(seq) {
+                        break (kind, r);
+                    }
+                    self.sink.wake.notified().await;
+                },
+            };
+            if let Err(e) = self.answer_publish(kind, result) {
+                self.pending.clear();
+                self.fail(e);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Write `OK`, or return the publish's `E_*_FAILED` error.
+    pub fn answer_publish(&self, kind: PubKind, result: Result<(), PutError>) -> Result<(), ClientError> {
+        match result {
+            Ok(()) => {
+                self.client.respond(OK);
+                Ok(())
+            }
+            Err(e) => {
+                let code = match kind {
+                    PubKind::Pub => ErrorCode::PubFailed,
+                    PubKind::Mpub => ErrorCode::MpubFailed,
+                    PubKind::Dpub => ErrorCode::DpubFailed,
+                };
+                Err(ClientError::new(code, format!("{} failed {e}", kind.name())))
+            }
+        }
+    }
+
+    /// Stop the writer after it flushed everything.
+    async fn stop_writer(&mut self) {
+        self.client.draining.set(true);
+        self.client.writer_wake.notify();
+        if let Some(writer) = self.writer.take() {
+            // Bounded by the write deadline; a dead peer fails the write.
+            let _ = futures_lite::future::or(async { writer.await }, async {
+                glommio::timer::sleep(Duration::from_secs(5)).await;
+                None
+            })
+            .await;
+        }
+    }
+
+    /// Leave the channel, flush, and close.
+    async fn close(mut self) {
+        if let Some(sub) = self.sub.take() {
+            self.shard.remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
+        }
+        self.stop_writer().await;
+        self.client.closed.set(true);
+        self.shard.unregister(self.client.id);
+        crate::log!(Info, "PROTOCOL(V2): [{}] exiting ioloop", self.client.remote);
+    }
+
+    /// Move this connection to shard `owner`, which runs the SUB.
+    pub async fn hand_off(&mut self, owner: usize, topic: String, channel: String) -> Flow {
+        self.stop_writer().await;
+        let raw = self.stream.borrow().as_raw_fd();
+        // SAFETY: dup(2) of the socket this connection owns; the duplicate is
+        // owned by the `OwnedFd` and travels to the owner shard.
+        let dup = unsafe { libc::dup(raw) };
+        if dup < 0 {
+            crate::log!(Error, "client({}) handoff dup failed: {}", self.client.remote, std::io::Error::last_os_error());
+            return Flow::Close;
+        }
+        // SAFETY: `dup` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+        let handoff = Handoff {
+            fd,
+            input: self.input.split().to_vec(),
+            client_id: self.client.id,
+            remote: self.client.remote,
+            settings: self.settings.clone(),
+            topic,
+            channel,
+        };
+        self.shard.unregister(self.client.id);
+        if self.shard.ctx.mesh[owner].send(ShardMsg::Adopt(Box::new(handoff))).is_err() {
+            return Flow::Close;
+        }
+        Flow::HandedOff
+    }
+}

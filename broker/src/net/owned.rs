@@ -1,0 +1,152 @@
+//! Turning a decoded [`Command`] (borrowing the read buffer) into an owned
+//! [`Cmd`] whose topic names and bodies are [`Bytes`] slices of the same
+//! buffer: the decoder's spans are recorded as offsets, the consumed bytes
+//! are frozen once, and every body shares that allocation (no copy).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use nsq_protocol::command::Command;
+use nsq_protocol::ClientError;
+
+use crate::shard::mesh::Bodies;
+
+/// Which publish command (for its error texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubKind {
+    /// PUB.
+    Pub,
+    /// MPUB.
+    Mpub,
+    /// DPUB.
+    Dpub,
+}
+
+impl PubKind {
+    /// Command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PubKind::Pub => "PUB",
+            PubKind::Mpub => "MPUB",
+            PubKind::Dpub => "DPUB",
+        }
+    }
+}
+
+/// A publish with owned topic and bodies.
+#[derive(Debug)]
+pub struct OwnedPublish {
+    /// Topic name bytes (valid name, ASCII).
+    pub topic: Bytes,
+    /// Delay in ms.
+    pub defer_ms: u64,
+    /// Bodies.
+    pub bodies: Bodies,
+}
+
+/// An owned command.
+#[derive(Debug)]
+pub enum Cmd {
+    /// IDENTIFY.
+    Identify(Result<Bytes, ClientError>),
+    /// AUTH.
+    Auth(Result<Bytes, ClientError>),
+    /// SUB topic channel.
+    Sub(Result<(String, String), ClientError>),
+    /// RDY.
+    Rdy(Result<u64, ClientError>),
+    /// FIN id.
+    Fin(Result<[u8; 16], ClientError>),
+    /// REQ id ms.
+    Req(Result<([u8; 16], u64), ClientError>),
+    /// TOUCH id.
+    Touch(Result<[u8; 16], ClientError>),
+    /// CLS.
+    Cls,
+    /// NOP.
+    Nop,
+    /// PUB, MPUB, DPUB.
+    Publish(PubKind, Result<OwnedPublish, ClientError>),
+    /// Unknown command.
+    Unknown(ClientError),
+}
+
+/// A command whose buffer spans are still offsets.
+#[derive(Debug)]
+pub enum Spans {
+    /// Nothing borrowed.
+    Ready(Cmd),
+    /// IDENTIFY or AUTH body span.
+    Body(bool, Range<usize>),
+    /// A publish's topic and body spans.
+    Publish(PubKind, Range<usize>, u64, BodySpans),
+}
+
+/// Body spans of a publish (no allocation for PUB and DPUB).
+#[derive(Debug)]
+pub enum BodySpans {
+    /// PUB, DPUB.
+    One(Range<usize>),
+    /// MPUB.
+    Many(Vec<Range<usize>>),
+}
+
+fn span(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn id16(raw: &[u8]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&raw[..16]);
+    id
+}
+
+impl Spans {
+    /// Record `command`'s spans relative to `base` (the buffer it was decoded from).
+    pub fn of(command: Command<'_>, base: &[u8]) -> Spans {
+        match command {
+            Command::Identify(Ok(b)) => Spans::Body(true, span(base, b)),
+            Command::Identify(Err(e)) => Spans::Ready(Cmd::Identify(Err(e))),
+            Command::Auth(Ok(b)) => Spans::Body(false, span(base, b)),
+            Command::Auth(Err(e)) => Spans::Ready(Cmd::Auth(Err(e))),
+            Command::Sub(r) => Spans::Ready(Cmd::Sub(r.map(|s| (s.topic.to_string(), s.channel.to_string())))),
+            Command::Rdy(r) => Spans::Ready(Cmd::Rdy(r)),
+            Command::Fin(r) => Spans::Ready(Cmd::Fin(r.map(id16))),
+            Command::Req(r) => Spans::Ready(Cmd::Req(r.map(|q| (id16(q.id), q.timeout_ms)))),
+            Command::Touch(r) => Spans::Ready(Cmd::Touch(r.map(id16))),
+            Command::Cls => Spans::Ready(Cmd::Cls),
+            Command::Nop => Spans::Ready(Cmd::Nop),
+            Command::Pub(Ok(p)) => Spans::Publish(PubKind::Pub, span(base, p.topic.as_bytes()), 0, BodySpans::One(span(base, p.body))),
+            Command::Dpub(Ok(p)) => {
+                Spans::Publish(PubKind::Dpub, span(base, p.topic.as_bytes()), p.defer_ms, BodySpans::One(span(base, p.body)))
+            }
+            Command::Mpub(Ok(m)) => Spans::Publish(
+                PubKind::Mpub,
+                span(base, m.topic.as_bytes()),
+                0,
+                BodySpans::Many(m.bodies.iter().map(|b| span(base, b)).collect()),
+            ),
+            Command::Pub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Pub, Err(e))),
+            Command::Dpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Dpub, Err(e))),
+            Command::Mpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Mpub, Err(e))),
+            Command::Unknown(e) => Spans::Ready(Cmd::Unknown(e)),
+        }
+    }
+
+    /// Resolve the spans against the frozen bytes of the command.
+    pub fn resolve(self, chunk: &Bytes) -> Cmd {
+        match self {
+            Spans::Ready(cmd) => cmd,
+            Spans::Body(true, r) => Cmd::Identify(Ok(chunk.slice(r))),
+            Spans::Body(false, r) => Cmd::Auth(Ok(chunk.slice(r))),
+            Spans::Publish(kind, topic, defer_ms, bodies) => {
+                let bodies = match bodies {
+                    BodySpans::One(r) => Bodies::One(chunk.slice(r)),
+                    BodySpans::Many(rs) => Bodies::Many(rs.into_iter().map(|r| chunk.slice(r)).collect()),
+                };
+                Cmd::Publish(kind, Ok(OwnedPublish { topic: chunk.slice(topic), defer_ms, bodies }))
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! A single-threaded, allocation-free wake-up flag for one waiting task
+//! (a connection's writer, a shard's timer or forwarder). Many notifications
+//! before the waiter runs collapse into one wake-up.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// Wakes one task; not `Send` (shard-local by construction).
+#[derive(Debug, Default)]
+pub struct Notify {
+    pending: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    /// Set the flag and wake the waiter, if any.
+    pub fn notify(&self) {
+        self.pending.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Wait until notified (returns at once if a notification is pending).
+    pub fn notified(&self) -> Notified<'_> {
+        Notified { notify: self }
+    }
+}
+
+/// Future returned by [`Notify::notified`].
+#[derive(Debug)]
+pub struct Notified<'a> {
+    notify: &'a Notify,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.pending.replace(false) {
+            return Poll::Ready(());
+        }
+        let mut slot = self.notify.waker.borrow_mut();
+        match slot.as_ref() {
+            // Never hoard waker clones (glommio 0.9 counts them in an i16).
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}

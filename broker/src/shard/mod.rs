@@ -1,0 +1,224 @@
+//! A shard: one glommio executor and everything it owns.
+//!
+//! Each shard owns the topics that [`route::owner_of`] assigns it, with
+//! their channels, in-flight and deferred tables, and the connections placed
+//! on it. Its inbox task is the single entry point for other shards:
+//! forwarded publishes, their acknowledgements, new and handed-off
+//! connections, shutdown.
+
+pub mod forward;
+pub mod mesh;
+pub mod route;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nsq_protocol::command::Limits;
+use nsq_protocol::identify::IdentifyPolicy;
+
+use crate::message_id::IdGenerator;
+use crate::net::client::Client;
+use crate::notify::Notify;
+use crate::options::Options;
+use crate::timers::Timers;
+use crate::topic::{PutError, Topic};
+use forward::Forwarder;
+use mesh::{ForwardedPublish, ShardMsg};
+
+/// What every shard shares (immutable after startup, or atomic).
+#[derive(Debug)]
+pub struct Context {
+    /// Options.
+    pub opts: Options,
+    /// Decoder limits derived from the options.
+    pub limits: Limits,
+    /// IDENTIFY policy derived from the options.
+    pub identify: IdentifyPolicy,
+    /// Inbox of every shard, by shard number.
+    pub mesh: Vec<flume::Sender<ShardMsg>>,
+    /// Next connection ID.
+    pub next_client_id: AtomicU64,
+}
+
+impl Context {
+    /// Derive limits and policy from the options.
+    pub fn new(opts: Options, mesh: Vec<flume::Sender<ShardMsg>>) -> Context {
+        let f = &opts.flags;
+        let limits = Limits {
+            max_msg_size: f.max_msg_size as u64,
+            max_body_size: f.max_body_size as u64,
+            max_rdy_count: f.max_rdy_count as u64,
+            max_defer_timeout_ms: opts.max_defer_timeout.as_millis() as u64,
+        };
+        let identify = IdentifyPolicy {
+            max_heartbeat_interval: f.max_heartbeat_interval,
+            max_output_buffer_size: f.max_output_buffer_size as u64,
+            default_output_buffer_timeout: f.output_buffer_timeout,
+            min_output_buffer_timeout: f.min_output_buffer_timeout,
+            max_output_buffer_timeout: f.max_output_buffer_timeout,
+            default_msg_timeout: f.msg_timeout,
+            max_msg_timeout: f.max_msg_timeout,
+            max_rdy_count: f.max_rdy_count as u64,
+            max_deflate_level: f.max_deflate_level,
+            ..IdentifyPolicy::default()
+        };
+        Context { opts, limits, identify, mesh, next_client_id: AtomicU64::new(1) }
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.mesh.len()
+    }
+}
+
+/// Wall-clock nanoseconds (message timestamps).
+pub fn wall_clock_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// One shard's state. Lives in an `Rc` on its executor thread.
+#[derive(Debug)]
+pub struct Shard {
+    /// Shard number.
+    pub id: usize,
+    /// Shared context.
+    pub ctx: Arc<Context>,
+    topics: RefCell<HashMap<String, Rc<RefCell<Topic>>>>,
+    /// Timer for in-flight and deferred deadlines.
+    pub timers: Rc<Timers>,
+    /// Message IDs for topics on this shard.
+    pub ids: IdGenerator,
+    /// Cross-shard publishing.
+    pub forwarder: Rc<Forwarder>,
+    connections: RefCell<HashMap<u64, Weak<Client>>>,
+    /// Set when shutting down.
+    pub stopping: Cell<bool>,
+    /// Wakes the shard's main task while shutting down.
+    pub stop_wake: Notify,
+    /// Wakes the accept loop at shutdown.
+    pub accept_stop: Notify,
+    /// One read buffer for every connection of the shard (borrowed only
+    /// within a single poll).
+    pub scratch: RefCell<Vec<u8>>,
+}
+
+impl Shard {
+    /// A shard with no topics.
+    pub fn new(id: usize, ctx: Arc<Context>) -> Shard {
+        Shard {
+            id,
+            ids: IdGenerator::new(ctx.opts.node_id),
+            forwarder: Rc::new(Forwarder::new(id, ctx.shards())),
+            ctx,
+            topics: RefCell::new(HashMap::new()),
+            timers: Rc::new(Timers::default()),
+            connections: RefCell::new(HashMap::new()),
+            stopping: Cell::new(false),
+            stop_wake: Notify::default(),
+            accept_stop: Notify::default(),
+            scratch: RefCell::new(vec![0; 64 * 1024]),
+        }
+    }
+
+    /// The shard that owns `topic`.
+    pub fn owner_of(&self, topic: &str) -> usize {
+        route::owner_of(topic, self.ctx.shards())
+    }
+
+    /// Find a topic owned here.
+    pub fn topic(&self, name: &str) -> Option<Rc<RefCell<Topic>>> {
+        self.topics.borrow().get(name).cloned()
+    }
+
+    /// Find or create a topic owned here.
+    pub fn get_or_create_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
+        debug_assert_eq!(self.owner_of(name), self.id);
+        if let Some(t) = self.topic(name) {
+            return t;
+        }
+        let f = &self.ctx.opts.flags;
+        let topic = Rc::new(RefCell::new(Topic::new(
+            name,
+            f.mem_queue_size as usize,
+            f.max_msg_timeout,
+            self.timers.clone(),
+        )));
+        self.topics.borrow_mut().insert(name.to_string(), topic.clone());
+        crate::log!(Info, "TOPIC({name}): created");
+        topic
+    }
+
+    /// Publish to a topic owned here.
+    pub fn publish_local(&self, topic: &str, defer_ms: u64, bodies: mesh::Bodies) -> Result<(), PutError> {
+        if self.stopping.get() {
+            return Err(PutError::Exiting);
+        }
+        let topic = self.get_or_create_topic(topic);
+        let mut topic = topic.borrow_mut();
+        topic.put(bodies, defer_ms, &self.ids, wall_clock_ns(), Instant::now())
+    }
+
+    /// A consumer left its channel: delete an abandoned ephemeral channel,
+    /// and an ephemeral topic left without channels (A.13).
+    pub fn remove_consumer(&self, topic_name: &str, channel_name: &str, client_id: u64) {
+        let Some(topic) = self.topic(topic_name) else { return };
+        let mut topic_ref = topic.borrow_mut();
+        let Some(channel) = topic_ref.channel(channel_name) else { return };
+        let empty = channel.borrow_mut().remove_consumer(client_id);
+        if empty && channel.borrow().ephemeral {
+            topic_ref.remove_channel(channel_name);
+            crate::log!(Info, "TOPIC({topic_name}): deleting ephemeral channel {channel_name}");
+            if topic_ref.ephemeral && topic_ref.channels().is_empty() {
+                drop(topic_ref);
+                self.topics.borrow_mut().remove(topic_name);
+                crate::log!(Info, "TOPIC({topic_name}): deleting ephemeral topic");
+            }
+        }
+    }
+
+    /// Track a connection (for shutdown).
+    pub fn register(&self, client: &Rc<Client>) {
+        self.connections.borrow_mut().insert(client.id, Rc::downgrade(client));
+    }
+
+    /// Forget a connection.
+    pub fn unregister(&self, client_id: u64) {
+        self.connections.borrow_mut().remove(&client_id);
+        if self.stopping.get() {
+            self.stop_wake.notify();
+        }
+    }
+
+    /// Connections still open.
+    pub fn connection_count(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
+    /// Begin shutdown: refuse publishes, close every connection.
+    pub fn stop(&self) {
+        self.stopping.set(true);
+        let clients: Vec<_> = self.connections.borrow().values().filter_map(Weak::upgrade).collect();
+        for c in clients {
+            c.kill();
+        }
+        self.forwarder.fail_all();
+        self.stop_wake.notify();
+        self.accept_stop.notify();
+    }
+
+    /// Apply a batch forwarded by another shard and answer it.
+    pub fn apply_forwarded(&self, origin: usize, batch: u64, commands: Vec<ForwardedPublish>) {
+        let results = commands
+            .into_iter()
+            .map(|ForwardedPublish { topic, defer_ms, bodies }| {
+                let name = std::str::from_utf8(&topic).unwrap_or_default();
+                self.publish_local(name, defer_ms, bodies)
+            })
+            .collect();
+        let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
+    }
+}
