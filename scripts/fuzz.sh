@@ -9,7 +9,9 @@
 # Environment: FUZZ_SANITIZER (default "address"; "none" runs faster),
 # FUZZ_JOBS (libFuzzer -fork workers, default 0 = a single process).
 # Crashes are saved under fuzz/artifacts/<target>/; the corpus grows in
-# fuzz/corpus/<target>/. Exits non-zero if any target found a crash.
+# fuzz/corpus/<target>/, starting from the committed fuzz/seeds/<target>/ and
+# the libFuzzer dictionary fuzz/dict/<target>.dict when they exist.
+# Exits non-zero if any target found a crash.
 set -euo pipefail
 
 secs="${1:-60}"
@@ -49,7 +51,14 @@ for t in "${targets[@]}"; do
     if [ "$jobs" -gt 0 ]; then
         args+=(-fork="$jobs")
     fi
-    if ! cargo fuzz run --sanitizer "$sanitizer" "$t" -- "${args[@]}"; then
+    # New inputs go to corpus/<t> (git-ignored); seeds/<t> (committed) is
+    # read too, so the run starts from valid commands, frames and JSON.
+    corpora=("corpus/$t")
+    mkdir -p "corpus/$t"
+    if [ -d "seeds/$t" ]; then
+        corpora+=("seeds/$t")
+    fi
+    if ! cargo fuzz run --sanitizer "$sanitizer" "$t" "${corpora[@]}" -- "${args[@]}"; then
         failed+=("$t")
     fi
 done

@@ -33,7 +33,10 @@ pub enum BootError {
 impl std::fmt::Display for BootError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BootError::Address(a) => write!(f, "invalid --tcp-address {a:?} (want host:port; unix sockets are not supported yet)"),
+            BootError::Address(a) => write!(
+                f,
+                "invalid --tcp-address {a:?} (want host:port; unix sockets are not supported yet)"
+            ),
             BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
         }
@@ -44,14 +47,20 @@ impl std::error::Error for BootError {}
 
 /// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
 fn raise_memlock() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain getrlimit/setrlimit on a local struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
             return 0;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
@@ -80,7 +89,12 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
 pub fn run(opts: Options) -> Result<(), BootError> {
     let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
     crate::log::init(level, &opts.flags.log_prefix);
-    crate::log!(Info, "nsqd v{NSQ_VERSION} (nsq-rs {}, {} shards)", env!("CARGO_PKG_VERSION"), opts.shards);
+    crate::log!(
+        Info,
+        "nsqd v{NSQ_VERSION} (nsq-rs {}, {} shards)",
+        env!("CARGO_PKG_VERSION"),
+        opts.shards
+    );
     crate::log!(Info, "ID: {}", opts.node_id);
     for flag in &opts.unsupported {
         crate::log!(Warn, "flag --{flag} is accepted for compatibility but not supported by this build yet; ignored");
@@ -93,24 +107,37 @@ pub fn run(opts: Options) -> Result<(), BootError> {
 
     let memlock = raise_memlock();
     let io_memory = io_memory_for(memlock, opts.shards);
-    crate::log!(Debug, "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard");
+    crate::log!(
+        Debug,
+        "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard"
+    );
 
     let addr = resolve(&opts.flags.tcp_address)?;
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| BootError::Listen(addr.to_string(), e))?;
-    listener.set_nonblocking(true).map_err(|e| BootError::Listen(addr.to_string(), e))?;
-    let local = listener.local_addr().map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| BootError::Listen(addr.to_string(), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| BootError::Listen(addr.to_string(), e))?;
     crate::log!(Info, "TCP: listening on {local}");
 
     let shards = opts.shards;
     let pin = opts.flags.pin_cores;
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
     let ctx = Arc::new(Context::new(opts, senders));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let mut listener_fd = Some(listener.into_raw_fd());
     let mut handles = Vec::with_capacity(shards);
     for (i, inbox) in receivers.into_iter().enumerate() {
-        let placement = if pin { Placement::Fixed(i % cpus) } else { Placement::Unbound };
+        let placement = if pin {
+            Placement::Fixed(i % cpus)
+        } else {
+            Placement::Unbound
+        };
         let ctx = ctx.clone();
         let fd = if i == 0 { listener_fd.take() } else { None };
         let handle = LocalExecutorBuilder::new(placement)
@@ -154,14 +181,20 @@ fn spawn_signal_thread(ctx: Arc<Context>) {
         .ok();
 }
 
-async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>, listener_fd: Option<i32>) {
+async fn shard_main(
+    id: usize,
+    ctx: Arc<Context>,
+    inbox: flume::Receiver<ShardMsg>,
+    listener_fd: Option<i32>,
+) {
     let shard = Rc::new(Shard::new(id, ctx.clone()));
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
     if let Some(fd) = listener_fd {
         // SAFETY: `fd` is the bound, listening, non-blocking socket that boot
         // created and handed to this shard alone.
-        let listener = unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let listener =
+            unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         glommio::spawn_local(crate::net::listener::accept_loop(shard.clone(), listener)).detach();
     }
     'inbox: while let Ok(first) = inbox.recv_async().await {
@@ -171,7 +204,11 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
                 ShardMsg::Accepted(stream) => {
                     glommio::spawn_local(serve(shard.clone(), stream.bind_to_executor())).detach();
                 }
-                ShardMsg::Publish { origin, batch, commands } => shard.apply_forwarded(origin, batch, commands),
+                ShardMsg::Publish {
+                    origin,
+                    batch,
+                    commands,
+                } => shard.apply_forwarded(origin, batch, commands),
                 ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
                 ShardMsg::Adopt(handoff) => {
                     glommio::spawn_local(adopt(shard.clone(), *handoff)).detach();
@@ -186,6 +223,10 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     while shard.connection_count() > 0 && Instant::now() < deadline {
-        futures_lite::future::or(glommio::timer::sleep(Duration::from_millis(50)), shard.stop_wake.notified()).await;
+        futures_lite::future::or(
+            glommio::timer::sleep(Duration::from_millis(50)),
+            shard.stop_wake.notified(),
+        )
+        .await;
     }
 }

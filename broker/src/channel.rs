@@ -159,7 +159,12 @@ impl Channel {
     }
 
     /// FIN.
-    pub fn finish(&mut self, client: &Client, id: &[u8], now: Instant) -> Result<(), InFlightError> {
+    pub fn finish(
+        &mut self,
+        client: &Client,
+        id: &[u8],
+        now: Instant,
+    ) -> Result<(), InFlightError> {
         let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
         self.in_flight.take(id, client.id)?;
         client.release_in_flight();
@@ -264,17 +269,33 @@ mod tests {
     use bytes::Bytes;
 
     fn client(id: u64, rdy: u64) -> Rc<Client> {
-        let c = Rc::new(Client::new(id, "127.0.0.1:1".parse().unwrap(), -1, Duration::from_secs(60)));
+        let c = Rc::new(Client::new(
+            id,
+            "127.0.0.1:1".parse().unwrap(),
+            -1,
+            Duration::from_secs(60),
+        ));
         c.rdy.set(rdy);
         c
     }
 
     fn msg(id: u64) -> Message {
-        Message { id: MessageId(id), timestamp: 1, attempts: 0, defer_ms: 0, body: Bytes::from_static(b"b") }
+        Message {
+            id: MessageId(id),
+            timestamp: 1,
+            attempts: 0,
+            defer_ms: 0,
+            body: Bytes::from_static(b"b"),
+        }
     }
 
     fn channel() -> Rc<RefCell<Channel>> {
-        Channel::new_shared("c", 100, Duration::from_secs(900), Rc::new(Timers::default()))
+        Channel::new_shared(
+            "c",
+            100,
+            Duration::from_secs(900),
+            Rc::new(Timers::default()),
+        )
     }
 
     #[test]
@@ -291,8 +312,14 @@ mod tests {
         assert_eq!((c.in_flight.get(), ch.depth()), (2, 3));
         ch.finish(&c, &MessageId(0).to_hex(), now).unwrap();
         assert_eq!((c.in_flight.get(), ch.depth()), (2, 2));
-        assert_eq!(ch.finish(&c, &MessageId(0).to_hex(), now), Err(InFlightError::NotInFlight));
-        assert_eq!(ch.finish(&client(2, 1), &MessageId(1).to_hex(), now), Err(InFlightError::NotOwner));
+        assert_eq!(
+            ch.finish(&c, &MessageId(0).to_hex(), now),
+            Err(InFlightError::NotInFlight)
+        );
+        assert_eq!(
+            ch.finish(&client(2, 1), &MessageId(1).to_hex(), now),
+            Err(InFlightError::NotOwner)
+        );
     }
 
     #[test]
@@ -325,8 +352,12 @@ mod tests {
         let now = Instant::now();
         ch.put(msg(1), now);
         ch.dispatch(now);
-        ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now).unwrap();
-        assert_eq!((ch.deferred_count(), ch.depth(), ch.requeue_count), (1, 0, 1));
+        ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now)
+            .unwrap();
+        assert_eq!(
+            (ch.deferred_count(), ch.depth(), ch.requeue_count),
+            (1, 0, 1)
+        );
         ch.process_timers(now + Duration::from_secs(4));
         assert_eq!(ch.deferred_count(), 1);
         ch.process_timers(now + Duration::from_secs(5));
@@ -335,18 +366,27 @@ mod tests {
 
     #[test]
     fn touch_is_capped() {
-        let ch = Channel::new_shared("c", 100, Duration::from_secs(90), Rc::new(Timers::default()));
+        let ch = Channel::new_shared(
+            "c",
+            100,
+            Duration::from_secs(90),
+            Rc::new(Timers::default()),
+        );
         let mut ch = ch.borrow_mut();
         let c = client(1, 1);
         ch.add_consumer(c.clone());
         let now = Instant::now();
         ch.put(msg(1), now);
         ch.dispatch(now);
-        ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59)).unwrap();
+        ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59))
+            .unwrap();
         c.rdy.set(0);
         ch.process_timers(now + Duration::from_secs(89));
         assert_eq!(ch.in_flight_count(), 1);
         ch.process_timers(now + Duration::from_secs(90));
-        assert_eq!((ch.in_flight_count(), ch.depth(), ch.timeout_count), (0, 1, 1));
+        assert_eq!(
+            (ch.in_flight_count(), ch.depth(), ch.timeout_count),
+            (0, 1, 1)
+        );
     }
 }

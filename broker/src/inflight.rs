@@ -87,7 +87,8 @@ impl InFlightTable {
 
     /// Record a delivery.
     pub fn insert(&mut self, entry: InFlight) {
-        self.deadlines.push(Reverse((entry.deadline, entry.message.id.0)));
+        self.deadlines
+            .push(Reverse((entry.deadline, entry.message.id.0)));
         self.entries.insert(entry.message.id.0, entry);
         self.compact_if_stale();
     }
@@ -108,7 +109,10 @@ impl InFlightTable {
         client_id: u64,
         deadline_for: impl FnOnce(&InFlight) -> Instant,
     ) -> Result<Instant, InFlightError> {
-        let entry = self.entries.get_mut(&id.0).ok_or(InFlightError::NotInFlight)?;
+        let entry = self
+            .entries
+            .get_mut(&id.0)
+            .ok_or(InFlightError::NotInFlight)?;
         if entry.client_id != client_id {
             return Err(InFlightError::NotOwner);
         }
@@ -126,7 +130,11 @@ impl InFlightTable {
                 return None;
             }
             self.deadlines.pop();
-            if self.entries.get(&id).is_some_and(|e| e.deadline == deadline) {
+            if self
+                .entries
+                .get(&id)
+                .is_some_and(|e| e.deadline == deadline)
+            {
                 return self.entries.remove(&id);
             }
         }
@@ -136,7 +144,11 @@ impl InFlightTable {
     /// The earliest live deadline.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
-            if self.entries.get(&id).is_some_and(|e| e.deadline == deadline) {
+            if self
+                .entries
+                .get(&id)
+                .is_some_and(|e| e.deadline == deadline)
+            {
                 return Some(deadline);
             }
             self.deadlines.pop();
@@ -217,11 +229,22 @@ mod tests {
     use std::time::Duration;
 
     fn msg(id: u64) -> Message {
-        Message { id: MessageId(id), timestamp: 0, attempts: 1, defer_ms: 0, body: Bytes::from_static(b"x") }
+        Message {
+            id: MessageId(id),
+            timestamp: 0,
+            attempts: 1,
+            defer_ms: 0,
+            body: Bytes::from_static(b"x"),
+        }
     }
 
     fn entry(id: u64, client: u64, deadline: Instant) -> InFlight {
-        InFlight { message: msg(id), client_id: client, deadline, delivered_at: deadline }
+        InFlight {
+            message: msg(id),
+            client_id: client,
+            deadline,
+            delivered_at: deadline,
+        }
     }
 
     #[test]
@@ -229,8 +252,14 @@ mod tests {
         let now = Instant::now();
         let mut t = InFlightTable::default();
         t.insert(entry(1, 7, now));
-        assert_eq!(t.take(MessageId(2), 7).unwrap_err(), InFlightError::NotInFlight);
-        assert_eq!(t.take(MessageId(1), 8).unwrap_err(), InFlightError::NotOwner);
+        assert_eq!(
+            t.take(MessageId(2), 7).unwrap_err(),
+            InFlightError::NotInFlight
+        );
+        assert_eq!(
+            t.take(MessageId(1), 8).unwrap_err(),
+            InFlightError::NotOwner
+        );
         assert!(t.take(MessageId(1), 7).is_ok());
         assert!(t.is_empty());
         assert_eq!(t.next_deadline(), None);
@@ -242,11 +271,24 @@ mod tests {
         let mut t = InFlightTable::default();
         t.insert(entry(1, 1, now + Duration::from_secs(1)));
         t.insert(entry(2, 1, now + Duration::from_secs(2)));
-        t.touch(MessageId(1), 1, |_| now + Duration::from_secs(3)).unwrap();
+        t.touch(MessageId(1), 1, |_| now + Duration::from_secs(3))
+            .unwrap();
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(2)));
         assert!(t.pop_expired(now + Duration::from_millis(1500)).is_none());
-        assert_eq!(t.pop_expired(now + Duration::from_secs(2)).unwrap().message.id, MessageId(2));
-        assert_eq!(t.pop_expired(now + Duration::from_secs(3)).unwrap().message.id, MessageId(1));
+        assert_eq!(
+            t.pop_expired(now + Duration::from_secs(2))
+                .unwrap()
+                .message
+                .id,
+            MessageId(2)
+        );
+        assert_eq!(
+            t.pop_expired(now + Duration::from_secs(3))
+                .unwrap()
+                .message
+                .id,
+            MessageId(1)
+        );
         assert!(t.pop_expired(now + Duration::from_secs(9)).is_none());
     }
 
@@ -270,7 +312,9 @@ mod tests {
         d.push(msg(3), now + Duration::from_secs(1));
         assert_eq!(d.next_due(), Some(now + Duration::from_secs(1)));
         assert!(d.pop_due(now).is_none());
-        let ids: Vec<_> = std::iter::from_fn(|| d.pop_due(now + Duration::from_secs(5))).map(|m| m.id.0).collect();
+        let ids: Vec<_> = std::iter::from_fn(|| d.pop_due(now + Duration::from_secs(5)))
+            .map(|m| m.id.0)
+            .collect();
         assert_eq!(ids, vec![2, 3, 1]);
     }
 }

@@ -61,7 +61,9 @@ pub fn enabled(level: Level) -> bool {
 
 /// Format a UTC timestamp as Go's log package does.
 fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);

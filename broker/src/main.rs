@@ -8,7 +8,10 @@ fn main() {
         Err(e) => e.exit(),
     };
     if opts.flags.version {
-        println!("nsqd v{NSQ_VERSION} (built w/rust, nsq-rs {})", env!("CARGO_PKG_VERSION"));
+        println!(
+            "nsqd v{NSQ_VERSION} (built w/rust, nsq-rs {})",
+            env!("CARGO_PKG_VERSION")
+        );
         return;
     }
     if let Err(e) = nsq_broker::boot::run(opts) {

@@ -360,7 +360,8 @@ impl Options {
     }
 
     fn validate(flags: Flags, matches: &ArgMatches) -> Result<Options, clap::Error> {
-        let bad = |msg: String| Flags::command().error(clap::error::ErrorKind::ValueValidation, msg);
+        let bad =
+            |msg: String| Flags::command().error(clap::error::ErrorKind::ValueValidation, msg);
         let node_id = match flags.node_id {
             Some(n) if !(0..1024).contains(&n) => {
                 return Err(bad(format!("--node-id must be [0,1024) (got {n})")))
@@ -374,8 +375,14 @@ impl Options {
         if !matches!(flags.auth_http_request_method.as_str(), "get" | "post") {
             return Err(bad("--auth-http-request-method must be post or get".into()));
         }
-        if !matches!(flags.tls_required.as_str(), "true" | "false" | "tcp-https" | "1" | "0") {
-            return Err(bad(format!("invalid --tls-required {:?}", flags.tls_required)));
+        if !matches!(
+            flags.tls_required.as_str(),
+            "true" | "false" | "tcp-https" | "1" | "0"
+        ) {
+            return Err(bad(format!(
+                "invalid --tls-required {:?}",
+                flags.tls_required
+            )));
         }
         if flags.mem_queue_size < 0 {
             return Err(bad("--mem-queue-size must be >= 0".into()));
@@ -423,7 +430,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        Options::parse(std::iter::once("nsqd").chain(args.iter().copied()).map(String::from)).unwrap()
+        Options::parse(
+            std::iter::once("nsqd")
+                .chain(args.iter().copied())
+                .map(String::from),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -449,7 +461,12 @@ mod tests {
         }
         assert!(!parse(&["-snappy=false"]).flags.snappy);
         assert!(parse(&["--pin-cores"]).flags.pin_cores);
-        assert_eq!(parse(&["-lookupd-tcp-address=a:1", "--lookupd-tcp-address", "b:2"]).flags.lookupd_tcp_address, vec!["a:1", "b:2"]);
+        assert_eq!(
+            parse(&["-lookupd-tcp-address=a:1", "--lookupd-tcp-address", "b:2"])
+                .flags
+                .lookupd_tcp_address,
+            vec!["a:1", "b:2"]
+        );
     }
 
     #[test]
@@ -466,7 +483,15 @@ mod tests {
 
     #[test]
     fn validations() {
-        let err = |args: &[&str]| Options::parse(std::iter::once("nsqd").chain(args.iter().copied()).map(String::from)).unwrap_err().to_string();
+        let err = |args: &[&str]| {
+            Options::parse(
+                std::iter::once("nsqd")
+                    .chain(args.iter().copied())
+                    .map(String::from),
+            )
+            .unwrap_err()
+            .to_string()
+        };
         assert!(err(&["--node-id=1024"]).contains("--node-id must be [0,1024)"));
         assert!(err(&["--max-deflate-level=10"]).contains("--max-deflate-level must be [1,9]"));
         assert!(err(&["--auth-http-request-method=put"]).contains("must be post or get"));
@@ -474,6 +499,9 @@ mod tests {
 
     #[test]
     fn unsupported_flags_are_reported() {
-        assert_eq!(parse(&["--data-path=/tmp/x", "--tls-cert", "c"]).unsupported, vec!["data-path", "tls-cert"]);
+        assert_eq!(
+            parse(&["--data-path=/tmp/x", "--tls-cert", "c"]).unsupported,
+            vec!["data-path", "tls-cert"]
+        );
     }
 }

@@ -90,7 +90,11 @@ impl Timers {
                 Some(at) => {
                     let now = Instant::now();
                     if at > now {
-                        futures_lite::future::or(glommio::timer::sleep(at - now), self.wake.notified()).await;
+                        futures_lite::future::or(
+                            glommio::timer::sleep(at - now),
+                            self.wake.notified(),
+                        )
+                        .await;
                         continue;
                     }
                 }

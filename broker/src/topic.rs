@@ -31,7 +31,10 @@ pub enum PutError {
 impl std::fmt::Display for PutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PutError::QueueFull => write!(f, "queue full (mem-queue-size reached; disk overflow is not supported yet)"),
+            PutError::QueueFull => write!(
+                f,
+                "queue full (mem-queue-size reached; disk overflow is not supported yet)"
+            ),
             PutError::Exiting => write!(f, "exiting"),
         }
     }
@@ -59,7 +62,12 @@ pub struct Topic {
 
 impl Topic {
     /// A new, empty topic.
-    pub fn new(name: &str, capacity: usize, max_msg_timeout: Duration, timers: Rc<Timers>) -> Topic {
+    pub fn new(
+        name: &str,
+        capacity: usize,
+        max_msg_timeout: Duration,
+        timers: Rc<Timers>,
+    ) -> Topic {
         Topic {
             name: name.into(),
             ephemeral: nsq_protocol::names::is_ephemeral(name),
@@ -86,7 +94,10 @@ impl Topic {
 
     /// Find a channel.
     pub fn channel(&self, name: &str) -> Option<Rc<RefCell<Channel>>> {
-        self.channels.iter().find(|c| &*c.borrow().name == name).cloned()
+        self.channels
+            .iter()
+            .find(|c| &*c.borrow().name == name)
+            .cloned()
     }
 
     /// Find or create a channel; a new channel receives the topic's backlog.
@@ -94,7 +105,12 @@ impl Topic {
         if let Some(c) = self.channel(name) {
             return c;
         }
-        let c = Channel::new_shared(name, self.capacity, self.max_msg_timeout, self.timers.clone());
+        let c = Channel::new_shared(
+            name,
+            self.capacity,
+            self.max_msg_timeout,
+            self.timers.clone(),
+        );
         self.channels.push(c.clone());
         self.pump(now);
         c
@@ -102,7 +118,10 @@ impl Topic {
 
     /// Remove a channel (deleted, or ephemeral and abandoned).
     pub fn remove_channel(&mut self, name: &str) -> Option<Rc<RefCell<Channel>>> {
-        let i = self.channels.iter().position(|c| &*c.borrow().name == name)?;
+        let i = self
+            .channels
+            .iter()
+            .position(|c| &*c.borrow().name == name)?;
         Some(self.channels.remove(i))
     }
 
@@ -111,7 +130,14 @@ impl Topic {
     }
 
     /// Publish `bodies` (all or none), deferred by `defer_ms` if non-zero.
-    pub fn put<I>(&mut self, bodies: I, defer_ms: u64, ids: &IdGenerator, now_ns: i64, now: Instant) -> Result<(), PutError>
+    pub fn put<I>(
+        &mut self,
+        bodies: I,
+        defer_ms: u64,
+        ids: &IdGenerator,
+        now_ns: i64,
+        now: Instant,
+    ) -> Result<(), PutError>
     where
         I: IntoIterator<Item = Bytes>,
         I::IntoIter: ExactSizeIterator,
@@ -132,7 +158,13 @@ impl Topic {
         for body in bodies {
             self.message_count += 1;
             self.message_bytes += body.len() as u64;
-            let message = Message { id: ids.next(now_ns), timestamp: now_ns, attempts: 0, defer_ms, body };
+            let message = Message {
+                id: ids.next(now_ns),
+                timestamp: now_ns,
+                attempts: 0,
+                defer_ms,
+                body,
+            };
             if at_topic {
                 if self.queue.len() < self.capacity || !self.ephemeral {
                     self.queue.push_back(message);
@@ -201,7 +233,12 @@ mod tests {
     use super::*;
 
     fn topic(cap: usize) -> Topic {
-        Topic::new("t", cap, Duration::from_secs(900), Rc::new(Timers::default()))
+        Topic::new(
+            "t",
+            cap,
+            Duration::from_secs(900),
+            Rc::new(Timers::default()),
+        )
     }
 
     fn bodies(n: usize) -> Vec<Bytes> {
@@ -249,7 +286,12 @@ mod tests {
     fn ephemeral_topics_drop_overflow() {
         let ids = IdGenerator::new(0);
         let now = Instant::now();
-        let mut t = Topic::new("t#ephemeral", 2, Duration::from_secs(900), Rc::new(Timers::default()));
+        let mut t = Topic::new(
+            "t#ephemeral",
+            2,
+            Duration::from_secs(900),
+            Rc::new(Timers::default()),
+        );
         t.put(bodies(5), 0, &ids, 1, now).unwrap();
         assert_eq!((t.depth(), t.message_count), (2, 5));
     }

@@ -252,8 +252,12 @@ fn name_param<'a>(
 ) -> Result<&'a str, ClientError> {
     if is_valid_name(raw) {
         // Valid names are ASCII, so this cannot fail.
-        std::str::from_utf8(raw)
-            .map_err(|_| ClientError::new(code, format!("{cmd} {what} name {} is not valid", go_quote(raw))))
+        std::str::from_utf8(raw).map_err(|_| {
+            ClientError::new(
+                code,
+                format!("{cmd} {what} name {} is not valid", go_quote(raw)),
+            )
+        })
     } else {
         Err(ClientError::new(
             code,
@@ -319,8 +323,9 @@ pub fn decode_command<'a>(
     let params = Params { line };
     let name = params.get(0).unwrap_or_default();
     match name {
-        b"IDENTIFY" => Ok(identify_or_auth(buf, after, limits, "IDENTIFY", None)
-            .map(Command::Identify)),
+        b"IDENTIFY" => {
+            Ok(identify_or_auth(buf, after, limits, "IDENTIFY", None).map(Command::Identify))
+        }
         b"AUTH" => {
             let arity = (params.count() != 1)
                 .then(|| ClientError::invalid("AUTH invalid number of parameters"));
@@ -402,7 +407,9 @@ fn identify_or_auth<'a>(
 
 fn parse_sub(params: Params<'_>) -> Result<Sub<'_>, ClientError> {
     let (Some(topic), Some(channel)) = (params.get(1), params.get(2)) else {
-        return Err(ClientError::invalid("SUB insufficient number of parameters"));
+        return Err(ClientError::invalid(
+            "SUB insufficient number of parameters",
+        ));
     };
     let topic = name_param(topic, "SUB", "topic", ErrorCode::BadTopic)?;
     let channel = name_param(channel, "SUB", "channel", ErrorCode::BadChannel)?;
@@ -413,9 +420,8 @@ fn parse_rdy(params: Params<'_>, limits: &Limits) -> Result<u64, ClientError> {
     let Some(raw) = params.get(1) else {
         return Ok(1);
     };
-    let count = parse_base10(raw).ok_or_else(|| {
-        ClientError::invalid(format!("RDY could not parse count {}", lossy(raw)))
-    })?;
+    let count = parse_base10(raw)
+        .ok_or_else(|| ClientError::invalid(format!("RDY could not parse count {}", lossy(raw))))?;
     if count > limits.max_rdy_count {
         return Err(ClientError::invalid(format!(
             "RDY count {count} out of range 0-{}",
@@ -592,8 +598,8 @@ fn multi_publish<'a>(
 fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [u8]), ClientError> {
     let bad_body = |t: String| ClientError::new(ErrorCode::BadBody, t);
     let bad_msg = |t: String| ClientError::new(ErrorCode::BadMessage, t);
-    let count = read_u32(body)
-        .ok_or_else(|| bad_body("MPUB failed to read message count".into()))? as i32;
+    let count =
+        read_u32(body).ok_or_else(|| bad_body("MPUB failed to read message count".into()))? as i32;
     let max_messages = (limits.max_body_size.saturating_sub(4) / 5) as i64;
     if count <= 0 || i64::from(count) > max_messages {
         return Err(bad_body(format!("MPUB invalid message count {count}")));
@@ -605,7 +611,9 @@ fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [
             .ok_or_else(|| bad_msg(format!("MPUB failed to read message({i}) body size")))?
             as i32;
         if size <= 0 {
-            return Err(bad_msg(format!("MPUB invalid message({i}) body size {size}")));
+            return Err(bad_msg(format!(
+                "MPUB invalid message({i}) body size {size}"
+            )));
         }
         if i64::from(size) > limits.max_msg_size as i64 {
             return Err(bad_msg(format!(

@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn golden_error() {
         let mut out = Vec::new();
-        encode_error(&mut out, &ClientError::new(ErrorCode::Invalid, "invalid command FOO"));
+        encode_error(
+            &mut out,
+            &ClientError::new(ErrorCode::Invalid, "invalid command FOO"),
+        );
         let body = b"E_INVALID invalid command FOO";
         let mut want = ((body.len() + 4) as u32).to_be_bytes().to_vec();
         want.extend_from_slice(&[0, 0, 0, 1]);
@@ -168,7 +171,11 @@ mod tests {
 
     #[test]
     fn golden_message() {
-        let h = MessageHeader { timestamp: 1, attempts: 1, id: MessageId(0xabc) };
+        let h = MessageHeader {
+            timestamp: 1,
+            attempts: 1,
+            id: MessageId(0xabc),
+        };
         let mut out = Vec::new();
         encode_message(&mut out, &h, b"hi");
         let mut want = vec![0, 0, 0, 32, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
@@ -176,33 +183,59 @@ mod tests {
         assert_eq!(out, want);
         assert_eq!(
             decode_frame(&out, 1 << 20).unwrap(),
-            Decoded::Complete { value: Frame::Message(h, b"hi"), consumed: out.len() }
+            Decoded::Complete {
+                value: Frame::Message(h, b"hi"),
+                consumed: out.len()
+            }
         );
     }
 
     #[test]
     fn every_strict_prefix_is_incomplete() {
         let mut out = Vec::new();
-        encode_message(&mut out, &MessageHeader { timestamp: 5, attempts: 2, id: MessageId(3) }, b"body");
+        encode_message(
+            &mut out,
+            &MessageHeader {
+                timestamp: 5,
+                attempts: 2,
+                id: MessageId(3),
+            },
+            b"body",
+        );
         encode_response(&mut out, HEARTBEAT);
         let first = match decode_frame(&out, 1 << 20).unwrap() {
             Decoded::Complete { consumed, .. } => consumed,
             Decoded::Incomplete => panic!(),
         };
         for n in 0..first {
-            assert_eq!(decode_frame(&out[..n], 1 << 20).unwrap(), Decoded::Incomplete);
+            assert_eq!(
+                decode_frame(&out[..n], 1 << 20).unwrap(),
+                Decoded::Incomplete
+            );
         }
     }
 
     #[test]
     fn rejects_bad_frames() {
-        assert_eq!(decode_frame(&[0, 0, 0, 3], 100), Err(FrameError::SizeTooSmall(3)));
+        assert_eq!(
+            decode_frame(&[0, 0, 0, 3], 100),
+            Err(FrameError::SizeTooSmall(3))
+        );
         assert_eq!(
             decode_frame(&[0, 0, 1, 0], 100),
-            Err(FrameError::SizeTooLarge { size: 256, max: 100 })
+            Err(FrameError::SizeTooLarge {
+                size: 256,
+                max: 100
+            })
         );
-        assert_eq!(decode_frame(&[0, 0, 0, 4, 0, 0, 0, 9], 100), Err(FrameError::UnknownFrameType(9)));
-        assert_eq!(decode_frame(&[0, 0, 0, 5, 0, 0, 0, 2, 0], 100), Err(FrameError::BadMessage));
+        assert_eq!(
+            decode_frame(&[0, 0, 0, 4, 0, 0, 0, 9], 100),
+            Err(FrameError::UnknownFrameType(9))
+        );
+        assert_eq!(
+            decode_frame(&[0, 0, 0, 5, 0, 0, 0, 2, 0], 100),
+            Err(FrameError::BadMessage)
+        );
     }
 
     proptest! {

@@ -158,7 +158,10 @@ fn body_err(text: String) -> ClientError {
 /// Validate a request against the policy, in NSQ's order (heartbeat, output
 /// buffer timeout then size, sample rate, msg timeout, then the compression
 /// conflict when negotiating).
-pub fn negotiate(req: &IdentifyRequest, policy: &IdentifyPolicy) -> Result<Negotiated, ClientError> {
+pub fn negotiate(
+    req: &IdentifyRequest,
+    policy: &IdentifyPolicy,
+) -> Result<Negotiated, ClientError> {
     let hb = req.heartbeat_interval.unwrap_or(0);
     let heartbeat_interval = match hb {
         -1 => None,
@@ -173,7 +176,9 @@ pub fn negotiate(req: &IdentifyRequest, policy: &IdentifyPolicy) -> Result<Negot
     let mut output_buffer_timeout = match obt {
         -1 => Duration::ZERO,
         0 => policy.default_output_buffer_timeout,
-        v if v >= ms(policy.min_output_buffer_timeout) && v <= ms(policy.max_output_buffer_timeout) => {
+        v if v >= ms(policy.min_output_buffer_timeout)
+            && v <= ms(policy.max_output_buffer_timeout) =>
+        {
             Duration::from_millis(v as u64)
         }
         v => return Err(body_err(format!("output buffer timeout ({v}) is invalid"))),
@@ -299,7 +304,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn neg(json: &str) -> Result<Negotiated, ClientError> {
-        negotiate(&IdentifyRequest::from_json(json.as_bytes())?, &IdentifyPolicy::default())
+        negotiate(
+            &IdentifyRequest::from_json(json.as_bytes())?,
+            &IdentifyPolicy::default(),
+        )
     }
 
     fn err_text(json: &str) -> String {
@@ -327,23 +335,58 @@ mod tests {
 
     #[test]
     fn bounds() {
-        assert_eq!(err_text(r#"{"heartbeat_interval":999}"#), "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid");
+        assert_eq!(
+            err_text(r#"{"heartbeat_interval":999}"#),
+            "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid"
+        );
         assert!(neg(r#"{"heartbeat_interval":1000}"#).is_ok());
         assert!(neg(r#"{"heartbeat_interval":60000}"#).is_ok());
-        assert_eq!(err_text(r#"{"heartbeat_interval":60001}"#), "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid");
-        assert_eq!(neg(r#"{"heartbeat_interval":-1}"#).unwrap().heartbeat_interval, None);
-        assert_eq!(err_text(r#"{"output_buffer_size":63}"#), "E_BAD_BODY IDENTIFY output buffer size (63) is invalid");
+        assert_eq!(
+            err_text(r#"{"heartbeat_interval":60001}"#),
+            "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid"
+        );
+        assert_eq!(
+            neg(r#"{"heartbeat_interval":-1}"#)
+                .unwrap()
+                .heartbeat_interval,
+            None
+        );
+        assert_eq!(
+            err_text(r#"{"output_buffer_size":63}"#),
+            "E_BAD_BODY IDENTIFY output buffer size (63) is invalid"
+        );
         assert!(neg(r#"{"output_buffer_size":64}"#).is_ok());
         assert!(neg(r#"{"output_buffer_size":65536}"#).is_ok());
-        assert_eq!(err_text(r#"{"output_buffer_size":65537}"#), "E_BAD_BODY IDENTIFY output buffer size (65537) is invalid");
-        assert_eq!(err_text(r#"{"output_buffer_timeout":24}"#), "E_BAD_BODY IDENTIFY output buffer timeout (24) is invalid");
+        assert_eq!(
+            err_text(r#"{"output_buffer_size":65537}"#),
+            "E_BAD_BODY IDENTIFY output buffer size (65537) is invalid"
+        );
+        assert_eq!(
+            err_text(r#"{"output_buffer_timeout":24}"#),
+            "E_BAD_BODY IDENTIFY output buffer timeout (24) is invalid"
+        );
         assert!(neg(r#"{"output_buffer_timeout":25}"#).is_ok());
         assert!(neg(r#"{"output_buffer_timeout":30000}"#).is_ok());
-        assert_eq!(err_text(r#"{"sample_rate":100}"#), "E_BAD_BODY IDENTIFY sample rate (100) is invalid");
-        assert_eq!(err_text(r#"{"sample_rate":-1}"#), "E_BAD_BODY IDENTIFY sample rate (-1) is invalid");
-        assert_eq!(err_text(r#"{"msg_timeout":999}"#), "E_BAD_BODY IDENTIFY msg timeout (999) is invalid");
-        assert_eq!(err_text(r#"{"msg_timeout":900001}"#), "E_BAD_BODY IDENTIFY msg timeout (900001) is invalid");
-        assert_eq!(neg(r#"{"msg_timeout":900000}"#).unwrap().msg_timeout, Duration::from_secs(900));
+        assert_eq!(
+            err_text(r#"{"sample_rate":100}"#),
+            "E_BAD_BODY IDENTIFY sample rate (100) is invalid"
+        );
+        assert_eq!(
+            err_text(r#"{"sample_rate":-1}"#),
+            "E_BAD_BODY IDENTIFY sample rate (-1) is invalid"
+        );
+        assert_eq!(
+            err_text(r#"{"msg_timeout":999}"#),
+            "E_BAD_BODY IDENTIFY msg timeout (999) is invalid"
+        );
+        assert_eq!(
+            err_text(r#"{"msg_timeout":900001}"#),
+            "E_BAD_BODY IDENTIFY msg timeout (900001) is invalid"
+        );
+        assert_eq!(
+            neg(r#"{"msg_timeout":900000}"#).unwrap().msg_timeout,
+            Duration::from_secs(900)
+        );
     }
 
     #[test]
@@ -367,8 +410,18 @@ mod tests {
 
     #[test]
     fn type_mismatches_are_decode_errors() {
-        for body in [r#"{"heartbeat_interval":"1"}"#, r#"{"heartbeat_interval":1.5}"#, "nope", r#"{"tls_v1":1}"#, r#"{"sample_rate":4294967296}"#] {
-            assert_eq!(err_text(body), "E_BAD_BODY IDENTIFY failed to decode JSON body", "{body}");
+        for body in [
+            r#"{"heartbeat_interval":"1"}"#,
+            r#"{"heartbeat_interval":1.5}"#,
+            "nope",
+            r#"{"tls_v1":1}"#,
+            r#"{"sample_rate":4294967296}"#,
+        ] {
+            assert_eq!(
+                err_text(body),
+                "E_BAD_BODY IDENTIFY failed to decode JSON body",
+                "{body}"
+            );
         }
         assert!(neg(r#"{"heartbeat_interval":null}"#).is_ok());
     }
@@ -382,8 +435,15 @@ mod tests {
 
     #[test]
     fn both_compressions_refused_when_available() {
-        let policy = IdentifyPolicy { snappy_enabled: true, deflate_enabled: true, ..IdentifyPolicy::default() };
-        let req = IdentifyRequest::from_json(br#"{"feature_negotiation":true,"snappy":true,"deflate":true}"#).unwrap();
+        let policy = IdentifyPolicy {
+            snappy_enabled: true,
+            deflate_enabled: true,
+            ..IdentifyPolicy::default()
+        };
+        let req = IdentifyRequest::from_json(
+            br#"{"feature_negotiation":true,"snappy":true,"deflate":true}"#,
+        )
+        .unwrap();
         assert_eq!(
             negotiate(&req, &policy).unwrap_err().to_string(),
             "E_IDENTIFY_FAILED cannot enable both deflate and snappy compression"

@@ -104,9 +104,15 @@ mod tests {
 
     #[test]
     fn id_golden() {
-        assert_eq!(&MessageId(0x0123_4567_89ab_cdef).to_hex(), b"0123456789abcdef");
+        assert_eq!(
+            &MessageId(0x0123_4567_89ab_cdef).to_hex(),
+            b"0123456789abcdef"
+        );
         assert_eq!(MessageId(1).to_string(), "0000000000000001");
-        assert_eq!(MessageId::from_hex(b"0123456789abcdef"), Some(MessageId(0x0123_4567_89ab_cdef)));
+        assert_eq!(
+            MessageId::from_hex(b"0123456789abcdef"),
+            Some(MessageId(0x0123_4567_89ab_cdef))
+        );
         assert_eq!(MessageId::from_hex(b"0123456789ABCDEF"), None);
         assert_eq!(MessageId::from_hex(b"0123"), None);
         assert_eq!(MessageId::from_hex(b"0123456789abcdeg"), None);
@@ -114,7 +120,11 @@ mod tests {
 
     #[test]
     fn header_golden_bytes() {
-        let h = MessageHeader { timestamp: 0x0102_0304_0506_0708, attempts: 0x0a0b, id: MessageId(0xff) };
+        let h = MessageHeader {
+            timestamp: 0x0102_0304_0506_0708,
+            attempts: 0x0a0b,
+            id: MessageId(0xff),
+        };
         let mut out = Vec::new();
         h.encode(&mut out);
         out.extend_from_slice(b"body");
@@ -125,7 +135,11 @@ mod tests {
 
     #[test]
     fn every_short_header_is_rejected() {
-        let h = MessageHeader { timestamp: 7, attempts: 1, id: MessageId(9) };
+        let h = MessageHeader {
+            timestamp: 7,
+            attempts: 1,
+            id: MessageId(9),
+        };
         let mut out = Vec::new();
         h.encode(&mut out);
         for n in 0..out.len() {

@@ -13,7 +13,11 @@ use crate::shard::mesh::ForwardedPublish;
 impl Connection {
     /// Publish to the topic's owner.
     pub fn publish(&mut self, kind: PubKind, p: OwnedPublish) -> Flow {
-        let OwnedPublish { topic, defer_ms, bodies } = p;
+        let OwnedPublish {
+            topic,
+            defer_ms,
+            bodies,
+        } = p;
         // The decoder validated the name, so it is ASCII.
         let name = std::str::from_utf8(&topic).unwrap_or_default();
         let owner = self.shard.owner_of(name);
@@ -30,9 +34,16 @@ impl Connection {
             return if failed { Flow::Close } else { Flow::Continue };
         }
         let seq = self.next_seq();
-        self.shard
-            .forwarder
-            .submit(owner, ForwardedPublish { topic, defer_ms, bodies }, &self.sink, seq);
+        self.shard.forwarder.submit(
+            owner,
+            ForwardedPublish {
+                topic,
+                defer_ms,
+                bodies,
+            },
+            &self.sink,
+            seq,
+        );
         self.pending.push_back(Pending::Remote(kind, seq));
         Flow::Continue
     }

@@ -42,7 +42,9 @@ impl Connection {
         if max > 0 && channel.borrow().consumer_count() as i64 >= max {
             return self.fail(ClientError::new(
                 ErrorCode::SubFailed,
-                format!("SUB failed consumers for {topic_name}:{channel_name} exceeds limit of {max}"),
+                format!(
+                    "SUB failed consumers for {topic_name}:{channel_name} exceeds limit of {max}"
+                ),
             ));
         }
         channel.borrow_mut().add_consumer(self.client.clone());
@@ -65,7 +67,11 @@ impl Connection {
         };
         self.fail(ClientError::new(
             code,
-            format!("{cmd} {} failed {}", String::from_utf8_lossy(id), e.as_str()),
+            format!(
+                "{cmd} {} failed {}",
+                String::from_utf8_lossy(id),
+                e.as_str()
+            ),
         ))
     }
 
@@ -101,8 +107,13 @@ impl Connection {
             Ok(id) => id,
             Err(e) => return self.fail(e),
         };
-        let Some(sub) = &self.sub else { return Flow::Continue };
-        let result = sub.channel.borrow_mut().finish(&self.client, &id, Instant::now());
+        let Some(sub) = &self.sub else {
+            return Flow::Continue;
+        };
+        let result = sub
+            .channel
+            .borrow_mut()
+            .finish(&self.client, &id, Instant::now());
         match result {
             Ok(()) => Flow::Continue,
             Err(e) => self.in_flight_error("FIN", &id, e),
@@ -119,8 +130,13 @@ impl Connection {
             Err(e) => return self.fail(e),
         };
         let delay = Duration::from_millis(ms).min(self.shard.ctx.opts.flags.max_req_timeout);
-        let Some(sub) = &self.sub else { return Flow::Continue };
-        let result = sub.channel.borrow_mut().requeue(&self.client, &id, delay, Instant::now());
+        let Some(sub) = &self.sub else {
+            return Flow::Continue;
+        };
+        let result = sub
+            .channel
+            .borrow_mut()
+            .requeue(&self.client, &id, delay, Instant::now());
         match result {
             Ok(()) => Flow::Continue,
             Err(e) => self.in_flight_error("REQ", &id, e),
@@ -136,8 +152,13 @@ impl Connection {
             Ok(id) => id,
             Err(e) => return self.fail(e),
         };
-        let Some(sub) = &self.sub else { return Flow::Continue };
-        let result = sub.channel.borrow_mut().touch(&self.client, &id, Instant::now());
+        let Some(sub) = &self.sub else {
+            return Flow::Continue;
+        };
+        let result = sub
+            .channel
+            .borrow_mut()
+            .touch(&self.client, &id, Instant::now());
         match result {
             Ok(()) => Flow::Continue,
             Err(e) => self.in_flight_error("TOUCH", &id, e),

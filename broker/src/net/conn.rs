@@ -120,11 +120,27 @@ fn default_settings(shard: &Shard) -> Negotiated {
 /// Serve a connection accepted on (or placed on) this shard.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let Ok(remote) = stream.peer_addr() else { return };
-    let id = shard.ctx.next_client_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Ok(remote) = stream.peer_addr() else {
+        return;
+    };
+    let id = shard
+        .ctx
+        .next_client_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let settings = default_settings(&shard);
-    let client = Rc::new(Client::new(id, remote, stream.as_raw_fd(), settings.msg_timeout));
-    let mut conn = Connection::new(shard, stream, client, settings, BytesMut::with_capacity(4096));
+    let client = Rc::new(Client::new(
+        id,
+        remote,
+        stream.as_raw_fd(),
+        settings.msg_timeout,
+    ));
+    let mut conn = Connection::new(
+        shard,
+        stream,
+        client,
+        settings,
+        BytesMut::with_capacity(4096),
+    );
     crate::log!(Info, "TCP: new client({remote})");
     // Magic: exactly "  V2"; anything else gets E_BAD_PROTOCOL and a close.
     while conn.input.len() < 4 {
@@ -134,7 +150,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         }
     }
     if &conn.input[..4] != MAGIC_V2 {
-        crate::log!(Error, "client({remote}) bad protocol magic '{}'", String::from_utf8_lossy(&conn.input[..4]));
+        crate::log!(
+            Error,
+            "client({remote}) bad protocol magic '{}'",
+            String::from_utf8_lossy(&conn.input[..4])
+        );
         let mut frame = Vec::new();
         encode_error(&mut frame, &ClientError::new(ErrorCode::BadProtocol, ""));
         let _ = write_all(&conn.stream, &frame).await;
@@ -146,11 +166,24 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 
 /// Take over a connection handed off by another shard after its SUB.
 pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
-    let Handoff { fd, input, client_id, remote, settings, topic, channel } = handoff;
+    let Handoff {
+        fd,
+        input,
+        client_id,
+        remote,
+        settings,
+        topic,
+        channel,
+    } = handoff;
     // SAFETY: `fd` is a duplicate of a connected TCP socket that this shard
     // now owns exclusively; the sending shard closed its own descriptor.
     let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
-    let client = Rc::new(Client::new(client_id, remote, stream.as_raw_fd(), settings.msg_timeout));
+    let client = Rc::new(Client::new(
+        client_id,
+        remote,
+        stream.as_raw_fd(),
+        settings.msg_timeout,
+    ));
     client.sample_rate.set(settings.sample_rate);
     client.heartbeat.set(settings.heartbeat_interval);
     let mut conn = Connection::new(shard, stream, client, settings, BytesMut::from(&input[..]));
@@ -163,7 +196,13 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
 }
 
 impl Connection {
-    fn new(shard: Rc<Shard>, stream: TcpStream, client: Rc<Client>, settings: Negotiated, input: BytesMut) -> Connection {
+    fn new(
+        shard: Rc<Shard>,
+        stream: TcpStream,
+        client: Rc<Client>,
+        settings: Negotiated,
+        input: BytesMut,
+    ) -> Connection {
         Connection {
             shard,
             stream: Rc::new(RefCell::new(stream)),
@@ -186,7 +225,10 @@ impl Connection {
         }
         self.shard.register(&self.client);
         self.apply_timeouts();
-        let task = glommio::spawn_local(crate::net::writer::run(self.stream.clone(), self.client.clone()));
+        let task = glommio::spawn_local(crate::net::writer::run(
+            self.stream.clone(),
+            self.client.clone(),
+        ));
         self.writer = Some(task.detach());
     }
 
@@ -220,7 +262,9 @@ impl Connection {
                         return Flow::Close;
                     }
                     Ok(Decoded::Incomplete) => break,
-                    Ok(Decoded::Complete { value, consumed }) => (Spans::of(value, &self.input), consumed),
+                    Ok(Decoded::Complete { value, consumed }) => {
+                        (Spans::of(value, &self.input), consumed)
+                    }
                 };
                 let chunk = self.input.split_to(consumed).freeze();
                 match self.exec(spans.resolve(&chunk)).await {
@@ -328,7 +372,11 @@ impl Connection {
     }
 
     /// Write `OK`, or return the publish's `E_*_FAILED` error.
-    pub fn answer_publish(&self, kind: PubKind, result: Result<(), PutError>) -> Result<(), ClientError> {
+    pub fn answer_publish(
+        &self,
+        kind: PubKind,
+        result: Result<(), PutError>,
+    ) -> Result<(), ClientError> {
         match result {
             Ok(()) => {
                 self.client.respond(OK);
@@ -340,7 +388,10 @@ impl Connection {
                     PubKind::Mpub => ErrorCode::MpubFailed,
                     PubKind::Dpub => ErrorCode::DpubFailed,
                 };
-                Err(ClientError::new(code, format!("{} failed {e}", kind.name())))
+                Err(ClientError::new(
+                    code,
+                    format!("{} failed {e}", kind.name()),
+                ))
             }
         }
     }
@@ -362,12 +413,17 @@ impl Connection {
     /// Leave the channel, flush, and close.
     async fn close(mut self) {
         if let Some(sub) = self.sub.take() {
-            self.shard.remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
+            self.shard
+                .remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
         }
         self.stop_writer().await;
         self.client.closed.set(true);
         self.shard.unregister(self.client.id);
-        crate::log!(Info, "PROTOCOL(V2): [{}] exiting ioloop", self.client.remote);
+        crate::log!(
+            Info,
+            "PROTOCOL(V2): [{}] exiting ioloop",
+            self.client.remote
+        );
     }
 
     /// Move this connection to shard `owner`, which runs the SUB.
@@ -378,7 +434,12 @@ impl Connection {
         // owned by the `OwnedFd` and travels to the owner shard.
         let dup = unsafe { libc::dup(raw) };
         if dup < 0 {
-            crate::log!(Error, "client({}) handoff dup failed: {}", self.client.remote, std::io::Error::last_os_error());
+            crate::log!(
+                Error,
+                "client({}) handoff dup failed: {}",
+                self.client.remote,
+                std::io::Error::last_os_error()
+            );
             return Flow::Close;
         }
         // SAFETY: `dup` is a fresh descriptor nobody else owns.
@@ -393,7 +454,10 @@ impl Connection {
             channel,
         };
         self.shard.unregister(self.client.id);
-        if self.shard.ctx.mesh[owner].send(ShardMsg::Adopt(Box::new(handoff))).is_err() {
+        if self.shard.ctx.mesh[owner]
+            .send(ShardMsg::Adopt(Box::new(handoff)))
+            .is_err()
+        {
             return Flow::Close;
         }
         Flow::HandedOff

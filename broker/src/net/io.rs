@@ -22,7 +22,11 @@ pub type SharedStream = Rc<RefCell<TcpStream>>;
 /// Read once into the shard's scratch buffer and append what arrived to
 /// `input`. Returns the byte count (0 = EOF). The scratch buffer is borrowed
 /// only during each poll, so one per shard serves every connection.
-pub async fn read_into(stream: &SharedStream, scratch: &RefCell<Vec<u8>>, input: &mut BytesMut) -> io::Result<usize> {
+pub async fn read_into(
+    stream: &SharedStream,
+    scratch: &RefCell<Vec<u8>>,
+    input: &mut BytesMut,
+) -> io::Result<usize> {
     poll_fn(|cx| {
         let mut scratch = scratch.borrow_mut();
         let mut stream = stream.borrow_mut();
@@ -41,7 +45,8 @@ pub async fn read_into(stream: &SharedStream, scratch: &RefCell<Vec<u8>>, input:
 pub async fn write_all(stream: &SharedStream, buf: &[u8]) -> io::Result<()> {
     let mut written = 0;
     while written < buf.len() {
-        let n = poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_write(cx, &buf[written..])).await?;
+        let n = poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_write(cx, &buf[written..]))
+            .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -18,11 +18,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     let shards = shard.ctx.shards();
     let mut next = 0usize;
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
-            shard.accept_stop.notified().await;
-            None
-        })
-        .await;
+        let accepted =
+            futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
+                shard.accept_stop.notified().await;
+                None
+            })
+            .await;
         if shard.stopping.get() {
             break;
         }
@@ -33,7 +34,10 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 next = next.wrapping_add(1);
                 if target == shard.id {
                     glommio::spawn_local(serve(shard.clone(), stream.bind_to_executor())).detach();
-                } else if shard.ctx.mesh[target].send(ShardMsg::Accepted(stream)).is_err() {
+                } else if shard.ctx.mesh[target]
+                    .send(ShardMsg::Accepted(stream))
+                    .is_err()
+                {
                     crate::log!(Error, "TCP: shard {target} is gone; connection dropped");
                 }
             }
@@ -43,5 +47,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             }
         }
     }
-    crate::log!(Info, "TCP: closing {}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+    crate::log!(
+        Info,
+        "TCP: closing {}",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
 }

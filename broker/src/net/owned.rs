@@ -110,17 +110,27 @@ impl Spans {
             Command::Identify(Err(e)) => Spans::Ready(Cmd::Identify(Err(e))),
             Command::Auth(Ok(b)) => Spans::Body(false, span(base, b)),
             Command::Auth(Err(e)) => Spans::Ready(Cmd::Auth(Err(e))),
-            Command::Sub(r) => Spans::Ready(Cmd::Sub(r.map(|s| (s.topic.to_string(), s.channel.to_string())))),
+            Command::Sub(r) => Spans::Ready(Cmd::Sub(
+                r.map(|s| (s.topic.to_string(), s.channel.to_string())),
+            )),
             Command::Rdy(r) => Spans::Ready(Cmd::Rdy(r)),
             Command::Fin(r) => Spans::Ready(Cmd::Fin(r.map(id16))),
             Command::Req(r) => Spans::Ready(Cmd::Req(r.map(|q| (id16(q.id), q.timeout_ms)))),
             Command::Touch(r) => Spans::Ready(Cmd::Touch(r.map(id16))),
             Command::Cls => Spans::Ready(Cmd::Cls),
             Command::Nop => Spans::Ready(Cmd::Nop),
-            Command::Pub(Ok(p)) => Spans::Publish(PubKind::Pub, span(base, p.topic.as_bytes()), 0, BodySpans::One(span(base, p.body))),
-            Command::Dpub(Ok(p)) => {
-                Spans::Publish(PubKind::Dpub, span(base, p.topic.as_bytes()), p.defer_ms, BodySpans::One(span(base, p.body)))
-            }
+            Command::Pub(Ok(p)) => Spans::Publish(
+                PubKind::Pub,
+                span(base, p.topic.as_bytes()),
+                0,
+                BodySpans::One(span(base, p.body)),
+            ),
+            Command::Dpub(Ok(p)) => Spans::Publish(
+                PubKind::Dpub,
+                span(base, p.topic.as_bytes()),
+                p.defer_ms,
+                BodySpans::One(span(base, p.body)),
+            ),
             Command::Mpub(Ok(m)) => Spans::Publish(
                 PubKind::Mpub,
                 span(base, m.topic.as_bytes()),
@@ -143,9 +153,18 @@ impl Spans {
             Spans::Publish(kind, topic, defer_ms, bodies) => {
                 let bodies = match bodies {
                     BodySpans::One(r) => Bodies::One(chunk.slice(r)),
-                    BodySpans::Many(rs) => Bodies::Many(rs.into_iter().map(|r| chunk.slice(r)).collect()),
+                    BodySpans::Many(rs) => {
+                        Bodies::Many(rs.into_iter().map(|r| chunk.slice(r)).collect())
+                    }
                 };
-                Cmd::Publish(kind, Ok(OwnedPublish { topic: chunk.slice(topic), defer_ms, bodies }))
+                Cmd::Publish(
+                    kind,
+                    Ok(OwnedPublish {
+                        topic: chunk.slice(topic),
+                        defer_ms,
+                        bodies,
+                    }),
+                )
             }
         }
     }

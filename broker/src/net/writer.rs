@@ -42,9 +42,15 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
                 let now = Instant::now();
                 if now >= at {
                     client.respond(HEARTBEAT);
-                    next_heartbeat = Some(at + interval).filter(|t| *t > now).or(Some(now + interval));
+                    next_heartbeat = Some(at + interval)
+                        .filter(|t| *t > now)
+                        .or(Some(now + interval));
                 } else {
-                    futures_lite::future::or(glommio::timer::sleep(at - now), client.writer_wake.notified()).await;
+                    futures_lite::future::or(
+                        glommio::timer::sleep(at - now),
+                        client.writer_wake.notified(),
+                    )
+                    .await;
                 }
             }
         }

@@ -120,7 +120,11 @@ impl Forwarder {
                 let batch = self.next_batch.get();
                 self.next_batch.set(batch + 1);
                 self.awaiting.borrow_mut().insert(batch, outbox.waiters);
-                let msg = ShardMsg::Publish { origin: self.me, batch, commands: outbox.commands };
+                let msg = ShardMsg::Publish {
+                    origin: self.me,
+                    batch,
+                    commands: outbox.commands,
+                };
                 if ctx.mesh[owner].send(msg).is_err() {
                     if let Some(waiters) = self.awaiting.borrow_mut().remove(&batch) {
                         for (sink, seq) in waiters {

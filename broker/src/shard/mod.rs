@@ -66,7 +66,13 @@ impl Context {
             max_deflate_level: f.max_deflate_level,
             ..IdentifyPolicy::default()
         };
-        Context { opts, limits, identify, mesh, next_client_id: AtomicU64::new(1) }
+        Context {
+            opts,
+            limits,
+            identify,
+            mesh,
+            next_client_id: AtomicU64::new(1),
+        }
     }
 
     /// Number of shards.
@@ -77,7 +83,9 @@ impl Context {
 
 /// Wall-clock nanoseconds (message timestamps).
 pub fn wall_clock_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// One shard's state. Lives in an `Rc` on its executor thread.
@@ -147,13 +155,20 @@ impl Shard {
             f.max_msg_timeout,
             self.timers.clone(),
         )));
-        self.topics.borrow_mut().insert(name.to_string(), topic.clone());
+        self.topics
+            .borrow_mut()
+            .insert(name.to_string(), topic.clone());
         crate::log!(Info, "TOPIC({name}): created");
         topic
     }
 
     /// Publish to a topic owned here.
-    pub fn publish_local(&self, topic: &str, defer_ms: u64, bodies: mesh::Bodies) -> Result<(), PutError> {
+    pub fn publish_local(
+        &self,
+        topic: &str,
+        defer_ms: u64,
+        bodies: mesh::Bodies,
+    ) -> Result<(), PutError> {
         if self.stopping.get() {
             return Err(PutError::Exiting);
         }
@@ -165,13 +180,20 @@ impl Shard {
     /// A consumer left its channel: delete an abandoned ephemeral channel,
     /// and an ephemeral topic left without channels (A.13).
     pub fn remove_consumer(&self, topic_name: &str, channel_name: &str, client_id: u64) {
-        let Some(topic) = self.topic(topic_name) else { return };
+        let Some(topic) = self.topic(topic_name) else {
+            return;
+        };
         let mut topic_ref = topic.borrow_mut();
-        let Some(channel) = topic_ref.channel(channel_name) else { return };
+        let Some(channel) = topic_ref.channel(channel_name) else {
+            return;
+        };
         let empty = channel.borrow_mut().remove_consumer(client_id);
         if empty && channel.borrow().ephemeral {
             topic_ref.remove_channel(channel_name);
-            crate::log!(Info, "TOPIC({topic_name}): deleting ephemeral channel {channel_name}");
+            crate::log!(
+                Info,
+                "TOPIC({topic_name}): deleting ephemeral channel {channel_name}"
+            );
             if topic_ref.ephemeral && topic_ref.channels().is_empty() {
                 drop(topic_ref);
                 self.topics.borrow_mut().remove(topic_name);
@@ -182,7 +204,9 @@ impl Shard {
 
     /// Track a connection (for shutdown).
     pub fn register(&self, client: &Rc<Client>) {
-        self.connections.borrow_mut().insert(client.id, Rc::downgrade(client));
+        self.connections
+            .borrow_mut()
+            .insert(client.id, Rc::downgrade(client));
     }
 
     /// Forget a connection.
@@ -201,7 +225,12 @@ impl Shard {
     /// Begin shutdown: refuse publishes, close every connection.
     pub fn stop(&self) {
         self.stopping.set(true);
-        let clients: Vec<_> = self.connections.borrow().values().filter_map(Weak::upgrade).collect();
+        let clients: Vec<_> = self
+            .connections
+            .borrow()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
         for c in clients {
             c.kill();
         }
@@ -214,10 +243,16 @@ impl Shard {
     pub fn apply_forwarded(&self, origin: usize, batch: u64, commands: Vec<ForwardedPublish>) {
         let results = commands
             .into_iter()
-            .map(|ForwardedPublish { topic, defer_ms, bodies }| {
-                let name = std::str::from_utf8(&topic).unwrap_or_default();
-                self.publish_local(name, defer_ms, bodies)
-            })
+            .map(
+                |ForwardedPublish {
+                     topic,
+                     defer_ms,
+                     bodies,
+                 }| {
+                    let name = std::str::from_utf8(&topic).unwrap_or_default();
+                    self.publish_local(name, defer_ms, bodies)
+                },
+            )
             .collect();
         let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
     }

@@ -50,7 +50,14 @@ fn golden_pub() {
     assert_eq!(wire, b"PUB t\n\x00\x00\x00\x02hi");
     let (cmd, n) = decode(&wire);
     assert_eq!(n, wire.len());
-    assert_eq!(cmd, Command::Pub(Ok(Publish { topic: "t", defer_ms: 0, body: b"hi" })));
+    assert_eq!(
+        cmd,
+        Command::Pub(Ok(Publish {
+            topic: "t",
+            defer_ms: 0,
+            body: b"hi"
+        }))
+    );
 }
 
 #[test]
@@ -60,29 +67,55 @@ fn golden_mpub() {
         wire,
         b"MPUB t\n\x00\x00\x00\x0f\x00\x00\x00\x02\x00\x00\x00\x01a\x00\x00\x00\x02bc"
     );
-    let (Command::Mpub(Ok(m)), n) = decode(&wire) else { panic!() };
+    let (Command::Mpub(Ok(m)), n) = decode(&wire) else {
+        panic!()
+    };
     assert_eq!(n, wire.len());
     assert_eq!(m.bodies.len(), 2);
-    assert_eq!(m.bodies.iter().collect::<Vec<_>>(), vec![&b"a"[..], &b"bc"[..]]);
+    assert_eq!(
+        m.bodies.iter().collect::<Vec<_>>(),
+        vec![&b"a"[..], &b"bc"[..]]
+    );
 }
 
 #[test]
 fn golden_simple_lines() {
     assert_eq!(encoded(Request::Sub("t", "c")), b"SUB t c\n");
     assert_eq!(encoded(Request::Rdy(10)), b"RDY 10\n");
-    assert_eq!(encoded(Request::Fin(MessageId(1))), b"FIN 0000000000000001\n");
-    assert_eq!(encoded(Request::Req(MessageId(1), 50)), b"REQ 0000000000000001 50\n");
-    assert_eq!(encoded(Request::Touch(MessageId(1))), b"TOUCH 0000000000000001\n");
+    assert_eq!(
+        encoded(Request::Fin(MessageId(1))),
+        b"FIN 0000000000000001\n"
+    );
+    assert_eq!(
+        encoded(Request::Req(MessageId(1), 50)),
+        b"REQ 0000000000000001 50\n"
+    );
+    assert_eq!(
+        encoded(Request::Touch(MessageId(1))),
+        b"TOUCH 0000000000000001\n"
+    );
     assert_eq!(encoded(Request::Nop), b"NOP\n");
     assert_eq!(encoded(Request::Cls), b"CLS\n");
-    assert_eq!(encoded(Request::Dpub("t", 5, b"x")), b"DPUB t 5\n\x00\x00\x00\x01x");
-    assert_eq!(encoded(Request::Identify(b"{}")), b"IDENTIFY\n\x00\x00\x00\x02{}");
+    assert_eq!(
+        encoded(Request::Dpub("t", 5, b"x")),
+        b"DPUB t 5\n\x00\x00\x00\x01x"
+    );
+    assert_eq!(
+        encoded(Request::Identify(b"{}")),
+        b"IDENTIFY\n\x00\x00\x00\x02{}"
+    );
 }
 
 #[test]
 fn crlf_is_stripped() {
     assert_eq!(decode(b"NOP\r\n"), (Command::Nop, 5));
-    assert_eq!(decode(b"SUB t c\r\n").0, Command::Sub(Ok(Sub { topic: "t", channel: "c" })));
+    assert_eq!(
+        decode(b"SUB t c\r\n").0,
+        Command::Sub(Ok(Sub {
+            topic: "t",
+            channel: "c"
+        }))
+    );
 }
 
 #[test]
@@ -90,9 +123,18 @@ fn rdy_parsing() {
     assert_eq!(decode(b"RDY\n").0, Command::Rdy(Ok(1)));
     assert_eq!(decode(b"RDY \n").0, Command::Rdy(Ok(0)));
     assert_eq!(decode(b"RDY 2500\n").0, Command::Rdy(Ok(2500)));
-    assert_eq!(error_text(b"RDY 2501\n"), "E_INVALID RDY count 2501 out of range 0-2500");
-    assert_eq!(error_text(b"RDY -1\n"), "E_INVALID RDY could not parse count -1");
-    assert_eq!(error_text(b"RDY x\n"), "E_INVALID RDY could not parse count x");
+    assert_eq!(
+        error_text(b"RDY 2501\n"),
+        "E_INVALID RDY count 2501 out of range 0-2500"
+    );
+    assert_eq!(
+        error_text(b"RDY -1\n"),
+        "E_INVALID RDY could not parse count -1"
+    );
+    assert_eq!(
+        error_text(b"RDY x\n"),
+        "E_INVALID RDY could not parse count x"
+    );
 }
 
 #[test]
@@ -100,30 +142,96 @@ fn error_texts() {
     assert_eq!(error_text(b"\n"), "E_INVALID invalid command ");
     assert_eq!(error_text(b"FOO bar\n"), "E_INVALID invalid command FOO");
     assert_eq!(error_text(b"nop\n"), "E_INVALID invalid command nop");
-    assert_eq!(error_text(b"SUB t\n"), "E_INVALID SUB insufficient number of parameters");
-    assert_eq!(error_text(b"SUB t! c\n"), "E_BAD_TOPIC SUB topic name \"t!\" is not valid");
-    assert_eq!(error_text(b"SUB t c!\n"), "E_BAD_CHANNEL SUB channel name \"c!\" is not valid");
-    assert_eq!(error_text(b"FIN\n"), "E_INVALID FIN insufficient number of params");
+    assert_eq!(
+        error_text(b"SUB t\n"),
+        "E_INVALID SUB insufficient number of parameters"
+    );
+    assert_eq!(
+        error_text(b"SUB t! c\n"),
+        "E_BAD_TOPIC SUB topic name \"t!\" is not valid"
+    );
+    assert_eq!(
+        error_text(b"SUB t c!\n"),
+        "E_BAD_CHANNEL SUB channel name \"c!\" is not valid"
+    );
+    assert_eq!(
+        error_text(b"FIN\n"),
+        "E_INVALID FIN insufficient number of params"
+    );
     assert_eq!(error_text(b"FIN 123\n"), "E_INVALID invalid message ID");
-    assert_eq!(error_text(b"TOUCH\n"), "E_INVALID TOUCH insufficient number of params");
-    assert_eq!(error_text(b"REQ 0000000000000001\n"), "E_INVALID REQ insufficient number of params");
-    assert_eq!(error_text(b"REQ 0000000000000001 x\n"), "E_INVALID REQ could not parse timeout x");
+    assert_eq!(
+        error_text(b"TOUCH\n"),
+        "E_INVALID TOUCH insufficient number of params"
+    );
+    assert_eq!(
+        error_text(b"REQ 0000000000000001\n"),
+        "E_INVALID REQ insufficient number of params"
+    );
+    assert_eq!(
+        error_text(b"REQ 0000000000000001 x\n"),
+        "E_INVALID REQ could not parse timeout x"
+    );
     assert_eq!(error_text(b"REQ 01 5\n"), "E_INVALID invalid message ID");
-    assert_eq!(error_text(b"PUB\n"), "E_INVALID PUB insufficient number of parameters");
-    assert_eq!(error_text(b"PUB t!\n"), "E_BAD_TOPIC PUB topic name \"t!\" is not valid");
-    assert_eq!(error_text(b"PUB t\n\x00\x00\x00\x00"), "E_BAD_MESSAGE PUB invalid message body size 0");
-    assert_eq!(error_text(b"PUB t\n\xff\xff\xff\xff"), "E_BAD_MESSAGE PUB invalid message body size -1");
-    assert_eq!(error_text(b"PUB t\n\x00\x00\x00\x65"), "E_BAD_MESSAGE PUB message too big 101 > 100");
-    assert_eq!(error_text(b"DPUB t\n"), "E_INVALID DPUB insufficient number of parameters");
-    assert_eq!(error_text(b"DPUB t x\n"), "E_INVALID DPUB could not parse timeout x");
-    assert_eq!(error_text(b"DPUB t 3600001\n"), "E_INVALID DPUB timeout 3600001 out of range 0-3600000");
-    assert_eq!(error_text(b"DPUB t 5\n\x00\x00\x00\x65"), "E_BAD_MESSAGE DPUB message too big 101 > 100");
-    assert_eq!(error_text(b"MPUB\n"), "E_INVALID MPUB insufficient number of parameters");
-    assert_eq!(error_text(b"MPUB t!\n"), "E_BAD_TOPIC MPUB topic name \"t!\" is not valid");
-    assert_eq!(error_text(b"MPUB t\n\x00\x00\x00\x00"), "E_BAD_BODY MPUB invalid body size 0");
-    assert_eq!(error_text(b"MPUB t\n\x00\x00\x03\xe9"), "E_BAD_BODY MPUB body too big 1001 > 1000");
-    assert_eq!(error_text(b"MPUB t\n\x00\x00\x00\x04\x00\x00\x00\x00"), "E_BAD_BODY MPUB invalid message count 0");
-    assert_eq!(error_text(b"MPUB t\n\x00\x00\x00\x04\x00\x00\x00\xc8"), "E_BAD_BODY MPUB invalid message count 200");
+    assert_eq!(
+        error_text(b"PUB\n"),
+        "E_INVALID PUB insufficient number of parameters"
+    );
+    assert_eq!(
+        error_text(b"PUB t!\n"),
+        "E_BAD_TOPIC PUB topic name \"t!\" is not valid"
+    );
+    assert_eq!(
+        error_text(b"PUB t\n\x00\x00\x00\x00"),
+        "E_BAD_MESSAGE PUB invalid message body size 0"
+    );
+    assert_eq!(
+        error_text(b"PUB t\n\xff\xff\xff\xff"),
+        "E_BAD_MESSAGE PUB invalid message body size -1"
+    );
+    assert_eq!(
+        error_text(b"PUB t\n\x00\x00\x00\x65"),
+        "E_BAD_MESSAGE PUB message too big 101 > 100"
+    );
+    assert_eq!(
+        error_text(b"DPUB t\n"),
+        "E_INVALID DPUB insufficient number of parameters"
+    );
+    assert_eq!(
+        error_text(b"DPUB t x\n"),
+        "E_INVALID DPUB could not parse timeout x"
+    );
+    assert_eq!(
+        error_text(b"DPUB t 3600001\n"),
+        "E_INVALID DPUB timeout 3600001 out of range 0-3600000"
+    );
+    assert_eq!(
+        error_text(b"DPUB t 5\n\x00\x00\x00\x65"),
+        "E_BAD_MESSAGE DPUB message too big 101 > 100"
+    );
+    assert_eq!(
+        error_text(b"MPUB\n"),
+        "E_INVALID MPUB insufficient number of parameters"
+    );
+    assert_eq!(
+        error_text(b"MPUB t!\n"),
+        "E_BAD_TOPIC MPUB topic name \"t!\" is not valid"
+    );
+    assert_eq!(
+        error_text(b"MPUB t\n\x00\x00\x00\x00"),
+        "E_BAD_BODY MPUB invalid body size 0"
+    );
+    assert_eq!(
+        error_text(b"MPUB t\n\x00\x00\x03\xe9"),
+        "E_BAD_BODY MPUB body too big 1001 > 1000"
+    );
+    assert_eq!(
+        error_text(b"MPUB t\n\x00\x00\x00\x04\x00\x00\x00\x00"),
+        "E_BAD_BODY MPUB invalid message count 0"
+    );
+    assert_eq!(
+        error_text(b"MPUB t\n\x00\x00\x00\x04\x00\x00\x00\xc8"),
+        "E_BAD_BODY MPUB invalid message count 200"
+    );
     assert_eq!(
         error_text(b"MPUB t\n\x00\x00\x00\x0c\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01"),
         "E_BAD_MESSAGE MPUB invalid message(0) body size 0"
@@ -132,9 +240,18 @@ fn error_texts() {
         error_text(b"MPUB t\n\x00\x00\x00\x09\x00\x00\x00\x01\x00\x00\x00\x65x"),
         "E_BAD_MESSAGE MPUB message too big 101 > 100"
     );
-    assert_eq!(error_text(b"IDENTIFY\n\x00\x00\x03\xe9"), "E_BAD_BODY IDENTIFY body too big 1001 > 1000");
-    assert_eq!(error_text(b"IDENTIFY\n\x00\x00\x00\x00"), "E_BAD_BODY IDENTIFY invalid body size 0");
-    assert_eq!(error_text(b"AUTH a\n"), "E_INVALID AUTH invalid number of parameters");
+    assert_eq!(
+        error_text(b"IDENTIFY\n\x00\x00\x03\xe9"),
+        "E_BAD_BODY IDENTIFY body too big 1001 > 1000"
+    );
+    assert_eq!(
+        error_text(b"IDENTIFY\n\x00\x00\x00\x00"),
+        "E_BAD_BODY IDENTIFY invalid body size 0"
+    );
+    assert_eq!(
+        error_text(b"AUTH a\n"),
+        "E_INVALID AUTH invalid number of parameters"
+    );
 }
 
 #[test]
@@ -144,7 +261,10 @@ fn mpub_fifth_message_error_uses_its_index() {
     let line = b"MPUB t\n".len();
     let at = line + 8 + 5 * 5;
     wire[at..at + 4].copy_from_slice(&[0, 0, 0, 0]);
-    assert_eq!(error_text(&wire), "E_BAD_MESSAGE MPUB invalid message(5) body size 0");
+    assert_eq!(
+        error_text(&wire),
+        "E_BAD_MESSAGE MPUB invalid message(5) body size 0"
+    );
 }
 
 #[test]
@@ -155,7 +275,10 @@ fn mpub_inner_sizes_must_fill_outer_size() {
         "E_BAD_MESSAGE MPUB failed to read message body"
     );
     // Trailing garbage inside the outer body.
-    assert!(error_text(b"MPUB t\n\x00\x00\x00\x0a\x00\x00\x00\x01\x00\x00\x00\x01xy").starts_with("E_BAD_BODY"));
+    assert!(
+        error_text(b"MPUB t\n\x00\x00\x00\x0a\x00\x00\x00\x01\x00\x00\x00\x01xy")
+            .starts_with("E_BAD_BODY")
+    );
 }
 
 #[test]
@@ -164,7 +287,10 @@ fn line_too_long() {
     assert_eq!(decode_command(&long, &limits()), Err(LineTooLong));
     let mut ok = vec![b'a'; MAX_LINE_LEN - 1];
     ok.push(b'\n');
-    assert!(matches!(decode_command(&ok, &limits()), Ok(Decoded::Complete { .. })));
+    assert!(matches!(
+        decode_command(&ok, &limits()),
+        Ok(Decoded::Complete { .. })
+    ));
 }
 
 fn sample_requests() -> Vec<Vec<u8>> {

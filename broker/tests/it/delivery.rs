@@ -1,0 +1,2 @@
+//! placeholder
+use crate::harness::*;

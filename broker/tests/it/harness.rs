@@ -1,0 +1,305 @@
+//! Test harness: start the real `nsqd` binary on 127.0.0.1 with a free port
+//! (port 0, actual port read from its log), stop it by PID, and a small
+//! blocking client that speaks the raw V2 protocol with bounded waits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nsq_protocol::command::Request;
+use nsq_protocol::frame::{decode_frame, Frame};
+use nsq_protocol::{Decoded, MessageHeader, MessageId};
+
+/// Default bound for any wait in tests.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running nsqd, killed on drop.
+pub struct Nsqd {
+    child: Child,
+    /// TCP address it listens on.
+    pub tcp: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Nsqd {
+    /// Start with 2 shards and extra flags.
+    pub fn start(extra: &[&str]) -> Nsqd {
+        let mut args = vec!["--tcp-address=127.0.0.1:0", "--shards=2"];
+        args.extend_from_slice(extra);
+        Self::start_raw(&args).expect("nsqd failed to start")
+    }
+
+    /// Start with exactly these flags; Err(log) if it exits before listening.
+    pub fn start_raw(args: &[&str]) -> Result<Nsqd, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nsqd"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nsqd");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("TCP: listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        match rx.recv_timeout(WAIT) {
+            Ok(addr) => Ok(Nsqd {
+                child,
+                tcp: addr.parse().expect("addr"),
+                log,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                Err(log.lock().unwrap().join("\n"))
+            }
+        }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Log lines so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Send SIGTERM and wait (bounded) for exit; returns the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// A connected client that sent the magic.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.tcp)
+    }
+}
+
+impl Drop for Nsqd {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- nsqd log ----\n{}", self.log());
+        }
+    }
+}
+
+/// An owned server frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    /// Response frame text.
+    Response(String),
+    /// Error frame text.
+    Error(String),
+    /// A message.
+    Message(Msg),
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    /// Header.
+    pub header: MessageHeader,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Msg {
+    /// The ID.
+    pub fn id(&self) -> MessageId {
+        self.header.id
+    }
+}
+
+/// A blocking raw-protocol client.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Answer heartbeats with NOP automatically.
+    pub auto_nop: bool,
+}
+
+impl Client {
+    /// Connect and send the magic.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let mut c = Self::connect_raw(addr);
+        c.send_bytes(b"  V2");
+        c
+    }
+
+    /// Connect without sending anything.
+    pub fn connect_raw(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+            auto_nop: true,
+        }
+    }
+
+    /// Write raw bytes.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Write one command.
+    pub fn send(&mut self, req: Request<'_>) {
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        self.send_bytes(&out);
+    }
+
+    /// Read the next frame (heartbeats answered and skipped when auto_nop),
+    /// `None` on EOF; panics after `timeout`.
+    pub fn next_within(&mut self, timeout: Duration) -> Option<Got> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Decoded::Complete { value, consumed } =
+                decode_frame(&self.buf, 64 << 20).expect("valid frame")
+            {
+                let got = match value {
+                    Frame::Response(d) => Got::Response(String::from_utf8_lossy(d).into_owned()),
+                    Frame::Error(d) => Got::Error(String::from_utf8_lossy(d).into_owned()),
+                    Frame::Message(header, body) => Got::Message(Msg {
+                        header,
+                        body: body.to_vec(),
+                    }),
+                };
+                self.buf.drain(..consumed);
+                if self.auto_nop && got == Got::Response("_heartbeat_".into()) {
+                    self.send(Request::Nop);
+                    continue;
+                }
+                return Some(got);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no frame within {timeout:?}");
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no frame within {timeout:?}")
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Next frame within [`WAIT`].
+    pub fn next(&mut self) -> Option<Got> {
+        self.next_within(WAIT)
+    }
+
+    /// Expect a response frame with `text`.
+    pub fn expect_response(&mut self, text: &str) {
+        assert_eq!(self.next(), Some(Got::Response(text.into())));
+    }
+
+    /// Expect an error frame with `text`.
+    pub fn expect_error(&mut self, text: &str) {
+        assert_eq!(self.next(), Some(Got::Error(text.into())));
+    }
+
+    /// Expect a message.
+    pub fn expect_message(&mut self) -> Msg {
+        match self.next() {
+            Some(Got::Message(m)) => m,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Expect the server to close the connection (EOF) within [`WAIT`].
+    pub fn expect_closed(&mut self) {
+        assert_eq!(self.next(), None, "expected the connection to be closed");
+    }
+
+    /// Assert nothing (but heartbeats) arrives for `d`.
+    pub fn expect_silence(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("connection closed"),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if let Decoded::Complete { .. } = decode_frame(&self.buf, 64 << 20).unwrap() {
+                        match self.next_within(Duration::from_millis(1)) {
+                            Some(Got::Response(r)) if r == "_heartbeat_" => continue,
+                            other => panic!("expected silence, got {other:?}"),
+                        }
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// IDENTIFY with a JSON body; returns the reply.
+    pub fn identify(&mut self, json: &str) -> Got {
+        self.send(Request::Identify(json.as_bytes()));
+        self.next().expect("IDENTIFY reply")
+    }
+
+    /// PUB and expect OK.
+    pub fn publish(&mut self, topic: &str, body: &[u8]) {
+        self.send(Request::Pub(topic, body));
+        self.expect_response("OK");
+    }
+
+    /// SUB and expect OK.
+    pub fn subscribe(&mut self, topic: &str, channel: &str) {
+        self.send(Request::Sub(topic, channel));
+        self.expect_response("OK");
+    }
+
+    /// Wait until `f` holds, bounded by [`WAIT`].
+    pub fn wait_until(mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "condition not met within {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

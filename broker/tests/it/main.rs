@@ -1,0 +1,13 @@
+//! Black-box tests of the real `nsqd` binary over TCP (one test binary).
+//! Each module lists what it covers; all servers bind 127.0.0.1 port 0.
+
+mod harness;
+
+/// Real client libraries: tokio-nsq, pynsq, nsqjs.
+mod clients;
+/// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
+mod delivery;
+/// Magic, IDENTIFY, command and body errors, exact texts.
+mod protocol;
+/// Several shards: cross-shard publish, SUB handoff, ordering, startup and shutdown.
+mod shards;

@@ -1,0 +1,174 @@
+//! Several shards: publishes that cross shards, the SUB handoff, response
+//! order on one connection publishing to topics on different shards,
+//! startup errors and clean shutdown.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use nsq_protocol::command::Request;
+
+use crate::harness::*;
+
+/// Topic names owned by shard 0 and shard 1 of 2 (same rule as the broker).
+fn topics_on_each_shard() -> (String, String) {
+    (topic_on(0, 0), topic_on(1, 0))
+}
+
+/// The `skip`-th topic name `t<i>` owned by `shard` of 2.
+fn topic_on(shard: usize, skip: usize) -> String {
+    let owner = |t: &str| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in t.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        ((h ^ (h >> 32)) % 2) as usize
+    };
+    (0..)
+        .map(|i| format!("t{i}"))
+        .filter(|t| owner(t) == shard)
+        .nth(skip)
+        .unwrap()
+}
+
+#[test]
+fn publishes_to_topics_on_both_shards_are_answered_in_order() {
+    let nsqd = Nsqd::start(&[]);
+    let (a, b) = topics_on_each_shard();
+    let mut p = nsqd.connect();
+    // Pipeline 200 publishes alternating between the shards; then one bad one.
+    let mut wire = Vec::new();
+    for i in 0..200 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        Request::Pub(t, format!("m{i}").as_bytes()).encode(&mut wire);
+    }
+    Request::Pub("bad!topic", b"x").encode(&mut wire);
+    p.send_bytes(&wire);
+    for _ in 0..200 {
+        p.expect_response("OK");
+    }
+    p.expect_error("E_BAD_TOPIC PUB topic name \"bad!topic\" is not valid");
+    p.expect_closed();
+
+    // Both topics hold their 100 messages, in publish order.
+    for (t, parity) in [(&a, 0), (&b, 1)] {
+        let mut c = nsqd.connect();
+        c.subscribe(t, "ch");
+        c.send(Request::Rdy(200));
+        for i in (0..200).filter(|i| i % 2 == parity) {
+            let m = c.expect_message();
+            assert_eq!(m.body, format!("m{i}").as_bytes());
+            assert_eq!(m.header.attempts, 1);
+            c.send(Request::Fin(m.id()));
+        }
+    }
+}
+
+#[test]
+fn consumers_on_every_shard_receive_after_handoff_and_can_still_publish() {
+    let nsqd = Nsqd::start(&[]);
+    let (a, b) = topics_on_each_shard();
+    // Connections are placed round-robin, so four consumers land on both shards
+    // and half of them are handed to the owner after SUB.
+    let mut consumers: Vec<Client> = (0..4).map(|_| nsqd.connect()).collect();
+    for (i, c) in consumers.iter_mut().enumerate() {
+        let topic = if i % 2 == 0 { &a } else { &b };
+        // Pipeline SUB and RDY in one write: RDY must survive the handoff.
+        let mut wire = Vec::new();
+        Request::Sub(topic, &format!("c{i}")).encode(&mut wire);
+        Request::Rdy(10).encode(&mut wire);
+        c.send_bytes(&wire);
+        c.expect_response("OK");
+    }
+    let mut p = nsqd.connect();
+    p.publish(&a, b"to-a");
+    p.publish(&b, b"to-b");
+    for (i, c) in consumers.iter_mut().enumerate() {
+        let m = c.expect_message();
+        assert_eq!(
+            m.body,
+            if i % 2 == 0 {
+                b"to-a".to_vec()
+            } else {
+                b"to-b".to_vec()
+            }
+        );
+        c.send(Request::Fin(m.id()));
+        // A consumer connection may publish too, to either shard.
+        c.publish(&topic_on(0, 1), b"from-consumer");
+        c.publish(&topic_on(1, 1), b"from-consumer");
+    }
+    for topic in [&topic_on(0, 1), &topic_on(1, 1)] {
+        let mut check = nsqd.connect();
+        check.subscribe(topic, "check");
+        check.send(Request::Rdy(10));
+        for _ in 0..4 {
+            assert_eq!(check.expect_message().body, b"from-consumer");
+        }
+    }
+}
+
+#[test]
+fn mpub_across_shards_keeps_ids_unique_per_topic() {
+    let nsqd = Nsqd::start(&[]);
+    let (_, b) = topics_on_each_shard();
+    let mut producers: Vec<Client> = (0..3).map(|_| nsqd.connect()).collect();
+    let bodies: Vec<Vec<u8>> = (0..100).map(|i| format!("b{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    for p in &mut producers {
+        for _ in 0..5 {
+            p.send(Request::Mpub(&b, &refs));
+        }
+    }
+    for p in &mut producers {
+        for _ in 0..5 {
+            p.expect_response("OK");
+        }
+    }
+    let mut c = nsqd.connect();
+    c.subscribe(&b, "ch");
+    c.send(Request::Rdy(2500));
+    let mut ids = HashSet::new();
+    for _ in 0..1500 {
+        let m = c.expect_message();
+        assert!(ids.insert(m.id()), "duplicate id {}", m.id());
+        c.send(Request::Fin(m.id()));
+    }
+    c.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn second_nsqd_on_a_port_in_use_fails_clearly() {
+    let first = Nsqd::start(&[]);
+    let addr = format!("--tcp-address={}", first.tcp);
+    let err = match Nsqd::start_raw(&[&addr, "--shards=1"]) {
+        Ok(_) => panic!("second nsqd started on a port in use"),
+        Err(log) => log,
+    };
+    assert!(
+        err.contains("FATAL: listen (") && err.contains("failed"),
+        "{err}"
+    );
+    // The first one still serves.
+    let mut c = first.connect();
+    c.publish("still_up", b"x");
+}
+
+#[test]
+fn sigterm_closes_clients_and_exits_zero() {
+    let mut nsqd = Nsqd::start(&[]);
+    let mut c = nsqd.connect();
+    c.subscribe("t", "c");
+    let mut p = nsqd.connect();
+    p.publish("t", b"x");
+    let status = nsqd.terminate().expect("nsqd did not exit after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(nsqd.log().contains("signal 15 received"));
+    // The consumer sees the connection closed.
+    loop {
+        match c.next() {
+            None => break,
+            Some(Got::Message(_)) | Some(Got::Response(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+}
