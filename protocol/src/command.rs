@@ -431,7 +431,7 @@ fn parse_rdy(params: Params<'_>, limits: &Limits) -> Result<u64, ClientError> {
     Ok(count)
 }
 
-fn message_id_param<'a>(raw: &'a [u8]) -> Result<&'a [u8], ClientError> {
+fn message_id_param(raw: &[u8]) -> Result<&[u8], ClientError> {
     if raw.len() == MESSAGE_ID_LEN {
         Ok(raw)
     } else {

@@ -402,7 +402,7 @@ impl Connection {
         self.client.writer_wake.notify();
         if let Some(writer) = self.writer.take() {
             // Bounded by the write deadline; a dead peer fails the write.
-            let _ = futures_lite::future::or(async { writer.await }, async {
+            let _ = futures_lite::future::or(writer, async {
                 glommio::timer::sleep(Duration::from_secs(5)).await;
                 None
             })

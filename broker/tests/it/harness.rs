@@ -1,6 +1,7 @@
 //! Test harness: start the real `nsqd` binary on 127.0.0.1 with a free port
 //! (port 0, actual port read from its log), stop it by PID, and a small
 //! blocking client that speaks the raw V2 protocol with bounded waits.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

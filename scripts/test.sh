@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# glommio registers io_uring buffers in locked memory (see kernel-tuning.md).
+ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+bash scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace --bins
+cargo test --workspace --all-targets
+cargo test --workspace --doc
