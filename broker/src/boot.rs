@@ -181,6 +181,22 @@ fn spawn_signal_thread(ctx: Arc<Context>) {
         .ok();
 }
 
+/// Run a connection task; a panic ends that connection only (logged), never
+/// the shard that serves everyone else.
+pub fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
+    use futures_lite::FutureExt;
+    glommio::spawn_local(async move {
+        if std::panic::AssertUnwindSafe(task)
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            crate::log!(Error, "connection task panicked; connection dropped");
+        }
+    })
+    .detach();
+}
+
 async fn shard_main(
     id: usize,
     ctx: Arc<Context>,
@@ -202,7 +218,7 @@ async fn shard_main(
         while let Some(msg) = next {
             match msg {
                 ShardMsg::Accepted(stream) => {
-                    glommio::spawn_local(serve(shard.clone(), stream.bind_to_executor())).detach();
+                    spawn_connection(serve(shard.clone(), stream.bind_to_executor()));
                 }
                 ShardMsg::Publish {
                     origin,
@@ -211,7 +227,7 @@ async fn shard_main(
                 } => shard.apply_forwarded(origin, batch, commands),
                 ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
                 ShardMsg::Adopt(handoff) => {
-                    glommio::spawn_local(adopt(shard.clone(), *handoff)).detach();
+                    spawn_connection(adopt(shard.clone(), *handoff));
                 }
                 ShardMsg::Shutdown => {
                     shard.stop();

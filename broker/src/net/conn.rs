@@ -96,6 +96,26 @@ pub struct Connection {
     pub sink: Rc<AckSink>,
     next_seq: u64,
     writer: Option<JoinHandle<()>>,
+    moved: bool,
+}
+
+impl Drop for Connection {
+    /// Clean up after a connection task that ended abnormally (a panic):
+    /// leave the channel and stop the writer, so the socket is closed and no
+    /// message is delivered into a dead buffer. A no-op after `close` or a
+    /// handoff.
+    fn drop(&mut self) {
+        if self.moved {
+            return;
+        }
+        if let Some(sub) = self.sub.take() {
+            self.shard
+                .remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
+        }
+        self.client.closed.set(true);
+        self.client.writer_wake.notify();
+        self.shard.unregister(self.client.id);
+    }
 }
 
 fn default_settings(shard: &Shard) -> Negotiated {
@@ -215,6 +235,7 @@ impl Connection {
             sink: Rc::new(AckSink::default()),
             next_seq: 0,
             writer: None,
+            moved: false,
         }
     }
 
@@ -396,17 +417,20 @@ impl Connection {
         }
     }
 
-    /// Stop the writer after it flushed everything.
-    async fn stop_writer(&mut self) {
+    /// Stop the writer after it flushed everything; false if it did not
+    /// finish in time (a peer that stopped reading).
+    async fn stop_writer(&mut self) -> bool {
         self.client.draining.set(true);
         self.client.writer_wake.notify();
-        if let Some(writer) = self.writer.take() {
-            // Bounded by the write deadline; a dead peer fails the write.
-            let _ = futures_lite::future::or(writer, async {
-                glommio::timer::sleep(Duration::from_secs(5)).await;
-                None
-            })
-            .await;
+        match self.writer.take() {
+            Some(writer) => {
+                futures_lite::future::or(async { writer.await.is_some() }, async {
+                    glommio::timer::sleep(Duration::from_secs(5)).await;
+                    false
+                })
+                .await
+            }
+            None => true,
         }
     }
 
@@ -428,7 +452,9 @@ impl Connection {
 
     /// Move this connection to shard `owner`, which runs the SUB.
     pub async fn hand_off(&mut self, owner: usize, topic: String, channel: String) -> Flow {
-        self.stop_writer().await;
+        if !self.stop_writer().await {
+            return Flow::Close;
+        }
         let raw = self.stream.borrow().as_raw_fd();
         // SAFETY: dup(2) of the socket this connection owns; the duplicate is
         // owned by the `OwnedFd` and travels to the owner shard.

@@ -33,7 +33,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 let target = next % shards;
                 next = next.wrapping_add(1);
                 if target == shard.id {
-                    glommio::spawn_local(serve(shard.clone(), stream.bind_to_executor())).detach();
+                    crate::boot::spawn_connection(serve(shard.clone(), stream.bind_to_executor()));
                 } else if shard.ctx.mesh[target]
                     .send(ShardMsg::Accepted(stream))
                     .is_err()

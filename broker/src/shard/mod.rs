@@ -222,9 +222,37 @@ impl Shard {
         self.connections.borrow().len()
     }
 
+    /// Messages held in memory on this shard (topic and channel queues,
+    /// in flight, deferred).
+    pub fn messages_in_memory(&self) -> usize {
+        self.topics
+            .borrow()
+            .values()
+            .map(|t| {
+                let t = t.borrow();
+                t.depth()
+                    + t.channels()
+                        .iter()
+                        .map(|c| {
+                            let c = c.borrow();
+                            c.depth() + c.in_flight_count() + c.deferred_count()
+                        })
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Begin shutdown: refuse publishes, close every connection.
     pub fn stop(&self) {
         self.stopping.set(true);
+        let held = self.messages_in_memory();
+        if held > 0 {
+            crate::log!(
+                Warn,
+                "shard {}: {held} queued messages are dropped at exit (memory-only build: no disk queue yet)",
+                self.id
+            );
+        }
         let clients: Vec<_> = self
             .connections
             .borrow()
