@@ -74,7 +74,7 @@ pub struct Flags {
     /// print version string
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = parse_bool, default_value = "false")]
     pub version: bool,
-    /// path to config file (TOML; not yet supported, ignored)
+    /// path to config file (TOML; keys are flag names with '_' for '-')
     #[arg(long, default_value = "")]
     pub config: String,
     /// set log verbosity: debug, info, warn, error, or fatal
@@ -292,7 +292,6 @@ pub struct Options {
 
 /// Flags accepted for compatibility whose feature is not built yet.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "config",
     "http-address",
     "https-address",
     "broadcast-address",
@@ -333,6 +332,94 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "worker-id",
 ];
 
+/// Flags whose config-file integers are milliseconds (reference C.2).
+const DURATION_FLAGS: &[&str] = &[
+    "http-client-connect-timeout",
+    "http-client-request-timeout",
+    "sync-timeout",
+    "msg-timeout",
+    "max-msg-timeout",
+    "max-req-timeout",
+    "max-defer-timeout",
+    "max-heartbeat-interval",
+    "max-output-buffer-timeout",
+    "min-output-buffer-timeout",
+    "output-buffer-timeout",
+    "statsd-interval",
+    "e2e-processing-latency-window-time",
+];
+
+/// The flag a config-file key sets (NSQ's special keys, else `_` → `-`).
+fn flag_for_key(key: &str) -> String {
+    match key {
+        "id" => "node-id".into(),
+        "nsqlookupd_tcp_addresses" => "lookupd-tcp-address".into(),
+        "auth_http_addresses" => "auth-http-address".into(),
+        "e2e_processing_latency_percentiles" => "e2e-processing-latency-percentile".into(),
+        other => other.replace('_', "-"),
+    }
+}
+
+/// `--flag=value` arguments for every known key of the TOML file at `path`
+/// whose flag was not given on the command line. Unknown keys are ignored.
+fn config_file_args(path: &str, cli: &ArgMatches) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("failed to load config file {path} - {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("failed to parse config file {path} - {e}"))?;
+    let known: Vec<String> = Flags::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let flag = flag_for_key(&key);
+        if flag == "config" || !known.contains(&flag) {
+            continue;
+        }
+        if cli.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let scalar = |v: &toml::Value| -> Result<String, String> {
+            Ok(match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) if DURATION_FLAGS.contains(&flag.as_str()) => {
+                    format!("{n}ms")
+                }
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(format!("config key {key}: unsupported value {other}")),
+            })
+        };
+        match &value {
+            toml::Value::Array(items) => {
+                for item in items {
+                    out.push(format!("--{flag}={}", scalar(item)?));
+                }
+            }
+            toml::Value::String(s) if s.contains(',') && flag_is_repeatable(&flag) => {
+                for part in s.split(',').filter(|p| !p.is_empty()) {
+                    out.push(format!("--{flag}={part}"));
+                }
+            }
+            v => out.push(format!("--{flag}={}", scalar(v)?)),
+        }
+    }
+    Ok(out)
+}
+
+fn flag_is_repeatable(flag: &str) -> bool {
+    matches!(
+        flag,
+        "lookupd-tcp-address"
+            | "auth-http-address"
+            | "e2e-processing-latency-percentile"
+            | "enable-experiment"
+    )
+}
+
 fn default_node_id() -> u16 {
     // NSQ: crc32(md5(hostname)) % 1024. Any stable hash of the hostname
     // serves: IDs only need to be unique per topic per nsqd.
@@ -352,9 +439,24 @@ pub fn hostname() -> String {
 }
 
 impl Options {
-    /// Parse and validate `args` (including the program name).
+    /// Parse and validate `args` (including the program name). With
+    /// `--config`, the file's keys fill every flag not given on the command
+    /// line (reference C.2: flag > config file > default).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
-        let matches = Flags::command().try_get_matches_from(normalize_args(args))?;
+        let args = normalize_args(args);
+        let mut matches = Flags::command().try_get_matches_from(&args)?;
+        let config = matches
+            .get_one::<String>("config")
+            .cloned()
+            .unwrap_or_default();
+        if !config.is_empty() {
+            let from_file = config_file_args(&config, &matches)
+                .map_err(|e| Flags::command().error(clap::error::ErrorKind::ValueValidation, e))?;
+            let mut all = vec![args.first().cloned().unwrap_or_default()];
+            all.extend(from_file);
+            all.extend(args.into_iter().skip(1));
+            matches = Flags::command().try_get_matches_from(all)?;
+        }
         let flags = Flags::from_arg_matches(&matches)?;
         Self::validate(flags, &matches)
     }
@@ -495,6 +597,28 @@ mod tests {
         assert!(err(&["--node-id=1024"]).contains("--node-id must be [0,1024)"));
         assert!(err(&["--max-deflate-level=10"]).contains("--max-deflate-level must be [1,9]"));
         assert!(err(&["--auth-http-request-method=put"]).contains("must be post or get"));
+    }
+
+    #[test]
+    fn config_file_fills_flags_not_given() {
+        let dir = std::env::temp_dir().join(format!("nsqd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nsqd.cfg");
+        std::fs::write(
+            &path,
+            "mem_queue_size = 7\nmsg_timeout = 1500\nmax_req_timeout = \"2h\"\nid = 9\nnsqlookupd_tcp_addresses = [\"a:1\", \"b:2\"]\nsnappy = false\nunknown_key = 1\ntcp_address = \"1.2.3.4:5\"\n",
+        )
+        .unwrap();
+        let cfg = format!("--config={}", path.display());
+        let o = parse(&[&cfg, "--tcp-address=127.0.0.1:9"]);
+        assert_eq!(o.flags.mem_queue_size, 7);
+        assert_eq!(o.flags.msg_timeout, Duration::from_millis(1500));
+        assert_eq!(o.flags.max_req_timeout, Duration::from_secs(7200));
+        assert_eq!(o.node_id, 9);
+        assert_eq!(o.flags.lookupd_tcp_address, vec!["a:1", "b:2"]);
+        assert!(!o.flags.snappy);
+        assert_eq!(o.flags.tcp_address, "127.0.0.1:9", "the command line wins");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -129,6 +129,15 @@ impl Topic {
         self.channels.is_empty() || self.paused || !self.queue.is_empty()
     }
 
+    /// Whether every durable channel takes `n` more messages (ephemeral
+    /// channels drop their overflow, so they never refuse).
+    fn channels_have_room(&self, n: usize) -> bool {
+        self.channels.iter().all(|c| {
+            let c = c.borrow();
+            c.ephemeral || c.room() >= n
+        })
+    }
+
     /// Publish `bodies` (all or none), deferred by `defer_ms` if non-zero.
     pub fn put<I>(
         &mut self,
@@ -149,7 +158,7 @@ impl Topic {
             let fits = if at_topic {
                 self.queue.len() + n <= self.capacity
             } else {
-                defer_ms > 0 || self.channels.iter().all(|c| c.borrow().room() >= n)
+                defer_ms > 0 || self.channels_have_room(n)
             };
             if !fits {
                 return Err(PutError::QueueFull);
@@ -203,9 +212,7 @@ impl Topic {
         }
         let mut moved = false;
         while let Some(front) = self.queue.front() {
-            let fits = self.ephemeral
-                || front.defer_ms > 0
-                || self.channels.iter().all(|c| c.borrow().room() > 0);
+            let fits = self.ephemeral || front.defer_ms > 0 || self.channels_have_room(1);
             if !fits {
                 break;
             }

@@ -48,10 +48,19 @@ pub struct IdentifyRequest {
 impl IdentifyRequest {
     /// Decode the JSON body; any error is NSQ's
     /// `E_BAD_BODY IDENTIFY failed to decode JSON body`.
+    ///
+    /// As with Go's decoder, the body must be a JSON object (an array is an
+    /// error even though serde would map it onto the fields by position) or
+    /// `null` (which changes nothing).
     pub fn from_json(body: &[u8]) -> Result<IdentifyRequest, ClientError> {
-        serde_json::from_slice(body).map_err(|_| {
-            ClientError::new(ErrorCode::BadBody, "IDENTIFY failed to decode JSON body")
-        })
+        let err = || ClientError::new(ErrorCode::BadBody, "IDENTIFY failed to decode JSON body");
+        match serde_json::from_slice::<serde_json::Value>(body).map_err(|_| err())? {
+            serde_json::Value::Null => Ok(IdentifyRequest::default()),
+            value @ serde_json::Value::Object(_) => {
+                serde_json::from_value(value).map_err(|_| err())
+            }
+            _ => Err(err()),
+        }
     }
 }
 
@@ -424,6 +433,7 @@ mod tests {
             );
         }
         assert!(neg(r#"{"heartbeat_interval":null}"#).is_ok());
+        assert!(neg("null").is_ok());
     }
 
     #[test]
