@@ -51,13 +51,18 @@ impl IdentifyRequest {
     ///
     /// As with Go's decoder, the body must be a JSON object (an array is an
     /// error even though serde would map it onto the fields by position) or
-    /// `null` (which changes nothing).
+    /// `null` (which changes nothing). Keys match case-insensitively, as in Go.
     pub fn from_json(body: &[u8]) -> Result<IdentifyRequest, ClientError> {
         let err = || ClientError::new(ErrorCode::BadBody, "IDENTIFY failed to decode JSON body");
         match serde_json::from_slice::<serde_json::Value>(body).map_err(|_| err())? {
             serde_json::Value::Null => Ok(IdentifyRequest::default()),
-            value @ serde_json::Value::Object(_) => {
-                serde_json::from_value(value).map_err(|_| err())
+            serde_json::Value::Object(map) => {
+                // Go's decoder matches keys case-insensitively.
+                let map: serde_json::Map<String, serde_json::Value> = map
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                serde_json::from_value(serde_json::Value::Object(map)).map_err(|_| err())
             }
             _ => Err(err()),
         }
@@ -434,6 +439,10 @@ mod tests {
         }
         assert!(neg(r#"{"heartbeat_interval":null}"#).is_ok());
         assert!(neg("null").is_ok());
+        assert_eq!(
+            err_text(r#"{"HEARTBEAT_INTERVAL":999}"#),
+            "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid"
+        );
     }
 
     #[test]
