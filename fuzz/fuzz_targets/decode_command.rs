@@ -2,8 +2,10 @@
 //! buffer: decode successive commands, advancing by `consumed`, until the
 //! buffer needs more bytes or the line is too long.
 //!
-//! Checked for every decoded command, with NSQ's default limits and with
-//! small limits (so the size checks are actually reached):
+//! Checked for every decoded command, with NSQ's default limits, with small
+//! limits (so the size checks are actually reached), with limits read from
+//! the input (first byte 0xFE) and on lines padded past `MAX_LINE_LEN`
+//! (first byte 0xFF):
 //! * no panic;
 //! * `0 < consumed <= remaining`;
 //! * the decoder is self-delimiting: the first `consumed` bytes alone decode
@@ -30,6 +32,37 @@ const SMALL: Limits = Limits {
 fuzz_target!(|data: &[u8]| {
     decode_all(data, &Limits::default());
     decode_all(data, &SMALL);
+
+    // libFuzzer's inputs stay far below MAX_LINE_LEN (16 KiB), so the
+    // line-length checks would never run. An input starting with 0xFF
+    // instead gives a pad length (next 2 bytes, up to MAX_LINE_LEN + 7) and
+    // a text: the pad ('x' bytes) goes after the text's first space (or at
+    // its start), lengthening the first parameter (or the command name)
+    // across the limit.
+    if let [0xff, hi, lo, text @ ..] = data {
+        let pad = usize::from(u16::from_be_bytes([*hi, *lo])) % (MAX_LINE_LEN + 8);
+        let at = text.iter().position(|&b| b == b' ').map_or(0, |i| i + 1);
+        let mut long = Vec::with_capacity(text.len() + pad);
+        long.extend_from_slice(&text[..at]);
+        long.resize(at + pad, b'x');
+        long.extend_from_slice(&text[at..]);
+        decode_all(&long, &Limits::default());
+    }
+
+    // Limits taken from the input, for the extremes (0, u64::MAX, ...).
+    if let [0xfe, raw @ ..] = data {
+        if raw.len() >= 32 {
+            let (l, text) = raw.split_at(32);
+            let word = |i: usize| u64::from_be_bytes(l[i * 8..i * 8 + 8].try_into().unwrap());
+            let limits = Limits {
+                max_msg_size: word(0),
+                max_body_size: word(1),
+                max_rdy_count: word(2),
+                max_defer_timeout_ms: word(3),
+            };
+            decode_all(text, &limits);
+        }
+    }
 });
 
 fn decode_all(data: &[u8], limits: &Limits) {
@@ -46,7 +79,10 @@ fn decode_all(data: &[u8], limits: &Limits) {
                 let whole = &rest[..consumed];
                 assert_eq!(
                     decode_command(whole, limits),
-                    Ok(Decoded::Complete { value: value.clone(), consumed }),
+                    Ok(Decoded::Complete {
+                        value: value.clone(),
+                        consumed
+                    }),
                     "the first {consumed} bytes alone decode differently"
                 );
                 assert_eq!(
@@ -60,7 +96,11 @@ fn decode_all(data: &[u8], limits: &Limits) {
             }
             Ok(Decoded::Incomplete) => break,
             Err(_line_too_long) => {
-                assert!(rest.len() > MAX_LINE_LEN, "LineTooLong on {} bytes", rest.len());
+                assert!(
+                    rest.len() > MAX_LINE_LEN,
+                    "LineTooLong on {} bytes",
+                    rest.len()
+                );
                 assert!(
                     !rest[..=MAX_LINE_LEN].contains(&b'\n'),
                     "LineTooLong though a newline is within the first {} bytes",
@@ -87,7 +127,11 @@ fn check(cmd: &Command<'_>, limits: &Limits) {
             if matches!(cmd, Command::Pub(_)) {
                 assert_eq!(p.defer_ms, 0, "PUB with a defer");
             } else {
-                assert!(p.defer_ms <= limits.max_defer_timeout_ms, "DPUB defer {} out of range", p.defer_ms);
+                assert!(
+                    p.defer_ms <= limits.max_defer_timeout_ms,
+                    "DPUB defer {} out of range",
+                    p.defer_ms
+                );
             }
             let req = match cmd {
                 Command::Pub(_) => Request::Pub(p.topic, p.body),
@@ -99,7 +143,11 @@ fn check(cmd: &Command<'_>, limits: &Limits) {
             assert!(is_valid_name(m.topic.as_bytes()), "bad topic {:?}", m.topic);
             assert!(!m.bodies.is_empty(), "MPUB with no message");
             let bodies: Vec<&[u8]> = m.bodies.iter().collect();
-            assert_eq!(bodies.len(), m.bodies.len(), "MPUB count differs from the bodies iterated");
+            assert_eq!(
+                bodies.len(),
+                m.bodies.len(),
+                "MPUB count differs from the bodies iterated"
+            );
             let mut total: u64 = 4;
             for b in &bodies {
                 assert!(!b.is_empty(), "empty MPUB body");
@@ -130,11 +178,19 @@ fn check(cmd: &Command<'_>, limits: &Limits) {
         }
         Command::Sub(Ok(s)) => {
             assert!(is_valid_name(s.topic.as_bytes()), "bad topic {:?}", s.topic);
-            assert!(is_valid_name(s.channel.as_bytes()), "bad channel {:?}", s.channel);
+            assert!(
+                is_valid_name(s.channel.as_bytes()),
+                "bad channel {:?}",
+                s.channel
+            );
             roundtrip(&Request::Sub(s.topic, s.channel), cmd, limits);
         }
         Command::Rdy(Ok(n)) => {
-            assert!(*n <= limits.max_rdy_count, "RDY {n} > max_rdy_count {}", limits.max_rdy_count);
+            assert!(
+                *n <= limits.max_rdy_count,
+                "RDY {n} > max_rdy_count {}",
+                limits.max_rdy_count
+            );
         }
         Command::Fin(Ok(id)) | Command::Touch(Ok(id)) => {
             assert_eq!(id.len(), 16, "{} id of {} bytes", cmd.name(), id.len());
@@ -153,7 +209,11 @@ fn roundtrip(req: &Request<'_>, want: &Command<'_>, limits: &Limits) {
     match decode_command(&wire, limits) {
         Ok(Decoded::Complete { value, consumed }) => {
             assert_eq!(&value, want, "re-encoded {req:?} decodes differently");
-            assert_eq!(consumed, wire.len(), "re-encoded {req:?} not consumed whole");
+            assert_eq!(
+                consumed,
+                wire.len(),
+                "re-encoded {req:?} not consumed whole"
+            );
         }
         other => panic!("re-encoded {req:?} does not decode: {other:?}"),
     }

@@ -33,10 +33,21 @@ fn decode_all(data: &[u8], max_size: u32) {
         match decode_frame(rest, max_size) {
             Ok(Decoded::Complete { value, consumed }) => {
                 let size = size_field.expect("a frame decoded from fewer than 4 bytes");
-                assert_eq!(consumed as u64, 4 + u64::from(size), "consumed differs from 4 + size");
+                assert_eq!(
+                    consumed as u64,
+                    4 + u64::from(size),
+                    "consumed differs from 4 + size"
+                );
                 assert!(consumed >= 8, "frame of {consumed} bytes");
-                assert!(consumed <= rest.len(), "consumed {consumed} > {} buffered", rest.len());
-                assert!(size <= max_size, "frame of size {size} accepted with max {max_size}");
+                assert!(
+                    consumed <= rest.len(),
+                    "consumed {consumed} > {} buffered",
+                    rest.len()
+                );
+                assert!(
+                    size <= max_size,
+                    "frame of size {size} accepted with max {max_size}"
+                );
                 roundtrip(&value, &rest[..consumed], max_size);
                 rest = &rest[consumed..];
             }
@@ -76,7 +87,10 @@ fn roundtrip(frame: &Frame<'_>, wire: &[u8], max_size: u32) {
     assert_eq!(out, wire, "re-encoding {frame:?} gives different bytes");
     assert_eq!(
         decode_frame(&out, max_size),
-        Ok(Decoded::Complete { value: frame.clone(), consumed: out.len() }),
+        Ok(Decoded::Complete {
+            value: frame.clone(),
+            consumed: out.len()
+        }),
         "re-encoded frame decodes differently"
     );
 }

@@ -54,15 +54,38 @@ fn check(req: &IdentifyRequest, policy: &IdentifyPolicy) {
         n.output_buffer_size
     );
     if n.output_buffer_size == 1 {
-        assert_eq!(n.output_buffer_timeout, Duration::ZERO, "unbuffered with a flush timeout");
+        assert_eq!(
+            n.output_buffer_timeout,
+            Duration::ZERO,
+            "unbuffered with a flush timeout"
+        );
     }
-    assert!(n.output_buffer_timeout <= policy.max_output_buffer_timeout, "{:?}", n.output_buffer_timeout);
-    assert!((0..=99).contains(&n.sample_rate), "sample rate {}", n.sample_rate);
-    assert!(n.msg_timeout <= policy.max_msg_timeout, "msg timeout {:?}", n.msg_timeout);
-    assert!(n.deflate_level <= policy.max_deflate_level, "deflate level {}", n.deflate_level);
+    assert!(
+        n.output_buffer_timeout <= policy.max_output_buffer_timeout,
+        "{:?}",
+        n.output_buffer_timeout
+    );
+    assert!(
+        (0..=99).contains(&n.sample_rate),
+        "sample rate {}",
+        n.sample_rate
+    );
+    assert!(
+        n.msg_timeout <= policy.max_msg_timeout,
+        "msg timeout {:?}",
+        n.msg_timeout
+    );
+    assert!(
+        n.deflate_level <= policy.max_deflate_level,
+        "deflate level {}",
+        n.deflate_level
+    );
     assert!(!(n.snappy && n.deflate), "both snappy and deflate");
     if !n.feature_negotiation {
-        assert!(!n.tls_v1 && !n.snappy && !n.deflate, "upgrade without feature negotiation");
+        assert!(
+            !n.tls_v1 && !n.snappy && !n.deflate,
+            "upgrade without feature negotiation"
+        );
     }
     if !policy.tls_available {
         assert!(!n.tls_v1);

@@ -221,6 +221,11 @@ impl<'a> Params<'a> {
     }
 }
 
+/// Whether a (signed, as NSQ reads it) size is above an unsigned limit.
+fn exceeds(size: i32, limit: u64) -> bool {
+    i64::from(size) > i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
 fn read_u32(buf: &[u8]) -> Option<u32> {
     let b = buf.get(0..4)?;
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -379,7 +384,7 @@ fn identify_or_auth<'a>(
     }
     let max = limits.max_body_size;
     match sized_body(buf, after, |size| {
-        if i64::from(size) > max as i64 {
+        if exceeds(size, max) {
             Some(ClientError::new(
                 ErrorCode::BadBody,
                 format!("{cmd} body too big {size} > {max}"),
@@ -464,7 +469,7 @@ fn message_size_error(cmd: &str, size: i32, limits: &Limits) -> Option<ClientErr
             ErrorCode::BadMessage,
             format!("{cmd} invalid message body size {size}"),
         ))
-    } else if i64::from(size) > limits.max_msg_size as i64 {
+    } else if exceeds(size, limits.max_msg_size) {
         Some(ClientError::new(
             ErrorCode::BadMessage,
             format!("{cmd} message too big {size} > {}", limits.max_msg_size),
@@ -568,7 +573,7 @@ fn multi_publish<'a>(
                 ErrorCode::BadBody,
                 format!("MPUB invalid body size {size}"),
             ))
-        } else if i64::from(size) > max_body as i64 {
+        } else if exceeds(size, max_body) {
             Some(ClientError::new(
                 ErrorCode::BadBody,
                 format!("MPUB body too big {size} > {max_body}"),
@@ -600,7 +605,7 @@ fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [
     let bad_msg = |t: String| ClientError::new(ErrorCode::BadMessage, t);
     let count =
         read_u32(body).ok_or_else(|| bad_body("MPUB failed to read message count".into()))? as i32;
-    let max_messages = (limits.max_body_size.saturating_sub(4) / 5) as i64;
+    let max_messages = i64::try_from(limits.max_body_size.saturating_sub(4) / 5).unwrap_or(i64::MAX);
     if count <= 0 || i64::from(count) > max_messages {
         return Err(bad_body(format!("MPUB invalid message count {count}")));
     }
@@ -615,7 +620,7 @@ fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [
                 "MPUB invalid message({i}) body size {size}"
             )));
         }
-        if i64::from(size) > limits.max_msg_size as i64 {
+        if exceeds(size, limits.max_msg_size) {
             return Err(bad_msg(format!(
                 "MPUB message too big {size} > {}",
                 limits.max_msg_size
