@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Start a local nsqd on 127.0.0.1 with sensible defaults; Ctrl-C stops it.
 #   scripts/run-local.sh [extra nsqd flags...]
-# Environment: NSQD_TCP (default 127.0.0.1:4150), SHARDS (default: all CPUs).
+# Environment: NSQD_TCP (default 127.0.0.1:4150), NSQD_HTTP (default 127.0.0.1:4151),
+# SHARDS (default: all CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # glommio registers io_uring buffers in locked memory (see kernel-tuning.md).
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 cargo build --release --bin nsqd
 tcp="${NSQD_TCP:-127.0.0.1:4150}"
-args=(--tcp-address="$tcp")
+http="${NSQD_HTTP:-127.0.0.1:4151}"
+args=(--tcp-address="$tcp" --http-address="$http")
 [ -n "${SHARDS:-}" ] && args+=(--shards="$SHARDS")
 ./target/release/nsqd "${args[@]}" "$@" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"' INT TERM
-echo "nsqd (pid $pid) TCP on $tcp; publish with any NSQ client; Ctrl-C to stop" >&2
+echo "nsqd (pid $pid): TCP $tcp, HTTP http://$http (try: curl -d hi 'http://$http/pub?topic=test'); Ctrl-C to stop" >&2
 wait "$pid"

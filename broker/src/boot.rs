@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::net::conn::{adopt, serve};
+use crate::net::conn::adopt;
+use crate::net::listener::Protocol;
 use crate::options::{Options, NSQ_VERSION};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::{Context, Shard};
@@ -85,6 +86,16 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
         .ok_or_else(|| BootError::Address(addr.to_string()))
 }
 
+/// Bind a listening socket (without SO_REUSEPORT), non-blocking.
+fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
+    let addr = resolve(addr)?;
+    let listen_err = |e| BootError::Listen(addr.to_string(), e);
+    let listener = std::net::TcpListener::bind(addr).map_err(listen_err)?;
+    listener.set_nonblocking(true).map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    Ok((listener.into_raw_fd(), local))
+}
+
 /// Run nsqd until SIGINT/SIGTERM.
 pub fn run(opts: Options) -> Result<(), BootError> {
     let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
@@ -112,25 +123,25 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard"
     );
 
-    let addr = resolve(&opts.flags.tcp_address)?;
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|e| BootError::Listen(addr.to_string(), e))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| BootError::Listen(addr.to_string(), e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| BootError::Listen(addr.to_string(), e))?;
-    crate::log!(Info, "TCP: listening on {local}");
+    let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;
+    crate::log!(Info, "TCP: listening on {tcp_local}");
+    let mut listeners = vec![(tcp_fd, Protocol::Tcp)];
+    let mut http_port = 0;
+    if !opts.flags.http_address.is_empty() {
+        let (http_fd, http_local) = bind(&opts.flags.http_address)?;
+        crate::log!(Info, "HTTP: listening on {http_local}");
+        listeners.push((http_fd, Protocol::Http));
+        http_port = http_local.port();
+    }
 
     let shards = opts.shards;
     let pin = opts.flags.pin_cores;
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
-    let ctx = Arc::new(Context::new(opts, senders));
+    let ctx = Arc::new(Context::new(opts, senders, (tcp_local.port(), http_port)));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let mut listener_fd = Some(listener.into_raw_fd());
+    let mut listeners = Some(listeners);
     let mut handles = Vec::with_capacity(shards);
     for (i, inbox) in receivers.into_iter().enumerate() {
         let placement = if pin {
@@ -139,11 +150,15 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             Placement::Unbound
         };
         let ctx = ctx.clone();
-        let fd = if i == 0 { listener_fd.take() } else { None };
+        let fds = if i == 0 {
+            listeners.take().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
             .io_memory(io_memory)
-            .spawn(move || shard_main(i, ctx, inbox, fd))
+            .spawn(move || shard_main(i, ctx, inbox, fds))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         handles.push(handle);
     }
@@ -201,24 +216,29 @@ async fn shard_main(
     id: usize,
     ctx: Arc<Context>,
     inbox: flume::Receiver<ShardMsg>,
-    listener_fd: Option<i32>,
+    listeners: Vec<(i32, Protocol)>,
 ) {
     let shard = Rc::new(Shard::new(id, ctx.clone()));
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
-    if let Some(fd) = listener_fd {
-        // SAFETY: `fd` is the bound, listening, non-blocking socket that boot
+    for (fd, protocol) in listeners {
+        // SAFETY: `fd` is a bound, listening, non-blocking socket that boot
         // created and handed to this shard alone.
         let listener =
             unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        glommio::spawn_local(crate::net::listener::accept_loop(shard.clone(), listener)).detach();
+        glommio::spawn_local(crate::net::listener::accept_loop(
+            shard.clone(),
+            listener,
+            protocol,
+        ))
+        .detach();
     }
     'inbox: while let Ok(first) = inbox.recv_async().await {
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                ShardMsg::Accepted(stream) => {
-                    spawn_connection(serve(shard.clone(), stream.bind_to_executor()));
+                ShardMsg::Accepted(stream, protocol) => {
+                    protocol.serve(shard.clone(), stream.bind_to_executor())
                 }
                 ShardMsg::Publish {
                     origin,
@@ -228,6 +248,12 @@ async fn shard_main(
                 ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
                 ShardMsg::Adopt(handoff) => {
                     spawn_connection(adopt(shard.clone(), *handoff));
+                }
+                ShardMsg::Admin { op, reply } => {
+                    let _ = reply.send(shard.admin(op));
+                }
+                ShardMsg::Stats { filter, reply } => {
+                    let _ = reply.send(shard.stats(&filter));
                 }
                 ShardMsg::Shutdown => {
                     shard.stop();

@@ -95,6 +95,11 @@ impl Channel {
         self.consumers.len()
     }
 
+    /// The subscribed consumers.
+    pub fn consumers(&self) -> &[Rc<Client>] {
+        &self.consumers
+    }
+
     /// How many more messages the memory queue takes.
     pub fn room(&self) -> usize {
         self.capacity.saturating_sub(self.queue.len())

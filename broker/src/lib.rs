@@ -18,6 +18,7 @@
 pub mod boot;
 pub mod channel;
 pub mod handler;
+pub mod http;
 pub mod inflight;
 pub mod log;
 pub mod message;

@@ -54,6 +54,22 @@ pub fn init(level: Level, prefix: &str) {
     let _ = PREFIX.set(prefix.to_string());
 }
 
+/// The current level.
+pub fn level() -> Level {
+    match LEVEL.load(Ordering::Relaxed) {
+        0 => Level::Debug,
+        1 => Level::Info,
+        2 => Level::Warn,
+        3 => Level::Error,
+        _ => Level::Fatal,
+    }
+}
+
+/// Change the level at run time (`PUT /config/log_level`).
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
 /// Whether messages at `level` are printed.
 pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)

@@ -95,7 +95,7 @@ pub struct Flags {
     /// <addr>:<port> to listen on for TCP clients
     #[arg(long = "tcp-address", default_value = "0.0.0.0:4150")]
     pub tcp_address: String,
-    /// <addr>:<port> to listen on for HTTP clients (not yet served)
+    /// <addr>:<port> to listen on for HTTP clients (empty disables HTTP)
     #[arg(long = "http-address", default_value = "0.0.0.0:4151")]
     pub http_address: String,
     /// <addr>:<port> to listen on for HTTPS clients (not yet served)
@@ -292,7 +292,6 @@ pub struct Options {
 
 /// Flags accepted for compatibility whose feature is not built yet.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "http-address",
     "https-address",
     "broadcast-address",
     "broadcast-tcp-port",

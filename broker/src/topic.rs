@@ -228,6 +228,11 @@ impl Topic {
         }
     }
 
+    /// Drop every message waiting at the topic (`/topic/empty`).
+    pub fn empty(&mut self) {
+        self.queue.clear();
+    }
+
     /// Pause or unpause.
     pub fn set_paused(&mut self, paused: bool, now: Instant) {
         self.paused = paused;

@@ -598,6 +598,15 @@ fn multi_publish<'a>(
     }
 }
 
+/// Validate an MPUB body (`[4-byte count]([4-byte size][body])*`, without
+/// the outer size), as nsqd's HTTP `/mpub?binary=true` receives it.
+pub fn decode_mpub_body<'a>(
+    body: &'a [u8],
+    limits: &Limits,
+) -> Result<MpubBodies<'a>, ClientError> {
+    validate_mpub_body(body, limits).map(|(count, data)| MpubBodies { count, data })
+}
+
 /// Check the count and every inner message of an MPUB body. Stricter than
 /// NSQ: the messages must exactly fill the declared body size.
 fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [u8]), ClientError> {
@@ -605,7 +614,8 @@ fn validate_mpub_body<'a>(body: &'a [u8], limits: &Limits) -> Result<(u32, &'a [
     let bad_msg = |t: String| ClientError::new(ErrorCode::BadMessage, t);
     let count =
         read_u32(body).ok_or_else(|| bad_body("MPUB failed to read message count".into()))? as i32;
-    let max_messages = i64::try_from(limits.max_body_size.saturating_sub(4) / 5).unwrap_or(i64::MAX);
+    let max_messages =
+        i64::try_from(limits.max_body_size.saturating_sub(4) / 5).unwrap_or(i64::MAX);
     if count <= 0 || i64::from(count) > max_messages {
         return Err(bad_body(format!("MPUB invalid message count {count}")));
     }

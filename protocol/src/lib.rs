@@ -40,9 +40,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod http;
 pub mod identify;
 pub mod message;
 pub mod names;

@@ -22,6 +22,11 @@ impl Connection {
             Err(e) => return self.fail(e),
         };
         let client = &self.client;
+        *client.identity.borrow_mut() = crate::net::client::Identity {
+            client_id: n.client_id.clone(),
+            hostname: n.hostname.clone(),
+            user_agent: n.user_agent.clone(),
+        };
         client.sample_rate.set(n.sample_rate);
         client.msg_timeout.set(n.msg_timeout);
         if client.heartbeat.replace(n.heartbeat_interval) != n.heartbeat_interval {

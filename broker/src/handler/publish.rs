@@ -22,8 +22,12 @@ impl Connection {
         let name = std::str::from_utf8(&topic).unwrap_or_default();
         let owner = self.shard.owner_of(name);
         if owner == self.shard.id {
+            let n = bodies.len();
             let result = self.shard.publish_local(name, defer_ms, bodies);
             let failed = result.is_err();
+            if !failed {
+                self.client.add_pub_count(name, n as u64);
+            }
             if self.pending.is_empty() {
                 if let Err(e) = self.answer_publish(kind, result) {
                     return self.fail(e);
@@ -34,6 +38,8 @@ impl Connection {
             return if failed { Flow::Close } else { Flow::Continue };
         }
         let seq = self.next_seq();
+        let n = bodies.len();
+        let topic_name = topic.clone();
         self.shard.forwarder.submit(
             owner,
             ForwardedPublish {
@@ -44,7 +50,8 @@ impl Connection {
             &self.sink,
             seq,
         );
-        self.pending.push_back(Pending::Remote(kind, seq));
+        self.pending
+            .push_back(Pending::Remote(kind, seq, topic_name, n));
         Flow::Continue
     }
 }

@@ -49,6 +49,7 @@ impl Connection {
         }
         channel.borrow_mut().add_consumer(self.client.clone());
         self.state = State::Subscribed;
+        self.client.state.set(State::Subscribed as i32);
         self.sub = Some(Subscription {
             topic_name: topic_name.to_string(),
             channel_name: channel_name.to_string(),
@@ -173,6 +174,7 @@ impl Connection {
         self.client.rdy.set(0);
         self.client.closing.set(true);
         self.state = State::Closing;
+        self.client.state.set(State::Closing as i32);
         self.client.respond(CLOSE_WAIT);
         Flow::Continue
     }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use nsq_protocol::api::stats::{ClientStats, PubCount};
 use nsq_protocol::frame::{encode_error, encode_response};
 use nsq_protocol::ClientError;
 
@@ -50,6 +51,25 @@ pub struct Client {
     /// The heartbeat interval changed: restart the ticker.
     pub heartbeat_reset: Cell<bool>,
     rng: Cell<u64>,
+    /// Identity shown in stats (remote IP until IDENTIFY).
+    pub identity: RefCell<Identity>,
+    /// Unix seconds at connect.
+    pub connect_ts: Cell<i64>,
+    /// A.4 state number for stats.
+    pub state: Cell<i32>,
+    /// Messages published per topic (stats `pub_counts`).
+    pub pub_counts: RefCell<Vec<(String, u64)>>,
+}
+
+/// The identity fields of a connection (A.17).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// IDENTIFY client_id.
+    pub client_id: String,
+    /// IDENTIFY hostname.
+    pub hostname: String,
+    /// IDENTIFY user_agent.
+    pub user_agent: String,
 }
 
 impl Client {
@@ -74,6 +94,62 @@ impl Client {
             draining: Cell::new(false),
             heartbeat_reset: Cell::new(false),
             rng: Cell::new(id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            identity: RefCell::new(Identity {
+                client_id: remote.ip().to_string(),
+                hostname: remote.ip().to_string(),
+                user_agent: String::new(),
+            }),
+            connect_ts: Cell::new(crate::shard::wall_clock_ns() / 1_000_000_000),
+            state: Cell::new(0),
+            pub_counts: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Count `n` messages published to `topic` by this connection.
+    pub fn add_pub_count(&self, topic: &str, n: u64) {
+        let mut counts = self.pub_counts.borrow_mut();
+        match counts.iter_mut().find(|(t, _)| t == topic) {
+            Some((_, c)) => *c += n,
+            None => counts.push((topic.to_string(), n)),
+        }
+    }
+
+    /// This connection as `/stats` shows it.
+    pub fn stats(&self) -> ClientStats {
+        let identity = self.identity.borrow();
+        ClientStats {
+            client_id: identity.client_id.clone(),
+            hostname: identity.hostname.clone(),
+            version: "V2".into(),
+            remote_address: self.remote.to_string(),
+            state: self.state.get(),
+            ready_count: self.rdy.get() as i64,
+            in_flight_count: self.in_flight.get() as i64,
+            message_count: self.message_count.get(),
+            finish_count: self.finish_count.get(),
+            requeue_count: self.requeue_count.get(),
+            connect_ts: self.connect_ts.get(),
+            sample_rate: self.sample_rate.get(),
+            deflate: false,
+            snappy: false,
+            user_agent: identity.user_agent.clone(),
+            authed: false,
+            auth_identity: String::new(),
+            auth_identity_url: String::new(),
+            pub_counts: self
+                .pub_counts
+                .borrow()
+                .iter()
+                .map(|(topic, count)| PubCount {
+                    topic: topic.clone(),
+                    count: *count,
+                })
+                .collect(),
+            tls: false,
+            tls_cipher_suite: String::new(),
+            tls_version: String::new(),
+            tls_negotiated_protocol: String::new(),
+            tls_negotiated_protocol_is_mutual: false,
         }
     }
 

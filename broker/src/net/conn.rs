@@ -58,7 +58,8 @@ pub enum Pending {
     /// Answered locally.
     Local(PubKind, Result<(), PutError>),
     /// Forwarded; the answer arrives in the sink under this sequence number.
-    Remote(PubKind, u64),
+    /// The topic and message count feed the connection's `pub_counts`.
+    Remote(PubKind, u64, bytes::Bytes, usize),
 }
 
 /// The channel a connection consumes from.
@@ -194,6 +195,9 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
         settings,
         topic,
         channel,
+        identity,
+        connect_ts,
+        pub_counts,
     } = handoff;
     // SAFETY: `fd` is a duplicate of a connected TCP socket that this shard
     // now owns exclusively; the sending shard closed its own descriptor.
@@ -206,6 +210,9 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     ));
     client.sample_rate.set(settings.sample_rate);
     client.heartbeat.set(settings.heartbeat_interval);
+    *client.identity.borrow_mut() = identity;
+    client.connect_ts.set(connect_ts);
+    *client.pub_counts.borrow_mut() = pub_counts;
     let mut conn = Connection::new(shard, stream, client, settings, BytesMut::from(&input[..]));
     conn.start();
     if conn.subscribe_here(&topic, &channel) == Flow::Close {
@@ -376,8 +383,12 @@ impl Connection {
         while let Some(p) = self.pending.pop_front() {
             let (kind, result) = match p {
                 Pending::Local(kind, r) => (kind, r),
-                Pending::Remote(kind, seq) => loop {
+                Pending::Remote(kind, seq, topic, n) => loop {
                     if let Some(r) = self.sink.take(seq) {
+                        if r.is_ok() {
+                            let name = std::str::from_utf8(&topic).unwrap_or_default();
+                            self.client.add_pub_count(name, n as u64);
+                        }
                         break (kind, r);
                     }
                     self.sink.wake.notified().await;
@@ -478,6 +489,9 @@ impl Connection {
             settings: self.settings.clone(),
             topic,
             channel,
+            identity: self.client.identity.borrow().clone(),
+            connect_ts: self.client.connect_ts.get(),
+            pub_counts: self.client.pub_counts.borrow().clone(),
         };
         self.shard.unregister(self.client.id);
         if self.shard.ctx.mesh[owner]
@@ -486,6 +500,7 @@ impl Connection {
         {
             return Flow::Close;
         }
+        self.moved = true;
         Flow::HandedOff
     }
 }

@@ -1,20 +1,48 @@
-//! Accept-and-place: shard 0 accepts every TCP connection and places them
-//! round-robin over the shards (with the handful of connections of a typical
-//! bench, SO_REUSEPORT's hash split is a coin toss; see the performance
-//! guide, 3.7). The listening socket is bound by `boot` without SO_REUSEPORT,
-//! so a second nsqd on the same port fails instead of silently sharing it.
+//! Accept-and-place: shard 0 accepts every TCP and HTTP connection and
+//! places them round-robin over the shards (with the handful of connections
+//! of a typical bench, SO_REUSEPORT's hash split is a coin toss; see the
+//! performance guide, 3.7). The listening sockets are bound by `boot` without
+//! SO_REUSEPORT, so a second nsqd on the same port fails instead of silently
+//! sharing it.
 
 use std::rc::Rc;
 use std::time::Duration;
 
-use glommio::net::TcpListener;
+use glommio::net::{TcpListener, TcpStream};
 
 use crate::net::conn::serve;
 use crate::shard::mesh::ShardMsg;
 use crate::shard::Shard;
 
+/// Which protocol a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The V2 TCP protocol.
+    Tcp,
+    /// The HTTP API.
+    Http,
+}
+
+impl Protocol {
+    /// Start serving an accepted connection on the current shard.
+    pub fn serve(self, shard: Rc<Shard>, stream: TcpStream) {
+        match self {
+            Protocol::Tcp => crate::boot::spawn_connection(serve(shard, stream)),
+            Protocol::Http => crate::boot::spawn_connection(crate::http::serve(shard, stream)),
+        }
+    }
+
+    /// Name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Http => "HTTP",
+        }
+    }
+}
+
 /// Accept until the shard stops.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
     let shards = shard.ctx.shards();
     let mut next = 0usize;
     loop {
@@ -33,26 +61,27 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 let target = next % shards;
                 next = next.wrapping_add(1);
                 if target == shard.id {
-                    crate::boot::spawn_connection(serve(shard.clone(), stream.bind_to_executor()));
+                    protocol.serve(shard.clone(), stream.bind_to_executor());
                 } else if shard.ctx.mesh[target]
-                    .send(ShardMsg::Accepted(stream))
+                    .send(ShardMsg::Accepted(stream, protocol))
                     .is_err()
                 {
-                    crate::log!(Error, "TCP: shard {target} is gone; connection dropped");
+                    crate::log!(
+                        Error,
+                        "{}: shard {target} is gone; connection dropped",
+                        protocol.name()
+                    );
                 }
             }
             Err(e) => {
-                crate::log!(Error, "TCP: accept error - {e}");
+                crate::log!(Error, "{}: accept error - {e}", protocol.name());
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
     }
-    crate::log!(
-        Info,
-        "TCP: closing {}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    );
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    crate::log!(Info, "{}: closing {addr}", protocol.name());
 }

@@ -102,13 +102,19 @@ pub struct Handoff {
     pub topic: String,
     /// The SUB's channel.
     pub channel: String,
+    /// Stats identity.
+    pub identity: crate::net::client::Identity,
+    /// Unix seconds at connect.
+    pub connect_ts: i64,
+    /// Publish counts so far.
+    pub pub_counts: Vec<(String, u64)>,
 }
 
 /// A message to a shard's inbox.
 #[derive(Debug)]
 pub enum ShardMsg {
     /// A new connection placed on this shard.
-    Accepted(AcceptedTcpStream),
+    Accepted(AcceptedTcpStream, crate::net::listener::Protocol),
     /// Publishes for topics this shard owns, from shard `origin`.
     Publish {
         /// Sending shard.
@@ -127,6 +133,20 @@ pub enum ShardMsg {
     },
     /// A subscribed connection moving here.
     Adopt(Box<Handoff>),
+    /// An HTTP admin operation on a topic this shard owns.
+    Admin {
+        /// The operation.
+        op: crate::shard::admin::AdminOp,
+        /// Where the result goes.
+        reply: flume::Sender<Result<(), crate::shard::admin::AdminError>>,
+    },
+    /// This shard's part of `/stats`.
+    Stats {
+        /// The filter.
+        filter: crate::shard::admin::StatsFilter,
+        /// Where the answer goes.
+        reply: flume::Sender<crate::shard::admin::ShardStats>,
+    },
     /// Stop: close connections and exit.
     Shutdown,
 }

@@ -6,6 +6,7 @@
 //! forwarded publishes, their acknowledgements, new and handed-off
 //! connections, shutdown.
 
+pub mod admin;
 pub mod forward;
 pub mod mesh;
 pub mod route;
@@ -42,11 +43,23 @@ pub struct Context {
     pub mesh: Vec<flume::Sender<ShardMsg>>,
     /// Next connection ID.
     pub next_client_id: AtomicU64,
+    /// The TCP port actually listened on.
+    pub tcp_port: u16,
+    /// The HTTP port actually listened on (0 when HTTP is off).
+    pub http_port: u16,
+    /// Unix seconds at startup.
+    pub start_time: i64,
+    /// `--broadcast-address` or the hostname.
+    pub broadcast_address: String,
+    /// `--lookupd-tcp-address`, changeable over HTTP. Configuration, never
+    /// touched on the message path.
+    lookupd_tcp_addresses: std::sync::Mutex<Vec<String>>,
 }
 
 impl Context {
-    /// Derive limits and policy from the options.
-    pub fn new(opts: Options, mesh: Vec<flume::Sender<ShardMsg>>) -> Context {
+    /// Derive limits and policy from the options; `ports` are the TCP and
+    /// HTTP ports actually listened on.
+    pub fn new(opts: Options, mesh: Vec<flume::Sender<ShardMsg>>, ports: (u16, u16)) -> Context {
         let f = &opts.flags;
         let limits = Limits {
             max_msg_size: f.max_msg_size as u64,
@@ -66,12 +79,38 @@ impl Context {
             max_deflate_level: f.max_deflate_level,
             ..IdentifyPolicy::default()
         };
+        let broadcast_address = if f.broadcast_address.is_empty() {
+            crate::options::hostname()
+        } else {
+            f.broadcast_address.clone()
+        };
+        let lookupd_tcp_addresses = std::sync::Mutex::new(f.lookupd_tcp_address.clone());
         Context {
             opts,
             limits,
             identify,
             mesh,
             next_client_id: AtomicU64::new(1),
+            tcp_port: ports.0,
+            http_port: ports.1,
+            start_time: wall_clock_ns() / 1_000_000_000,
+            broadcast_address,
+            lookupd_tcp_addresses,
+        }
+    }
+
+    /// Current `nsqlookupd_tcp_addresses`.
+    pub fn lookupd_tcp_addresses(&self) -> Vec<String> {
+        self.lookupd_tcp_addresses
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replace `nsqlookupd_tcp_addresses`.
+    pub fn set_lookupd_tcp_addresses(&self, addrs: Vec<String>) {
+        if let Ok(mut v) = self.lookupd_tcp_addresses.lock() {
+            *v = addrs;
         }
     }
 
@@ -202,6 +241,35 @@ impl Shard {
         }
     }
 
+    /// Remove a topic from the map (its owner deletes it).
+    pub fn remove_topic(&self, name: &str) -> Option<Rc<RefCell<Topic>>> {
+        self.topics.borrow_mut().remove(name)
+    }
+
+    /// Topics sorted by name.
+    pub fn topics_sorted(&self) -> Vec<(String, Rc<RefCell<Topic>>)> {
+        let mut v: Vec<_> = self
+            .topics
+            .borrow()
+            .iter()
+            .map(|(k, t)| (k.clone(), t.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Open connections on this shard, oldest first.
+    pub fn live_connections(&self) -> Vec<Rc<Client>> {
+        let mut v: Vec<_> = self
+            .connections
+            .borrow()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
     /// Track a connection (for shutdown).
     pub fn register(&self, client: &Rc<Client>) {
         self.connections
@@ -219,7 +287,11 @@ impl Shard {
 
     /// Connections still open.
     pub fn connection_count(&self) -> usize {
-        self.connections.borrow().len()
+        self.connections
+            .borrow()
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
     }
 
     /// Messages held in memory on this shard (topic and channel queues,

@@ -22,13 +22,19 @@ pub struct Nsqd {
     child: Child,
     /// TCP address it listens on.
     pub tcp: SocketAddr,
+    /// HTTP address it listens on, if HTTP is on.
+    pub http: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Nsqd {
     /// Start with 2 shards and extra flags.
     pub fn start(extra: &[&str]) -> Nsqd {
-        let mut args = vec!["--tcp-address=127.0.0.1:0", "--shards=2"];
+        let mut args = vec![
+            "--tcp-address=127.0.0.1:0",
+            "--http-address=127.0.0.1:0",
+            "--shards=2",
+        ];
         args.extend_from_slice(extra);
         Self::start_raw(&args).expect("nsqd failed to start")
     }
@@ -48,25 +54,38 @@ impl Nsqd {
         let log2 = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("TCP: listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                for kind in ["TCP", "HTTP"] {
+                    if let Some(addr) = line.split(&format!("{kind}: listening on ")).nth(1) {
+                        let _ = tx.send((kind, addr.trim().to_string()));
+                    }
                 }
                 log2.lock().unwrap().push(line);
             }
         });
-        match rx.recv_timeout(WAIT) {
-            Ok(addr) => Ok(Nsqd {
-                child,
-                tcp: addr.parse().expect("addr"),
-                log,
-            }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                Err(log.lock().unwrap().join("\n"))
+        // HTTP is on unless `--http-address=` (empty) is given.
+        let expect_http = !args
+            .iter()
+            .any(|a| *a == "--http-address=" || *a == "-http-address=");
+        let deadline = Instant::now() + WAIT;
+        let (mut tcp, mut http) = (None, None);
+        while tcp.is_none() || (expect_http && http.is_none()) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(("TCP", addr)) => tcp = addr.parse().ok(),
+                Ok((_, addr)) => http = addr.parse().ok(),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    return Err(log.lock().unwrap().join("\n"));
+                }
             }
         }
+        Ok(Nsqd {
+            child,
+            tcp: tcp.expect("tcp address"),
+            http,
+            log,
+        })
     }
 
     /// The process ID.

@@ -140,8 +140,18 @@ fn mpub_across_shards_keeps_ids_unique_per_topic() {
 fn second_nsqd_on_a_port_in_use_fails_clearly() {
     let first = Nsqd::start(&[]);
     let addr = format!("--tcp-address={}", first.tcp);
-    let err = match Nsqd::start_raw(&[&addr, "--shards=1"]) {
+    let err = match Nsqd::start_raw(&[&addr, "--http-address=", "--shards=1"]) {
         Ok(_) => panic!("second nsqd started on a port in use"),
+        Err(log) => log,
+    };
+    assert!(
+        err.contains("FATAL: listen (") && err.contains("failed"),
+        "{err}"
+    );
+    // Same for the HTTP port.
+    let http = format!("--http-address={}", first.http.expect("http"));
+    let err = match Nsqd::start_raw(&["--tcp-address=127.0.0.1:0", &http, "--shards=1"]) {
+        Ok(_) => panic!("second nsqd started on an HTTP port in use"),
         Err(log) => log,
     };
     assert!(

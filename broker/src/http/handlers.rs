@@ -1,0 +1,340 @@
+//! The endpoint handlers (reference B.2-B.4), with NSQ's parameter checks,
+//! in NSQ's order, and NSQ's error texts.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use nsq_protocol::api::stats::{Info, MemoryStats, Stats};
+use nsq_protocol::command::decode_mpub_body;
+use nsq_protocol::http::query_get;
+use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
+
+use crate::http::reply::Reply;
+use crate::http::router::Route;
+use crate::http::{HttpConn, RequestHead};
+use crate::options::NSQ_VERSION;
+use crate::shard::admin::{AdminError, AdminOp, ShardStats, StatsFilter};
+use crate::shard::mesh::{Bodies, ForwardedPublish, ShardMsg};
+use crate::topic::PutError;
+
+/// Run one endpoint.
+pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body: Bytes) -> Reply {
+    let q = head.query.as_str();
+    match route {
+        Route::Ping => Reply::Plain("text/plain; charset=utf-8", b"OK".to_vec()),
+        Route::Info => info(conn),
+        Route::Pub => publish(conn, q, body).await,
+        Route::Mpub => multi_publish(conn, q, body).await,
+        Route::Stats => stats(conn, q).await,
+        Route::Metrics => metrics(conn).await,
+        Route::Topic(op) => topic_op(conn, op, q).await,
+        Route::Channel(op) => channel_op(conn, op, q).await,
+        Route::ConfigGet(opt) => crate::http::handlers::config::get(conn, &opt),
+        Route::ConfigPut(opt) => crate::http::handlers::config::put(conn, &opt, &body),
+    }
+}
+
+#[path = "config.rs"]
+pub mod config;
+
+fn info(conn: &HttpConn) -> Reply {
+    let ctx = &conn.shard.ctx;
+    let f = &ctx.opts.flags;
+    Reply::json(&Info {
+        version: NSQ_VERSION.into(),
+        broadcast_address: ctx.broadcast_address.clone(),
+        hostname: crate::options::hostname(),
+        http_port: i64::from(ctx.http_port),
+        tcp_port: i64::from(ctx.tcp_port),
+        start_time: ctx.start_time,
+        max_heartbeat_interval: f.max_heartbeat_interval.as_nanos() as i64,
+        max_output_buffer_size: f.max_output_buffer_size,
+        max_output_buffer_timeout: f.max_output_buffer_timeout.as_nanos() as i64,
+        max_deflate_level: f.max_deflate_level,
+    })
+}
+
+/// `topic=` checked as NSQ's `getTopicFromQuery`.
+fn topic_param(q: &str) -> Result<String, Reply> {
+    let topic = query_get(q, "topic").ok_or_else(|| Reply::err(400, "MISSING_ARG_TOPIC"))?;
+    if !is_valid_topic_name(topic.as_bytes()) {
+        return Err(Reply::err(400, "INVALID_TOPIC"));
+    }
+    Ok(topic.into_owned())
+}
+
+/// Publish through the owner shard (the same forwarder as TCP).
+async fn put(
+    conn: &mut HttpConn,
+    topic: &str,
+    defer_ms: u64,
+    bodies: Bodies,
+) -> Result<(), PutError> {
+    let shard = conn.shard.clone();
+    let owner = shard.owner_of(topic);
+    if owner == shard.id {
+        return shard.publish_local(topic, defer_ms, bodies);
+    }
+    let seq = conn.next_seq();
+    let command = ForwardedPublish {
+        topic: Bytes::copy_from_slice(topic.as_bytes()),
+        defer_ms,
+        bodies,
+    };
+    shard.forwarder.submit(owner, command, &conn.sink, seq);
+    loop {
+        if let Some(result) = conn.sink.take(seq) {
+            return result;
+        }
+        conn.sink.wake.notified().await;
+    }
+}
+
+fn put_error(e: PutError) -> Reply {
+    match e {
+        PutError::Exiting => Reply::err(503, "EXITING"),
+        PutError::QueueFull => Reply::err(503, "QUEUE_FULL"),
+    }
+}
+
+async fn publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
+    if body.is_empty() {
+        return Reply::err(400, "MSG_EMPTY");
+    }
+    let topic = match topic_param(q) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut defer_ms = 0;
+    if let Some(d) = query_get(q, "defer") {
+        let max = conn.shard.ctx.opts.max_defer_timeout;
+        match d.parse::<i64>() {
+            Ok(ms) if ms >= 0 && Duration::from_millis(ms as u64) <= max => defer_ms = ms as u64,
+            _ => return Reply::err(400, "INVALID_DEFER"),
+        }
+    }
+    match put(conn, &topic, defer_ms, Bodies::One(body)).await {
+        Ok(()) => Reply::Text(b"OK".to_vec()),
+        Err(e) => put_error(e),
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
+    let topic = match topic_param(q) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let limits = conn.shard.ctx.limits;
+    // Absent/false/0 = text; true/1 or any unrecognised value = binary.
+    let binary = query_get(q, "binary").is_some_and(|v| parse_bool(&v).unwrap_or(true));
+    let bodies: Vec<Bytes> = if binary {
+        match decode_mpub_body(&body, &limits) {
+            Ok(m) => m.iter().map(|b| body.slice_ref(b)).collect(),
+            Err(e) => return Reply::err(413, e.code().as_str().trim_start_matches("E_")),
+        }
+    } else {
+        let mut out = Vec::new();
+        for line in body.split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            if line.len() as u64 > limits.max_msg_size {
+                return Reply::err(413, "MSG_TOO_BIG");
+            }
+            out.push(body.slice_ref(line));
+        }
+        out
+    };
+    if bodies.is_empty() {
+        return Reply::Text(b"OK".to_vec());
+    }
+    match put(conn, &topic, 0, Bodies::Many(bodies)).await {
+        Ok(()) => Reply::Text(b"OK".to_vec()),
+        Err(e) => put_error(e),
+    }
+}
+
+/// Run an admin operation on the topic's owner shard.
+async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
+    let shard = &conn.shard;
+    let owner = shard.owner_of(op.topic());
+    if owner == shard.id {
+        return shard.admin(op);
+    }
+    let (tx, rx) = flume::bounded(1);
+    if shard.ctx.mesh[owner]
+        .send(ShardMsg::Admin { op, reply: tx })
+        .is_err()
+    {
+        return Err(AdminError::Exiting);
+    }
+    rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
+}
+
+fn admin_reply(result: Result<(), AdminError>) -> Reply {
+    match result {
+        Ok(()) => Reply::Empty,
+        Err(AdminError::TopicNotFound) => Reply::err(404, "TOPIC_NOT_FOUND"),
+        Err(AdminError::ChannelNotFound) => Reply::err(404, "CHANNEL_NOT_FOUND"),
+        Err(AdminError::Exiting) => Reply::err(503, "EXITING"),
+    }
+}
+
+async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
+        return Reply::err(400, "MISSING_ARG_TOPIC");
+    };
+    // create and empty validate the name; delete, pause and unpause do not
+    // (an invalid name is simply not found; J.3.7).
+    if matches!(op, "create" | "empty") && !is_valid_topic_name(topic.as_bytes()) {
+        return Reply::err(400, "INVALID_TOPIC");
+    }
+    if !is_valid_topic_name(topic.as_bytes()) {
+        return Reply::err(404, "TOPIC_NOT_FOUND");
+    }
+    let op = match op {
+        "create" => AdminOp::CreateTopic(topic),
+        "delete" => AdminOp::DeleteTopic(topic),
+        "empty" => AdminOp::EmptyTopic(topic),
+        "pause" => AdminOp::PauseTopic(topic, true),
+        _ => AdminOp::PauseTopic(topic, false),
+    };
+    admin_reply(admin(conn, op).await)
+}
+
+async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
+        return Reply::err(400, "MISSING_ARG_TOPIC");
+    };
+    if !is_valid_topic_name(topic.as_bytes()) {
+        return Reply::err(400, "INVALID_ARG_TOPIC");
+    }
+    let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
+        return Reply::err(400, "MISSING_ARG_CHANNEL");
+    };
+    if !is_valid_channel_name(channel.as_bytes()) {
+        return Reply::err(400, "INVALID_ARG_CHANNEL");
+    }
+    let op = match op {
+        "create" => AdminOp::CreateChannel(topic, channel),
+        "delete" => AdminOp::DeleteChannel(topic, channel),
+        "empty" => AdminOp::EmptyChannel(topic, channel),
+        "pause" => AdminOp::PauseChannel(topic, channel, true),
+        _ => AdminOp::PauseChannel(topic, channel, false),
+    };
+    admin_reply(admin(conn, op).await)
+}
+
+/// Gather every shard's part of `/stats` (each shard answers between its
+/// own tasks; none is stopped).
+pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
+    let shard = &conn.shard;
+    let mut waiting = Vec::new();
+    let mut parts = Vec::new();
+    for (i, tx) in shard.ctx.mesh.iter().enumerate() {
+        if i == shard.id {
+            parts.push(shard.stats(filter));
+        } else {
+            let (reply, rx) = flume::bounded(1);
+            if tx
+                .send(ShardMsg::Stats {
+                    filter: filter.clone(),
+                    reply,
+                })
+                .is_ok()
+            {
+                waiting.push(rx);
+            }
+        }
+    }
+    for rx in waiting {
+        if let Ok(part) = rx.recv_async().await {
+            parts.push(part);
+        }
+    }
+    parts
+}
+
+/// This process's memory figures under Go's names (decision 6).
+pub fn memory_stats() -> MemoryStats {
+    // SAFETY: mallinfo2 only reads glibc's allocator statistics.
+    let mi = unsafe { libc::mallinfo2() };
+    MemoryStats {
+        heap_objects: 0,
+        heap_idle_bytes: mi.fordblks as u64,
+        heap_in_use_bytes: mi.uordblks as u64,
+        heap_released_bytes: mi.fsmblks as u64,
+        gc_pause_usec_100: 0,
+        gc_pause_usec_99: 0,
+        gc_pause_usec_95: 0,
+        next_gc_bytes: crate::http::handlers::process::rss_bytes(),
+        gc_total_runs: 0,
+    }
+}
+
+#[path = "process.rs"]
+pub mod process;
+
+/// Build the whole `/stats` answer.
+pub async fn collect_stats(conn: &HttpConn, filter: &StatsFilter, include_mem: bool) -> Stats {
+    let parts = gather(conn, filter).await;
+    let found = filter.topic.is_none() || parts.iter().any(|p| p.topic_found);
+    let mut topics: Vec<_> = parts
+        .iter()
+        .flat_map(|p| p.topics.iter().cloned())
+        .collect();
+    topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+    let producers: Vec<_> = parts.into_iter().flat_map(|p| p.producers).collect();
+    Stats {
+        version: NSQ_VERSION.into(),
+        health: "OK".into(),
+        start_time: conn.shard.ctx.start_time,
+        topics: found.then_some(topics),
+        memory: include_mem.then(memory_stats),
+        producers: (found && !producers.is_empty()).then_some(producers),
+    }
+}
+
+async fn stats(conn: &HttpConn, q: &str) -> Reply {
+    // Unrecognised values of the two booleans count as true.
+    let flag = |name: &str| query_get(q, name).is_none_or(|v| parse_bool(&v).unwrap_or(true));
+    let filter = StatsFilter {
+        topic: query_get(q, "topic")
+            .map(|t| t.into_owned())
+            .filter(|t| !t.is_empty()),
+        channel: query_get(q, "channel")
+            .map(|c| c.into_owned())
+            .filter(|c| !c.is_empty()),
+        include_clients: flag("include_clients"),
+    };
+    let stats = collect_stats(conn, &filter, flag("include_mem")).await;
+    if query_get(q, "format").as_deref() == Some("json") {
+        Reply::json(&stats)
+    } else {
+        let now = crate::shard::wall_clock_ns() / 1_000_000_000;
+        let build = format!("rust, nsq-rs {}", env!("CARGO_PKG_VERSION"));
+        Reply::Text(nsq_protocol::api::stats_text::render_text(&stats, now, &build).into_bytes())
+    }
+}
+
+async fn metrics(conn: &HttpConn) -> Reply {
+    let filter = StatsFilter {
+        include_clients: false,
+        ..StatsFilter::default()
+    };
+    let stats = collect_stats(conn, &filter, false).await;
+    let figures = process::figures(conn.shard.ctx.start_time);
+    Reply::Plain(
+        "text/plain; version=0.0.4; charset=utf-8",
+        nsq_protocol::api::metrics::render_prometheus(&stats, &figures).into_bytes(),
+    )
+}

@@ -1,0 +1,224 @@
+//! Operations on a shard's topics and channels requested over HTTP (create,
+//! delete, empty, pause, unpause; reference A.13, B.2) and the shard's part
+//! of `/stats` (B.3). Both run on the owning shard: the HTTP connection's
+//! shard sends them through the inbox when it is not the owner.
+
+use std::time::Instant;
+
+use nsq_protocol::api::stats::{ChannelStats, ClientStats, E2eLatency, PubCount, TopicStats};
+
+use crate::shard::Shard;
+
+/// An administrative operation on a topic or channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOp {
+    /// `/topic/create`.
+    CreateTopic(String),
+    /// `/topic/delete`.
+    DeleteTopic(String),
+    /// `/topic/empty`.
+    EmptyTopic(String),
+    /// `/topic/pause` (true) and `/topic/unpause` (false).
+    PauseTopic(String, bool),
+    /// `/channel/create`.
+    CreateChannel(String, String),
+    /// `/channel/delete`.
+    DeleteChannel(String, String),
+    /// `/channel/empty`.
+    EmptyChannel(String, String),
+    /// `/channel/pause` and `/channel/unpause`.
+    PauseChannel(String, String, bool),
+}
+
+impl AdminOp {
+    /// The topic it acts on (decides the owner shard).
+    pub fn topic(&self) -> &str {
+        match self {
+            AdminOp::CreateTopic(t)
+            | AdminOp::DeleteTopic(t)
+            | AdminOp::EmptyTopic(t)
+            | AdminOp::PauseTopic(t, _)
+            | AdminOp::CreateChannel(t, _)
+            | AdminOp::DeleteChannel(t, _)
+            | AdminOp::EmptyChannel(t, _)
+            | AdminOp::PauseChannel(t, _, _) => t,
+        }
+    }
+}
+
+/// Why an operation failed (NSQ's HTTP error texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminError {
+    /// 404 `TOPIC_NOT_FOUND`.
+    TopicNotFound,
+    /// 404 `CHANNEL_NOT_FOUND`.
+    ChannelNotFound,
+    /// 503 `EXITING`.
+    Exiting,
+}
+
+/// What `/stats` asks of each shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsFilter {
+    /// `topic=`.
+    pub topic: Option<String>,
+    /// `channel=`.
+    pub channel: Option<String>,
+    /// `include_clients` (default true).
+    pub include_clients: bool,
+}
+
+/// One shard's answer to `/stats`.
+#[derive(Debug, Clone, Default)]
+pub struct ShardStats {
+    /// Its topics (filtered).
+    pub topics: Vec<TopicStats>,
+    /// Its connections that published.
+    pub producers: Vec<ClientStats>,
+    /// Whether the `topic=` filter's topic lives here.
+    pub topic_found: bool,
+}
+
+fn no_e2e() -> E2eLatency {
+    E2eLatency {
+        count: 0,
+        percentiles: None,
+    }
+}
+
+impl Shard {
+    /// Run an admin operation on a topic owned here.
+    pub fn admin(&self, op: AdminOp) -> Result<(), AdminError> {
+        if self.stopping.get() {
+            return Err(AdminError::Exiting);
+        }
+        let now = Instant::now();
+        let find = |t: &str| self.topic(t).ok_or(AdminError::TopicNotFound);
+        match op {
+            AdminOp::CreateTopic(t) => {
+                self.get_or_create_topic(&t);
+            }
+            AdminOp::DeleteTopic(t) => {
+                find(&t)?;
+                self.delete_topic(&t);
+            }
+            AdminOp::EmptyTopic(t) => find(&t)?.borrow_mut().empty(),
+            AdminOp::PauseTopic(t, paused) => find(&t)?.borrow_mut().set_paused(paused, now),
+            AdminOp::CreateChannel(t, c) => {
+                find(&t)?.borrow_mut().get_or_create_channel(&c, now);
+            }
+            AdminOp::DeleteChannel(t, c) => {
+                let topic = find(&t)?;
+                let channel = topic
+                    .borrow_mut()
+                    .remove_channel(&c)
+                    .ok_or(AdminError::ChannelNotFound)?;
+                let mut channel = channel.borrow_mut();
+                channel.close_consumers();
+                channel.empty();
+                crate::log!(Info, "TOPIC({t}): deleted channel {c}");
+                let abandoned = {
+                    let topic = topic.borrow();
+                    topic.ephemeral && topic.channels().is_empty()
+                };
+                if abandoned {
+                    self.delete_topic(&t);
+                }
+            }
+            AdminOp::EmptyChannel(t, c) => {
+                let channel = find(&t)?
+                    .borrow()
+                    .channel(&c)
+                    .ok_or(AdminError::ChannelNotFound)?;
+                channel.borrow_mut().empty();
+            }
+            AdminOp::PauseChannel(t, c, paused) => {
+                let channel = find(&t)?
+                    .borrow()
+                    .channel(&c)
+                    .ok_or(AdminError::ChannelNotFound)?;
+                let mut channel = channel.borrow_mut();
+                channel.paused = paused;
+                channel.dispatch(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete a topic: close its consumers, drop its messages.
+    pub fn delete_topic(&self, name: &str) {
+        let Some(topic) = self.remove_topic(name) else {
+            return;
+        };
+        let mut topic = topic.borrow_mut();
+        for channel in topic.channels().to_vec() {
+            let mut channel = channel.borrow_mut();
+            channel.close_consumers();
+            channel.empty();
+        }
+        topic.empty();
+        crate::log!(Info, "TOPIC({name}): deleted");
+    }
+
+    /// This shard's part of `/stats`.
+    pub fn stats(&self, filter: &StatsFilter) -> ShardStats {
+        let mut out = ShardStats::default();
+        for (name, topic) in self.topics_sorted() {
+            if filter.topic.as_deref().is_some_and(|t| t != name) {
+                continue;
+            }
+            out.topic_found = true;
+            let topic = topic.borrow();
+            let mut channels = Vec::new();
+            for channel in topic.channels() {
+                let c = channel.borrow();
+                if filter.channel.as_deref().is_some_and(|f| f != &*c.name) {
+                    continue;
+                }
+                channels.push(ChannelStats {
+                    channel_name: c.name.to_string(),
+                    depth: c.depth() as i64,
+                    backend_depth: 0,
+                    in_flight_count: c.in_flight_count() as i64,
+                    deferred_count: c.deferred_count() as i64,
+                    message_count: c.message_count,
+                    requeue_count: c.requeue_count,
+                    timeout_count: c.timeout_count,
+                    client_count: c.consumer_count() as i64,
+                    clients: filter
+                        .include_clients
+                        .then(|| c.consumers().iter().map(|cl| cl.stats()).collect()),
+                    paused: c.paused,
+                    e2e_processing_latency: no_e2e(),
+                });
+            }
+            if filter.channel.is_some() && channels.is_empty() {
+                continue;
+            }
+            channels.sort_by(|a, b| a.channel_name.cmp(&b.channel_name));
+            out.topics.push(TopicStats {
+                topic_name: name.clone(),
+                channels,
+                depth: topic.depth() as i64,
+                backend_depth: 0,
+                message_count: topic.message_count,
+                message_bytes: topic.message_bytes,
+                paused: topic.paused,
+                e2e_processing_latency: no_e2e(),
+            });
+        }
+        if filter.include_clients {
+            for client in self.live_connections() {
+                if client.pub_counts.borrow().is_empty() {
+                    continue;
+                }
+                let mut s = client.stats();
+                if let Some(t) = &filter.topic {
+                    s.pub_counts.retain(|PubCount { topic, .. }| topic == t);
+                }
+                out.producers.push(s);
+            }
+        }
+        out
+    }
+}
