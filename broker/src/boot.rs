@@ -164,6 +164,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     }
 
     spawn_signal_thread(ctx.clone());
+    crate::statsd::spawn(ctx.clone());
     for h in handles {
         let _ = h.join();
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use nsq_protocol::MessageId;
 
+use crate::e2e::E2eWindow;
 use crate::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
 use crate::message::Message;
 use crate::net::client::Client;
@@ -43,6 +44,7 @@ pub struct Channel {
     timers: Rc<Timers>,
     me: Weak<RefCell<Channel>>,
     armed: Option<Instant>,
+    e2e: Option<E2eWindow>,
 }
 
 impl Channel {
@@ -71,6 +73,7 @@ impl Channel {
                 timers,
                 me: me.clone(),
                 armed: None,
+                e2e: None,
             })
         })
     }
@@ -93,6 +96,16 @@ impl Channel {
     /// Connected consumers.
     pub fn consumer_count(&self) -> usize {
         self.consumers.len()
+    }
+
+    /// Start recording end-to-end latency over `window`.
+    pub fn enable_e2e(&mut self, window: Duration, now: Instant) {
+        self.e2e = Some(E2eWindow::new(window, now));
+    }
+
+    /// The latencies in the current window, if recording.
+    pub fn e2e_snapshot(&mut self, now: Instant) -> Option<hdrhistogram::Histogram<u64>> {
+        self.e2e.as_mut().map(|w| w.snapshot(now))
     }
 
     /// The subscribed consumers.
@@ -171,9 +184,13 @@ impl Channel {
         now: Instant,
     ) -> Result<(), InFlightError> {
         let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
-        self.in_flight.take(id, client.id)?;
+        let entry = self.in_flight.take(id, client.id)?;
         client.release_in_flight();
         client.finish_count.set(client.finish_count.get() + 1);
+        if let Some(window) = &mut self.e2e {
+            let age = crate::shard::wall_clock_ns().saturating_sub(entry.message.timestamp);
+            window.record(Duration::from_nanos(age.max(0) as u64), now);
+        }
         self.dispatch(now);
         Ok(())
     }

@@ -17,6 +17,7 @@
 
 pub mod boot;
 pub mod channel;
+pub mod e2e;
 pub mod handler;
 pub mod http;
 pub mod inflight;
@@ -27,5 +28,6 @@ pub mod net;
 pub mod notify;
 pub mod options;
 pub mod shard;
+pub mod statsd;
 pub mod timers;
 pub mod topic;

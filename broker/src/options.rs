@@ -194,7 +194,7 @@ pub struct Flags {
     /// maximum channel consumer connection count per nsqd instance (default 0, i.e., unlimited)
     #[arg(long = "max-channel-consumers", default_value = "0")]
     pub max_channel_consumers: i64,
-    /// UDP <addr>:<port> of a statsd daemon for pushing stats (not yet supported)
+    /// UDP <addr>:<port> of a statsd daemon for pushing stats
     #[arg(long = "statsd-address", default_value = "")]
     pub statsd_address: String,
     /// duration between pushing to statsd
@@ -212,7 +212,7 @@ pub struct Flags {
     /// don't send ephemeral topics and channels to statsd
     #[arg(long = "statsd-exclude-ephemeral", num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = parse_bool, default_value = "false")]
     pub statsd_exclude_ephemeral: bool,
-    /// message processing time percentiles (not yet supported)
+    /// message processing time percentiles (as float (0, 1.0]) to track (can be specified multiple times or comma separated '1.0,0.99,0.95', default none)
     #[arg(long = "e2e-processing-latency-percentile")]
     pub e2e_processing_latency_percentile: Vec<String>,
     /// calculate end to end latency quantiles for this duration of time
@@ -288,6 +288,8 @@ pub struct Options {
     pub max_defer_timeout: Duration,
     /// Flags given on the command line whose feature this build lacks.
     pub unsupported: Vec<&'static str>,
+    /// End-to-end latency percentiles, when configured.
+    pub e2e: Option<crate::e2e::E2eConfig>,
 }
 
 /// Flags accepted for compatibility whose feature is not built yet.
@@ -310,14 +312,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "sync-timeout",
     "queue-scan-worker-pool-max",
     "queue-scan-selection-count",
-    "statsd-address",
-    "statsd-interval",
-    "statsd-mem-stats",
-    "statsd-prefix",
-    "statsd-udp-packet-size",
-    "statsd-exclude-ephemeral",
-    "e2e-processing-latency-percentile",
-    "e2e-processing-latency-window-time",
     "tls-cert",
     "tls-key",
     "tls-client-auth-policy",
@@ -344,7 +338,6 @@ const DURATION_FLAGS: &[&str] = &[
     "max-output-buffer-timeout",
     "min-output-buffer-timeout",
     "output-buffer-timeout",
-    "statsd-interval",
     "e2e-processing-latency-window-time",
 ];
 
@@ -511,7 +504,13 @@ impl Options {
                 matches.value_source(&id) == Some(ValueSource::CommandLine)
             })
             .collect();
+        let e2e = crate::e2e::E2eConfig::from_flags(
+            &flags.e2e_processing_latency_percentile,
+            flags.e2e_processing_latency_window_time,
+        )
+        .map_err(bad)?;
         Ok(Options {
+            e2e,
             max_defer_timeout: flags.max_defer_timeout.unwrap_or(flags.max_req_timeout),
             shards,
             node_id,

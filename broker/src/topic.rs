@@ -58,6 +58,8 @@ pub struct Topic {
     pub message_bytes: u64,
     max_msg_timeout: Duration,
     timers: Rc<Timers>,
+    /// With e2e latency on: the window its channels record over.
+    pub e2e_window: Option<Duration>,
 }
 
 impl Topic {
@@ -79,6 +81,7 @@ impl Topic {
             message_bytes: 0,
             max_msg_timeout,
             timers,
+            e2e_window: None,
         }
     }
 
@@ -111,6 +114,9 @@ impl Topic {
             self.max_msg_timeout,
             self.timers.clone(),
         );
+        if let Some(window) = self.e2e_window {
+            c.borrow_mut().enable_e2e(window, now);
+        }
         self.channels.push(c.clone());
         self.pump(now);
         c

@@ -163,15 +163,25 @@ impl Shard {
     /// This shard's part of `/stats`.
     pub fn stats(&self, filter: &StatsFilter) -> ShardStats {
         let mut out = ShardStats::default();
+        let now = Instant::now();
+        let percentiles = self.ctx.opts.e2e.as_ref().map(|e| e.percentiles.as_slice());
         for (name, topic) in self.topics_sorted() {
             if filter.topic.as_deref().is_some_and(|t| t != name) {
                 continue;
             }
             out.topic_found = true;
             let topic = topic.borrow();
+            let mut topic_e2e = crate::e2e::empty();
             let mut channels = Vec::new();
             for channel in topic.channels() {
-                let c = channel.borrow();
+                let mut c = channel.borrow_mut();
+                let e2e = match (percentiles, c.e2e_snapshot(now)) {
+                    (Some(p), Some(h)) => {
+                        let _ = topic_e2e.add(&h);
+                        crate::e2e::report(&h, p)
+                    }
+                    _ => no_e2e(),
+                };
                 if filter.channel.as_deref().is_some_and(|f| f != &*c.name) {
                     continue;
                 }
@@ -189,7 +199,7 @@ impl Shard {
                         .include_clients
                         .then(|| c.consumers().iter().map(|cl| cl.stats()).collect()),
                     paused: c.paused,
-                    e2e_processing_latency: no_e2e(),
+                    e2e_processing_latency: e2e,
                 });
             }
             if filter.channel.is_some() && channels.is_empty() {
@@ -204,7 +214,8 @@ impl Shard {
                 message_count: topic.message_count,
                 message_bytes: topic.message_bytes,
                 paused: topic.paused,
-                e2e_processing_latency: no_e2e(),
+                e2e_processing_latency: percentiles
+                    .map_or_else(no_e2e, |p| crate::e2e::report(&topic_e2e, p)),
             });
         }
         if filter.include_clients {

@@ -194,6 +194,7 @@ impl Shard {
             f.max_msg_timeout,
             self.timers.clone(),
         )));
+        topic.borrow_mut().e2e_window = self.ctx.opts.e2e.as_ref().map(|e| e.window);
         self.topics
             .borrow_mut()
             .insert(name.to_string(), topic.clone());
