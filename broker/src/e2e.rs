@@ -38,7 +38,7 @@ impl E2eConfig {
             }
             percentiles.push(p);
         }
-        Ok((!percentiles.is_empty()).then(|| E2eConfig {
+        Ok((!percentiles.is_empty()).then_some(E2eConfig {
             percentiles,
             window,
         }))
