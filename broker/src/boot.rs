@@ -261,6 +261,9 @@ async fn shard_main(
                     break 'inbox;
                 }
             }
+            // Long bursts of cross-shard work must not starve this shard's
+            // connections.
+            glommio::yield_if_needed().await;
             next = inbox.try_recv().ok();
         }
     }

@@ -138,10 +138,11 @@ impl Channel {
     }
 
     /// Remove a consumer; its in-flight messages stay until they time out
-    /// (A.14). Returns whether the channel now has no consumers.
+    /// (A.14). Returns whether it was here and the channel now has none.
     pub fn remove_consumer(&mut self, client_id: u64) -> bool {
+        let before = self.consumers.len();
         self.consumers.retain(|c| c.id != client_id);
-        self.consumers.is_empty()
+        before != self.consumers.len() && self.consumers.is_empty()
     }
 
     /// Hand queued messages to ready consumers, round-robin.

@@ -26,6 +26,8 @@ pub enum PutError {
     QueueFull,
     /// The broker is shutting down.
     Exiting,
+    /// Not run: an earlier publish of the same connection failed.
+    Skipped,
 }
 
 impl std::fmt::Display for PutError {
@@ -36,6 +38,7 @@ impl std::fmt::Display for PutError {
                 "queue full (mem-queue-size reached; disk overflow is not supported yet)"
             ),
             PutError::Exiting => write!(f, "exiting"),
+            PutError::Skipped => write!(f, "skipped after an earlier failure"),
         }
     }
 }

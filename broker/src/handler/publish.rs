@@ -5,6 +5,12 @@
 //! to a remote topic goes into this shard's forwarder outbox (batched with
 //! every other connection's, one envelope per owner per tick) and its `OK`
 //! is written when the owner's answer comes back, in command order.
+//!
+//! After a failed publish NSQ runs none of the connection's later commands.
+//! So a publish that would run somewhere else than the forwarded ones still
+//! unanswered (locally, or on another owner) first waits for their answers;
+//! and an owner skips a connection's later commands in a batch once one of
+//! them failed.
 
 use crate::net::conn::{Connection, Flow, Pending};
 use crate::net::owned::{OwnedPublish, PubKind};
@@ -12,7 +18,7 @@ use crate::shard::mesh::ForwardedPublish;
 
 impl Connection {
     /// Publish to the topic's owner.
-    pub fn publish(&mut self, kind: PubKind, p: OwnedPublish) -> Flow {
+    pub async fn publish(&mut self, kind: PubKind, p: OwnedPublish) -> Flow {
         let OwnedPublish {
             topic,
             defer_ms,
@@ -21,37 +27,35 @@ impl Connection {
         // The decoder validated the name, so it is ASCII.
         let name = std::str::from_utf8(&topic).unwrap_or_default();
         let owner = self.shard.owner_of(name);
+        let elsewhere =
+            self.pending_remote_owner.is_some_and(|o| o != owner) || owner == self.shard.id;
+        if elsewhere && !self.pending.is_empty() && !self.drain_pending().await {
+            return Flow::Close;
+        }
         if owner == self.shard.id {
             let n = bodies.len();
             let result = self.shard.publish_local(name, defer_ms, bodies);
-            let failed = result.is_err();
-            if !failed {
-                self.client.add_pub_count(name, n as u64);
-            }
-            if self.pending.is_empty() {
-                if let Err(e) = self.answer_publish(kind, result) {
-                    return self.fail(e);
+            return match self.answer_publish(kind, result) {
+                Ok(()) => {
+                    self.client.add_pub_count(name, n as u64);
+                    Flow::Continue
                 }
-            } else {
-                self.pending.push_back(Pending::Local(kind, result));
-            }
-            return if failed { Flow::Close } else { Flow::Continue };
+                Err(e) => self.fail(e),
+            };
         }
         let seq = self.next_seq();
         let n = bodies.len();
         let topic_name = topic.clone();
-        self.shard.forwarder.submit(
-            owner,
-            ForwardedPublish {
-                topic,
-                defer_ms,
-                bodies,
-            },
-            &self.sink,
-            seq,
-        );
+        let command = ForwardedPublish {
+            topic,
+            defer_ms,
+            bodies,
+            connection: self.client.id,
+        };
+        self.shard.forwarder.submit(owner, command, &self.sink, seq);
         self.pending
             .push_back(Pending::Remote(kind, seq, topic_name, n));
+        self.pending_remote_owner = Some(owner);
         Flow::Continue
     }
 }

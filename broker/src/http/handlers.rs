@@ -80,6 +80,7 @@ async fn put(
         topic: Bytes::copy_from_slice(topic.as_bytes()),
         defer_ms,
         bodies,
+        connection: 0,
     };
     shard.forwarder.submit(owner, command, &conn.sink, seq);
     loop {
@@ -92,7 +93,7 @@ async fn put(
 
 fn put_error(e: PutError) -> Reply {
     match e {
-        PutError::Exiting => Reply::err(503, "EXITING"),
+        PutError::Exiting | PutError::Skipped => Reply::err(503, "EXITING"),
         PutError::QueueFull => Reply::err(503, "QUEUE_FULL"),
     }
 }

@@ -26,6 +26,11 @@ pub struct Client {
     out: RefCell<Vec<u8>>,
     /// Wakes the writer task.
     pub writer_wake: Notify,
+    /// Signalled by the writer after each write (the reader waits on it
+    /// while too much output is pending).
+    pub writer_progress: Notify,
+    /// Bytes the writer is currently sending.
+    pub sending: Cell<usize>,
     /// Last RDY count.
     pub rdy: Cell<u64>,
     /// Messages delivered and not yet finished, requeued or timed out.
@@ -81,6 +86,8 @@ impl Client {
             fd: Cell::new(fd),
             out: RefCell::new(Vec::with_capacity(4096)),
             writer_wake: Notify::default(),
+            writer_progress: Notify::default(),
+            sending: Cell::new(0),
             rdy: Cell::new(0),
             in_flight: Cell::new(0),
             message_count: Cell::new(0),
@@ -108,6 +115,13 @@ impl Client {
     /// Count `n` messages published to `topic` by this connection.
     pub fn add_pub_count(&self, topic: &str, n: u64) {
         let mut counts = self.pub_counts.borrow_mut();
+        // Fast path: the topic published to last.
+        if let Some((t, c)) = counts.last_mut() {
+            if t == topic {
+                *c += n;
+                return;
+            }
+        }
         match counts.iter_mut().find(|(t, _)| t == topic) {
             Some((_, c)) => *c += n,
             None => counts.push((topic.to_string(), n)),
@@ -197,6 +211,11 @@ impl Client {
         std::mem::swap(&mut *self.out.borrow_mut(), into);
     }
 
+    /// Output not yet written: buffered plus being sent.
+    pub fn pending_output(&self) -> usize {
+        self.out.borrow().len() + self.sending.get()
+    }
+
     /// Whether output is waiting.
     pub fn has_output(&self) -> bool {
         !self.out.borrow().is_empty()
@@ -212,6 +231,7 @@ impl Client {
     pub fn kill(&self) {
         self.closed.set(true);
         self.writer_wake.notify();
+        self.writer_progress.notify();
         // SAFETY: shutdown(2) on a descriptor this connection owns; it does
         // not close the descriptor, only ends the TCP stream.
         unsafe {

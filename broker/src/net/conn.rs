@@ -30,6 +30,10 @@ use crate::shard::mesh::{Handoff, ShardMsg};
 use crate::shard::Shard;
 use crate::topic::{PutError, Topic};
 
+/// Output waiting for the writer above which the connection stops reading
+/// commands until the client has read some of it.
+const MAX_PENDING_OUTPUT: usize = 1 << 20;
+
 /// Connection state (reference A.4; the numbers are what /stats reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -96,6 +100,8 @@ pub struct Connection {
     /// Where forwarded publishes' results arrive.
     pub sink: Rc<AckSink>,
     next_seq: u64,
+    /// The owner of the forwarded publishes in `pending`, if any.
+    pub pending_remote_owner: Option<usize>,
     writer: Option<JoinHandle<()>>,
     moved: bool,
 }
@@ -110,8 +116,7 @@ impl Drop for Connection {
             return;
         }
         if let Some(sub) = self.sub.take() {
-            self.shard
-                .remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
+            self.shard.remove_consumer(&sub, self.client.id);
         }
         self.client.closed.set(true);
         self.client.writer_wake.notify();
@@ -241,6 +246,7 @@ impl Connection {
             pending: VecDeque::new(),
             sink: Rc::new(AckSink::default()),
             next_seq: 0,
+            pending_remote_owner: None,
             writer: None,
             moved: false,
         }
@@ -260,12 +266,12 @@ impl Connection {
         self.writer = Some(task.detach());
     }
 
-    /// Read deadline 2 x heartbeat, write deadline 1 x heartbeat (A.7).
+    /// Read deadline 2 x heartbeat (A.7); the writer enforces the write
+    /// deadline per flush.
     pub fn apply_timeouts(&self) {
         let hb = self.settings.heartbeat_interval;
         let stream = self.stream.borrow();
         let _ = stream.set_read_timeout(hb.map(|d| d * 2));
-        let _ = stream.set_write_timeout(hb);
     }
 
     async fn read_more(&mut self) -> std::io::Result<usize> {
@@ -287,6 +293,7 @@ impl Connection {
                 let (spans, consumed) = match decode_command(&self.input, limits) {
                     Err(e) => {
                         crate::log!(Error, "client({}) {e}", self.client.remote);
+                        self.drain_pending().await;
                         return Flow::Close;
                     }
                     Ok(Decoded::Incomplete) => break,
@@ -316,6 +323,11 @@ impl Connection {
                     topic.pump(Instant::now());
                 }
             }
+            // A client that pipelines without reading its answers waits
+            // here instead of growing its output buffer without bound.
+            while self.client.pending_output() > MAX_PENDING_OUTPUT && !self.client.closed.get() {
+                self.client.writer_progress.notified().await;
+            }
             match self.read_more().await {
                 Ok(0) => return Flow::Close,
                 Ok(_) => {}
@@ -333,9 +345,11 @@ impl Connection {
     async fn exec(&mut self, cmd: Cmd) -> Flow {
         if let Cmd::Publish(kind, result) = cmd {
             return match result {
-                Ok(p) => self.publish(kind, p),
+                Ok(p) => self.publish(kind, p).await,
                 Err(e) => {
-                    self.drain_pending().await;
+                    if !self.drain_pending().await {
+                        return Flow::Close;
+                    }
                     self.fail(e)
                 }
             };
@@ -379,7 +393,8 @@ impl Connection {
 
     /// Write the responses of pending publishes in order, waiting for
     /// forwarded ones. False if one failed (the connection must close).
-    async fn drain_pending(&mut self) -> bool {
+    pub async fn drain_pending(&mut self) -> bool {
+        self.pending_remote_owner = None;
         while let Some(p) = self.pending.pop_front() {
             let (kind, result) = match p {
                 Pending::Local(kind, r) => (kind, r),
@@ -433,23 +448,26 @@ impl Connection {
     async fn stop_writer(&mut self) -> bool {
         self.client.draining.set(true);
         self.client.writer_wake.notify();
-        match self.writer.take() {
-            Some(writer) => {
-                futures_lite::future::or(async { writer.await.is_some() }, async {
-                    glommio::timer::sleep(Duration::from_secs(5)).await;
-                    false
-                })
-                .await
-            }
-            None => true,
+        let Some(writer) = self.writer.take() else {
+            return true;
+        };
+        let finished = futures_lite::future::or(async { writer.await.is_some() }, async {
+            glommio::timer::sleep(Duration::from_secs(5)).await;
+            false
+        })
+        .await;
+        if !finished {
+            // A peer that stopped reading: end the blocked send so the
+            // writer exits and the socket and buffers are freed.
+            self.client.kill();
         }
+        finished
     }
 
     /// Leave the channel, flush, and close.
     async fn close(mut self) {
         if let Some(sub) = self.sub.take() {
-            self.shard
-                .remove_consumer(&sub.topic_name, &sub.channel_name, self.client.id);
+            self.shard.remove_consumer(&sub, self.client.id);
         }
         self.stop_writer().await;
         self.client.closed.set(true);
@@ -469,7 +487,7 @@ impl Connection {
         let raw = self.stream.borrow().as_raw_fd();
         // SAFETY: dup(2) of the socket this connection owns; the duplicate is
         // owned by the `OwnedFd` and travels to the owner shard.
-        let dup = unsafe { libc::dup(raw) };
+        let dup = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 0) };
         if dup < 0 {
             crate::log!(
                 Error,

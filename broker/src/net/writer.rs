@@ -1,8 +1,12 @@
 //! A connection's writer task: flushes the client's output buffer whenever
 //! the reader or a channel appended to it (so frames written during one tick
-//! go out in one `send`), and sends `_heartbeat_` on a fixed ticker (A.7).
-//! The output-buffer timeout of NSQ is only an upper bound; flushing as soon
-//! as the tick's work is done is always within it.
+//! go out in one `send`), and sends `_heartbeat_` on a fixed ticker (A.7),
+//! also while output keeps flowing. The output-buffer timeout of NSQ is only
+//! an upper bound; flushing as soon as the tick's work is done is always
+//! within it.
+//!
+//! Write deadline (A.7): each flush must complete within one heartbeat
+//! interval, or the connection is closed (a consumer that stopped draining).
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -17,9 +21,39 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
     let mut sending: Vec<u8> = Vec::with_capacity(4096);
     let mut next_heartbeat: Option<Instant> = None;
     loop {
+        if client.heartbeat_reset.replace(false) {
+            next_heartbeat = None;
+        }
+        let interval = client.heartbeat.get();
+        if let Some(interval) = interval {
+            let at = *next_heartbeat.get_or_insert_with(|| Instant::now() + interval);
+            let now = Instant::now();
+            if now >= at && !client.closed.get() {
+                client.respond(HEARTBEAT);
+                next_heartbeat = Some(at + interval)
+                    .filter(|t| *t > now)
+                    .or(Some(now + interval));
+            }
+        }
         if client.has_output() && !client.closed.get() {
             client.take_output(&mut sending);
-            if write_all(&stream, &sending).await.is_err() {
+            client.sending.set(sending.len());
+            let written = match interval {
+                Some(deadline) => {
+                    futures_lite::future::or(
+                        async { write_all(&stream, &sending).await.is_ok() },
+                        async {
+                            glommio::timer::sleep(deadline).await;
+                            false
+                        },
+                    )
+                    .await
+                }
+                None => write_all(&stream, &sending).await.is_ok(),
+            };
+            client.sending.set(0);
+            client.writer_progress.notify();
+            if !written {
                 client.kill();
                 break;
             }
@@ -32,27 +66,17 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
         if client.closed.get() || client.draining.get() {
             break;
         }
-        if client.heartbeat_reset.replace(false) {
-            next_heartbeat = None;
-        }
-        match client.heartbeat.get() {
-            None => client.writer_wake.notified().await,
-            Some(interval) => {
-                let at = *next_heartbeat.get_or_insert_with(|| Instant::now() + interval);
-                let now = Instant::now();
-                if now >= at {
-                    client.respond(HEARTBEAT);
-                    next_heartbeat = Some(at + interval)
-                        .filter(|t| *t > now)
-                        .or(Some(now + interval));
-                } else {
-                    futures_lite::future::or(
-                        glommio::timer::sleep(at - now),
-                        client.writer_wake.notified(),
-                    )
-                    .await;
-                }
+        match (interval, next_heartbeat) {
+            (Some(_), Some(at)) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                futures_lite::future::or(
+                    glommio::timer::sleep(wait),
+                    client.writer_wake.notified(),
+                )
+                .await;
             }
+            _ => client.writer_wake.notified().await,
         }
     }
+    client.writer_progress.notify();
 }

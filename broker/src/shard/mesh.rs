@@ -20,6 +20,9 @@ pub struct ForwardedPublish {
     pub defer_ms: u64,
     /// The bodies.
     pub bodies: Bodies,
+    /// The publishing connection (0 for HTTP): after one of its commands
+    /// fails, the owner skips its later ones in the same batch.
+    pub connection: u64,
 }
 
 /// One body (PUB, DPUB) or many (MPUB), without allocating for one.

@@ -13,6 +13,9 @@ pub mod route;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::inflight::IdHasher;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -134,7 +137,7 @@ pub struct Shard {
     pub id: usize,
     /// Shared context.
     pub ctx: Arc<Context>,
-    topics: RefCell<HashMap<String, Rc<RefCell<Topic>>>>,
+    topics: RefCell<HashMap<String, Rc<RefCell<Topic>>, BuildHasherDefault<IdHasher>>>,
     /// Timer for in-flight and deferred deadlines.
     pub timers: Rc<Timers>,
     /// Message IDs for topics on this shard.
@@ -161,7 +164,7 @@ impl Shard {
             ids: IdGenerator::new(ctx.opts.node_id),
             forwarder: Rc::new(Forwarder::new(id, ctx.shards())),
             ctx,
-            topics: RefCell::new(HashMap::new()),
+            topics: RefCell::new(HashMap::default()),
             timers: Rc::new(Timers::default()),
             connections: RefCell::new(HashMap::new()),
             stopping: Cell::new(false),
@@ -218,27 +221,38 @@ impl Shard {
     }
 
     /// A consumer left its channel: delete an abandoned ephemeral channel,
-    /// and an ephemeral topic left without channels (A.13).
-    pub fn remove_consumer(&self, topic_name: &str, channel_name: &str, client_id: u64) {
-        let Some(topic) = self.topic(topic_name) else {
+    /// and an ephemeral topic left without channels (A.13). Acts only on the
+    /// very channel the consumer joined: a channel deleted and recreated
+    /// since then (over HTTP) is a different one and is left alone.
+    pub fn remove_consumer(&self, sub: &crate::net::conn::Subscription, client_id: u64) {
+        let abandoned = sub.channel.borrow_mut().remove_consumer(client_id);
+        if !abandoned || !sub.channel.borrow().ephemeral {
+            return;
+        }
+        let Some(topic) = self
+            .topic(&sub.topic_name)
+            .filter(|t| Rc::ptr_eq(t, &sub.topic))
+        else {
             return;
         };
         let mut topic_ref = topic.borrow_mut();
-        let Some(channel) = topic_ref.channel(channel_name) else {
+        if !topic_ref
+            .channel(&sub.channel_name)
+            .is_some_and(|c| Rc::ptr_eq(&c, &sub.channel))
+        {
             return;
-        };
-        let empty = channel.borrow_mut().remove_consumer(client_id);
-        if empty && channel.borrow().ephemeral {
-            topic_ref.remove_channel(channel_name);
-            crate::log!(
-                Info,
-                "TOPIC({topic_name}): deleting ephemeral channel {channel_name}"
-            );
-            if topic_ref.ephemeral && topic_ref.channels().is_empty() {
-                drop(topic_ref);
-                self.topics.borrow_mut().remove(topic_name);
-                crate::log!(Info, "TOPIC({topic_name}): deleting ephemeral topic");
-            }
+        }
+        topic_ref.remove_channel(&sub.channel_name);
+        crate::log!(
+            Info,
+            "TOPIC({}): deleting ephemeral channel {}",
+            sub.topic_name,
+            sub.channel_name
+        );
+        if topic_ref.ephemeral && topic_ref.channels().is_empty() {
+            drop(topic_ref);
+            self.topics.borrow_mut().remove(&sub.topic_name);
+            crate::log!(Info, "TOPIC({}): deleting ephemeral topic", sub.topic_name);
         }
     }
 
@@ -342,6 +356,7 @@ impl Shard {
 
     /// Apply a batch forwarded by another shard and answer it.
     pub fn apply_forwarded(&self, origin: usize, batch: u64, commands: Vec<ForwardedPublish>) {
+        let mut failed: Vec<u64> = Vec::new();
         let results = commands
             .into_iter()
             .map(
@@ -349,9 +364,17 @@ impl Shard {
                      topic,
                      defer_ms,
                      bodies,
+                     connection,
                  }| {
+                    if connection != 0 && failed.contains(&connection) {
+                        return Err(PutError::Skipped);
+                    }
                     let name = std::str::from_utf8(&topic).unwrap_or_default();
-                    self.publish_local(name, defer_ms, bodies)
+                    let result = self.publish_local(name, defer_ms, bodies);
+                    if result.is_err() {
+                        failed.push(connection);
+                    }
+                    result
                 },
             )
             .collect();

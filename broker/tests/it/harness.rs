@@ -186,6 +186,11 @@ impl Client {
         }
     }
 
+    /// A second handle on the socket (to write from another thread).
+    pub fn try_clone_stream(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone socket")
+    }
+
     /// Write raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");

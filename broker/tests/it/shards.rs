@@ -182,3 +182,73 @@ fn sigterm_closes_clients_and_exits_zero() {
         }
     }
 }
+
+/// The connection that is accepted first goes to shard 0 (round-robin
+/// placement starts there), so its topics owned by shard 1 are forwarded.
+#[test]
+fn after_a_failed_forwarded_publish_no_later_command_runs() {
+    let nsqd = Nsqd::start(&["--mem-queue-size=2"]);
+    let full = topic_on(1, 0);
+    let later_same_owner = topic_on(1, 1);
+    let later_local = topic_on(0, 0);
+    let mut p = nsqd.connect();
+    let mut wire = Vec::new();
+    for i in 0..3 {
+        Request::Pub(&full, format!("m{i}").as_bytes()).encode(&mut wire);
+    }
+    Request::Pub(&later_same_owner, b"must not run").encode(&mut wire);
+    Request::Pub(&later_local, b"must not run").encode(&mut wire);
+    p.send_bytes(&wire);
+    p.expect_response("OK");
+    p.expect_response("OK");
+    match p.next() {
+        Some(Got::Error(e)) => assert!(e.starts_with("E_PUB_FAILED PUB failed"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    p.expect_closed();
+    for topic in [&later_same_owner, &later_local] {
+        let mut c = nsqd.connect();
+        c.subscribe(topic, "ch");
+        c.send(Request::Rdy(10));
+        c.expect_silence(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_too_long_line_still_answers_the_publishes_before_it() {
+    let nsqd = Nsqd::start(&[]);
+    let remote = topic_on(1, 0);
+    let mut p = nsqd.connect();
+    let mut wire = Vec::new();
+    Request::Pub(&remote, b"before").encode(&mut wire);
+    wire.extend(std::iter::repeat_n(b'x', 17_000));
+    p.send_bytes(&wire);
+    p.expect_response("OK");
+    p.expect_closed();
+    let mut c = nsqd.connect();
+    c.subscribe(&remote, "ch");
+    c.send(Request::Rdy(1));
+    assert_eq!(c.expect_message().body, b"before");
+}
+
+#[test]
+fn a_publisher_that_does_not_read_is_throttled_not_dropped() {
+    let nsqd = Nsqd::start(&["--mem-queue-size=100000"]);
+    let mut p = nsqd.connect();
+    // 60 000 pipelined PUBs (~600 KiB of OKs) written before reading any.
+    let mut wire = Vec::new();
+    for _ in 0..60_000 {
+        Request::Pub("flood", b"x").encode(&mut wire);
+    }
+    let writer = {
+        let mut stream = p.try_clone_stream();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            stream.write_all(&wire).unwrap();
+        })
+    };
+    for _ in 0..60_000 {
+        p.expect_response("OK");
+    }
+    writer.join().unwrap();
+}
