@@ -269,6 +269,30 @@ pub fn percent_decode(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Whether Go's `url.ParseQuery` accepts the query: no `;` separators and
+/// every `%` followed by two hex digits. NSQ answers 400 `INVALID_REQUEST`
+/// otherwise.
+pub fn query_is_valid(query: &str) -> bool {
+    let b = query.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b';' => return false,
+            b'%' => {
+                let ok = b.get(i + 1).and_then(|&h| hex_val(h)).is_some()
+                    && b.get(i + 2).and_then(|&l| hex_val(l)).is_some();
+                if !ok {
+                    return false;
+                }
+                i += 2;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The query's `key=value` pairs, decoded, in order.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
@@ -438,6 +462,10 @@ mod tests {
         assert_eq!(query_get("binary", "binary").as_deref(), Some(""));
         assert_eq!(query_get("a=1", "b"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert!(query_is_valid("topic=a%20b&x=1+2"));
+        assert!(!query_is_valid("topic=a;b"));
+        assert!(!query_is_valid("topic=%zz"));
+        assert!(!query_is_valid("topic=%4"));
     }
 
     #[test]

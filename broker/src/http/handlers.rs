@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use nsq_protocol::api::stats::{Info, MemoryStats, Stats};
 use nsq_protocol::command::decode_mpub_body;
-use nsq_protocol::http::query_get;
+use nsq_protocol::http::{query_get, query_is_valid};
 use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
 
 use crate::http::reply::Reply;
@@ -56,6 +56,9 @@ fn info(conn: &HttpConn) -> Reply {
 
 /// `topic=` checked as NSQ's `getTopicFromQuery`.
 fn topic_param(q: &str) -> Result<String, Reply> {
+    if !query_is_valid(q) {
+        return Err(Reply::err(400, "INVALID_REQUEST"));
+    }
     let topic = query_get(q, "topic").ok_or_else(|| Reply::err(400, "MISSING_ARG_TOPIC"))?;
     if !is_valid_topic_name(topic.as_bytes()) {
         return Err(Reply::err(400, "INVALID_TOPIC"));
@@ -191,6 +194,9 @@ fn admin_reply(result: Result<(), AdminError>) -> Reply {
 }
 
 async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    if !query_is_valid(q) {
+        return Reply::err(400, "INVALID_REQUEST");
+    }
     let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
         return Reply::err(400, "MISSING_ARG_TOPIC");
     };
@@ -213,6 +219,9 @@ async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
 }
 
 async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    if !query_is_valid(q) {
+        return Reply::err(400, "INVALID_REQUEST");
+    }
     let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
         return Reply::err(400, "MISSING_ARG_TOPIC");
     };
@@ -306,6 +315,9 @@ pub async fn collect_stats(conn: &HttpConn, filter: &StatsFilter, include_mem: b
 }
 
 async fn stats(conn: &HttpConn, q: &str) -> Reply {
+    if !query_is_valid(q) {
+        return Reply::err(400, "INVALID_REQUEST");
+    }
     // Unrecognised values of the two booleans count as true.
     let flag = |name: &str| query_get(q, name).is_none_or(|v| parse_bool(&v).unwrap_or(true));
     let filter = StatsFilter {

@@ -7,6 +7,8 @@ mod harness;
 mod clients;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
+/// The HTTP API: every endpoint, /stats shape and filters, router details.
+mod http;
 /// Magic, IDENTIFY, command and body errors, exact texts.
 mod protocol;
 /// Several shards: cross-shard publish, SUB handoff, ordering, startup and shutdown.
