@@ -1047,3 +1047,66 @@ fn metrics_in_prometheus_text_format() {
         assert!(r.body.contains(line), "{line:?} in {}", r.body);
     }
 }
+
+// ------------------------------------------------- e2e latency and statsd --
+
+#[test]
+fn e2e_percentiles_appear_in_stats_after_fins() {
+    let nsqd = Nsqd::start(&["--e2e-processing-latency-percentile=0.99,0.5"]);
+    let mut http = Http::connect(&nsqd);
+    let mut c = consumer(&nsqd, "e2e", "ch", 10);
+    let mut p = nsqd.connect();
+    for _ in 0..5 {
+        p.publish("e2e", b"x");
+    }
+    expect_bodies(&mut c, &["x"; 5]);
+    // FINs are processed in order on the consumer's connection: a NOP
+    // round trip is not answered, so wait for the count instead.
+    Client::wait_until(|| {
+        let ch = channel_stats(&mut http, "e2e", "ch");
+        field(field(&ch, "e2e_processing_latency"), "count") == "5"
+    });
+    let ch = channel_stats(&mut http, "e2e", "ch");
+    let e2e = field(&ch, "e2e_processing_latency");
+    let pcts: Value = serde_json::from_str(field(e2e, "percentiles")).unwrap();
+    assert_eq!(pcts[0]["quantile"], json!(0.99));
+    assert_eq!(pcts[1]["quantile"], json!(0.5));
+    let v = pcts[0]["value"].as_f64().unwrap();
+    assert!(v > 0.0 && v < 10e9, "{v}");
+    let topic = topic_stats(&mut http, "e2e");
+    assert_eq!(field(field(&topic, "e2e_processing_latency"), "count"), "5");
+}
+
+#[test]
+fn statsd_receives_nsq_metric_names() {
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    statsd.set_read_timeout(Some(WAIT)).unwrap();
+    let addr = format!("--statsd-address={}", statsd.local_addr().unwrap());
+    let nsqd = Nsqd::start(&[&addr, "--statsd-interval=1s", "--statsd-prefix=test.%s"]);
+    let mut p = nsqd.connect();
+    p.publish("sd", b"hello");
+    once(
+        &nsqd,
+        &request("POST", "/channel/create?topic=sd&channel=c", b""),
+        "200",
+    );
+    let port = nsqd.http.unwrap().port();
+    let mut seen = String::new();
+    let deadline = Instant::now() + WAIT;
+    while !(seen.contains(".topic.sd.channel.c.depth:") && seen.contains(".mem.gc_runs:")) {
+        assert!(Instant::now() < deadline, "statsd lines so far: {seen}");
+        let mut buf = [0u8; 2048];
+        let (n, _) = statsd.recv_from(&mut buf).expect("a statsd packet");
+        assert!(n <= 508, "packet of {n} bytes");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let host = format!("_{port}.");
+    assert!(
+        seen.lines()
+            .all(|l| l.starts_with("test.") && l.contains(&host)),
+        "{seen}"
+    );
+    assert!(seen.contains(".topic.sd.message_count:1|c"), "{seen}");
+    assert!(seen.contains(".topic.sd.channel.c.depth:1|g"), "{seen}");
+    assert!(seen.contains(".mem.heap_in_use_bytes:"), "{seen}");
+}
