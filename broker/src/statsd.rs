@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use nsq_protocol::api::stats::{MemoryStats, TopicStats};
 
-use crate::shard::admin::{ShardStats, StatsFilter};
-use crate::shard::mesh::ShardMsg;
+use crate::shard::admin::{request_stats, StatsFilter};
 use crate::shard::Context;
 
 /// `--statsd-prefix` with `%s` replaced by `<broadcast address>_<port>` (dots
@@ -151,19 +150,7 @@ fn gather(ctx: &Context) -> Vec<TopicStats> {
         include_clients: false,
         ..StatsFilter::default()
     };
-    let mut waiting = Vec::new();
-    for tx in &ctx.mesh {
-        let (reply, rx) = flume::bounded::<ShardStats>(1);
-        if tx
-            .send(ShardMsg::Stats {
-                filter: filter.clone(),
-                reply,
-            })
-            .is_ok()
-        {
-            waiting.push(rx);
-        }
-    }
+    let waiting = request_stats(&ctx.mesh, &filter, None);
     let mut topics: Vec<TopicStats> = waiting
         .into_iter()
         .filter_map(|rx| rx.recv_timeout(Duration::from_secs(5)).ok())

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use nsq_protocol::frame::{CLOSE_WAIT, OK};
 use nsq_protocol::{ClientError, ErrorCode};
 
+use crate::channel::Channel;
 use crate::inflight::InFlightError;
+use crate::net::client::Client;
 use crate::net::conn::{Connection, Flow, State, Subscription};
 
 impl Connection {
@@ -99,10 +101,18 @@ impl Connection {
         Flow::Continue
     }
 
-    /// FIN.
-    pub fn fin(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+    /// FIN, REQ and TOUCH: state check, then the parameter error, then the
+    /// channel operation; a miss is the command's non-fatal `E_*_FAILED`.
+    fn in_flight_command(
+        &mut self,
+        cmd: &str,
+        id: Result<[u8; 16], ClientError>,
+        op: impl FnOnce(&mut Channel, &Client, &[u8; 16], Instant) -> Result<(), InFlightError>,
+    ) -> Flow {
         if !self.consuming() {
-            return self.fail(ClientError::invalid("cannot FIN in current state"));
+            return self.fail(ClientError::invalid(format!(
+                "cannot {cmd} in current state"
+            )));
         }
         let id = match id {
             Ok(id) => id,
@@ -111,59 +121,38 @@ impl Connection {
         let Some(sub) = &self.sub else {
             return Flow::Continue;
         };
-        let result = sub
-            .channel
-            .borrow_mut()
-            .finish(&self.client, &id, Instant::now());
+        let result = op(
+            &mut sub.channel.borrow_mut(),
+            &self.client,
+            &id,
+            Instant::now(),
+        );
         match result {
             Ok(()) => Flow::Continue,
-            Err(e) => self.in_flight_error("FIN", &id, e),
+            Err(e) => self.in_flight_error(cmd, &id, e),
         }
+    }
+
+    /// FIN.
+    pub fn fin(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+        self.in_flight_command("FIN", id, |ch, client, id, now| ch.finish(client, id, now))
     }
 
     /// REQ, with the delay clamped to `--max-req-timeout`.
     pub fn req(&mut self, params: Result<([u8; 16], u64), ClientError>) -> Flow {
-        if !self.consuming() {
-            return self.fail(ClientError::invalid("cannot REQ in current state"));
-        }
-        let (id, ms) = match params {
-            Ok(p) => p,
-            Err(e) => return self.fail(e),
-        };
-        let delay = Duration::from_millis(ms).min(self.shard.ctx.opts.flags.max_req_timeout);
-        let Some(sub) = &self.sub else {
-            return Flow::Continue;
-        };
-        let result = sub
-            .channel
-            .borrow_mut()
-            .requeue(&self.client, &id, delay, Instant::now());
-        match result {
-            Ok(()) => Flow::Continue,
-            Err(e) => self.in_flight_error("REQ", &id, e),
-        }
+        let max = self.shard.ctx.opts.flags.max_req_timeout;
+        let delay = params.as_ref().map_or(Duration::ZERO, |(_, ms)| {
+            Duration::from_millis(*ms).min(max)
+        });
+        let id = params.map(|(id, _)| id);
+        self.in_flight_command("REQ", id, |ch, client, id, now| {
+            ch.requeue(client, id, delay, now)
+        })
     }
 
     /// TOUCH.
     pub fn touch(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
-        if !self.consuming() {
-            return self.fail(ClientError::invalid("cannot TOUCH in current state"));
-        }
-        let id = match id {
-            Ok(id) => id,
-            Err(e) => return self.fail(e),
-        };
-        let Some(sub) = &self.sub else {
-            return Flow::Continue;
-        };
-        let result = sub
-            .channel
-            .borrow_mut()
-            .touch(&self.client, &id, Instant::now());
-        match result {
-            Ok(()) => Flow::Continue,
-            Err(e) => self.in_flight_error("TOUCH", &id, e),
-        }
+        self.in_flight_command("TOUCH", id, |ch, client, id, now| ch.touch(client, id, now))
     }
 
     /// CLS: stop deliveries and answer `CLOSE_WAIT`; the client closes.

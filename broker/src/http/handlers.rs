@@ -13,7 +13,7 @@ use crate::http::reply::Reply;
 use crate::http::router::Route;
 use crate::http::{HttpConn, RequestHead};
 use crate::options::NSQ_VERSION;
-use crate::shard::admin::{AdminError, AdminOp, ShardStats, StatsFilter};
+use crate::shard::admin::{request_stats, AdminError, AdminOp, ShardStats, StatsFilter};
 use crate::shard::mesh::{Bodies, ForwardedPublish, ShardMsg};
 use crate::topic::PutError;
 
@@ -248,24 +248,8 @@ async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
 /// own tasks; none is stopped).
 pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
     let shard = &conn.shard;
-    let mut waiting = Vec::new();
-    let mut parts = Vec::new();
-    for (i, tx) in shard.ctx.mesh.iter().enumerate() {
-        if i == shard.id {
-            parts.push(shard.stats(filter));
-        } else {
-            let (reply, rx) = flume::bounded(1);
-            if tx
-                .send(ShardMsg::Stats {
-                    filter: filter.clone(),
-                    reply,
-                })
-                .is_ok()
-            {
-                waiting.push(rx);
-            }
-        }
-    }
+    let waiting = request_stats(&shard.ctx.mesh, filter, Some(shard.id));
+    let mut parts = vec![shard.stats(filter)];
     for rx in waiting {
         if let Ok(part) = rx.recv_async().await {
             parts.push(part);

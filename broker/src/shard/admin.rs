@@ -79,6 +79,27 @@ pub struct ShardStats {
     pub topic_found: bool,
 }
 
+/// Ask every shard except `skip` for its part of `/stats`; the answers
+/// arrive on the returned receivers.
+pub fn request_stats(
+    mesh: &[flume::Sender<crate::shard::mesh::ShardMsg>],
+    filter: &StatsFilter,
+    skip: Option<usize>,
+) -> Vec<flume::Receiver<ShardStats>> {
+    mesh.iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != skip)
+        .filter_map(|(_, tx)| {
+            let (reply, rx) = flume::bounded(1);
+            let msg = crate::shard::mesh::ShardMsg::Stats {
+                filter: filter.clone(),
+                reply,
+            };
+            tx.send(msg).is_ok().then_some(rx)
+        })
+        .collect()
+}
+
 fn no_e2e() -> E2eLatency {
     E2eLatency {
         count: 0,

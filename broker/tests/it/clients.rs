@@ -28,23 +28,6 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// What to do when a client library is missing.
 const INSTALL_HINT: &str = "run scripts/install-test-deps.sh to install the NSQ client libraries";
 
-/// The `skip`-th topic name `<prefix><i>` owned by `shard` of 2 (the broker's
-/// rule: FNV-1a 64 of the name, folded, modulo the shard count).
-fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
-    let owner = |t: &str| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in t.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        ((h ^ (h >> 32)) % 2) as usize
-    };
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .filter(|t| owner(t) == shard)
-        .nth(skip)
-        .unwrap()
-}
-
 // ---------------------------------------------------------------- tokio-nsq
 
 /// The i-th body of `topic`: unique, of varied length, with non-UTF-8 bytes.

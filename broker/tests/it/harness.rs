@@ -14,6 +14,16 @@ use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::{Decoded, MessageHeader, MessageId};
 
+/// The `skip`-th topic name `<prefix><i>` owned by `shard` of 2 (the
+/// broker's own ownership rule).
+pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+        .nth(skip)
+        .expect("some name is owned by every shard")
+}
+
 /// Default bound for any wait in tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -16,18 +16,7 @@ fn topics_on_each_shard() -> (String, String) {
 
 /// The `skip`-th topic name `t<i>` owned by `shard` of 2.
 fn topic_on(shard: usize, skip: usize) -> String {
-    let owner = |t: &str| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in t.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        ((h ^ (h >> 32)) % 2) as usize
-    };
-    (0..)
-        .map(|i| format!("t{i}"))
-        .filter(|t| owner(t) == shard)
-        .nth(skip)
-        .unwrap()
+    crate::harness::topic_on("t", shard, skip)
 }
 
 #[test]
