@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::datadir::DataDir;
 use crate::net::conn::adopt;
 use crate::net::listener::Protocol;
 use crate::options::{Options, NSQ_VERSION};
@@ -29,6 +30,8 @@ pub enum BootError {
     Listen(String, std::io::Error),
     /// An executor could not start.
     Executor(String),
+    /// The data directory or its metadata.
+    DataDir(String),
 }
 
 impl std::fmt::Display for BootError {
@@ -40,6 +43,7 @@ impl std::fmt::Display for BootError {
             ),
             BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
+            BootError::DataDir(e) => f.write_str(e),
         }
     }
 }
@@ -123,6 +127,9 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard"
     );
 
+    let datadir = Arc::new(DataDir::lock(&opts.flags.data_path).map_err(BootError::DataDir)?);
+    let loaded = datadir.load().map_err(BootError::DataDir)?;
+
     let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;
     crate::log!(Info, "TCP: listening on {tcp_local}");
     let mut listeners = vec![(tcp_fd, Protocol::Tcp)];
@@ -138,10 +145,15 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let pin = opts.flags.pin_cores;
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
-    let ctx = Arc::new(Context::new(opts, senders, (tcp_local.port(), http_port)));
+    let (metadata_tx, metadata_rx) = flume::bounded(1);
+    let ctx = Arc::new(Context::new(
+        opts,
+        senders,
+        (tcp_local.port(), http_port),
+        metadata_tx,
+    ));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let mut listeners = Some(listeners);
     let mut handles = Vec::with_capacity(shards);
     for (i, inbox) in receivers.into_iter().enumerate() {
         let placement = if pin {
@@ -150,20 +162,23 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             Placement::Unbound
         };
         let ctx = ctx.clone();
-        let fds = if i == 0 {
-            listeners.take().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
             .io_memory(io_memory)
-            .spawn(move || shard_main(i, ctx, inbox, fds))
+            .spawn(move || shard_main(i, ctx, inbox))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         handles.push(handle);
     }
 
-    spawn_signal_thread(ctx.clone());
+    // D.4: recreate the topics and channels of nsqd.dat, persist, and only
+    // then start accepting clients.
+    if let Some(loaded) = &loaded {
+        crate::datadir::apply(&ctx, loaded);
+    }
+    crate::datadir::persist(&ctx, &datadir);
+    crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
+    let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
+    spawn_signal_thread(ctx.clone(), datadir);
     crate::statsd::spawn(ctx.clone());
     for h in handles {
         let _ = h.join();
@@ -172,7 +187,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     Ok(())
 }
 
-fn spawn_signal_thread(ctx: Arc<Context>) {
+fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         crate::log!(Error, "cannot install signal handlers");
@@ -189,6 +204,7 @@ fn spawn_signal_thread(ctx: Arc<Context>) {
                     std::process::exit(1);
                 }
                 crate::log!(Info, "signal {sig} received: shutting down");
+                crate::datadir::persist(&ctx, &datadir);
                 for tx in &ctx.mesh {
                     let _ = tx.send(ShardMsg::Shutdown);
                 }
@@ -213,27 +229,10 @@ pub fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
     .detach();
 }
 
-async fn shard_main(
-    id: usize,
-    ctx: Arc<Context>,
-    inbox: flume::Receiver<ShardMsg>,
-    listeners: Vec<(i32, Protocol)>,
-) {
+async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {
     let shard = Rc::new(Shard::new(id, ctx.clone()));
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
-    for (fd, protocol) in listeners {
-        // SAFETY: `fd` is a bound, listening, non-blocking socket that boot
-        // created and handed to this shard alone.
-        let listener =
-            unsafe { <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        glommio::spawn_local(crate::net::listener::accept_loop(
-            shard.clone(),
-            listener,
-            protocol,
-        ))
-        .detach();
-    }
     'inbox: while let Ok(first) = inbox.recv_async().await {
         let mut next = Some(first);
         while let Some(msg) = next {
@@ -255,6 +254,21 @@ async fn shard_main(
                 }
                 ShardMsg::Stats { filter, reply } => {
                     let _ = reply.send(shard.stats(&filter));
+                }
+                ShardMsg::Listen(listeners) => {
+                    for (fd, protocol) in listeners {
+                        // SAFETY: `fd` is a bound, listening, non-blocking
+                        // socket that boot created and handed to this shard alone.
+                        let listener = unsafe {
+                            <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)
+                        };
+                        glommio::spawn_local(crate::net::listener::accept_loop(
+                            shard.clone(),
+                            listener,
+                            protocol,
+                        ))
+                        .detach();
+                    }
                 }
                 ShardMsg::Shutdown => {
                     shard.stop();

@@ -17,6 +17,7 @@
 
 pub mod boot;
 pub mod channel;
+pub mod datadir;
 pub mod diskqueue;
 pub mod e2e;
 pub mod handler;

@@ -134,7 +134,7 @@ pub struct Flags {
     /// experiment to enable (not supported)
     #[arg(long = "enable-experiment")]
     pub enable_experiment: Vec<String>,
-    /// path to store disk-backed messages (not yet used: queues are in memory)
+    /// path to store disk-backed messages and nsqd.dat (default: the working directory; message queues are in memory in this build, nsqd.dat is kept)
     #[arg(long = "data-path", default_value = "")]
     pub data_path: String,
     /// number of messages to keep in memory (per topic/channel); a publish beyond it is refused with E_PUB_FAILED until disk queues exist
@@ -306,7 +306,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "topology-region",
     "topology-zone",
     "enable-experiment",
-    "data-path",
     "max-bytes-per-file",
     "sync-every",
     "sync-timeout",
@@ -623,7 +622,7 @@ mod tests {
     fn unsupported_flags_are_reported() {
         assert_eq!(
             parse(&["--data-path=/tmp/x", "--tls-cert", "c"]).unsupported,
-            vec!["data-path", "tls-cert"]
+            vec!["tls-cert"]
         );
     }
 }

@@ -37,9 +37,8 @@ impl Connection {
         if self.shard.stopping.get() {
             return self.fail(ClientError::new(ErrorCode::SubFailed, "SUB failed exiting"));
         }
-        let now = Instant::now();
         let topic = self.shard.get_or_create_topic(topic_name);
-        let channel = topic.borrow_mut().get_or_create_channel(channel_name, now);
+        let channel = self.shard.get_or_create_channel(&topic, channel_name);
         let max = self.shard.ctx.opts.flags.max_channel_consumers;
         if max > 0 && channel.borrow().consumer_count() as i64 >= max {
             return self.fail(ClientError::new(

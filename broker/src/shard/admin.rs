@@ -113,6 +113,13 @@ impl Shard {
         if self.stopping.get() {
             return Err(AdminError::Exiting);
         }
+        let durable_change = matches!(
+            op,
+            AdminOp::DeleteTopic(_)
+                | AdminOp::PauseTopic(..)
+                | AdminOp::DeleteChannel(..)
+                | AdminOp::PauseChannel(..)
+        );
         let now = Instant::now();
         let find = |t: &str| self.topic(t).ok_or(AdminError::TopicNotFound);
         match op {
@@ -126,7 +133,7 @@ impl Shard {
             AdminOp::EmptyTopic(t) => find(&t)?.borrow_mut().empty(),
             AdminOp::PauseTopic(t, paused) => find(&t)?.borrow_mut().set_paused(paused, now),
             AdminOp::CreateChannel(t, c) => {
-                find(&t)?.borrow_mut().get_or_create_channel(&c, now);
+                self.get_or_create_channel(&find(&t)?, &c);
             }
             AdminOp::DeleteChannel(t, c) => {
                 let topic = find(&t)?;
@@ -162,6 +169,9 @@ impl Shard {
                 channel.paused = paused;
                 channel.dispatch(now);
             }
+        }
+        if durable_change {
+            self.ctx.metadata_changed();
         }
         Ok(())
     }

@@ -57,12 +57,19 @@ pub struct Context {
     /// `--lookupd-tcp-address`, changeable over HTTP. Configuration, never
     /// touched on the message path.
     lookupd_tcp_addresses: std::sync::Mutex<Vec<String>>,
+    /// Coalescing "nsqd.dat is stale" signal to the metadata writer.
+    metadata_changes: flume::Sender<()>,
 }
 
 impl Context {
     /// Derive limits and policy from the options; `ports` are the TCP and
     /// HTTP ports actually listened on.
-    pub fn new(opts: Options, mesh: Vec<flume::Sender<ShardMsg>>, ports: (u16, u16)) -> Context {
+    pub fn new(
+        opts: Options,
+        mesh: Vec<flume::Sender<ShardMsg>>,
+        ports: (u16, u16),
+        metadata_changes: flume::Sender<()>,
+    ) -> Context {
         let f = &opts.flags;
         let limits = Limits {
             max_msg_size: f.max_msg_size as u64,
@@ -99,7 +106,14 @@ impl Context {
             start_time: wall_clock_ns() / 1_000_000_000,
             broadcast_address,
             lookupd_tcp_addresses,
+            metadata_changes,
         }
+    }
+
+    /// A durable topic or channel was created, deleted, paused or
+    /// unpaused: ask the writer to rewrite `nsqd.dat` (never blocks).
+    pub fn metadata_changed(&self) {
+        let _ = self.metadata_changes.try_send(());
     }
 
     /// Current `nsqlookupd_tcp_addresses`.
@@ -202,6 +216,9 @@ impl Shard {
             .borrow_mut()
             .insert(name.to_string(), topic.clone());
         crate::log!(Info, "TOPIC({name}): created");
+        if !nsq_protocol::names::is_ephemeral(name) {
+            self.ctx.metadata_changed();
+        }
         topic
     }
 
@@ -254,6 +271,24 @@ impl Shard {
             self.topics.borrow_mut().remove(&sub.topic_name);
             crate::log!(Info, "TOPIC({}): deleting ephemeral topic", sub.topic_name);
         }
+    }
+
+    /// Find or create a channel of a topic owned here.
+    pub fn get_or_create_channel(
+        &self,
+        topic: &Rc<RefCell<Topic>>,
+        name: &str,
+    ) -> Rc<RefCell<crate::channel::Channel>> {
+        if let Some(c) = topic.borrow().channel(name) {
+            return c;
+        }
+        let mut t = topic.borrow_mut();
+        let c = t.get_or_create_channel(name, Instant::now());
+        crate::log!(Info, "TOPIC({}): new channel({name})", t.name);
+        if !t.ephemeral && !nsq_protocol::names::is_ephemeral(name) {
+            self.ctx.metadata_changed();
+        }
+        c
     }
 
     /// Remove a topic from the map (its owner deletes it).

@@ -24,6 +24,20 @@ pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
         .expect("some name is owned by every shard")
 }
 
+/// A new, empty directory under the system temp dir.
+pub fn fresh_data_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nsqd-it-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create data dir");
+    dir
+}
+
 /// Default bound for any wait in tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,6 +48,8 @@ pub struct Nsqd {
     pub tcp: SocketAddr,
     /// HTTP address it listens on, if HTTP is on.
     pub http: Option<SocketAddr>,
+    /// Its data directory (removed on drop).
+    pub data_dir: std::path::PathBuf,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -49,10 +65,17 @@ impl Nsqd {
         Self::start_raw(&args).expect("nsqd failed to start")
     }
 
-    /// Start with exactly these flags; Err(log) if it exits before listening.
+    /// Start with exactly these flags (plus a fresh temporary `--data-path`
+    /// unless one is given); Err(log) if it exits before listening.
     pub fn start_raw(args: &[&str]) -> Result<Nsqd, String> {
+        let data_dir = fresh_data_dir();
+        let data_flag = format!("--data-path={}", data_dir.display());
+        let mut all: Vec<&str> = args.to_vec();
+        if !args.iter().any(|a| a.contains("data-path")) {
+            all.push(&data_flag);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_nsqd"))
-            .args(args)
+            .args(&all)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -95,6 +118,7 @@ impl Nsqd {
             tcp: tcp.expect("tcp address"),
             http,
             log,
+            data_dir,
         })
     }
 
@@ -136,6 +160,7 @@ impl Drop for Nsqd {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
         if std::thread::panicking() {
             eprintln!("---- nsqd log ----\n{}", self.log());
         }

@@ -9,6 +9,8 @@ mod clients;
 mod delivery;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.
 mod http;
+/// The data directory: lock and nsqd.dat across restarts.
+mod persistence;
 /// Magic, IDENTIFY, command and body errors, exact texts.
 mod protocol;
 /// Several shards: cross-shard publish, SUB handoff, ordering, startup and shutdown.

@@ -1,0 +1,190 @@
+//! The data directory (reference D.3, D.4, D.5): an exclusive lock on it,
+//! and `nsqd.dat`, the list of topics and channels with their paused flags,
+//! loaded at startup and rewritten (temp file, fsync, rename) whenever a
+//! durable topic or channel is created, deleted, paused or unpaused, and at
+//! shutdown.
+//!
+//! Writing happens on a plain thread fed by a coalescing channel, so no shard
+//! ever blocks on the disk for metadata: a shard only calls
+//! [`Context::metadata_changed`], and the writer asks every shard for its
+//! topics through the inbox, as `/stats` does.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::diskqueue::metadata::{self, ChannelMetadata, Loaded, Metadata, TopicMetadata};
+use crate::shard::admin::{request_stats, AdminError, AdminOp, StatsFilter};
+use crate::shard::mesh::ShardMsg;
+use crate::shard::route::owner_of;
+use crate::shard::Context;
+
+/// A locked data directory.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Lock `--data-path` (the working directory when empty) exclusively, as
+    /// NSQ does, so two nsqd never share one.
+    pub fn lock(data_path: &str) -> Result<DataDir, String> {
+        let path = if data_path.is_empty() {
+            std::env::current_dir().map_err(|e| format!("failed to lock data-path: {e}"))?
+        } else {
+            PathBuf::from(data_path)
+        };
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
+        let dir = File::open(&path)
+            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
+        // SAFETY: flock(2) on a descriptor we own; released when it closes.
+        let locked = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if locked != 0 {
+            return Err(format!(
+                "failed to lock data-path {}: {} (is another nsqd using it?)",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(DataDir { path, _lock: dir })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self) -> PathBuf {
+        self.path.join("nsqd.dat")
+    }
+
+    /// Read `nsqd.dat`; `None` when there is none yet.
+    pub fn load(&self) -> Result<Option<Loaded>, String> {
+        let file = self.file();
+        match std::fs::read(&file) {
+            Ok(bytes) => metadata::parse(&bytes)
+                .map(Some)
+                .map_err(|e| format!("failed to parse metadata in {} - {}", file.display(), e.0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!(
+                "failed to read metadata in {} - {e}",
+                file.display()
+            )),
+        }
+    }
+
+    /// Write `nsqd.dat` atomically: a temp file, fsync, rename.
+    pub fn write(&self, meta: &Metadata) -> std::io::Result<()> {
+        let random = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64 ^ d.as_secs())
+            ^ u64::from(std::process::id());
+        let tmp = self.path.join(metadata::tmp_file_name(random));
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(&metadata::encode(meta))?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.file())
+    }
+}
+
+/// The current topics and channels of every shard.
+pub fn snapshot(ctx: &Context) -> Option<Metadata> {
+    let filter = StatsFilter {
+        include_clients: false,
+        ..StatsFilter::default()
+    };
+    let mut topics = Vec::new();
+    for rx in request_stats(&ctx.mesh, &filter, None) {
+        let part = rx.recv_timeout(Duration::from_secs(5)).ok()?;
+        topics.extend(part.topics.into_iter().map(|t| {
+            TopicMetadata {
+                name: t.topic_name,
+                paused: t.paused,
+                channels: t
+                    .channels
+                    .into_iter()
+                    .map(|c| ChannelMetadata {
+                        name: c.channel_name,
+                        paused: c.paused,
+                    })
+                    .collect(),
+            }
+        }));
+    }
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(Metadata::new(topics))
+}
+
+fn run_admin(ctx: &Context, op: AdminOp) -> Result<(), AdminError> {
+    let owner = owner_of(op.topic(), ctx.shards());
+    let (reply, rx) = flume::bounded(1);
+    ctx.mesh[owner]
+        .send(ShardMsg::Admin { op, reply })
+        .map_err(|_| AdminError::Exiting)?;
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or(Err(AdminError::Exiting))
+}
+
+/// Recreate the loaded topics and channels on their owners (D.4 step 2).
+pub fn apply(ctx: &Context, loaded: &Loaded) {
+    for skipped in &loaded.skipped {
+        crate::log!(Warn, "skipping entry in nsqd.dat: {skipped:?}");
+    }
+    for topic in &loaded.metadata.topics {
+        let t = topic.name.clone();
+        let mut ops = vec![AdminOp::CreateTopic(t.clone())];
+        for c in &topic.channels {
+            ops.push(AdminOp::CreateChannel(t.clone(), c.name.clone()));
+            if c.paused {
+                ops.push(AdminOp::PauseChannel(t.clone(), c.name.clone(), true));
+            }
+        }
+        if topic.paused {
+            ops.push(AdminOp::PauseTopic(t.clone(), true));
+        }
+        for op in ops {
+            if let Err(e) = run_admin(ctx, op) {
+                crate::log!(Error, "loading topic {t} from nsqd.dat failed: {e:?}");
+            }
+        }
+    }
+}
+
+/// Persist now (startup, shutdown); logs failures.
+pub fn persist(ctx: &Context, dir: &DataDir) {
+    match snapshot(ctx) {
+        Some(meta) => {
+            if let Err(e) = dir.write(&meta) {
+                crate::log!(Error, "failed to persist metadata - {e}");
+            }
+        }
+        None => crate::log!(Error, "failed to persist metadata - a shard did not answer"),
+    }
+}
+
+/// The writer thread: persists after every (coalesced) change notification.
+pub fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiver<()>) {
+    let spawned = std::thread::Builder::new()
+        .name("metadata".into())
+        .spawn(move || {
+            while changes.recv().is_ok() {
+                // Let a burst of changes (many SUBs at once) settle into one write.
+                std::thread::sleep(Duration::from_millis(5));
+                while changes.try_recv().is_ok() {}
+                persist(&ctx, &dir);
+            }
+        });
+    if spawned.is_err() {
+        crate::log!(Error, "cannot start the metadata writer thread");
+    }
+}
