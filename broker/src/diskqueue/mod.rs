@@ -1,14 +1,18 @@
 //! Data directories byte-compatible with Go nsqd 1.3.0 and go-diskqueue
-//! v1.1.0 (reference D.1, D.3; decisions.md 5): the pure part. No file
-//! I/O, no async, no clock; nothing from the rest of the broker. Depends
-//! on `nsq-protocol` (names, the `Decoded` result), `serde` and
-//! `serde_json` only, so it can move into its own crate.
+//! v1.1.0 (reference D.1, D.3; decisions.md 5). `format`, `state` and
+//! `metadata` are pure (no I/O, no async, no clock); `queue` carries out
+//! their decisions with glommio's io_uring files. Nothing here uses the rest
+//! of the broker (only `nsq-protocol`, serde, glommio, bytes, libc), so it
+//! can move into its own crate, as go-diskqueue did.
 //!
 //! * [`format`](mod@format): file names, the record codec, the `.meta.dat` text.
 //! * [`state`]: one queue's positions as a state machine returning the
 //!   [`state::Effect`]s (roll, delete, rename `.bad`, ...) an I/O layer
 //!   carries out.
 //! * [`metadata`]: the `nsqd.dat` file.
+//! * [`queue`]: one disk queue (append, read ahead, sync, roll, `.bad`,
+//!   empty, delete) on a glommio executor. Not yet used by topics and
+//!   channels.
 //!
 //! # Files in `--data-path`
 //!
@@ -63,6 +67,7 @@
 
 pub mod format;
 pub mod metadata;
+pub mod queue;
 pub mod state;
 
 #[cfg(test)]

@@ -1,0 +1,2018 @@
+//! One go-diskqueue compatible queue on disk: the I/O layer over
+//! [`State`] (reference D.1).
+//!
+//! A [`DiskQueue`] belongs to one task on a glommio executor and is used
+//! through `&mut self`: no locks, no shared state, nothing from the rest
+//! of the broker (only [`super::format`] and [`super::state`]).
+//!
+//! ```text
+//!            put / put_many                         peek ──► advance
+//!                 │                                   ▲
+//!   State::begin_append ─► one pwrite per batch       │  64 KiB read chunk, records sliced out of it
+//!                 │        (BufferedFile, page cache) │  (State::next_read / finish_read)
+//!                 ▼                                   │
+//!   <name>.diskqueue.000007.dat  ...  000009.dat ─────┘
+//!
+//!   sync = fdatasync(write file) + <meta>.<random>.tmp (write, fdatasync, close) + rename
+//!          when State::sync_due() (--sync-every reads+writes, a roll, a deleted or
+//!          .bad file, a repair) or --sync-timeout after the last sync (maybe_sync)
+//! ```
+//!
+//! # I/O
+//!
+//! Every file operation after [`DiskQueue::open`] goes through glommio's
+//! io_uring API: [`BufferedFile`] `open`/`read_at`/`write_at`/`fdatasync`/
+//! `file_size`/`close`, and [`glommio::io::remove`] / [`glommio::io::rename`]
+//! (which glommio 0.9 runs on its own blocking-syscall thread, so the
+//! executor never blocks). Buffered rather than O_DIRECT files: records are
+//! not block aligned, and a consumer usually reads what was just written,
+//! which then comes from the page cache.
+//!
+//! Two blocking calls remain, **only in [`DiskQueue::open`]**: listing the
+//! data directory with `std::fs::read_dir` (io_uring has no `getdents`) and
+//! making a relative directory absolute (`getcwd`). The listing tells which
+//! data files exist, so deleting a range of files never probes file
+//! numbers one by one, and a write file number that already has data (a
+//! metadata file older than the data) is never written over.
+//!
+//! glommio 0.9 details this relies on or works around:
+//! * `BufferedFile::write_at` takes the buffer by value and vectored
+//!   writes are not usable, so each write is one contiguous `Vec` (prefix
+//!   and payload of every record of the batch), and a short write cannot
+//!   be continued: it is an error and the file is truncated back.
+//! * `read_at` returns glommio's own buffer (`ReadResult`, not `Send`):
+//!   each chunk is copied once into a [`Bytes`], and records are
+//!   reference-counted slices of it.
+//! * Converting an "enhanced" glommio error into `io::Error` keeps only
+//!   the kind; [`QueueError::Io`] keeps the OS error and names the file
+//!   and the operation itself.
+//! * Opening a relative path calls `std::fs::canonicalize(".")` every
+//!   time: the directory is made absolute once, at open.
+//! * Buffered files need no `io_memory` (the DMA buffer pool).
+//!
+//! # Differences from go-diskqueue, all at open
+//!
+//! * Data files numbered after the metadata's write file (the metadata is
+//!   older than a roll: the rename of a newer one was lost in a crash):
+//!   the reader salvages them and writing resumes after the last one. Go
+//!   would write over them.
+//! * Data files but no metadata file: reading starts at the first file and
+//!   writing after the last one (depth starts at 0 and is corrected by the
+//!   tail check). Go starts over at file 0 and writes over it.
+//! * Left-over `<meta>.<random>.tmp` files of this queue are removed.
+//! * A metadata file that does not scan is an error ([`QueueError::BadMeta`]);
+//!   Go runs with whatever it scanned.
+//!
+//! Problems the queue repairs or works around (corrupt records, failed
+//! deletes, a failed sync while rolling) are not errors: they are queued
+//! as [`QueueEvent`]s for the owner to log ([`DiskQueue::take_events`]).
+
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::io::{BufferedFile, OpenOptions};
+use glommio::GlommioError;
+use nsq_protocol::Decoded;
+
+use super::format::{
+    self, decode_record, record_prefix, BadRecordLength, Meta, MetaParseError, RecordLimits,
+    RECORD_LEN_PREFIX,
+};
+use super::state::{
+    AppendPlan, Config, Effect, NegativeMeta, ReadAt, ReadStep, Roll, State, Warning,
+};
+
+/// Bytes asked for per read call (more when a single record is larger).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Mode of data and metadata files (Go: 0600).
+const FILE_MODE: libc::mode_t = 0o600;
+
+/// Events kept for [`DiskQueue::take_events`]; later ones are counted only.
+const MAX_EVENTS: usize = 1024;
+
+/// A queue's parameters (nsqd's `--max-bytes-per-file`, `--sync-every`,
+/// `--sync-timeout`; record bounds from `--max-msg-size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// A data file is not extended past this (a single larger record still
+    /// goes alone into a file).
+    pub max_bytes_per_file: u64,
+    /// Smallest record payload (go-diskqueue's `minMsgSize`; nsqd: 26).
+    pub min_msg_size: u32,
+    /// Largest record payload (go-diskqueue's `maxMsgSize`; nsqd:
+    /// `--max-msg-size` + 26). Capped at `i32::MAX`.
+    pub max_msg_size: u32,
+    /// Reads and writes between syncs.
+    pub sync_every: u64,
+    /// Longest time between a read or write and the sync that covers it
+    /// (through [`DiskQueue::maybe_sync`]).
+    pub sync_timeout: Duration,
+}
+
+impl QueueConfig {
+    /// What nsqd passes to go-diskqueue: records of 26 (the message
+    /// header) to `max_msg_size + 26` bytes.
+    pub fn nsqd(
+        max_bytes_per_file: u64,
+        max_msg_size: u64,
+        sync_every: u64,
+        sync_timeout: Duration,
+    ) -> QueueConfig {
+        let limits = RecordLimits::nsqd(max_msg_size);
+        QueueConfig {
+            max_bytes_per_file,
+            min_msg_size: limits.min,
+            max_msg_size: limits.max,
+            sync_every,
+            sync_timeout,
+        }
+    }
+
+    fn limits(&self) -> RecordLimits {
+        RecordLimits {
+            min: self.min_msg_size,
+            max: self.max_msg_size.min(i32::MAX as u32),
+        }
+    }
+
+    fn state_config(&self) -> Config {
+        Config {
+            max_bytes_per_file: self.max_bytes_per_file,
+            limits: self.limits(),
+            sync_every: self.sync_every,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors and events
+// ---------------------------------------------------------------------------
+
+/// The file operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// Listing the data directory (at open).
+    ListDir,
+    /// Opening a file for reading.
+    Open,
+    /// Creating or opening a file for writing.
+    Create,
+    /// Reading.
+    Read,
+    /// Writing.
+    Write,
+    /// Truncating after a failed write.
+    Truncate,
+    /// Getting a file's size.
+    Stat,
+    /// `fdatasync`.
+    Sync,
+    /// Closing a file.
+    Close,
+    /// Renaming (metadata into place, a data file to `.bad`).
+    Rename,
+    /// Removing a file.
+    Remove,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoOp::ListDir => "list directory",
+            IoOp::Open => "open",
+            IoOp::Create => "create",
+            IoOp::Read => "read",
+            IoOp::Write => "write",
+            IoOp::Truncate => "truncate",
+            IoOp::Stat => "stat",
+            IoOp::Sync => "fdatasync",
+            IoOp::Close => "close",
+            IoOp::Rename => "rename",
+            IoOp::Remove => "remove",
+        })
+    }
+}
+
+/// Why a [`DiskQueue`] operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// A file operation failed.
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// The file (or directory) it was done on.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Record `index` of a put has a length outside the limits; nothing
+    /// of that put was written.
+    RecordSize {
+        /// Index in the batch (0 for [`DiskQueue::put`]).
+        index: usize,
+        /// The length and the limits.
+        error: BadRecordLength,
+    },
+    /// The `.meta.dat` file does not scan.
+    BadMeta {
+        /// The metadata file.
+        path: PathBuf,
+        /// Where the scan failed.
+        error: MetaParseError,
+    },
+    /// The `.meta.dat` file has a negative position or file number.
+    NegativeMeta {
+        /// The metadata file.
+        path: PathBuf,
+        /// The refused metadata.
+        error: NegativeMeta,
+    },
+    /// [`DiskQueue::advance`] without a record from [`DiskQueue::peek`]
+    /// (none peeked, or it was dropped by [`DiskQueue::empty`]).
+    NotPeeked,
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueError::Io { op, path, source } => {
+                write!(f, "{op} {}: {source}", path.display())
+            }
+            QueueError::RecordSize { index, error } => write!(f, "record {index}: {error}"),
+            QueueError::BadMeta { path, error } => write!(f, "{}: {error}", path.display()),
+            QueueError::NegativeMeta { path, error } => write!(f, "{}: {error}", path.display()),
+            QueueError::NotPeeked => f.write_str("advance without a peeked record"),
+        }
+    }
+}
+
+impl std::error::Error for QueueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueueError::Io { source, .. } => Some(source),
+            QueueError::RecordSize { error, .. } => Some(error),
+            QueueError::BadMeta { error, .. } => Some(error),
+            QueueError::NegativeMeta { error, .. } => Some(error),
+            QueueError::NotPeeked => None,
+        }
+    }
+}
+
+/// The OS error inside a glommio error (glommio's own conversion keeps
+/// only the kind of an "enhanced" error, not its errno).
+fn os_error(e: GlommioError<()>) -> io::Error {
+    match e {
+        GlommioError::IoError(e) | GlommioError::EnhancedIoError { source: e, .. } => e,
+        other => io::Error::from(other),
+    }
+}
+
+fn io_error(op: IoOp, path: &Path, e: GlommioError<()>) -> QueueError {
+    QueueError::Io {
+        op,
+        path: path.to_path_buf(),
+        source: os_error(e),
+    }
+}
+
+fn not_found(e: &QueueError) -> bool {
+    matches!(e, QueueError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+}
+
+/// Why a record could not be read.
+#[derive(Debug)]
+pub enum CorruptReason {
+    /// The length prefix is outside the limits.
+    BadLength(BadRecordLength),
+    /// The record runs past the end of the file's data.
+    Truncated {
+        /// Where the file's data end.
+        end: u64,
+    },
+    /// Opening, sizing or reading the file failed.
+    Io(QueueError),
+}
+
+impl fmt::Display for CorruptReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorruptReason::BadLength(e) => e.fmt(f),
+            CorruptReason::Truncated { end } => write!(f, "record runs past the end ({end})"),
+            CorruptReason::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Something for the owner to log; the queue has already dealt with it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum QueueEvent {
+    /// An inconsistency the state machine repaired (Go logs these at
+    /// ERROR or WARN).
+    Repaired(Warning),
+    /// The record at `file_num`/`pos` could not be read: the file is
+    /// renamed `.bad` and reading goes on with the next one (ERROR).
+    Corrupt {
+        /// The data file.
+        file_num: u64,
+        /// Offset of the record.
+        pos: u64,
+        /// What was wrong.
+        reason: CorruptReason,
+    },
+    /// At open: data files numbered after the metadata's write file; they
+    /// are read, and writing resumes after the last (WARN).
+    FilesPastWriter {
+        /// The metadata's write file.
+        meta_write_file: u64,
+        /// The last data file found.
+        last_file: u64,
+    },
+    /// At open: data files without a metadata file; they are read from
+    /// the first, and writing resumes after the last (WARN).
+    FilesWithoutMeta {
+        /// The first data file found.
+        first_file: u64,
+        /// The last data file found.
+        last_file: u64,
+    },
+    /// A best-effort operation failed (renaming a `.bad` file, removing a
+    /// finished file, the sync of a roll, closing): ERROR.
+    Failed(QueueError),
+}
+
+impl fmt::Display for QueueEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueEvent::Repaired(w) => w.fmt(f),
+            QueueEvent::Corrupt {
+                file_num,
+                pos,
+                reason,
+            } => write!(
+                f,
+                "jump to next file and saving bad file {file_num} (record at {pos}: {reason})"
+            ),
+            QueueEvent::FilesPastWriter {
+                meta_write_file,
+                last_file,
+            } => write!(
+                f,
+                "data files {}..={last_file} after the metadata's write file {meta_write_file}: \
+                 reading them, writing after them",
+                meta_write_file.saturating_add(1)
+            ),
+            QueueEvent::FilesWithoutMeta {
+                first_file,
+                last_file,
+            } => write!(
+                f,
+                "data files {first_file}..={last_file} without metadata: reading them, writing after them"
+            ),
+            QueueEvent::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The queue
+// ---------------------------------------------------------------------------
+
+/// An open file and the data file number it is.
+struct Handle {
+    file_num: u64,
+    file: BufferedFile,
+}
+
+/// Bytes `start..start + data.len()` of a data file, as last read.
+struct Chunk {
+    file_num: u64,
+    start: u64,
+    data: Bytes,
+}
+
+/// The record [`DiskQueue::peek`] returned, until [`DiskQueue::advance`].
+struct Peeked {
+    at: ReadAt,
+    consumed: u64,
+    payload: Bytes,
+}
+
+/// One go-diskqueue queue: `<name>.diskqueue.*` files in a directory.
+pub struct DiskQueue {
+    dir: PathBuf,
+    name: String,
+    cfg: QueueConfig,
+    state: State,
+    writer: Option<Handle>,
+    reader: Option<Handle>,
+    chunk: Option<Chunk>,
+    peeked: Option<Peeked>,
+    /// Data files of this queue known to exist.
+    files: BTreeSet<u64>,
+    last_sync: Instant,
+    events: Vec<QueueEvent>,
+    events_dropped: u64,
+}
+
+impl fmt::Debug for DiskQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiskQueue")
+            .field("dir", &self.dir)
+            .field("name", &self.name)
+            .field("meta", &self.state.meta())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiskQueue {
+    /// Open (or create) queue `name` in `dir`: load `<name>.diskqueue.meta.dat`
+    /// if present and apply what [`State::open`] decides (skipping a write
+    /// file longer than the metadata, the tail check), syncing at once
+    /// when it moved the writer. See the module docs for the directory
+    /// listing done here and the repairs beyond Go's.
+    pub async fn open(dir: &Path, name: &str, cfg: QueueConfig) -> Result<DiskQueue, QueueError> {
+        let dir = std::path::absolute(dir).map_err(|source| QueueError::Io {
+            op: IoOp::ListDir,
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (files, stale_tmp) = list_dir(&dir, name)?;
+        let meta_path = dir.join(format::meta_file_name(name));
+        let mut events = Vec::new();
+        let meta = match read_small_file(&meta_path).await {
+            Ok(text) => {
+                let mut meta = format::parse_meta(&text).map_err(|error| QueueError::BadMeta {
+                    path: meta_path.clone(),
+                    error,
+                })?;
+                let last = files.last().copied();
+                if let (Some(last), Ok(write_file)) = (last, u64::try_from(meta.write_file_num)) {
+                    if last > write_file {
+                        events.push(QueueEvent::FilesPastWriter {
+                            meta_write_file: write_file,
+                            last_file: last,
+                        });
+                        meta.write_file_num = to_i64(last);
+                        meta.write_pos = 0;
+                    }
+                }
+                meta
+            }
+            Err(e) if not_found(&e) => match (files.first(), files.last()) {
+                (Some(&first), Some(&last)) => {
+                    events.push(QueueEvent::FilesWithoutMeta {
+                        first_file: first,
+                        last_file: last,
+                    });
+                    Meta {
+                        depth: 0,
+                        read_file_num: to_i64(first),
+                        read_pos: 0,
+                        write_file_num: to_i64(last),
+                        write_pos: 0,
+                    }
+                }
+                _ => Meta::default(),
+            },
+            Err(e) => return Err(e),
+        };
+        let write_size = match u64::try_from(meta.write_file_num) {
+            Ok(n) if files.contains(&n) => {
+                let path = dir.join(format::data_file_name(name, n));
+                match file_size(&path).await {
+                    Ok(size) => Some(size),
+                    Err(e) if not_found(&e) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        let (state, effects) =
+            State::open(cfg.state_config(), &meta, write_size).map_err(|error| {
+                QueueError::NegativeMeta {
+                    path: meta_path.clone(),
+                    error,
+                }
+            })?;
+        let mut queue = DiskQueue {
+            dir,
+            name: name.to_owned(),
+            cfg,
+            state,
+            writer: None,
+            reader: None,
+            chunk: None,
+            peeked: None,
+            files,
+            last_sync: Instant::now(),
+            events: Vec::new(),
+            events_dropped: 0,
+        };
+        for e in events {
+            queue.event(e);
+        }
+        for tmp in stale_tmp {
+            let path = queue.dir.join(tmp);
+            if let Err(e) = remove(&path).await {
+                queue.event(QueueEvent::Failed(e));
+            }
+        }
+        queue.apply(effects).await?;
+        queue.sync_if_due().await?;
+        Ok(queue)
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The queue's parameters.
+    pub fn config(&self) -> &QueueConfig {
+        &self.cfg
+    }
+
+    /// Records in the queue as counted (stats' `backend_depth`); the
+    /// metadata's count, which can be off after a crash until the reader
+    /// reaches the writer. Never below 0.
+    pub fn depth(&self) -> u64 {
+        u64::try_from(self.state.depth()).unwrap_or(0)
+    }
+
+    /// The positions and depth the next sync persists.
+    pub fn meta(&self) -> Meta {
+        self.state.meta()
+    }
+
+    /// Append one record. See [`DiskQueue::put_many`].
+    pub async fn put(&mut self, payload: &[u8]) -> Result<(), QueueError> {
+        self.put_many(&[payload]).await
+    }
+
+    /// Append records in order, with one write call per run of records
+    /// that go into the same file (rolling to a new file, with its sync,
+    /// before a record that would not fit). Each record counts toward
+    /// `sync_every`; a sync that became due is done before returning.
+    ///
+    /// All lengths are checked first: if one is outside the limits nothing
+    /// is written. If a write fails, the records of that write and after
+    /// are not in the queue (those before it are).
+    pub async fn put_many(&mut self, payloads: &[&[u8]]) -> Result<(), QueueError> {
+        let limits = self.cfg.limits();
+        for (index, payload) in payloads.iter().enumerate() {
+            record_prefix(payload.len(), &limits)
+                .map_err(|error| QueueError::RecordSize { index, error })?;
+        }
+        let mut next = 0;
+        let mut carried: Option<AppendPlan> = None;
+        while let Some(&first) = payloads.get(next) {
+            let plan = match carried.take() {
+                Some(plan) => plan,
+                None => self.begin_append(next, first)?,
+            };
+            if let Some(roll) = plan.roll {
+                self.roll(roll).await;
+            }
+            // The state before this write's records: restored if it fails.
+            let backup = self.state.clone();
+            let at = plan.at;
+            let mut buf = Vec::with_capacity(usize::try_from(plan.size).unwrap_or(0));
+            self.append(&plan, first, &mut buf);
+            next += 1;
+            while let Some(&payload) = payloads.get(next) {
+                let plan = self.begin_append(next, payload)?;
+                if plan.roll.is_some() {
+                    carried = Some(plan);
+                    break;
+                }
+                self.append(&plan, payload, &mut buf);
+                next += 1;
+            }
+            if let Err(e) = self.write_all(at.file_num, at.pos, buf).await {
+                self.state = backup;
+                return Err(e);
+            }
+        }
+        self.sync_if_due().await
+    }
+
+    fn begin_append(&mut self, index: usize, payload: &[u8]) -> Result<AppendPlan, QueueError> {
+        self.state
+            .begin_append(payload.len())
+            .map_err(|error| QueueError::RecordSize { index, error })
+    }
+
+    /// Add a record to the write buffer and count it (the state is
+    /// restored if the write then fails).
+    fn append(&mut self, plan: &AppendPlan, payload: &[u8], buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&plan.prefix);
+        buf.extend_from_slice(payload);
+        // Never stale: the plan was made just now on this state.
+        let committed = self.state.commit_append(plan);
+        debug_assert!(committed.is_ok());
+    }
+
+    /// The next record, without consuming it: the same one until
+    /// [`DiskQueue::advance`]. `None` when the reader is at the writer.
+    ///
+    /// Moves past finished files (deleting them) and past corrupt ones
+    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way. The
+    /// payload is a slice of a shared read chunk of up to [`READ_CHUNK`]
+    /// bytes.
+    pub async fn peek(&mut self) -> Result<Option<Bytes>, QueueError> {
+        loop {
+            if let Some(p) = &self.peeked {
+                return Ok(Some(p.payload.clone()));
+            }
+            match self.state.next_read() {
+                ReadStep::Idle => break,
+                ReadStep::NeedFileSize { file_num } => match self.read_file_size(file_num).await {
+                    Ok(size) => {
+                        self.state.set_read_file_end(file_num, size);
+                    }
+                    Err(e) => {
+                        let pos = self.state.read_position().pos;
+                        self.corrupt(file_num, pos, CorruptReason::Io(e)).await?;
+                    }
+                },
+                ReadStep::EndOfFile { .. } => {
+                    let effects = self.state.end_of_file();
+                    self.apply(effects).await?;
+                }
+                ReadStep::Read(at) => match self.read_record(at).await {
+                    Ok((payload, consumed)) => {
+                        self.peeked = Some(Peeked {
+                            at,
+                            consumed,
+                            payload,
+                        });
+                    }
+                    Err(reason) => self.corrupt(at.file_num, at.pos, reason).await?,
+                },
+            }
+        }
+        // Moving past files or corruption made a sync due.
+        self.sync_if_due().await?;
+        Ok(None)
+    }
+
+    /// Consume the record [`DiskQueue::peek`] returned: the read position
+    /// and depth advance, a finished file is deleted, and a sync that
+    /// became due (`sync_every`, a new read file) is done.
+    pub async fn advance(&mut self) -> Result<(), QueueError> {
+        let Some(p) = self.peeked.take() else {
+            return Err(QueueError::NotPeeked);
+        };
+        let effects = self
+            .state
+            .finish_read(p.at, p.consumed)
+            .map_err(|_| QueueError::NotPeeked)?;
+        if !effects.is_empty() {
+            self.apply(effects).await?;
+        }
+        self.sync_if_due().await
+    }
+
+    /// fdatasync the write file and persist the metadata (written to
+    /// `<meta>.<random>.tmp`, fdatasynced, closed, renamed over the
+    /// metadata file). A failed sync stays due.
+    pub async fn sync(&mut self) -> Result<(), QueueError> {
+        let result = self.sync_inner().await;
+        match result {
+            Ok(()) => self.state.synced(),
+            Err(_) => self.state.sync_failed(),
+        }
+        self.last_sync = Instant::now();
+        result
+    }
+
+    /// Sync if one is due: `sync_every` reads and writes, a new read or
+    /// write file, a repair, or `sync_timeout` since the last sync with
+    /// any read or write since (Go's ticker). Call it at
+    /// [`DiskQueue::sync_deadline`] at the latest.
+    pub async fn maybe_sync(&mut self) -> Result<(), QueueError> {
+        if self.last_sync.elapsed() >= self.cfg.sync_timeout {
+            self.state.sync_timer();
+            if !self.state.sync_due() {
+                // Nothing happened: the next tick is a timeout from now.
+                self.last_sync = Instant::now();
+            }
+        }
+        self.sync_if_due().await
+    }
+
+    /// When [`DiskQueue::maybe_sync`] should run next for `sync_timeout`.
+    pub fn sync_deadline(&self) -> Instant {
+        self.last_sync + self.cfg.sync_timeout
+    }
+
+    /// Delete every data file from the read file to the write file and
+    /// the metadata file; both positions move to a new file at 0, depth 0.
+    /// A peeked record is dropped. The metadata is rewritten at once.
+    pub async fn empty(&mut self) -> Result<(), QueueError> {
+        self.peeked = None;
+        self.chunk = None;
+        let effects = self.state.empty();
+        self.apply(effects).await?;
+        self.sync().await
+    }
+
+    /// Remove the queue (a deleted topic or channel): [`DiskQueue::empty`]
+    /// without rewriting the metadata, then close. Any other data file of
+    /// this queue found at open is removed too; `.bad` files are left.
+    pub async fn delete(mut self) -> Result<(), QueueError> {
+        self.peeked = None;
+        self.chunk = None;
+        let effects = self.state.empty();
+        self.apply(effects).await?;
+        let rest: Vec<u64> = self.files.iter().copied().collect();
+        for n in rest {
+            self.remove_data_file(n).await;
+        }
+        self.close_handles().await;
+        // The events go with the queue: report the first failed removal.
+        match self.events.drain(..).find_map(|e| match e {
+            QueueEvent::Failed(
+                e @ QueueError::Io {
+                    op: IoOp::Remove, ..
+                },
+            ) => Some(e),
+            _ => None,
+        }) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Sync and close (clean shutdown).
+    pub async fn close(mut self) -> Result<(), QueueError> {
+        let result = self.sync().await;
+        self.close_handles().await;
+        result
+    }
+
+    /// The events since the last call, oldest first, and how many were
+    /// dropped because nobody took them (more than 1024 pending).
+    pub fn take_events(&mut self) -> (Vec<QueueEvent>, u64) {
+        let dropped = std::mem::take(&mut self.events_dropped);
+        (std::mem::take(&mut self.events), dropped)
+    }
+
+    // ----- internals ------------------------------------------------------
+
+    fn event(&mut self, e: QueueEvent) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(e);
+        } else {
+            self.events_dropped = self.events_dropped.saturating_add(1);
+        }
+    }
+
+    fn data_path(&self, file_num: u64) -> PathBuf {
+        self.dir.join(format::data_file_name(&self.name, file_num))
+    }
+
+    async fn sync_if_due(&mut self) -> Result<(), QueueError> {
+        if self.state.sync_due() {
+            self.sync().await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn sync_inner(&mut self) -> Result<(), QueueError> {
+        if let Some(w) = &self.writer {
+            w.file
+                .fdatasync()
+                .await
+                .map_err(|e| io_error(IoOp::Sync, &self.data_path(w.file_num), e))?;
+        }
+        self.persist_meta().await
+    }
+
+    async fn persist_meta(&self) -> Result<(), QueueError> {
+        let text = format::encode_meta(&self.state.meta()).into_bytes();
+        let meta_path = self.dir.join(format::meta_file_name(&self.name));
+        let tmp_path = self
+            .dir
+            .join(format::meta_tmp_file_name(&self.name, random_u63()));
+        let result = async {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(FILE_MODE)
+                .buffered_open(&tmp_path)
+                .await
+                .map_err(|e| io_error(IoOp::Create, &tmp_path, e))?;
+            let written = write_fully(&file, 0, text).await;
+            let synced = match written {
+                Ok(()) => file
+                    .fdatasync()
+                    .await
+                    .map_err(|e| io_error(IoOp::Sync, &tmp_path, e)),
+                Err(e) => Err(io_error(IoOp::Write, &tmp_path, e)),
+            };
+            let closed = file
+                .close()
+                .await
+                .map_err(|e| io_error(IoOp::Close, &tmp_path, e));
+            synced.and(closed)?;
+            glommio::io::rename(&tmp_path, &meta_path)
+                .await
+                .map_err(|e| io_error(IoOp::Rename, &meta_path, e))
+        }
+        .await;
+        if result.is_err() {
+            let _ = glommio::io::remove(&tmp_path).await;
+        }
+        result
+    }
+
+    /// Carry out a roll: the sync it asks for (its failure is an event, as
+    /// in Go), then close the old write file.
+    async fn roll(&mut self, roll: Roll) {
+        if roll.sync {
+            match self.sync_inner().await {
+                Ok(()) => self.state.synced(),
+                Err(e) => {
+                    self.state.sync_failed();
+                    self.event(QueueEvent::Failed(e));
+                }
+            }
+            self.last_sync = Instant::now();
+        }
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.file_num == roll.from)
+        {
+            self.close_writer().await;
+        }
+    }
+
+    /// Write `buf` at `pos` of data file `file_num` (created or truncated
+    /// when `pos` is 0), retrying short writes. On failure the file is
+    /// truncated back to `pos` (best effort).
+    async fn write_all(&mut self, file_num: u64, pos: u64, buf: Vec<u8>) -> Result<(), QueueError> {
+        if self.writer.as_ref().is_some_and(|w| w.file_num != file_num) {
+            self.close_writer().await;
+        }
+        let handle = match self.writer.take() {
+            Some(handle) => handle,
+            None => {
+                let path = self.data_path(file_num);
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(pos == 0)
+                    .mode(FILE_MODE)
+                    .buffered_open(&path)
+                    .await
+                    .map_err(|e| io_error(IoOp::Create, &path, e))?;
+                self.files.insert(file_num);
+                Handle { file_num, file }
+            }
+        };
+        let path = self.data_path(file_num);
+        let file = &self.writer.insert(handle).file;
+        let Err(e) = write_fully(file, pos, buf).await else {
+            return Ok(());
+        };
+        if let Err(t) = file.truncate(pos).await {
+            self.event(QueueEvent::Failed(io_error(IoOp::Truncate, &path, t)));
+        }
+        Err(io_error(IoOp::Write, &path, e))
+    }
+
+    async fn close_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            if let Err(e) = w.file.close().await {
+                let path = self.data_path(w.file_num);
+                self.event(QueueEvent::Failed(io_error(IoOp::Close, &path, e)));
+            }
+        }
+    }
+
+    async fn close_reader(&mut self) {
+        if let Some(r) = self.reader.take() {
+            if let Err(e) = r.file.close().await {
+                let path = self.data_path(r.file_num);
+                self.event(QueueEvent::Failed(io_error(IoOp::Close, &path, e)));
+            }
+        }
+    }
+
+    async fn close_handles(&mut self) {
+        self.close_writer().await;
+        self.close_reader().await;
+    }
+
+    /// Close every handle on data files `first..=last` and forget what was
+    /// read from them.
+    async fn release(&mut self, first: u64, last: u64) {
+        let range = first..=last;
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|w| range.contains(&w.file_num))
+        {
+            self.close_writer().await;
+        }
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|r| range.contains(&r.file_num))
+        {
+            self.close_reader().await;
+        }
+        if self
+            .chunk
+            .as_ref()
+            .is_some_and(|c| range.contains(&c.file_num))
+        {
+            self.chunk = None;
+        }
+        if self
+            .peeked
+            .as_ref()
+            .is_some_and(|p| range.contains(&p.at.file_num))
+        {
+            self.peeked = None;
+        }
+    }
+
+    async fn remove_data_file(&mut self, n: u64) {
+        self.release(n, n).await;
+        let path = self.data_path(n);
+        match remove(&path).await {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => {}
+            Err(e) => self.event(QueueEvent::Failed(e)),
+        }
+        self.files.remove(&n);
+    }
+
+    /// Carry out the state machine's effects, in order. Only the sync of a
+    /// roll can fail here, and that is an event too: the `Result` is for
+    /// future effects.
+    async fn apply(&mut self, effects: Vec<Effect>) -> Result<(), QueueError> {
+        for effect in effects {
+            match effect {
+                Effect::Roll(roll) => self.roll(roll).await,
+                Effect::Delete(n) => self.remove_data_file(n).await,
+                Effect::DeleteRange { first, last } if first <= last => {
+                    let doomed: Vec<u64> = self.files.range(first..=last).copied().collect();
+                    self.release(first, last).await;
+                    for n in doomed {
+                        self.remove_data_file(n).await;
+                    }
+                }
+                Effect::DeleteRange { .. } => {}
+                Effect::RenameBad(n) => {
+                    self.release(n, n).await;
+                    let from = self.data_path(n);
+                    let to = self.dir.join(format::bad_file_name(&self.name, n));
+                    // A missing file (the reason it could not be read)
+                    // has nothing to rename.
+                    match glommio::io::rename(&from, &to).await {
+                        Ok(()) => {}
+                        Err(e) => match io_error(IoOp::Rename, &from, e) {
+                            e if not_found(&e) => {}
+                            e => self.event(QueueEvent::Failed(e)),
+                        },
+                    }
+                    self.files.remove(&n);
+                }
+                Effect::DeleteMeta => {
+                    let path = self.dir.join(format::meta_file_name(&self.name));
+                    match remove(&path).await {
+                        Ok(()) => {}
+                        Err(e) if not_found(&e) => {}
+                        Err(e) => self.event(QueueEvent::Failed(e)),
+                    }
+                }
+                Effect::Warn(w) => self.event(QueueEvent::Repaired(w)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn corrupt(
+        &mut self,
+        file_num: u64,
+        pos: u64,
+        reason: CorruptReason,
+    ) -> Result<(), QueueError> {
+        self.event(QueueEvent::Corrupt {
+            file_num,
+            pos,
+            reason,
+        });
+        self.chunk = None;
+        let effects = self.state.corrupt();
+        self.apply(effects).await
+    }
+
+    /// The read handle on `file_num`, opened if needed.
+    async fn reader(&mut self, file_num: u64) -> Result<&BufferedFile, QueueError> {
+        if self.reader.as_ref().is_some_and(|r| r.file_num != file_num) {
+            self.close_reader().await;
+        }
+        let handle = match self.reader.take() {
+            Some(handle) => handle,
+            None => {
+                let path = self.data_path(file_num);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .buffered_open(&path)
+                    .await
+                    .map_err(|e| io_error(IoOp::Open, &path, e))?;
+                Handle { file_num, file }
+            }
+        };
+        Ok(&self.reader.insert(handle).file)
+    }
+
+    async fn read_file_size(&mut self, file_num: u64) -> Result<u64, QueueError> {
+        let path = self.data_path(file_num);
+        self.reader(file_num)
+            .await?
+            .file_size()
+            .await
+            .map_err(|e| io_error(IoOp::Stat, &path, e))
+    }
+
+    /// Decode the record at `at` from the chunk, reading a new chunk at
+    /// `at.pos` when the record is not all in it.
+    async fn read_record(&mut self, at: ReadAt) -> Result<(Bytes, u64), CorruptReason> {
+        let limits = self.cfg.limits();
+        let mut need = RECORD_LEN_PREFIX as u64;
+        if let Some(c) = self.chunk.as_ref().filter(|c| c.file_num == at.file_num) {
+            match decode_in_chunk(c, at, &limits) {
+                ChunkDecode::Record(payload, consumed) => return Ok((payload, consumed)),
+                ChunkDecode::Bad(e) => return Err(CorruptReason::BadLength(e)),
+                ChunkDecode::Need(n) => need = n,
+                ChunkDecode::Outside => {}
+            }
+        }
+        let size = need
+            .max(READ_CHUNK as u64)
+            .min(at.end.saturating_sub(at.pos));
+        let data = self
+            .read_at(at.file_num, at.pos, size)
+            .await
+            .map_err(CorruptReason::Io)?;
+        let chunk = Chunk {
+            file_num: at.file_num,
+            start: at.pos,
+            data,
+        };
+        let result = match decode_in_chunk(&chunk, at, &limits) {
+            ChunkDecode::Record(payload, consumed) => Ok((payload, consumed)),
+            ChunkDecode::Bad(e) => Err(CorruptReason::BadLength(e)),
+            ChunkDecode::Need(_) | ChunkDecode::Outside => {
+                Err(CorruptReason::Truncated { end: at.end })
+            }
+        };
+        self.chunk = Some(chunk);
+        result
+    }
+
+    /// Up to `size` bytes at `pos` (fewer only at the end of the file).
+    async fn read_at(&mut self, file_num: u64, pos: u64, size: u64) -> Result<Bytes, QueueError> {
+        let path = self.data_path(file_num);
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let file = self.reader(file_num).await?;
+        let first = file
+            .read_at(pos, size)
+            .await
+            .map_err(|e| io_error(IoOp::Read, &path, e))?;
+        if first.len() >= size || first.is_empty() {
+            return Ok(Bytes::copy_from_slice(&first));
+        }
+        // A short read before the end: go on until the end or `size`.
+        let mut data = Vec::with_capacity(size);
+        data.extend_from_slice(&first);
+        drop(first);
+        while data.len() < size {
+            let more = file
+                .read_at(pos + data.len() as u64, size - data.len())
+                .await
+                .map_err(|e| io_error(IoOp::Read, &path, e))?;
+            if more.is_empty() {
+                break;
+            }
+            data.extend_from_slice(&more);
+        }
+        Ok(Bytes::from(data))
+    }
+}
+
+enum ChunkDecode {
+    /// The payload and the record's size.
+    Record(Bytes, u64),
+    /// Bad length prefix.
+    Bad(BadRecordLength),
+    /// The chunk has the start of the record but not all of it; the
+    /// record needs this many bytes (4 while the prefix is incomplete).
+    Need(u64),
+    /// The chunk does not cover `at.pos`.
+    Outside,
+}
+
+fn decode_in_chunk(c: &Chunk, at: ReadAt, limits: &RecordLimits) -> ChunkDecode {
+    if at.pos < c.start {
+        return ChunkDecode::Outside;
+    }
+    let chunk_end = c.start.saturating_add(c.data.len() as u64);
+    let end = chunk_end.min(at.end);
+    let (Ok(off), Ok(stop)) = (
+        usize::try_from(at.pos - c.start),
+        usize::try_from(end.saturating_sub(c.start)),
+    ) else {
+        return ChunkDecode::Outside;
+    };
+    let Some(window) = c.data.get(off..stop.max(off)) else {
+        return ChunkDecode::Outside;
+    };
+    if window.is_empty() {
+        return ChunkDecode::Outside;
+    }
+    match decode_record(window, limits) {
+        Ok(Decoded::Complete { value, consumed }) => {
+            let start = off + RECORD_LEN_PREFIX;
+            ChunkDecode::Record(c.data.slice(start..start + value.len()), consumed as u64)
+        }
+        Ok(Decoded::Incomplete) => {
+            let need = match window.first_chunk::<RECORD_LEN_PREFIX>() {
+                Some(prefix) => RECORD_LEN_PREFIX as u64 + u64::from(u32::from_be_bytes(*prefix)),
+                None => RECORD_LEN_PREFIX as u64,
+            };
+            ChunkDecode::Need(need)
+        }
+        Err(e) => ChunkDecode::Bad(e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A non-negative 63-bit random number (Go's `rand.Int()`), for temporary
+/// file names.
+fn random_u63() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() >> 1
+}
+
+/// Data file numbers of `name` in `dir`, and its left-over metadata
+/// `.tmp` files. Blocking (`std::fs::read_dir`): at open only.
+fn list_dir(dir: &Path, name: &str) -> Result<(BTreeSet<u64>, Vec<String>), QueueError> {
+    let list_error = |source| QueueError::Io {
+        op: IoOp::ListDir,
+        path: dir.to_path_buf(),
+        source,
+    };
+    let tmp_prefix = format!("{}.", format::meta_file_name(name));
+    let mut files = BTreeSet::new();
+    let mut tmp = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(list_error)? {
+        let entry = entry.map_err(list_error)?;
+        let Ok(file_name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if let Some((queue, n)) = format::parse_data_file_name(&file_name) {
+            if queue == name {
+                files.insert(n);
+            }
+        } else if let Some(random) = file_name
+            .strip_prefix(&tmp_prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+        {
+            if !random.is_empty() && random.bytes().all(|b| b.is_ascii_digit()) {
+                tmp.push(file_name);
+            }
+        }
+    }
+    Ok((files, tmp))
+}
+
+async fn remove(path: &Path) -> Result<(), QueueError> {
+    glommio::io::remove(path)
+        .await
+        .map_err(|e| io_error(IoOp::Remove, path, e))
+}
+
+/// The first 4 KiB of a small file (the metadata).
+async fn read_small_file(path: &Path) -> Result<Vec<u8>, QueueError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|e| io_error(IoOp::Open, path, e))?;
+    let read = file
+        .read_at(0, 4096)
+        .await
+        .map(|r| r.to_vec())
+        .map_err(|e| io_error(IoOp::Read, path, e));
+    let _ = file.close().await;
+    read
+}
+
+async fn file_size(path: &Path) -> Result<u64, QueueError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|e| io_error(IoOp::Open, path, e))?;
+    let size = file
+        .file_size()
+        .await
+        .map_err(|e| io_error(IoOp::Stat, path, e));
+    let _ = file.close().await;
+    size
+}
+
+/// `pwrite` all of `buf` at `pos` through io_uring. glommio's `write_at`
+/// takes the buffer, so a short write (ENOSPC, EFBIG) cannot be continued:
+/// it is an error, like Go's `Write` returning one.
+async fn write_fully(file: &BufferedFile, pos: u64, buf: Vec<u8>) -> Result<(), GlommioError<()>> {
+    let len = buf.len();
+    let written = file.write_at(buf, pos).await?;
+    if written < len {
+        return Err(GlommioError::IoError(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: {written} of {len} bytes"),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use nsq_protocol::{MessageHeader, MessageId};
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Run `f` on a fresh glommio executor.
+    fn run<F, Fut>(f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let path = std::env::temp_dir().join(format!(
+                "nsq-diskqueue-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn cfg(max_bytes_per_file: u64) -> QueueConfig {
+        QueueConfig {
+            max_bytes_per_file,
+            min_msg_size: 8,
+            max_msg_size: 1000,
+            sync_every: 10_000,
+            sync_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// A payload of `len` (≥ 8) bytes starting with `id`.
+    fn record(id: u32, len: usize) -> Vec<u8> {
+        let mut v = id.to_be_bytes().to_vec();
+        v.resize(len, (id % 251) as u8);
+        v
+    }
+
+    fn id_of(payload: &[u8]) -> u32 {
+        u32::from_be_bytes(payload[..4].try_into().unwrap())
+    }
+
+    async fn open(dir: &Path, name: &str, cfg: QueueConfig) -> DiskQueue {
+        DiskQueue::open(dir, name, cfg).await.unwrap()
+    }
+
+    async fn put_ids(q: &mut DiskQueue, ids: std::ops::Range<u32>, len: usize) {
+        for id in ids {
+            q.put(&record(id, len)).await.unwrap();
+        }
+    }
+
+    async fn read_n(q: &mut DiskQueue, n: usize) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let p = q.peek().await.unwrap().expect("a record");
+            ids.push(id_of(&p));
+            q.advance().await.unwrap();
+        }
+        ids
+    }
+
+    async fn drain(q: &mut DiskQueue) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(p) = q.peek().await.unwrap() {
+            out.push(p.to_vec());
+            q.advance().await.unwrap();
+        }
+        out
+    }
+
+    fn ids(payloads: &[Vec<u8>]) -> Vec<u32> {
+        payloads.iter().map(|p| id_of(p)).collect()
+    }
+
+    /// Data files of `name` in `dir`, by number.
+    fn data_files(dir: &Path, name: &str) -> BTreeMap<u64, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let file_name = entry.unwrap().file_name().into_string().unwrap();
+            if let Some((q, n)) = format::parse_data_file_name(&file_name) {
+                if q == name {
+                    files.insert(n, std::fs::read(dir.join(&file_name)).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    fn names(dir: &Path) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    fn meta_text(dir: &Path, name: &str) -> Option<String> {
+        std::fs::read_to_string(dir.join(format::meta_file_name(name))).ok()
+    }
+
+    #[test]
+    fn round_trip_across_rolls() {
+        run(|| async {
+            let tmp = TempDir::new("roundtrip");
+            let mut q = open(&tmp.0, "t", cfg(200)).await;
+            let len = |id: u32| 8 + (id as usize * 7) % 53;
+            for id in 0..20 {
+                q.put(&record(id, len(id))).await.unwrap();
+            }
+            let batch: Vec<Vec<u8>> = (20..60).map(|id| record(id, len(id))).collect();
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            q.put_many(&refs).await.unwrap();
+            for chunk in (60..100).collect::<Vec<u32>>().chunks(7) {
+                let batch: Vec<Vec<u8>> = chunk.iter().map(|&id| record(id, len(id))).collect();
+                let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                q.put_many(&refs).await.unwrap();
+            }
+            assert_eq!(q.depth(), 100);
+            let files = data_files(&tmp.0, "t");
+            assert!(files.len() > 10, "rolled: {} files", files.len());
+            for (n, bytes) in &files {
+                assert!(bytes.len() <= 200, "file {n}: {}", bytes.len());
+            }
+
+            // Lengths outside the limits: refused, nothing written.
+            let err = q.put(&[0; 7]).await.unwrap_err();
+            assert!(
+                matches!(err, QueueError::RecordSize { index: 0, .. }),
+                "{err}"
+            );
+            let big = vec![0; 1001];
+            let err = q.put_many(&[&record(999, 8), &big]).await.unwrap_err();
+            assert!(
+                matches!(err, QueueError::RecordSize { index: 1, .. }),
+                "{err}"
+            );
+            assert_eq!(q.depth(), 100);
+
+            // Peek is stable until advance.
+            let mut got = Vec::new();
+            for _ in 0..50 {
+                let a = q.peek().await.unwrap().unwrap();
+                let b = q.peek().await.unwrap().unwrap();
+                assert_eq!(a, b);
+                assert_eq!(a.len(), len(id_of(&a)));
+                got.push(id_of(&a));
+                q.advance().await.unwrap();
+            }
+            put_ids(&mut q, 100..120, 40).await;
+            assert_eq!(q.depth(), 70);
+            got.extend(ids(&drain(&mut q).await));
+            assert_eq!(got, (0..120).collect::<Vec<_>>());
+            assert_eq!(q.depth(), 0);
+            assert!(q.peek().await.unwrap().is_none());
+            assert!(matches!(q.advance().await, Err(QueueError::NotPeeked)));
+            // The reader keeps up with the writer.
+            for id in 120..130 {
+                q.put(&record(id, 50)).await.unwrap();
+                assert_eq!(read_n(&mut q, 1).await, [id]);
+            }
+            let (events, dropped) = q.take_events();
+            assert!(events.is_empty(), "{events:?}");
+            assert_eq!(dropped, 0);
+            q.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn close_and_reopen_keeps_depth_and_order() {
+        run(|| async {
+            let tmp = TempDir::new("reopen");
+            let mut q = open(&tmp.0, "t:c", cfg(300)).await;
+            put_ids(&mut q, 0..50, 30).await;
+            assert_eq!(read_n(&mut q, 10).await, (0..10).collect::<Vec<_>>());
+            // Peeked but not taken: still there after the restart.
+            assert_eq!(id_of(&q.peek().await.unwrap().unwrap()), 10);
+            let meta = q.meta();
+            q.close().await.unwrap();
+            assert_eq!(
+                meta_text(&tmp.0, "t:c").unwrap(),
+                format::encode_meta(&meta)
+            );
+            assert_eq!(meta.depth, 40);
+
+            let mut q = open(&tmp.0, "t:c", cfg(300)).await;
+            assert_eq!(q.depth(), 40);
+            assert_eq!(q.meta(), meta);
+            assert_eq!(read_n(&mut q, 5).await, (10..15).collect::<Vec<_>>());
+            put_ids(&mut q, 50..55, 30).await;
+            q.close().await.unwrap();
+
+            let mut q = open(&tmp.0, "t:c", cfg(300)).await;
+            assert_eq!(q.depth(), 40);
+            assert_eq!(ids(&drain(&mut q).await), (15..55).collect::<Vec<_>>());
+            assert!(q.take_events().0.is_empty());
+            q.close().await.unwrap();
+            assert!(names(&tmp.0).iter().all(|n| !n.ends_with(".tmp")));
+        });
+    }
+
+    #[test]
+    fn files_read_to_the_end_are_deleted() {
+        run(|| async {
+            let tmp = TempDir::new("delete-read");
+            // 34 bytes a record: two a file.
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            put_ids(&mut q, 0..10, 30).await;
+            let keys = |tmp: &TempDir| data_files(&tmp.0, "t").into_keys().collect::<Vec<_>>();
+            assert_eq!(keys(&tmp), [0, 1, 2, 3, 4]);
+            assert_eq!(read_n(&mut q, 1).await, [0]);
+            assert_eq!(keys(&tmp), [0, 1, 2, 3, 4]);
+            assert_eq!(read_n(&mut q, 1).await, [1]);
+            assert_eq!(keys(&tmp), [1, 2, 3, 4]);
+            // Moving to a new read file synced the metadata.
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "8\n1,0\n4,68\n");
+            assert_eq!(ids(&drain(&mut q).await), (2..10).collect::<Vec<_>>());
+            assert_eq!(keys(&tmp), [4], "the write file stays");
+            q.close().await.unwrap();
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "0\n4,68\n4,68\n");
+        });
+    }
+
+    #[test]
+    fn empty_and_delete_remove_the_files() {
+        run(|| async {
+            let tmp = TempDir::new("empty");
+            let mut other = open(&tmp.0, "t:c", cfg(100)).await;
+            put_ids(&mut other, 0..5, 30).await;
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            put_ids(&mut q, 0..10, 30).await;
+            assert_eq!(read_n(&mut q, 3).await, [0, 1, 2]);
+            q.peek().await.unwrap().unwrap();
+            q.empty().await.unwrap();
+            assert!(data_files(&tmp.0, "t").is_empty());
+            assert_eq!(q.depth(), 0);
+            assert!(q.peek().await.unwrap().is_none());
+            assert!(matches!(q.advance().await, Err(QueueError::NotPeeked)));
+            // The metadata is rewritten at once, at a new file.
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "0\n5,0\n5,0\n");
+            put_ids(&mut q, 10..13, 30).await;
+            assert_eq!(ids(&drain(&mut q).await), [10, 11, 12]);
+            put_ids(&mut q, 13..20, 30).await;
+            q.delete().await.unwrap();
+            assert!(data_files(&tmp.0, "t").is_empty());
+            assert_eq!(meta_text(&tmp.0, "t"), None);
+            // The other queue is untouched.
+            assert_eq!(data_files(&tmp.0, "t:c").len(), 3);
+            assert_eq!(ids(&drain(&mut other).await), (0..5).collect::<Vec<_>>());
+            other.close().await.unwrap();
+            // A deleted queue reopens empty.
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            assert_eq!((q.depth(), q.meta()), (0, Meta::default()));
+            assert!(q.peek().await.unwrap().is_none());
+            q.delete().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_corrupt_file_is_renamed_bad_and_reading_goes_on() {
+        run(|| async {
+            let tmp = TempDir::new("corrupt");
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            put_ids(&mut q, 0..8, 30).await;
+            q.close().await.unwrap();
+            let path = |n: u64| tmp.0.join(format::data_file_name("t", n));
+            // File 1: the second record's length is garbage.
+            let mut f1 = std::fs::read(path(1)).unwrap();
+            f1[34..38].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+            std::fs::write(path(1), f1).unwrap();
+            // File 2: ends in the middle of its second record.
+            let mut f2 = std::fs::read(path(2)).unwrap();
+            f2.truncate(50);
+            std::fs::write(path(2), f2).unwrap();
+
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            assert_eq!(q.depth(), 8);
+            assert_eq!(ids(&drain(&mut q).await), [0, 1, 2, 4, 6, 7]);
+            assert_eq!(q.depth(), 0, "corrected at the tail");
+            let (events, _) = q.take_events();
+            let corrupt: Vec<(u64, u64)> = events
+                .iter()
+                .filter_map(|e| match e {
+                    QueueEvent::Corrupt { file_num, pos, .. } => Some((*file_num, *pos)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(corrupt, [(1, 34), (2, 34)], "{events:?}");
+            assert!(matches!(
+                &events[0],
+                QueueEvent::Corrupt {
+                    reason: CorruptReason::BadLength(_),
+                    ..
+                }
+            ));
+            assert!(events.iter().any(|e| matches!(
+                e,
+                QueueEvent::Corrupt {
+                    reason: CorruptReason::Truncated { end: 50 },
+                    ..
+                }
+            )));
+            assert!(events
+                .iter()
+                .any(|e| matches!(e, QueueEvent::Repaired(Warning::DepthAtTail { depth: 2 }))));
+            for e in &events {
+                assert!(!e.to_string().is_empty());
+            }
+            let all = names(&tmp.0);
+            for n in [1, 2] {
+                assert!(all.contains(&format::bad_file_name("t", n)), "{all:?}");
+                assert!(!all.contains(&format::data_file_name("t", n)));
+            }
+            assert_eq!(data_files(&tmp.0, "t").into_keys().collect::<Vec<_>>(), [3]);
+            // Writing and reading go on.
+            put_ids(&mut q, 8..10, 30).await;
+            assert_eq!(ids(&drain(&mut q).await), [8, 9]);
+            q.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn corruption_in_the_write_file_moves_the_writer_too() {
+        run(|| async {
+            let tmp = TempDir::new("corrupt-write");
+            let mut q = open(&tmp.0, "t", cfg(1000)).await;
+            put_ids(&mut q, 0..3, 30).await;
+            // Garbage where the reader has not looked yet.
+            let path = tmp.0.join(format::data_file_name("t", 0));
+            let mut f0 = std::fs::read(&path).unwrap();
+            f0[34..38].copy_from_slice(&[0, 0, 0, 1]);
+            std::fs::write(&path, f0).unwrap();
+            assert_eq!(ids(&drain(&mut q).await), [0]);
+            assert!(names(&tmp.0).contains(&format::bad_file_name("t", 0)));
+            put_ids(&mut q, 3..5, 30).await;
+            assert_eq!(ids(&drain(&mut q).await), [3, 4]);
+            assert_eq!(data_files(&tmp.0, "t").into_keys().collect::<Vec<_>>(), [1]);
+            q.close().await.unwrap();
+        });
+    }
+
+    /// Put `before` records, sync and keep that metadata; read a few, put
+    /// `after` more and sync; "crash" (drop without close) and put the old
+    /// metadata back. Reopening must give every record not taken, in
+    /// order, and write new ones without touching the old files.
+    fn crash_with_old_metadata(max_bytes_per_file: u64, before: u32, after: u32) {
+        run(move || async move {
+            let tmp = TempDir::new("crash");
+            let cfg = cfg(max_bytes_per_file);
+            let mut q = open(&tmp.0, "t", cfg).await;
+            put_ids(&mut q, 0..before, 30).await;
+            q.sync().await.unwrap();
+            let old_meta = meta_text(&tmp.0, "t").unwrap();
+            read_n(&mut q, 3).await;
+            put_ids(&mut q, before..before + after, 30).await;
+            q.sync().await.unwrap();
+            drop(q);
+            std::fs::write(tmp.0.join(format::meta_file_name("t")), &old_meta).unwrap();
+            let old_files = data_files(&tmp.0, "t");
+
+            let mut q = open(&tmp.0, "t", cfg).await;
+            let (events, _) = q.take_events();
+            assert!(
+                events.iter().any(|e| matches!(
+                    e,
+                    QueueEvent::FilesPastWriter { .. }
+                        | QueueEvent::Repaired(Warning::WriteFileLongerThanMeta { .. })
+                )),
+                "{events:?}"
+            );
+            let total = before + after;
+            put_ids(&mut q, total..total + 5, 30).await;
+            let now = data_files(&tmp.0, "t");
+            for (n, bytes) in &old_files {
+                assert!(&now[n] == bytes, "file {n} was written over");
+            }
+            assert!(now.len() > old_files.len());
+            // The new writer position was persisted at once.
+            let meta = format::parse_meta(meta_text(&tmp.0, "t").unwrap().as_bytes()).unwrap();
+            assert!(meta.write_file_num as u64 > *old_files.keys().last().unwrap());
+            // From the old read position on: the 3 records taken since
+            // come again (if their file was not deleted), nothing is lost.
+            let got = ids(&drain(&mut q).await);
+            let first = *got.first().unwrap();
+            assert!(first <= 3, "{got:?}");
+            assert_eq!(got, (first..total + 5).collect::<Vec<_>>());
+            if max_bytes_per_file > 1000 {
+                assert_eq!(first, 0);
+            }
+            q.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn crash_with_metadata_older_than_the_write_file() {
+        crash_with_old_metadata(10_000, 10, 10);
+    }
+
+    #[test]
+    fn crash_with_metadata_older_than_a_roll() {
+        // Two records a file: the old metadata names file 1, files 2-5 exist.
+        crash_with_old_metadata(100, 3, 8);
+    }
+
+    #[test]
+    fn data_files_without_metadata_are_salvaged() {
+        run(|| async {
+            let tmp = TempDir::new("no-meta");
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            put_ids(&mut q, 0..6, 30).await;
+            read_n(&mut q, 2).await; // file 0 deleted
+            q.close().await.unwrap();
+            std::fs::remove_file(tmp.0.join(format::meta_file_name("t"))).unwrap();
+            std::fs::write(tmp.0.join(format::meta_tmp_file_name("t", 42)), "junk").unwrap();
+            let mut q = open(&tmp.0, "t", cfg(100)).await;
+            assert!(matches!(
+                q.take_events().0.first(),
+                Some(QueueEvent::FilesWithoutMeta {
+                    first_file: 1,
+                    last_file: 2
+                })
+            ));
+            assert!(!names(&tmp.0).iter().any(|n| n.ends_with(".tmp")));
+            put_ids(&mut q, 6..7, 30).await;
+            assert_eq!(ids(&drain(&mut q).await), [2, 3, 4, 5, 6]);
+            q.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn sync_every_and_sync_timeout() {
+        run(|| async {
+            let tmp = TempDir::new("sync");
+            let mut q = open(
+                &tmp.0,
+                "t",
+                QueueConfig {
+                    sync_every: 3,
+                    sync_timeout: Duration::from_millis(300),
+                    ..cfg(10_000)
+                },
+            )
+            .await;
+            assert_eq!(meta_text(&tmp.0, "t"), None, "nothing to persist yet");
+            put_ids(&mut q, 0..2, 30).await;
+            assert_eq!(meta_text(&tmp.0, "t"), None);
+            read_n(&mut q, 1).await; // third operation
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "1\n0,34\n0,68\n");
+            put_ids(&mut q, 2..3, 30).await;
+            q.maybe_sync().await.unwrap();
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "1\n0,34\n0,68\n");
+            assert!(q.sync_deadline() > Instant::now());
+            glommio::timer::sleep(Duration::from_millis(350)).await;
+            q.maybe_sync().await.unwrap();
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "2\n0,34\n0,102\n");
+            // No activity: the timer does not sync again.
+            std::fs::remove_file(tmp.0.join(format::meta_file_name("t"))).unwrap();
+            glommio::timer::sleep(Duration::from_millis(350)).await;
+            q.maybe_sync().await.unwrap();
+            assert_eq!(meta_text(&tmp.0, "t"), None);
+            q.close().await.unwrap();
+            assert_eq!(meta_text(&tmp.0, "t").unwrap(), "2\n0,34\n0,102\n");
+        });
+    }
+
+    // ----- the Go nsqd 1.3.0 fixture ------------------------------------
+
+    fn fixture_dir() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/go-nsqd-1.3.0-datadir");
+        assert!(
+            dir.join("manifest.json").is_file() && dir.join("data").is_dir(),
+            "fixture missing at {}",
+            dir.display()
+        );
+        dir
+    }
+
+    fn manifest() -> Value {
+        serde_json::from_slice(&std::fs::read(fixture_dir().join("manifest.json")).unwrap())
+            .unwrap()
+    }
+
+    /// `--max-bytes-per-file=65536`, default `--max-msg-size`.
+    fn fixture_config() -> QueueConfig {
+        QueueConfig::nsqd(65536, 1024 * 1024, 2500, Duration::from_secs(2))
+    }
+
+    fn base64(text: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("bad base64 {c}"),
+        };
+        let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+        for c in text.bytes().filter(|&c| c != b'=') {
+            acc = (acc << 6) | u32::from(val(c));
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
+    fn manifest_records<'a>(m: &'a Value, queue: &str) -> &'a Vec<Value> {
+        m["queues"][queue]["records_in_read_order"]
+            .as_array()
+            .unwrap()
+    }
+
+    /// The manifest's records of `queue` as nsqd payloads.
+    fn manifest_payloads(m: &Value, queue: &str) -> Vec<Vec<u8>> {
+        manifest_records(m, queue)
+            .iter()
+            .map(|r| {
+                let mut payload = Vec::new();
+                MessageHeader {
+                    timestamp: r["timestamp_ns"].as_i64().unwrap(),
+                    attempts: u16::try_from(r["attempts"].as_u64().unwrap()).unwrap(),
+                    id: MessageId::from_hex(r["id"].as_str().unwrap().as_bytes()).unwrap(),
+                }
+                .encode(&mut payload);
+                payload.extend_from_slice(&base64(r["body_b64"].as_str().unwrap()));
+                payload
+            })
+            .collect()
+    }
+
+    /// A writable copy of the fixture's data directory.
+    fn copy_fixture(tmp: &TempDir) {
+        for entry in std::fs::read_dir(fixture_dir().join("data")).unwrap() {
+            let entry = entry.unwrap();
+            let to = tmp.0.join(entry.file_name());
+            std::fs::copy(entry.path(), &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[test]
+    fn reads_every_record_of_go_nsqds_data_directory() {
+        run(|| async {
+            let m = manifest();
+            let tmp = TempDir::new("fixture-read");
+            copy_fixture(&tmp);
+            let queues: Vec<String> = m["queues"].as_object().unwrap().keys().cloned().collect();
+            assert!(queues.iter().any(|q| q == "fixture:c1"));
+            for queue in &queues {
+                let want = manifest_records(&m, queue);
+                let mut q = DiskQueue::open(&tmp.0, queue, fixture_config())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    q.depth(),
+                    m["queues"][queue]["depth"].as_u64().unwrap(),
+                    "{queue}"
+                );
+                let before = data_files(&tmp.0, queue);
+                let got = drain(&mut q).await;
+                assert_eq!(got.len(), want.len(), "{queue}");
+                for (payload, r) in got.iter().zip(want) {
+                    let (header, body) = MessageHeader::decode(payload).unwrap();
+                    assert_eq!(header.id.to_string(), r["id"].as_str().unwrap());
+                    assert_eq!(header.timestamp, r["timestamp_ns"].as_i64().unwrap());
+                    assert_eq!(u64::from(header.attempts), r["attempts"].as_u64().unwrap());
+                    assert_eq!(body, base64(r["body_b64"].as_str().unwrap()));
+                }
+                assert_eq!(got, manifest_payloads(&m, queue), "{queue}");
+                let (events, _) = q.take_events();
+                assert!(events.is_empty(), "{queue}: {events:?}");
+                let meta = q.meta();
+                q.close().await.unwrap();
+                // Every file but the write file was deleted once read.
+                let last = *before.keys().last().unwrap();
+                assert_eq!(
+                    data_files(&tmp.0, queue).into_keys().collect::<Vec<_>>(),
+                    [last],
+                    "{queue}"
+                );
+                let end = before[&last].len();
+                assert_eq!(
+                    meta_text(&tmp.0, queue).unwrap(),
+                    format!("0\n{last},{end}\n{last},{end}\n"),
+                    "{queue}"
+                );
+                assert_eq!(meta.depth, 0);
+            }
+        });
+    }
+
+    #[test]
+    fn writes_the_same_files_as_go_nsqd() {
+        run(|| async {
+            let m = manifest();
+            let go_dir = fixture_dir().join("data");
+            // One record a call, batches that straddle rolls, all at once.
+            for (queue, batch) in [
+                ("fixture:c1", 1),
+                ("fixture:c2", 37),
+                ("fixture:paused", 600),
+                ("lonely", 3),
+            ] {
+                let tmp = TempDir::new("fixture-write");
+                let mut q = DiskQueue::open(&tmp.0, queue, fixture_config())
+                    .await
+                    .unwrap();
+                let payloads = manifest_payloads(&m, queue);
+                for chunk in payloads.chunks(batch) {
+                    let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                    if batch == 1 {
+                        q.put(refs[0]).await.unwrap();
+                    } else {
+                        q.put_many(&refs).await.unwrap();
+                    }
+                }
+                q.close().await.unwrap();
+                let ours = names(&tmp.0);
+                let go: BTreeSet<String> = names(&go_dir)
+                    .into_iter()
+                    .filter(|n| {
+                        n == &format::meta_file_name(queue)
+                            || format::parse_data_file_name(n).is_some_and(|(q, _)| q == queue)
+                    })
+                    .collect();
+                assert_eq!(ours, go, "{queue}: same files");
+                for name in &ours {
+                    let path = tmp.0.join(name);
+                    assert!(
+                        std::fs::read(&path).unwrap() == std::fs::read(go_dir.join(name)).unwrap(),
+                        "{queue}: {name} differs from Go's"
+                    );
+                    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                    assert_eq!(mode & 0o777, 0o600, "{name}");
+                }
+            }
+        });
+    }
+
+    // ----- benchmark --------------------------------------------------------
+
+    /// `cargo test --release -p nsq-broker --lib diskqueue::queue::tests::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark"]
+    fn bench_put_many_then_peek_advance() {
+        run(|| async {
+            const N: u32 = 1_000_000;
+            const BATCH: u32 = 100;
+            let dir = std::env::var_os("NSQ_DISKQUEUE_BENCH_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            for (label, sync_every) in [("sync_every=2500", 2500), ("no count sync", u64::MAX)] {
+                let tmp = TempDir::new("bench");
+                let tmp = if dir == std::env::temp_dir() {
+                    tmp
+                } else {
+                    drop(tmp);
+                    let t =
+                        TempDir(dir.join(format!("nsq-diskqueue-bench-{}", std::process::id())));
+                    std::fs::create_dir_all(&t.0).unwrap();
+                    t
+                };
+                let cfg = QueueConfig {
+                    sync_every,
+                    ..QueueConfig::nsqd(
+                        100 * 1024 * 1024,
+                        1024 * 1024,
+                        2500,
+                        Duration::from_secs(2),
+                    )
+                };
+                let mut q = DiskQueue::open(&tmp.0, "bench", cfg).await.unwrap();
+                let payloads: Vec<Vec<u8>> = (0..BATCH).map(|i| record(i, 200)).collect();
+                let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+
+                let t = Instant::now();
+                for _ in 0..N / BATCH {
+                    q.put_many(&refs).await.unwrap();
+                }
+                let put = t.elapsed();
+                let t = Instant::now();
+                let mut n = 0u32;
+                let mut bytes = 0usize;
+                while let Some(p) = q.peek().await.unwrap() {
+                    bytes += p.len();
+                    n += 1;
+                    q.advance().await.unwrap();
+                }
+                let read = t.elapsed();
+                assert_eq!((n, bytes), (N, N as usize * 200));
+
+                // Interleaved: the reader follows the writer.
+                let t = Instant::now();
+                for _ in 0..N / BATCH {
+                    q.put_many(&refs).await.unwrap();
+                    for _ in 0..BATCH {
+                        q.peek().await.unwrap().unwrap();
+                        q.advance().await.unwrap();
+                    }
+                }
+                let both = t.elapsed();
+                q.close().await.unwrap();
+                let rate = |d: Duration| f64::from(N) / d.as_secs_f64();
+                println!(
+                    "diskqueue {label}: {N} x 200 B, put_many({BATCH}) {:.0} msg/s ({:.2?}), \
+                     peek+advance {:.0} msg/s ({:.2?}), interleaved put_many+read {:.0} msg/s ({:.2?})",
+                    rate(put),
+                    put,
+                    rate(read),
+                    read,
+                    rate(both),
+                    both
+                );
+            }
+        });
+    }
+}
