@@ -97,14 +97,21 @@ impl DataDir {
     }
 }
 
-/// The current topics and channels of every shard.
+/// The current topics and channels of every shard; `None` unless every
+/// shard answered.
 pub fn snapshot(ctx: &Context) -> Option<Metadata> {
     let filter = StatsFilter {
         include_clients: false,
         ..StatsFilter::default()
     };
     let mut topics = Vec::new();
-    for rx in request_stats(&ctx.mesh, &filter, None) {
+    let answers = request_stats(&ctx.mesh, &filter, None);
+    // A shard that has already stopped cannot answer: never write a partial
+    // nsqd.dat (it would forget that shard's topics).
+    if answers.len() != ctx.mesh.len() {
+        return None;
+    }
+    for rx in answers {
         let part = rx.recv_timeout(Duration::from_secs(5)).ok()?;
         topics.extend(part.topics.into_iter().map(|t| {
             TopicMetadata {
