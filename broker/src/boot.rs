@@ -175,7 +175,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     if let Some(loaded) = &loaded {
         crate::datadir::apply(&ctx, loaded);
     }
-    crate::datadir::persist(&ctx, &datadir);
+    crate::datadir::persist(&ctx, &datadir, false);
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
     spawn_signal_thread(ctx.clone(), datadir);
@@ -204,10 +204,12 @@ fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
                     std::process::exit(1);
                 }
                 crate::log!(Info, "signal {sig} received: shutting down");
-                crate::datadir::persist(&ctx, &datadir);
+                // D.5: stop accepting and close clients first, then persist
+                // (the stopped shards still answer the snapshot).
                 for tx in &ctx.mesh {
                     let _ = tx.send(ShardMsg::Shutdown);
                 }
+                crate::datadir::persist(&ctx, &datadir, true);
             }
         })
         .ok();
@@ -281,12 +283,50 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
             next = inbox.try_recv().ok();
         }
     }
+    // Stopped: let connections close (bounded), and keep answering the
+    // inbox meanwhile: stats (the final nsqd.dat is built from them) and a
+    // clear "exiting" to everything else.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while shard.connection_count() > 0 && Instant::now() < deadline {
-        futures_lite::future::or(
-            glommio::timer::sleep(Duration::from_millis(50)),
-            shard.stop_wake.notified(),
+    let drain = async {
+        while let Ok(msg) = inbox.recv_async().await {
+            match msg {
+                ShardMsg::Stats { filter, reply } => {
+                    let _ = reply.send(shard.stats(&filter));
+                }
+                ShardMsg::Admin { reply, .. } => {
+                    let _ = reply.send(Err(crate::shard::admin::AdminError::Exiting));
+                }
+                ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
+                ShardMsg::Publish {
+                    origin,
+                    batch,
+                    commands,
+                } => {
+                    let results = commands
+                        .iter()
+                        .map(|_| Err(crate::topic::PutError::Exiting))
+                        .collect();
+                    let _ = ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
+                }
+                _ => {}
+            }
+        }
+    };
+    let wait = async {
+        while shard.connection_count() > 0 && Instant::now() < deadline {
+            futures_lite::future::or(
+                glommio::timer::sleep(Duration::from_millis(50)),
+                shard.stop_wake.notified(),
+            )
+            .await;
+        }
+        // Answer late requests a little longer (the final nsqd.dat).
+        glommio::timer::sleep(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200)),
         )
         .await;
-    }
+    };
+    futures_lite::future::or(wait, drain).await;
 }

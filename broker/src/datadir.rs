@@ -27,6 +27,10 @@ use crate::shard::Context;
 pub struct DataDir {
     path: PathBuf,
     _lock: File,
+    /// Serialises snapshot+write between the writer thread and the final
+    /// write at shutdown; true once the final write is done (later writes
+    /// would come from stopped shards). Off the message path.
+    writing: std::sync::Mutex<bool>,
 }
 
 impl DataDir {
@@ -51,7 +55,11 @@ impl DataDir {
                 std::io::Error::last_os_error()
             ));
         }
-        Ok(DataDir { path, _lock: dir })
+        Ok(DataDir {
+            path,
+            _lock: dir,
+            writing: std::sync::Mutex::new(false),
+        })
     }
 
     /// The directory.
@@ -86,9 +94,11 @@ impl DataDir {
             ^ u64::from(std::process::id());
         let tmp = self.path.join(metadata::tmp_file_name(random));
         {
+            use std::os::unix::fs::OpenOptionsExt;
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&tmp)?;
             f.write_all(&metadata::encode(meta))?;
             f.sync_all()?;
@@ -167,8 +177,16 @@ pub fn apply(ctx: &Context, loaded: &Loaded) {
     }
 }
 
-/// Persist now (startup, shutdown); logs failures.
-pub fn persist(ctx: &Context, dir: &DataDir) {
+/// Persist now; logs failures. `last` marks the final write at shutdown,
+/// after which nothing is written any more.
+pub fn persist(ctx: &Context, dir: &DataDir, last: bool) {
+    let Ok(mut done) = dir.writing.lock() else {
+        return;
+    };
+    if *done {
+        return;
+    }
+    *done = last;
     match snapshot(ctx) {
         Some(meta) => {
             if let Err(e) = dir.write(&meta) {
@@ -188,7 +206,7 @@ pub fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiv
                 // Let a burst of changes (many SUBs at once) settle into one write.
                 std::thread::sleep(Duration::from_millis(5));
                 while changes.try_recv().is_ok() {}
-                persist(&ctx, &dir);
+                persist(&ctx, &dir, false);
             }
         });
     if spawned.is_err() {

@@ -109,19 +109,27 @@ pub fn decode_head(buf: &[u8], max_head: usize) -> Result<Decoded<Head<'_>>, Hea
     let mut expect_continue = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
+            // Digits only, as Go: no sign, no spaces inside.
+            let raw = h.value.trim_ascii();
+            if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
+                return Err(HeadError::BadContentLength);
+            }
+            let v = std::str::from_utf8(raw)
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
+                .and_then(|s| s.parse::<u64>().ok())
                 .ok_or(HeadError::BadContentLength)?;
             if length.is_some_and(|l| l != v) {
                 return Err(HeadError::BadContentLength);
             }
             length = Some(v);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if header_has_token(h.value, "chunked") {
+            // Go: exactly one Transfer-Encoding, exactly "chunked"; HTTP/1.0
+            // ignores it.
+            if minor_version == 1 {
+                if chunked || !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    return Err(HeadError::UnsupportedTransferEncoding);
+                }
                 chunked = true;
-            } else if !header_has_token(h.value, "identity") {
-                return Err(HeadError::UnsupportedTransferEncoding);
             }
         } else if h.name.eq_ignore_ascii_case("connection") {
             if header_has_token(h.value, "close") {
@@ -132,6 +140,10 @@ pub fn decode_head(buf: &[u8], max_head: usize) -> Result<Decoded<Head<'_>>, Hea
         } else if h.name.eq_ignore_ascii_case("expect") {
             expect_continue = header_has_token(h.value, "100-continue");
         }
+    }
+    if chunked && length.is_some() {
+        // Ambiguous framing: honour chunked, but never reuse the connection.
+        keep_alive = false;
     }
     let framing = if chunked {
         Framing::Chunked
@@ -165,69 +177,141 @@ pub enum BodyError {
     Malformed,
 }
 
-/// Decode a chunked body from the front of `buf` (which starts right after
-/// the head). The limit is enforced as chunk sizes are seen, before the data
-/// arrives. Trailers are skipped.
-pub fn decode_chunked(buf: &[u8], limit: u64) -> Result<Decoded<Vec<u8>>, BodyError> {
-    let mut at = 0usize;
-    let mut total: u64 = 0;
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    loop {
-        let Some(eol) = find_crlf(&buf[at..]) else {
-            return if buf.len() - at > 1024 {
-                Err(BodyError::Malformed)
-            } else {
-                Ok(Decoded::Incomplete)
-            };
-        };
-        let line = &buf[at..at + eol];
-        let size_part = line
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        let size = std::str::from_utf8(size_part)
-            .ok()
-            .filter(|s| !s.is_empty() && s.len() <= 16)
-            .and_then(|s| u64::from_str_radix(s, 16).ok())
-            .ok_or(BodyError::Malformed)?;
-        at += eol + 2;
-        if size == 0 {
-            // Trailers until an empty line.
-            loop {
-                let Some(eol) = find_crlf(&buf[at..]) else {
-                    return if buf.len() - at > 8192 {
-                        Err(BodyError::Malformed)
-                    } else {
-                        Ok(Decoded::Incomplete)
+/// Most bytes of trailer lines after the last chunk.
+pub const MAX_TRAILERS: usize = 8 * 1024;
+
+/// Longest chunk-size line (size, extensions, CRLF).
+const MAX_CHUNK_LINE: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk's data, this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty one.
+    Trailers,
+}
+
+/// An incremental `Transfer-Encoding: chunked` decoder: feed it the bytes as
+/// they arrive; it consumes what it decoded, so every byte is looked at once
+/// whatever the chunk sizes. The body limit is enforced as chunk sizes are
+/// seen (before their data arrives), trailers by [`MAX_TRAILERS`].
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    limit: u64,
+    body: Vec<u8>,
+    trailer_bytes: usize,
+}
+
+impl ChunkedDecoder {
+    /// A decoder for a body of at most `limit` bytes.
+    pub fn new(limit: u64) -> ChunkedDecoder {
+        ChunkedDecoder {
+            state: ChunkState::Size,
+            limit,
+            body: Vec::new(),
+            trailer_bytes: 0,
+        }
+    }
+
+    /// Decode from the front of `buf`. Returns the bytes consumed (drop them
+    /// from the buffer) and, once the last chunk and trailers are in, the body.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Option<Vec<u8>>), BodyError> {
+        let mut at = 0usize;
+        loop {
+            let rest = buf.get(at..).unwrap_or_default();
+            match self.state {
+                ChunkState::Size => {
+                    let Some(eol) = find_crlf(rest) else {
+                        return if rest.len() > MAX_CHUNK_LINE {
+                            Err(BodyError::Malformed)
+                        } else {
+                            Ok((at, None))
+                        };
                     };
-                };
-                at += eol + 2;
-                if eol == 0 {
-                    let mut body = Vec::with_capacity(total as usize);
-                    for (s, e) in spans {
-                        body.extend_from_slice(&buf[s..e]);
+                    let line = &rest[..eol];
+                    let size_part = line.split(|&b| b == b';').next().unwrap_or_default();
+                    // Go accepts hex digits only: no sign, no spaces.
+                    if size_part.is_empty()
+                        || size_part.len() > 16
+                        || !size_part.iter().all(u8::is_ascii_hexdigit)
+                    {
+                        return Err(BodyError::Malformed);
                     }
-                    return Ok(Decoded::Complete {
-                        value: body,
-                        consumed: at,
-                    });
+                    let size = std::str::from_utf8(size_part)
+                        .ok()
+                        .and_then(|s| u64::from_str_radix(s, 16).ok())
+                        .ok_or(BodyError::Malformed)?;
+                    at += eol + 2;
+                    if size == 0 {
+                        self.state = ChunkState::Trailers;
+                    } else {
+                        if (self.body.len() as u64).saturating_add(size) > self.limit {
+                            return Err(BodyError::TooLarge);
+                        }
+                        self.state = ChunkState::Data(size);
+                    }
+                }
+                ChunkState::Data(left) => {
+                    if rest.is_empty() {
+                        return Ok((at, None));
+                    }
+                    let take = (left as usize).min(rest.len());
+                    self.body.extend_from_slice(&rest[..take]);
+                    at += take;
+                    let left = left - take as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                }
+                ChunkState::DataEnd => {
+                    if rest.len() < 2 {
+                        return Ok((at, None));
+                    }
+                    if &rest[..2] != b"\r\n" {
+                        return Err(BodyError::Malformed);
+                    }
+                    at += 2;
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    let Some(eol) = find_crlf(rest) else {
+                        return if self.trailer_bytes + rest.len() > MAX_TRAILERS {
+                            Err(BodyError::Malformed)
+                        } else {
+                            Ok((at, None))
+                        };
+                    };
+                    at += eol + 2;
+                    self.trailer_bytes += eol + 2;
+                    if self.trailer_bytes > MAX_TRAILERS {
+                        return Err(BodyError::Malformed);
+                    }
+                    if eol == 0 {
+                        return Ok((at, Some(std::mem::take(&mut self.body))));
+                    }
                 }
             }
         }
-        total = total.saturating_add(size);
-        if total > limit {
-            return Err(BodyError::TooLarge);
-        }
-        let end = at + size as usize;
-        if buf.len() < end + 2 {
-            return Ok(Decoded::Incomplete);
-        }
-        if &buf[end..end + 2] != b"\r\n" {
-            return Err(BodyError::Malformed);
-        }
-        spans.push((at, end));
-        at = end + 2;
+    }
+}
+
+/// Decode a whole chunked body from the front of `buf` (a convenience over
+/// [`ChunkedDecoder`] for callers that have it all).
+pub fn decode_chunked(buf: &[u8], limit: u64) -> Result<Decoded<Vec<u8>>, BodyError> {
+    let mut decoder = ChunkedDecoder::new(limit);
+    match decoder.feed(buf)? {
+        (consumed, Some(body)) => Ok(Decoded::Complete {
+            value: body,
+            consumed,
+        }),
+        (_, None) => Ok(Decoded::Incomplete),
     }
 }
 
@@ -449,6 +533,30 @@ mod tests {
             Err(HeadError::UnsupportedTransferEncoding)
         );
         assert_eq!(decode_chunked(b"zz\r\n", 100), Err(BodyError::Malformed));
+        assert_eq!(
+            decode_chunked(b"+3\r\nabc\r\n0\r\n\r\n", 100),
+            Err(BodyError::Malformed)
+        );
+        assert_eq!(
+            decode_chunked(b" 3\r\nabc\r\n0\r\n\r\n", 100),
+            Err(BodyError::Malformed)
+        );
+        assert_eq!(
+            decode_head(b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n", 100),
+            Err(HeadError::BadContentLength)
+        );
+        assert_eq!(
+            decode_head(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                100
+            ),
+            Err(HeadError::UnsupportedTransferEncoding)
+        );
+        let mut trailers = b"0\r\n".to_vec();
+        while trailers.len() < MAX_TRAILERS + 100 {
+            trailers.extend_from_slice(b"X-a: b\r\n");
+        }
+        assert_eq!(decode_chunked(&trailers, 100), Err(BodyError::Malformed));
         assert_eq!(decode_chunked(b"65\r\n", 100), Err(BodyError::TooLarge));
     }
 
@@ -511,6 +619,29 @@ mod tests {
         fn heads_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_head(&data, 256);
             let _ = decode_chunked(&data, 64);
+        }
+
+        #[test]
+        fn chunked_fed_byte_by_byte_matches_whole(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 0..6)) {
+            let mut wire = Vec::new();
+            for c in &chunks {
+                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let mut d = ChunkedDecoder::new(1 << 20);
+            let mut pending: Vec<u8> = Vec::new();
+            let mut body = None;
+            for &b in &wire {
+                pending.push(b);
+                let (used, done) = d.feed(&pending).unwrap();
+                pending.drain(..used);
+                if done.is_some() {
+                    body = done;
+                }
+            }
+            prop_assert_eq!(body, Some(chunks.concat()));
         }
 
         #[test]

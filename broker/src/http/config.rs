@@ -42,8 +42,17 @@ fn value_of(conn: &HttpConn, name: &str) -> Option<OptValue> {
         "http_address" => text(&f.http_address),
         "https_address" => text(&f.https_address),
         "broadcast_address" => text(&ctx.broadcast_address),
-        "broadcast_tcp_port" => j(json!(f.broadcast_tcp_port)),
-        "broadcast_http_port" => j(json!(f.broadcast_http_port)),
+        // NSQ stores the real ports when the flags are 0.
+        "broadcast_tcp_port" => j(json!(if f.broadcast_tcp_port == 0 {
+            ctx.tcp_port
+        } else {
+            f.broadcast_tcp_port
+        })),
+        "broadcast_http_port" => j(json!(if f.broadcast_http_port == 0 {
+            ctx.http_port
+        } else {
+            f.broadcast_http_port
+        })),
         "nsqlookupd_tcp_addresses" => j(json!(ctx.lookupd_tcp_addresses())),
         "auth_http_addresses" => j(json!(f.auth_http_address)),
         "auth_http_request_method" => text(&f.auth_http_request_method),
@@ -73,7 +82,16 @@ fn value_of(conn: &HttpConn, name: &str) -> Option<OptValue> {
         "output_buffer_timeout" => Some(ns(f.output_buffer_timeout)),
         "max_channel_consumers" => j(json!(f.max_channel_consumers)),
         "statsd_address" => text(&f.statsd_address),
-        "statsd_prefix" => text(&f.statsd_prefix),
+        // NSQ stores the resolved prefix.
+        "statsd_prefix" => text(&crate::statsd::prefix(
+            &f.statsd_prefix,
+            &ctx.broadcast_address,
+            if f.broadcast_http_port == 0 {
+                ctx.http_port
+            } else {
+                f.broadcast_http_port
+            },
+        )),
         "statsd_interval" => Some(ns(f.statsd_interval)),
         "statsd_mem_stats" => j(json!(f.statsd_mem_stats)),
         "statsd_udp_packet_size" => j(json!(f.statsd_udp_packet_size)),

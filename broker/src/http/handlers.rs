@@ -125,9 +125,10 @@ async fn publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
 
 /// Go's `strconv.ParseBool`.
 fn parse_bool(v: &str) -> Option<bool> {
+    // nsqd's boolParams: only these four spellings are recognised.
     match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
         _ => None,
     }
 }

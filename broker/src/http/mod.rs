@@ -18,7 +18,7 @@ use std::rc::Rc;
 use bytes::{Buf, Bytes, BytesMut};
 use glommio::net::TcpStream;
 use nsq_protocol::http::{
-    decode_chunked, decode_head, encode_response, BodyError, Framing, Response,
+    decode_head, encode_response, BodyError, ChunkedDecoder, Framing, Response,
 };
 use nsq_protocol::Decoded;
 
@@ -143,6 +143,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 
         // The body.
         if expect_continue
+            && head.minor_version == 1
+            && matches!(routed, Routed::Endpoint(_))
             && framing != Framing::None
             && !matches!(framing, Framing::Length(n) if n > limit)
         {
@@ -151,6 +153,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 return;
             }
         }
+        let mut chunked = ChunkedDecoder::new(limit);
         let body: Result<Bytes, Reply> = loop {
             match framing {
                 Framing::None => break Ok(Bytes::new()),
@@ -160,15 +163,21 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                         break Ok(input.split_to(n as usize).freeze());
                     }
                 }
-                Framing::Chunked => match decode_chunked(&input, limit) {
-                    Ok(Decoded::Complete { value, consumed }) => {
+                // Incremental: each byte is decoded once however it arrives.
+                Framing::Chunked => match chunked.feed(&input) {
+                    Ok((consumed, done)) => {
                         input.advance(consumed);
-                        break Ok(Bytes::from(value));
+                        if let Some(body) = done {
+                            break Ok(Bytes::from(body));
+                        }
                     }
-                    Ok(Decoded::Incomplete) => {}
                     Err(BodyError::TooLarge) => break Err(too_big(&routed)),
                     Err(BodyError::Malformed) => break Err(Reply::err(400, "INVALID_REQUEST")),
                 },
+            }
+            // Answers to earlier pipelined requests go out before waiting.
+            if !flush(&stream, &mut out).await {
+                return;
             }
             match read_into(&stream, &shard.scratch, &mut input).await {
                 Ok(0) | Err(_) => return,
@@ -187,6 +196,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 
         // The answer.
         let keep_alive = head.keep_alive;
+        let answer_start = out.len();
         match routed {
             Routed::Endpoint(route) => {
                 let reply = handlers::handle(&mut conn, route, &head, body).await;
@@ -223,7 +233,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     (
                         Some("text/html; charset=utf-8"),
                         format!(
-                            "<a href=\"{location}\">{}</a>.\n\n",
+                            "<a href=\"{}\">{}</a>.\n\n",
+                            html_escape(&location),
                             nsq_protocol::http::reason(status)
                         ),
                     )
@@ -244,9 +255,43 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 );
             }
         }
+        if head.method == "HEAD" {
+            strip_body(&mut out, answer_start);
+        }
         if !keep_alive {
             flush(&stream, &mut out).await;
             return;
         }
+        // Bound what a pipelining client that does not read can pile up.
+        if out.len() > MAX_UNSENT && !flush(&stream, &mut out).await {
+            return;
+        }
+    }
+}
+
+/// Unsent answers above which they are written before the next request.
+const MAX_UNSENT: usize = 64 * 1024;
+
+/// Escape text for an HTML attribute or body (Go's `htmlEscape`).
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Answer a HEAD request with the headers only: drop the body of the
+/// response that starts at `start` in `out` (its Content-Length stays).
+fn strip_body(out: &mut Vec<u8>, start: usize) {
+    if let Some(end) = out[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        out.truncate(start + end + 4);
     }
 }

@@ -1110,3 +1110,80 @@ fn statsd_receives_nsq_metric_names() {
     assert!(seen.contains(".topic.sd.channel.c.depth:1|g"), "{seen}");
     assert!(seen.contains(".mem.heap_in_use_bytes:"), "{seen}");
 }
+
+// ------------------------------------------------ hardening (review fixes) --
+
+#[test]
+fn head_answers_carry_no_body_and_keep_the_connection_usable() {
+    let nsqd = Nsqd::start(&[]);
+    let mut h = Http::connect(&nsqd);
+    h.send(head("HEAD", "/ping").as_bytes());
+    h.send(b"\r\n");
+    h.send((head("GET", "/ping") + "\r\n").as_bytes());
+    // The HEAD answer's Content-Length describes a body that is not sent, so
+    // read its head by hand, then the GET answer must follow at once.
+    let deadline = Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&h.buf).contains("\r\n\r\nHTTP/1.1 200") {
+        assert!(
+            h.fill(deadline),
+            "closed: {:?}",
+            String::from_utf8_lossy(&h.buf)
+        );
+    }
+    let text = String::from_utf8_lossy(&h.buf).into_owned();
+    assert!(text.starts_with("HTTP/1.1 405 "), "{text}");
+    assert!(
+        !text.contains("METHOD_NOT_ALLOWED"),
+        "HEAD answer had a body: {text}"
+    );
+}
+
+#[test]
+fn redirect_bodies_are_html_escaped_and_only_for_the_routes_method() {
+    let nsqd = Nsqd::start(&[]);
+    let mut h = Http::connect(&nsqd);
+    let r = h.get("/stats/?x=\"><script>y</script>");
+    assert_eq!(r.status, 301);
+    assert!(
+        !r.body.contains("<script>") && r.body.contains("&lt;script&gt;"),
+        "{}",
+        r.body
+    );
+    once(&nsqd, &request("PUT", "/stats/", b""), "404 NOT_FOUND");
+    once(&nsqd, &request("GET", "/pub/", b""), "404 NOT_FOUND");
+}
+
+#[test]
+fn strict_framing_and_bounded_chunked_bodies() {
+    let nsqd = Nsqd::start(&[]);
+    let bad_length = (head("POST", "/pub?topic=t") + "Content-Length: +3\r\n\r\nabc").into_bytes();
+    let mut h = Http::connect(&nsqd);
+    h.send(&bad_length);
+    assert_eq!(h.response().status, 400);
+    // 3000 one-byte chunks decode to one body.
+    let chunks: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], 3000).collect();
+    once(
+        &nsqd,
+        &chunked("POST", "/pub?topic=chunky", &chunks),
+        "200 OK",
+    );
+    // Endless trailers are refused, not buffered.
+    let mut flood = head("POST", "/pub?topic=t").into_bytes();
+    flood.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n");
+    for _ in 0..2000 {
+        flood.extend_from_slice(b"X-a: b\r\n");
+    }
+    let mut h = Http::connect(&nsqd);
+    h.send(&flood);
+    assert_eq!(h.response().status, 400);
+}
+
+#[test]
+fn only_nsqs_four_boolean_spellings_are_recognised() {
+    let nsqd = Nsqd::start(&[]);
+    let mut h = Http::connect(&nsqd);
+    // "f" is not false for nsqd: memory stays in.
+    assert!(has_field(&stats(&mut h, "include_mem=f"), "memory"));
+    assert!(!has_field(&stats(&mut h, "include_mem=false"), "memory"));
+    assert!(!has_field(&stats(&mut h, "include_mem=0"), "memory"));
+}
