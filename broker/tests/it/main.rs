@@ -15,3 +15,5 @@ mod persistence;
 mod protocol;
 /// Several shards: cross-shard publish, SUB handoff, ordering, startup and shutdown.
 mod shards;
+/// Seeded randomized load, garbage input, connection and ephemeral churn.
+mod stress;
