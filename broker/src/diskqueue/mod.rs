@@ -129,7 +129,8 @@ mod fixture_tests {
         files
     }
 
-    fn base64(text: &str) -> Vec<u8> {
+    /// Decode the manifest's base64 (shared with the I/O layer's tests).
+    pub(crate) fn base64(text: &str) -> Vec<u8> {
         let val = |c: u8| match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,

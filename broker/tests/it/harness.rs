@@ -178,6 +178,20 @@ pub enum Got {
     Message(Msg),
 }
 
+impl Got {
+    /// An owned copy of a decoded frame.
+    pub fn from_frame(frame: Frame<'_>) -> Got {
+        match frame {
+            Frame::Response(d) => Got::Response(String::from_utf8_lossy(d).into_owned()),
+            Frame::Error(d) => Got::Error(String::from_utf8_lossy(d).into_owned()),
+            Frame::Message(header, body) => Got::Message(Msg {
+                header,
+                body: body.to_vec(),
+            }),
+        }
+    }
+}
+
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Msg {
@@ -246,14 +260,7 @@ impl Client {
             if let Decoded::Complete { value, consumed } =
                 decode_frame(&self.buf, 64 << 20).expect("valid frame")
             {
-                let got = match value {
-                    Frame::Response(d) => Got::Response(String::from_utf8_lossy(d).into_owned()),
-                    Frame::Error(d) => Got::Error(String::from_utf8_lossy(d).into_owned()),
-                    Frame::Message(header, body) => Got::Message(Msg {
-                        header,
-                        body: body.to_vec(),
-                    }),
-                };
+                let got = Got::from_frame(value);
                 self.buf.drain(..consumed);
                 if self.auto_nop && got == Got::Response("_heartbeat_".into()) {
                     self.send(Request::Nop);

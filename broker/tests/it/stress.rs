@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use nsq_broker::shard::route::owner_of;
 use nsq_protocol::command::Request;
-use nsq_protocol::frame::{decode_frame, Frame};
+use nsq_protocol::frame::decode_frame;
 use nsq_protocol::{Decoded, MessageId};
 
 use crate::harness::*;
@@ -119,14 +119,7 @@ impl Conn {
             if let Decoded::Complete { value, consumed } =
                 decode_frame(&self.buf, 64 << 20).expect("valid frame")
             {
-                let got = match value {
-                    Frame::Response(d) => Got::Response(String::from_utf8_lossy(d).into_owned()),
-                    Frame::Error(d) => Got::Error(String::from_utf8_lossy(d).into_owned()),
-                    Frame::Message(header, b) => Got::Message(Msg {
-                        header,
-                        body: b.to_vec(),
-                    }),
-                };
+                let got = Got::from_frame(value);
                 self.buf.drain(..consumed);
                 if got == Got::Response("_heartbeat_".into()) {
                     self.cmd(Request::Nop);
