@@ -14,8 +14,5 @@ data="${NSQD_DATA:-./nsq-data}"
 mkdir -p "$data"
 args=(--tcp-address="$tcp" --http-address="$http" --data-path="$data")
 [ -n "${SHARDS:-}" ] && args+=(--shards="$SHARDS")
-./target/release/nsqd "${args[@]}" "$@" &
-pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"' INT TERM
-echo "nsqd (pid $pid): TCP $tcp, HTTP http://$http (try: curl -d hi 'http://$http/pub?topic=test'); Ctrl-C to stop" >&2
-wait "$pid"
+echo "nsqd: TCP $tcp, HTTP http://$http (try: curl -d hi 'http://$http/pub?topic=test'), data in $data; Ctrl-C to stop" >&2
+exec ./target/release/nsqd "${args[@]}" "$@"

@@ -196,13 +196,19 @@ fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut seen = 0;
+            let mut first: Option<Instant> = None;
             for sig in signals.forever() {
-                seen += 1;
-                if seen > 1 {
-                    crate::log!(Warn, "second signal {sig}: exiting now");
-                    std::process::exit(1);
+                // A Ctrl-C reaches the whole process group and a wrapper
+                // script may send TERM too: a repeat within a few seconds is
+                // the same request. A later one forces the exit.
+                if let Some(at) = first {
+                    if at.elapsed() > Duration::from_secs(3) {
+                        crate::log!(Warn, "signal {sig} again: exiting now");
+                        std::process::exit(1);
+                    }
+                    continue;
                 }
+                first = Some(Instant::now());
                 crate::log!(Info, "signal {sig} received: shutting down");
                 // D.5: stop accepting and close clients first, then persist
                 // (the stopped shards still answer the snapshot).
