@@ -45,10 +45,12 @@ impl Protocol {
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
     let shards = shard.ctx.shards();
     let mut next = 0usize;
+    let stop = Rc::new(crate::notify::Notify::default());
+    shard.accept_stops.borrow_mut().push(stop.clone());
     loop {
         let accepted =
             futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
-                shard.accept_stop.notified().await;
+                stop.notified().await;
                 None
             })
             .await;

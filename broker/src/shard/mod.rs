@@ -163,8 +163,8 @@ pub struct Shard {
     pub stopping: Cell<bool>,
     /// Wakes the shard's main task while shutting down.
     pub stop_wake: Notify,
-    /// Wakes the accept loop at shutdown.
-    pub accept_stop: Notify,
+    /// Wakes the accept loops at shutdown (one each: a `Notify` wakes one task).
+    pub accept_stops: RefCell<Vec<Rc<Notify>>>,
     /// One read buffer for every connection of the shard (borrowed only
     /// within a single poll).
     pub scratch: RefCell<Vec<u8>>,
@@ -183,7 +183,7 @@ impl Shard {
             connections: RefCell::new(HashMap::new()),
             stopping: Cell::new(false),
             stop_wake: Notify::default(),
-            accept_stop: Notify::default(),
+            accept_stops: RefCell::new(Vec::new()),
             scratch: RefCell::new(vec![0; 64 * 1024]),
         }
     }
@@ -386,7 +386,9 @@ impl Shard {
         }
         self.forwarder.fail_all();
         self.stop_wake.notify();
-        self.accept_stop.notify();
+        for stop in self.accept_stops.borrow().iter() {
+            stop.notify();
+        }
     }
 
     /// Apply a batch forwarded by another shard and answer it.
