@@ -40,76 +40,75 @@ pub fn lines(
     exclude_ephemeral: bool,
 ) -> Vec<String> {
     let mut all = Vec::new();
+    // A counter is the delta since the previous push; a gauge the value.
+    let counter = |base: &str, name: &str, now: u64, before: u64| {
+        format!("{base}.{name}:{}|c", now.wrapping_sub(before) as i64)
+    };
+    let gauge = |base: &str, name: &str, v: i64| format!("{base}.{name}:{v}|g");
+    let latencies =
+        |all: &mut Vec<String>, base: &str, e2e: &nsq_protocol::api::stats::E2eLatency| {
+            for q in e2e.percentiles.iter().flatten() {
+                let name = format!("e2e_processing_latency_{:.0}", q.quantile * 100.0);
+                all.push(gauge(base, &name, q.value as i64));
+            }
+        };
     for topic in topics {
         if exclude_ephemeral && ephemeral(&topic.topic_name) {
             continue;
         }
         let t = &topic.topic_name;
-        let last_topic = last.iter().find(|l| &l.topic_name == t);
-        let lt = |f: fn(&TopicStats) -> u64| last_topic.map_or(0, f);
-        all.push(format!(
-            "{prefix}topic.{t}.message_count:{}|c",
-            topic.message_count.wrapping_sub(lt(|l| l.message_count)) as i64
+        let base = format!("{prefix}topic.{t}");
+        let lt = last.iter().find(|l| &l.topic_name == t);
+        all.push(counter(
+            &base,
+            "message_count",
+            topic.message_count,
+            lt.map_or(0, |l| l.message_count),
         ));
-        all.push(format!(
-            "{prefix}topic.{t}.message_bytes:{}|c",
-            topic.message_bytes.wrapping_sub(lt(|l| l.message_bytes)) as i64
+        all.push(counter(
+            &base,
+            "message_bytes",
+            topic.message_bytes,
+            lt.map_or(0, |l| l.message_bytes),
         ));
-        all.push(format!("{prefix}topic.{t}.depth:{}|g", topic.depth));
-        all.push(format!(
-            "{prefix}topic.{t}.backend_depth:{}|g",
-            topic.backend_depth
-        ));
-        for q in topic.e2e_processing_latency.percentiles.iter().flatten() {
-            all.push(format!(
-                "{prefix}topic.{t}.e2e_processing_latency_{:.0}:{}|g",
-                q.quantile * 100.0,
-                q.value as i64
-            ));
-        }
+        all.push(gauge(&base, "depth", topic.depth));
+        all.push(gauge(&base, "backend_depth", topic.backend_depth));
+        latencies(&mut all, &base, &topic.e2e_processing_latency);
         for channel in &topic.channels {
             if exclude_ephemeral && ephemeral(&channel.channel_name) {
                 continue;
             }
             let c = &channel.channel_name;
-            let last_channel =
-                last_topic.and_then(|l| l.channels.iter().find(|lc| &lc.channel_name == c));
-            let lc =
-                |f: fn(&nsq_protocol::api::stats::ChannelStats) -> u64| last_channel.map_or(0, f);
             let base = format!("{prefix}topic.{t}.channel.{c}");
-            all.push(format!(
-                "{base}.message_count:{}|c",
-                channel.message_count.wrapping_sub(lc(|l| l.message_count)) as i64
+            let lc = lt.and_then(|l| l.channels.iter().find(|lc| &lc.channel_name == c));
+            all.push(counter(
+                &base,
+                "message_count",
+                channel.message_count,
+                lc.map_or(0, |l| l.message_count),
             ));
-            all.push(format!("{base}.depth:{}|g", channel.depth));
-            all.push(format!("{base}.backend_depth:{}|g", channel.backend_depth));
-            all.push(format!(
-                "{base}.in_flight_count:{}|g",
-                channel.in_flight_count
+            all.push(gauge(&base, "depth", channel.depth));
+            all.push(gauge(&base, "backend_depth", channel.backend_depth));
+            all.push(gauge(&base, "in_flight_count", channel.in_flight_count));
+            all.push(gauge(&base, "deferred_count", channel.deferred_count));
+            all.push(counter(
+                &base,
+                "requeue_count",
+                channel.requeue_count,
+                lc.map_or(0, |l| l.requeue_count),
             ));
-            all.push(format!(
-                "{base}.deferred_count:{}|g",
-                channel.deferred_count
+            all.push(counter(
+                &base,
+                "timeout_count",
+                channel.timeout_count,
+                lc.map_or(0, |l| l.timeout_count),
             ));
-            all.push(format!(
-                "{base}.requeue_count:{}|c",
-                channel.requeue_count.wrapping_sub(lc(|l| l.requeue_count)) as i64
-            ));
-            all.push(format!(
-                "{base}.timeout_count:{}|c",
-                channel.timeout_count.wrapping_sub(lc(|l| l.timeout_count)) as i64
-            ));
-            all.push(format!("{base}.clients:{}|g", channel.client_count));
-            for q in channel.e2e_processing_latency.percentiles.iter().flatten() {
-                all.push(format!(
-                    "{base}.e2e_processing_latency_{:.0}:{}|g",
-                    q.quantile * 100.0,
-                    q.value as i64
-                ));
-            }
+            all.push(gauge(&base, "clients", channel.client_count));
+            latencies(&mut all, &base, &channel.e2e_processing_latency);
         }
     }
     if let Some(m) = memory {
+        let base = format!("{prefix}mem");
         for (name, v) in [
             ("heap_objects", m.heap_objects),
             ("heap_idle_bytes", m.heap_idle_bytes),
@@ -120,9 +119,9 @@ pub fn lines(
             ("gc_pause_usec_95", m.gc_pause_usec_95),
             ("next_gc_bytes", m.next_gc_bytes),
         ] {
-            all.push(format!("{prefix}mem.{name}:{}|g", v as i64));
+            all.push(gauge(&base, name, v as i64));
         }
-        all.push(format!("{prefix}mem.gc_runs:0|c"));
+        all.push(counter(&base, "gc_runs", 0, 0));
     }
     all
 }
