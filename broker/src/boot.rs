@@ -114,11 +114,6 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     for flag in &opts.unsupported {
         crate::log!(Warn, "flag --{flag} is accepted for compatibility but not supported by this build yet; ignored");
     }
-    crate::log!(
-        Info,
-        "queues are in memory only: a publish beyond --mem-queue-size={} is refused with E_PUB_FAILED (no disk overflow yet)",
-        opts.flags.mem_queue_size
-    );
 
     let memlock = raise_memlock();
     let io_memory = io_memory_for(memlock, opts.shards);
@@ -175,6 +170,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     if let Some(loaded) = &loaded {
         crate::datadir::apply(&ctx, loaded);
     }
+    wait_disk_queues_open(&ctx);
     crate::datadir::persist(&ctx, &datadir, false);
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
@@ -185,6 +181,22 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     }
     crate::log!(Info, "TCP: closed; exiting");
     Ok(())
+}
+
+/// D.4 step 3: every loaded topic's and channel's disk queue is open
+/// (its messages counted and deliverable) before clients are accepted.
+fn wait_disk_queues_open(ctx: &Context) {
+    let replies: Vec<_> = ctx
+        .mesh
+        .iter()
+        .filter_map(|tx| {
+            let (reply, rx) = flume::bounded(1);
+            tx.send(ShardMsg::Ready(reply)).ok().map(|_| rx)
+        })
+        .collect();
+    for rx in replies {
+        let _ = rx.recv();
+    }
 }
 
 fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
@@ -263,6 +275,14 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
                 ShardMsg::Stats { filter, reply } => {
                     let _ = reply.send(shard.stats(&filter));
                 }
+                ShardMsg::Ready(reply) => {
+                    let shard = shard.clone();
+                    glommio::spawn_local(async move {
+                        shard.disk.wait_open().await;
+                        let _ = reply.send(());
+                    })
+                    .detach();
+                }
                 ShardMsg::Listen(listeners) => {
                     for (fd, protocol) in listeners {
                         // SAFETY: `fd` is a bound, listening, non-blocking
@@ -326,6 +346,8 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
             )
             .await;
         }
+        // D.5: memory, in-flight and deferred messages to disk.
+        shard.flush_to_disk().await;
         // Answer late requests a little longer (the final nsqd.dat).
         glommio::timer::sleep(
             deadline

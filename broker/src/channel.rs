@@ -1,5 +1,11 @@
-//! A channel: its memory queue, in-flight table, deferred queue and the
-//! consumers it delivers to (reference A.10, A.11, A.13).
+//! A channel: its memory and disk queues, in-flight table, deferred queue
+//! and the consumers it delivers to (reference A.10, A.11, A.13, D.5).
+//!
+//! A message goes to the memory queue while it has room
+//! (`--mem-queue-size`) and nothing older waits on disk, else to the disk
+//! queue ([`Backend`]), which reads it back when the memory queue runs low
+//! and consumers are there to take it. An ephemeral channel has no disk
+//! queue and drops what does not fit.
 //!
 //! Owned by the topic's shard and mutated only there. Delivery is push:
 //! whenever something changes (a put, RDY, FIN, REQ, a timer), [`Channel::dispatch`]
@@ -13,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use nsq_protocol::MessageId;
 
+use crate::backend::{Backend, READ_AHEAD};
 use crate::e2e::E2eWindow;
 use crate::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
 use crate::message::Message;
@@ -30,6 +37,8 @@ pub struct Channel {
     pub paused: bool,
     queue: VecDeque<Message>,
     capacity: usize,
+    /// The disk queue (none when ephemeral).
+    pub backend: Option<Rc<Backend>>,
     in_flight: InFlightTable,
     deferred: DeferredQueue,
     consumers: Vec<Rc<Client>>,
@@ -62,6 +71,7 @@ impl Channel {
                 paused: false,
                 queue: VecDeque::new(),
                 capacity,
+                backend: None,
                 in_flight: InFlightTable::default(),
                 deferred: DeferredQueue::default(),
                 consumers: Vec::new(),
@@ -78,9 +88,14 @@ impl Channel {
         })
     }
 
-    /// Queued messages (memory depth).
+    /// Queued messages, in memory and on disk.
     pub fn depth(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.backend_depth() as usize
+    }
+
+    /// Queued messages on disk (or on their way there).
+    pub fn backend_depth(&self) -> u64 {
+        self.backend.as_ref().map_or(0, |b| b.depth())
     }
 
     /// Messages in flight.
@@ -113,23 +128,54 @@ impl Channel {
         &self.consumers
     }
 
-    /// How many more messages the memory queue takes.
-    pub fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.queue.len())
-    }
-
-    /// Put a message (deferred if it carries a delay). An ephemeral channel
-    /// drops what does not fit; callers check [`Channel::room`] otherwise.
-    pub fn put(&mut self, mut message: Message, now: Instant) {
+    /// Put a message (deferred if it carries a delay): into memory, or to
+    /// disk, or (ephemeral and full) nowhere. Returns the group-commit
+    /// epoch of its disk write (0 if none), `None` if the disk queue could
+    /// not be opened.
+    pub fn put(&mut self, message: Message, now: Instant, now_ms: i64) -> Option<u64> {
         self.message_count += 1;
         if message.defer_ms > 0 {
-            let due = now + Duration::from_millis(message.defer_ms);
-            message.defer_ms = 0;
-            self.deferred.push(message, due);
-            self.arm(due);
-        } else if !self.ephemeral || self.queue.len() < self.capacity {
-            self.queue.push_back(message);
+            self.defer(message, now);
+            return Some(0);
         }
+        match &self.backend {
+            Some(b) if !b.is_idle() || self.queue.len() >= self.capacity => b.push(message, now_ms),
+            _ => {
+                if !self.ephemeral || self.queue.len() < self.capacity {
+                    self.queue.push_back(message);
+                }
+                Some(0)
+            }
+        }
+    }
+
+    fn defer(&mut self, mut message: Message, now: Instant) {
+        let due = now + Duration::from_millis(message.defer_ms);
+        message.defer_ms = 0;
+        self.deferred.push(message, due);
+        self.arm(due);
+    }
+
+    /// How many messages the channel takes back from its disk queue now.
+    pub fn read_room(&self) -> usize {
+        if self.paused || self.consumers.is_empty() {
+            0
+        } else {
+            READ_AHEAD.saturating_sub(self.queue.len())
+        }
+    }
+
+    /// Messages read back from the disk queue (oldest first): queue them
+    /// (or defer those still deferred) and deliver.
+    pub fn refill(&mut self, messages: Vec<Message>, now: Instant) {
+        for m in messages {
+            if m.defer_ms > 0 {
+                self.defer(m, now);
+            } else {
+                self.queue.push_back(m);
+            }
+        }
+        self.dispatch(now);
     }
 
     /// Add a subscribed consumer.
@@ -172,6 +218,11 @@ impl Channel {
                     deadline: now + client.msg_timeout.get(),
                     delivered_at: now,
                 });
+            }
+        }
+        if self.queue.len() < READ_AHEAD / 2 {
+            if let Some(b) = &self.backend {
+                b.wake_reader();
             }
         }
         self.rearm();
@@ -251,9 +302,12 @@ impl Channel {
         self.dispatch(now);
     }
 
-    /// Drop every queued, in-flight and deferred message.
+    /// Drop every queued (memory and disk), in-flight and deferred message.
     pub fn empty(&mut self) {
         self.queue.clear();
+        if let Some(b) = &self.backend {
+            b.empty();
+        }
         self.in_flight.drain().for_each(drop);
         self.deferred.clear();
         for c in &self.consumers {
@@ -266,6 +320,42 @@ impl Channel {
         for c in self.consumers.drain(..) {
             c.kill();
         }
+    }
+
+    /// Deleted: close the consumers, drop every message, remove the disk
+    /// queue and its files.
+    pub fn delete(&mut self) {
+        self.close_consumers();
+        self.empty();
+        if let Some(b) = self.backend.take() {
+            b.delete();
+        }
+    }
+
+    /// Shutdown (D.5): write the memory queue, then the in-flight messages
+    /// (attempts kept), then the deferred ones (with their due times, an
+    /// extension) to the disk queue, and close it. An ephemeral channel's
+    /// messages are dropped.
+    pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
+        let Some(b) = self.backend.take() else {
+            return;
+        };
+        for m in self.queue.drain(..) {
+            let _ = b.push(m, now_ms);
+        }
+        let mut in_flight: Vec<Message> = self.in_flight.drain().map(|e| e.message).collect();
+        in_flight.sort_by_key(|m| m.id.0);
+        for m in in_flight {
+            let _ = b.push(m, now_ms);
+        }
+        for (mut m, due) in self.deferred.drain_in_order() {
+            m.defer_ms = due.saturating_duration_since(now).as_millis().max(1) as u64;
+            let _ = b.push(m, now_ms);
+        }
+        for c in &self.consumers {
+            c.in_flight.set(0);
+        }
+        b.close();
     }
 
     fn rearm(&mut self) {
@@ -329,7 +419,7 @@ mod tests {
         ch.add_consumer(c.clone());
         let now = Instant::now();
         for i in 0..5 {
-            ch.put(msg(i), now);
+            ch.put(msg(i), now, 0);
         }
         ch.dispatch(now);
         assert_eq!((c.in_flight.get(), ch.depth()), (2, 3));
@@ -352,7 +442,7 @@ mod tests {
         let c = client(1, 1);
         ch.add_consumer(c.clone());
         let now = Instant::now();
-        ch.put(msg(7), now);
+        ch.put(msg(7), now, 0);
         ch.dispatch(now);
         c.rdy.set(0);
         ch.process_timers(now + Duration::from_secs(61));
@@ -373,7 +463,7 @@ mod tests {
         let c = client(1, 1);
         ch.add_consumer(c.clone());
         let now = Instant::now();
-        ch.put(msg(1), now);
+        ch.put(msg(1), now, 0);
         ch.dispatch(now);
         ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now)
             .unwrap();
@@ -399,7 +489,7 @@ mod tests {
         let c = client(1, 1);
         ch.add_consumer(c.clone());
         let now = Instant::now();
-        ch.put(msg(1), now);
+        ch.put(msg(1), now, 0);
         ch.dispatch(now);
         ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59))
             .unwrap();

@@ -159,20 +159,8 @@ pub fn apply(ctx: &Context, loaded: &Loaded) {
     }
     for topic in &loaded.metadata.topics {
         let t = topic.name.clone();
-        let mut ops = vec![AdminOp::CreateTopic(t.clone())];
-        for c in &topic.channels {
-            ops.push(AdminOp::CreateChannel(t.clone(), c.name.clone()));
-            if c.paused {
-                ops.push(AdminOp::PauseChannel(t.clone(), c.name.clone(), true));
-            }
-        }
-        if topic.paused {
-            ops.push(AdminOp::PauseTopic(t.clone(), true));
-        }
-        for op in ops {
-            if let Err(e) = run_admin(ctx, op) {
-                crate::log!(Error, "loading topic {t} from nsqd.dat failed: {e:?}");
-            }
+        if let Err(e) = run_admin(ctx, AdminOp::Load(topic.clone())) {
+            crate::log!(Error, "loading topic {t} from nsqd.dat failed: {e:?}");
         }
     }
 }

@@ -220,6 +220,18 @@ impl DeferredQueue {
         self.heap.clear();
         self.messages.clear();
     }
+
+    /// Remove everything, in due order, with the due times (shutdown).
+    pub fn drain_in_order(&mut self) -> Vec<(Message, Instant)> {
+        let mut out = Vec::with_capacity(self.messages.len());
+        while let Some(Reverse((due, seq))) = self.heap.pop() {
+            if let Some(m) = self.messages.remove(&seq) {
+                out.push((m, due));
+            }
+        }
+        self.messages.clear();
+        out
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! [`boot`] starts one executor per shard; [`net::listener`] places
 //! connections; [`net::conn`] runs a connection's read loop and
 //! [`handler`] its commands; [`shard`] owns topics ([`topic`], [`channel`],
-//! [`inflight`]) and talks to other shards ([`shard::forward`],
+//! [`inflight`]) and their disk queues ([`backend`] over [`diskqueue`]),
+//! and talks to other shards ([`shard::forward`],
 //! [`shard::mesh`]); [`timers`] fires in-flight timeouts and deferred
 //! deliveries.
 //!
@@ -12,9 +13,11 @@
 //! * A topic, its channels and their tables are touched only by the shard
 //!   [`shard::route::owner_of`] names; no lock guards them.
 //! * Every publish is acknowledged exactly once, in command order per
-//!   connection, and only after the owner accepted it.
+//!   connection, and only after the owner accepted it and wrote to disk
+//!   whatever of it went to disk ([`shard::commit`]).
 //! * No `RefCell` borrow is held across an `.await`.
 
+pub mod backend;
 pub mod boot;
 pub mod channel;
 pub mod datadir;

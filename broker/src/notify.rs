@@ -50,3 +50,55 @@ impl Future for Notified<'_> {
         Poll::Pending
     }
 }
+
+/// Wakes every task waiting for "something changed" (disk writes
+/// completed, a queue closed). A waiter remembers the version it saw and
+/// waits for a later one, so no notification is missed between checking a
+/// condition and waiting.
+#[derive(Debug, Default)]
+pub struct Event {
+    version: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Event {
+    /// The current version: pass it to [`Event::changed`] after checking
+    /// the condition.
+    pub fn version(&self) -> u64 {
+        self.version.get()
+    }
+
+    /// Bump the version and wake every waiter.
+    pub fn notify_all(&self) {
+        self.version.set(self.version.get().wrapping_add(1));
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Wait until the version differs from `seen`.
+    pub fn changed(&self, seen: u64) -> Changed<'_> {
+        Changed { event: self, seen }
+    }
+}
+
+/// Future returned by [`Event::changed`].
+#[derive(Debug)]
+pub struct Changed<'a> {
+    event: &'a Event,
+    seen: u64,
+}
+
+impl Future for Changed<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.event.version.get() != self.seen {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.event.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

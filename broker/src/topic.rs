@@ -1,11 +1,13 @@
-//! A topic: its memory queue and its channels (reference A.11.1, A.13).
+//! A topic: its memory queue, its disk queue and its channels (reference
+//! A.11.1, A.13, D.5).
 //!
-//! Owned by one shard. A publish is accepted whole or refused whole: until
-//! disk queues exist, a non-ephemeral publish that does not fit in the memory
-//! queues (`--mem-queue-size`) is refused with E_PUB_FAILED, never dropped.
-//! While the topic has no channel or is paused, messages wait in the topic's
-//! own queue and move to the channels (each gets a clone sharing the body)
-//! once they can.
+//! Owned by one shard. A message goes to the memory queue while it has
+//! room (`--mem-queue-size`) and nothing older waits on disk; otherwise to
+//! the topic's disk queue ([`Backend`]); an ephemeral topic drops it
+//! instead. While the topic has no channel, is paused, or is not started
+//! yet (loading `nsqd.dat`), messages wait at the topic; otherwise every
+//! channel gets its own copy (a clone sharing the body), and each channel
+//! decides in turn between its memory and its disk.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::backend::{Backend, DiskShard, Owner, READ_AHEAD};
 use crate::channel::Channel;
 use crate::message::Message;
 use crate::message_id::IdGenerator;
@@ -22,8 +25,8 @@ use crate::timers::Timers;
 /// Why a publish was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutError {
-    /// The memory queue is full and there is no disk queue yet.
-    QueueFull,
+    /// Writing to the disk queue failed (disk full, I/O error).
+    DiskFailed,
     /// The broker is shutting down.
     Exiting,
     /// Not run: an earlier publish of the same connection failed.
@@ -33,10 +36,7 @@ pub enum PutError {
 impl std::fmt::Display for PutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PutError::QueueFull => write!(
-                f,
-                "queue full (mem-queue-size reached; disk overflow is not supported yet)"
-            ),
+            PutError::DiskFailed => write!(f, "failed to write message to backend"),
             PutError::Exiting => write!(f, "exiting"),
             PutError::Skipped => write!(f, "skipped after an earlier failure"),
         }
@@ -52,8 +52,12 @@ pub struct Topic {
     pub ephemeral: bool,
     /// Paused: messages stay at the topic.
     pub paused: bool,
+    /// False while `nsqd.dat` is being loaded: messages stay at the topic
+    /// until every channel exists (D.4).
+    pub started: bool,
     queue: VecDeque<Message>,
     capacity: usize,
+    backend: Option<Rc<Backend>>,
     channels: Vec<Rc<RefCell<Channel>>>,
     /// Messages published.
     pub message_count: u64,
@@ -61,12 +65,13 @@ pub struct Topic {
     pub message_bytes: u64,
     max_msg_timeout: Duration,
     timers: Rc<Timers>,
+    disk: Option<Rc<DiskShard>>,
     /// With e2e latency on: the window its channels record over.
     pub e2e_window: Option<Duration>,
 }
 
 impl Topic {
-    /// A new, empty topic.
+    /// A new, empty, started topic without a disk queue.
     pub fn new(
         name: &str,
         capacity: usize,
@@ -77,20 +82,53 @@ impl Topic {
             name: name.into(),
             ephemeral: nsq_protocol::names::is_ephemeral(name),
             paused: false,
+            started: true,
             queue: VecDeque::new(),
             capacity,
+            backend: None,
             channels: Vec::new(),
             message_count: 0,
             message_bytes: 0,
             max_msg_timeout,
             timers,
+            disk: None,
             e2e_window: None,
         }
     }
 
-    /// Messages waiting at the topic.
+    /// A topic whose durable parts (itself unless ephemeral, its durable
+    /// channels) have disk queues in `disk`.
+    pub fn new_shared(
+        name: &str,
+        capacity: usize,
+        max_msg_timeout: Duration,
+        timers: Rc<Timers>,
+        disk: Rc<DiskShard>,
+    ) -> Rc<RefCell<Topic>> {
+        let mut topic = Topic::new(name, capacity, max_msg_timeout, timers);
+        if disk.durable && !topic.ephemeral {
+            // Group commit: everything goes through the disk.
+            topic.capacity = 0;
+        }
+        let ephemeral = topic.ephemeral;
+        topic.disk = Some(disk.clone());
+        let topic = Rc::new(RefCell::new(topic));
+        if !ephemeral {
+            let owner = Owner::Topic(Rc::downgrade(&topic));
+            let queue_name = crate::diskqueue::format::topic_queue_name(name);
+            topic.borrow_mut().backend = Some(disk.open(queue_name, owner));
+        }
+        topic
+    }
+
+    /// Messages waiting at the topic, in memory and on disk.
     pub fn depth(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.backend_depth() as usize
+    }
+
+    /// Messages waiting on disk (or on their way there).
+    pub fn backend_depth(&self) -> u64 {
+        self.backend.as_ref().map_or(0, |b| b.depth())
     }
 
     /// The channels.
@@ -111,18 +149,32 @@ impl Topic {
         if let Some(c) = self.channel(name) {
             return c;
         }
-        let c = Channel::new_shared(
-            name,
-            self.capacity,
-            self.max_msg_timeout,
-            self.timers.clone(),
-        );
+        let durable = !self.ephemeral && !nsq_protocol::names::is_ephemeral(name);
+        let group_commit = durable && self.disk.as_ref().is_some_and(|d| d.durable);
+        let capacity = if group_commit {
+            0
+        } else {
+            self.capacity_flag()
+        };
+        let c = Channel::new_shared(name, capacity, self.max_msg_timeout, self.timers.clone());
+        if let (Some(disk), false) = (&self.disk, nsq_protocol::names::is_ephemeral(name)) {
+            let owner = Owner::Channel(Rc::downgrade(&c));
+            let queue_name = crate::diskqueue::format::channel_queue_name(&self.name, name);
+            c.borrow_mut().backend = Some(disk.open(queue_name, owner));
+        }
         if let Some(window) = self.e2e_window {
             c.borrow_mut().enable_e2e(window, now);
         }
         self.channels.push(c.clone());
         self.pump(now);
         c
+    }
+
+    /// `--mem-queue-size` (the topic's own capacity is 0 with group commit).
+    fn capacity_flag(&self) -> usize {
+        self.disk
+            .as_ref()
+            .map_or(self.capacity, |d| d.mem_queue_size)
     }
 
     /// Remove a channel (deleted, or ephemeral and abandoned).
@@ -134,20 +186,20 @@ impl Topic {
         Some(self.channels.remove(i))
     }
 
+    fn can_pump(&self) -> bool {
+        self.started && !self.paused && !self.channels.is_empty()
+    }
+
     fn waits_at_topic(&self) -> bool {
-        self.channels.is_empty() || self.paused || !self.queue.is_empty()
+        !self.can_pump()
+            || !self.queue.is_empty()
+            || self.backend.as_ref().is_some_and(|b| !b.is_idle())
     }
 
-    /// Whether every durable channel takes `n` more messages (ephemeral
-    /// channels drop their overflow, so they never refuse).
-    fn channels_have_room(&self, n: usize) -> bool {
-        self.channels.iter().all(|c| {
-            let c = c.borrow();
-            c.ephemeral || c.room() >= n
-        })
-    }
-
-    /// Publish `bodies` (all or none), deferred by `defer_ms` if non-zero.
+    /// Publish `bodies`, deferred by `defer_ms` if non-zero. Returns the
+    /// group-commit epoch to wait for before answering (0: nothing went
+    /// to disk), or `DiskFailed` if a disk queue that could not be opened
+    /// was needed (the messages that found room elsewhere stay).
     pub fn put<I>(
         &mut self,
         bodies: I,
@@ -155,24 +207,13 @@ impl Topic {
         ids: &IdGenerator,
         now_ns: i64,
         now: Instant,
-    ) -> Result<(), PutError>
+    ) -> Result<u64, PutError>
     where
         I: IntoIterator<Item = Bytes>,
-        I::IntoIter: ExactSizeIterator,
     {
-        let bodies = bodies.into_iter();
-        let n = bodies.len();
         let at_topic = self.waits_at_topic();
-        if !self.ephemeral {
-            let fits = if at_topic {
-                self.queue.len() + n <= self.capacity
-            } else {
-                defer_ms > 0 || self.channels_have_room(n)
-            };
-            if !fits {
-                return Err(PutError::QueueFull);
-            }
-        }
+        let now_ms = now_ns / 1_000_000;
+        let mut epoch = Some(0);
         for body in bodies {
             self.message_count += 1;
             self.message_bytes += body.len() as u64;
@@ -183,68 +224,135 @@ impl Topic {
                 defer_ms,
                 body,
             };
-            if at_topic {
-                if self.queue.len() < self.capacity || !self.ephemeral {
-                    self.queue.push_back(message);
-                }
+            let e = if at_topic {
+                self.enqueue(message, now_ms)
             } else {
-                self.fan_out(message, now);
-            }
+                self.fan_out(message, now, now_ms)
+            };
+            epoch = epoch.zip(e).map(|(a, b)| a.max(b));
         }
         if !at_topic {
             for c in &self.channels {
                 c.borrow_mut().dispatch(now);
             }
         }
-        Ok(())
+        epoch.ok_or(PutError::DiskFailed)
+    }
+
+    /// Keep a message at the topic: memory, disk, or (ephemeral, full)
+    /// nowhere. Returns its write's epoch (0 if none; `None`: failed).
+    fn enqueue(&mut self, message: Message, now_ms: i64) -> Option<u64> {
+        match &self.backend {
+            Some(b) if !b.is_idle() || self.queue.len() >= self.capacity => b.push(message, now_ms),
+            _ => {
+                if !self.ephemeral || self.queue.len() < self.capacity {
+                    self.queue.push_back(message);
+                }
+                Some(0)
+            }
+        }
     }
 
     /// Give every channel its copy (the body is shared, not copied).
-    fn fan_out(&self, message: Message, now: Instant) {
+    fn fan_out(&self, message: Message, now: Instant, now_ms: i64) -> Option<u64> {
+        let mut epoch = Some(0);
         if let Some((last, rest)) = self.channels.split_last() {
             for c in rest {
-                c.borrow_mut().put(message.clone(), now);
+                let e = c.borrow_mut().put(message.clone(), now, now_ms);
+                epoch = epoch.zip(e).map(|(a, b)| a.max(b));
             }
-            last.borrow_mut().put(message, now);
+            let e = last.borrow_mut().put(message, now, now_ms);
+            epoch = epoch.zip(e).map(|(a, b)| a.max(b));
+        }
+        epoch
+    }
+
+    /// Whether messages wait in the topic's memory that channels could
+    /// take now.
+    pub fn has_backlog(&self) -> bool {
+        !self.queue.is_empty() && self.can_pump()
+    }
+
+    /// How many messages the topic takes back from its disk queue now.
+    pub fn read_room(&self) -> usize {
+        if self.can_pump() {
+            READ_AHEAD.saturating_sub(self.queue.len())
+        } else {
+            0
         }
     }
 
-    /// Whether messages wait at the topic that channels could take now.
-    pub fn has_backlog(&self) -> bool {
-        !self.queue.is_empty() && !self.paused && !self.channels.is_empty()
+    /// Messages read back from the disk queue: pass them on.
+    pub fn refill(&mut self, messages: Vec<Message>, now: Instant) {
+        self.queue.extend(messages);
+        self.pump(now);
     }
 
-    /// Move waiting messages to the channels while they have room.
+    /// Move waiting messages to the channels.
     pub fn pump(&mut self, now: Instant) {
-        if self.paused || self.channels.is_empty() {
+        if !self.can_pump() {
             return;
         }
-        let mut moved = false;
-        while let Some(front) = self.queue.front() {
-            let fits = self.ephemeral || front.defer_ms > 0 || self.channels_have_room(1);
-            if !fits {
-                break;
-            }
-            if let Some(message) = self.queue.pop_front() {
-                self.fan_out(message, now);
-                moved = true;
-            }
+        let now_ms = crate::shard::wall_clock_ns() / 1_000_000;
+        let moved = !self.queue.is_empty();
+        while let Some(message) = self.queue.pop_front() {
+            self.fan_out(message, now, now_ms);
         }
         if moved {
             for c in &self.channels {
                 c.borrow_mut().dispatch(now);
             }
         }
+        if let Some(b) = &self.backend {
+            b.wake_reader();
+        }
     }
 
-    /// Drop every message waiting at the topic (`/topic/empty`).
+    /// Drop every message waiting at the topic, in memory and on disk
+    /// (`/topic/empty`).
     pub fn empty(&mut self) {
         self.queue.clear();
+        if let Some(b) = &self.backend {
+            b.empty();
+        }
+    }
+
+    /// Deleted: drop every message and remove the disk queues of the
+    /// topic and its channels (closing their consumers).
+    pub fn delete(&mut self) {
+        for channel in self.channels.drain(..) {
+            channel.borrow_mut().delete();
+        }
+        self.queue.clear();
+        if let Some(b) = self.backend.take() {
+            b.delete();
+        }
+    }
+
+    /// Shutdown (D.5): every channel writes its messages to its disk queue
+    /// and closes it, then the topic does the same with its own memory
+    /// queue. An ephemeral topic's messages are dropped.
+    pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
+        for channel in &self.channels {
+            channel.borrow_mut().flush_and_close(now, now_ms);
+        }
+        if let Some(b) = self.backend.take() {
+            for m in self.queue.drain(..) {
+                let _ = b.push(m, now_ms);
+            }
+            b.close();
+        }
     }
 
     /// Pause or unpause.
     pub fn set_paused(&mut self, paused: bool, now: Instant) {
         self.paused = paused;
+        self.pump(now);
+    }
+
+    /// Loading done: start moving messages to the channels.
+    pub fn start(&mut self, now: Instant) {
+        self.started = true;
         self.pump(now);
     }
 }
@@ -278,6 +386,19 @@ mod tests {
     }
 
     #[test]
+    fn waits_at_topic_until_started() {
+        let ids = IdGenerator::new(0);
+        let now = Instant::now();
+        let mut t = topic(10);
+        t.started = false;
+        let c = t.get_or_create_channel("c", now);
+        t.put(bodies(2), 0, &ids, 1, now).unwrap();
+        assert_eq!((t.depth(), c.borrow().depth()), (2, 0));
+        t.start(now);
+        assert_eq!((t.depth(), c.borrow().depth()), (0, 2));
+    }
+
+    #[test]
     fn every_channel_gets_every_message_with_the_same_body_allocation() {
         let ids = IdGenerator::new(0);
         let now = Instant::now();
@@ -287,20 +408,6 @@ mod tests {
         t.put(bodies(2), 0, &ids, 1, now).unwrap();
         assert_eq!((a.borrow().depth(), b.borrow().depth()), (2, 2));
         assert_eq!(a.borrow().message_count, 2);
-    }
-
-    #[test]
-    fn full_queues_refuse_whole_publishes() {
-        let ids = IdGenerator::new(0);
-        let now = Instant::now();
-        let mut t = topic(3);
-        t.put(bodies(2), 0, &ids, 1, now).unwrap();
-        assert_eq!(t.put(bodies(2), 0, &ids, 1, now), Err(PutError::QueueFull));
-        assert_eq!(t.depth(), 2);
-        let c = t.get_or_create_channel("c", now);
-        t.put(bodies(1), 0, &ids, 1, now).unwrap();
-        assert_eq!(t.put(bodies(1), 0, &ids, 1, now), Err(PutError::QueueFull));
-        assert_eq!(c.borrow().depth(), 3);
     }
 
     #[test]

@@ -56,6 +56,39 @@ pub fn meta_tmp_file_name(queue_name: &str, random: u64) -> String {
     format!("{}.{random}.tmp", meta_file_name(queue_name))
 }
 
+/// `<name>.deferred.dat`: our extension (decisions.md, "durable deferred
+/// messages"). Lists, for messages in the queue that are deferred, their
+/// ID and due time; Go nsqd never opens it (it reads those messages as
+/// ready ones, as it always does).
+pub fn deferred_file_name(queue_name: &str) -> String {
+    format!("{queue_name}.deferred.dat")
+}
+
+/// The text of a [`deferred_file_name`] file: one `<16 hex ID> <due unix
+/// ms>\n` line per deferred message.
+pub fn encode_deferrals(entries: &[(u64, i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 32);
+    for &(id, due_ms) in entries {
+        out.extend_from_slice(format!("{id:016x} {due_ms}\n").as_bytes());
+    }
+    out
+}
+
+/// Parse a [`deferred_file_name`] file; lines that do not scan are skipped
+/// (the messages stay in the queue, only their delay is lost).
+pub fn parse_deferrals(text: &[u8]) -> Vec<(u64, i64)> {
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = std::str::from_utf8(line).ok()?;
+            let (id, due) = line.split_once(' ')?;
+            if id.len() != 16 {
+                return None;
+            }
+            Some((u64::from_str_radix(id, 16).ok()?, due.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The inverse of [`data_file_name`] for a directory listing:
 /// `Some((queue_name, file_num))` only for names this module would produce
 /// (canonical `%06d` digits, no `.bad` suffix).

@@ -669,6 +669,15 @@ impl DiskQueue {
     /// and depth advance, a finished file is deleted, and a sync that
     /// became due (`sync_every`, a new read file) is done.
     pub async fn advance(&mut self) -> Result<(), QueueError> {
+        self.advance_batched().await?;
+        self.sync_if_due().await
+    }
+
+    /// [`DiskQueue::advance`] without the sync it may make due: for a
+    /// reader that consumes a batch of records and then calls
+    /// [`DiskQueue::sync_if_due`] once (with `--sync-every=1`, one fsync
+    /// per batch instead of one per record).
+    pub async fn advance_batched(&mut self) -> Result<(), QueueError> {
         let Some(p) = self.peeked.take() else {
             return Err(QueueError::NotPeeked);
         };
@@ -679,7 +688,7 @@ impl DiskQueue {
         if !effects.is_empty() {
             self.apply(effects).await?;
         }
-        self.sync_if_due().await
+        Ok(())
     }
 
     /// fdatasync the write file and persist the metadata (written to
@@ -781,7 +790,9 @@ impl DiskQueue {
         self.dir.join(format::data_file_name(&self.name, file_num))
     }
 
-    async fn sync_if_due(&mut self) -> Result<(), QueueError> {
+    /// Sync if `sync_every` operations, a new file or a repair made one
+    /// due.
+    pub async fn sync_if_due(&mut self) -> Result<(), QueueError> {
         if self.state.sync_due() {
             self.sync().await
         } else {
@@ -805,37 +816,36 @@ impl DiskQueue {
         let tmp_path = self
             .dir
             .join(format::meta_tmp_file_name(&self.name, random_u63()));
-        let result = async {
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(FILE_MODE)
-                .buffered_open(&tmp_path)
-                .await
-                .map_err(|e| io_error(IoOp::Create, &tmp_path, e))?;
-            let written = write_fully(&file, 0, text).await;
-            let synced = match written {
-                Ok(()) => file
-                    .fdatasync()
-                    .await
-                    .map_err(|e| io_error(IoOp::Sync, &tmp_path, e)),
-                Err(e) => Err(io_error(IoOp::Write, &tmp_path, e)),
+        write_atomically(&tmp_path, &meta_path, text).await
+    }
+
+    /// The deferrals saved by [`DiskQueue::save_deferrals`] (message ID,
+    /// due unix ms); none if there is no such file.
+    pub async fn load_deferrals(&self) -> Result<Vec<(u64, i64)>, QueueError> {
+        let path = self.dir.join(format::deferred_file_name(&self.name));
+        match read_whole_file(&path).await {
+            Ok(text) => Ok(format::parse_deferrals(&text)),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Save the due times of deferred messages in the queue (written to a
+    /// temporary file, fdatasynced, renamed); no entries removes the file.
+    pub async fn save_deferrals(&self, entries: &[(u64, i64)]) -> Result<(), QueueError> {
+        let path = self.dir.join(format::deferred_file_name(&self.name));
+        if entries.is_empty() {
+            return match remove(&path).await {
+                Err(e) if !not_found(&e) => Err(e),
+                _ => Ok(()),
             };
-            let closed = file
-                .close()
-                .await
-                .map_err(|e| io_error(IoOp::Close, &tmp_path, e));
-            synced.and(closed)?;
-            glommio::io::rename(&tmp_path, &meta_path)
-                .await
-                .map_err(|e| io_error(IoOp::Rename, &meta_path, e))
         }
-        .await;
-        if result.is_err() {
-            let _ = glommio::io::remove(&tmp_path).await;
-        }
-        result
+        let tmp_path = self.dir.join(format!(
+            "{}.{}.tmp",
+            format::deferred_file_name(&self.name),
+            random_u63()
+        ));
+        write_atomically(&tmp_path, &path, format::encode_deferrals(entries)).await
     }
 
     /// Carry out a roll: the sync it asks for (its failure is an event, as
@@ -1214,6 +1224,72 @@ fn list_dir(dir: &Path, name: &str) -> Result<(BTreeSet<u64>, Vec<String>), Queu
         }
     }
     Ok((files, tmp))
+}
+
+/// Write `bytes` to `tmp_path`, fdatasync, close, and rename it over
+/// `path` (the metadata and the deferrals file).
+async fn write_atomically(tmp_path: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), QueueError> {
+    let result = async {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .buffered_open(tmp_path)
+            .await
+            .map_err(|e| io_error(IoOp::Create, tmp_path, e))?;
+        let written = write_fully(&file, 0, bytes).await;
+        let synced = match written {
+            Ok(()) => file
+                .fdatasync()
+                .await
+                .map_err(|e| io_error(IoOp::Sync, tmp_path, e)),
+            Err(e) => Err(io_error(IoOp::Write, tmp_path, e)),
+        };
+        let closed = file
+            .close()
+            .await
+            .map_err(|e| io_error(IoOp::Close, tmp_path, e));
+        synced.and(closed)?;
+        glommio::io::rename(tmp_path, path)
+            .await
+            .map_err(|e| io_error(IoOp::Rename, path, e))
+    }
+    .await;
+    if result.is_err() {
+        let _ = glommio::io::remove(tmp_path).await;
+    }
+    result
+}
+
+/// A whole file (the deferrals file).
+async fn read_whole_file(path: &Path) -> Result<Vec<u8>, QueueError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|e| io_error(IoOp::Open, path, e))?;
+    let result = async {
+        let size = file
+            .file_size()
+            .await
+            .map_err(|e| io_error(IoOp::Stat, path, e))?;
+        let mut out = Vec::with_capacity(size as usize);
+        while (out.len() as u64) < size {
+            let chunk = file
+                .read_at(out.len() as u64, (size as usize - out.len()).min(1 << 20))
+                .await
+                .map_err(|e| io_error(IoOp::Read, path, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+    .await;
+    let _ = file.close().await;
+    result
 }
 
 async fn remove(path: &Path) -> Result<(), QueueError> {

@@ -35,7 +35,13 @@ impl Connection {
         if owner == self.shard.id {
             let n = bodies.len();
             let result = self.shard.publish_local(name, defer_ms, bodies);
-            return match self.answer_publish(kind, result) {
+            if let Ok(epoch @ 1..) = result {
+                // Answered once its disk writes are done (group commit).
+                self.pending
+                    .push_back(Pending::Disk(kind, epoch, topic.clone(), n));
+                return Flow::Continue;
+            }
+            return match self.answer_publish(kind, result.map(|_| ())) {
                 Ok(()) => {
                     self.client.add_pub_count(name, n as u64);
                     Flow::Continue

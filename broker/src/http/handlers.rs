@@ -21,7 +21,10 @@ use crate::topic::PutError;
 pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body: Bytes) -> Reply {
     let q = head.query.as_str();
     match route {
-        Route::Ping => Reply::Plain("text/plain; charset=utf-8", b"OK".to_vec()),
+        Route::Ping => match conn.shard.ctx.health() {
+            None => Reply::Plain("text/plain; charset=utf-8", b"OK".to_vec()),
+            Some(why) => Reply::PlainError(500, format!("NOK - {why}")),
+        },
         Route::Info => info(conn),
         Route::Pub => publish(conn, q, body).await,
         Route::Mpub => multi_publish(conn, q, body).await,
@@ -76,7 +79,11 @@ async fn put(
     let shard = conn.shard.clone();
     let owner = shard.owner_of(topic);
     if owner == shard.id {
-        return shard.publish_local(topic, defer_ms, bodies);
+        let epoch = shard.publish_local(topic, defer_ms, bodies)?;
+        if epoch > 0 {
+            return shard.commit.wait(epoch).await;
+        }
+        return Ok(());
     }
     let seq = conn.next_seq();
     let command = ForwardedPublish {
@@ -96,8 +103,8 @@ async fn put(
 
 fn put_error(e: PutError) -> Reply {
     match e {
-        PutError::Exiting | PutError::Skipped => Reply::err(503, "EXITING"),
-        PutError::QueueFull => Reply::err(503, "QUEUE_FULL"),
+        // NSQ answers every failed put this way.
+        PutError::Exiting | PutError::Skipped | PutError::DiskFailed => Reply::err(503, "EXITING"),
     }
 }
 
@@ -291,7 +298,11 @@ pub async fn collect_stats(conn: &HttpConn, filter: &StatsFilter, include_mem: b
     let producers: Vec<_> = parts.into_iter().flat_map(|p| p.producers).collect();
     Stats {
         version: NSQ_VERSION.into(),
-        health: "OK".into(),
+        health: conn
+            .shard
+            .ctx
+            .health()
+            .map_or_else(|| "OK".into(), |why| format!("NOK - {why}")),
         start_time: conn.shard.ctx.start_time,
         topics: found.then_some(topics),
         memory: include_mem.then(memory_stats),

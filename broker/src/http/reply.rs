@@ -17,6 +17,8 @@ pub enum Reply {
     Plain(&'static str, Vec<u8>),
     /// An error: status and NSQ's message.
     Error(u16, String),
+    /// A plain-text error (`/ping` when unhealthy: 500 `NOK - ...`).
+    PlainError(u16, String),
 }
 
 impl Reply {
@@ -67,6 +69,7 @@ impl Reply {
             Reply::Text(b) => (200, Some(text), true, b),
             Reply::Json(b) => (200, Some(json), true, b),
             Reply::Plain(ct, b) => (200, Some(ct), false, b),
+            Reply::PlainError(status, message) => (*status, Some(text), false, message.as_bytes()),
             Reply::Error(status, message) => {
                 error_body = serde_json::to_vec(&serde_json::json!({ "message": message }))
                     .unwrap_or_default();

@@ -64,6 +64,8 @@ pub enum Pending {
     /// Forwarded; the answer arrives in the sink under this sequence number.
     /// The topic and message count feed the connection's `pub_counts`.
     Remote(PubKind, u64, bytes::Bytes, usize),
+    /// Applied here; answered when this group-commit epoch is on disk.
+    Disk(PubKind, u64, bytes::Bytes, usize),
 }
 
 /// The channel a connection consumes from.
@@ -398,6 +400,14 @@ impl Connection {
         while let Some(p) = self.pending.pop_front() {
             let (kind, result) = match p {
                 Pending::Local(kind, r) => (kind, r),
+                Pending::Disk(kind, epoch, topic, n) => {
+                    let r = self.shard.commit.wait(epoch).await;
+                    if r.is_ok() {
+                        let name = std::str::from_utf8(&topic).unwrap_or_default();
+                        self.client.add_pub_count(name, n as u64);
+                    }
+                    (kind, r)
+                }
                 Pending::Remote(kind, seq, topic, n) => loop {
                     if let Some(r) = self.sink.take(seq) {
                         if r.is_ok() {

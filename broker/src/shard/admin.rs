@@ -28,6 +28,9 @@ pub enum AdminOp {
     EmptyChannel(String, String),
     /// `/channel/pause` and `/channel/unpause`.
     PauseChannel(String, String, bool),
+    /// Startup (D.4): a topic of `nsqd.dat` with its channels and paused
+    /// flags, created at once and only then started.
+    Load(crate::diskqueue::metadata::TopicMetadata),
 }
 
 impl AdminOp {
@@ -42,6 +45,7 @@ impl AdminOp {
             | AdminOp::DeleteChannel(t, _)
             | AdminOp::EmptyChannel(t, _)
             | AdminOp::PauseChannel(t, _, _) => t,
+            AdminOp::Load(t) => &t.name,
         }
     }
 }
@@ -126,6 +130,17 @@ impl Shard {
             AdminOp::CreateTopic(t) => {
                 self.get_or_create_topic(&t);
             }
+            AdminOp::Load(meta) => {
+                let topic = self.get_or_create_topic(&meta.name);
+                topic.borrow_mut().started = false;
+                for c in &meta.channels {
+                    let channel = self.get_or_create_channel(&topic, &c.name);
+                    channel.borrow_mut().paused = c.paused;
+                }
+                let mut topic = topic.borrow_mut();
+                topic.paused = meta.paused;
+                topic.start(now);
+            }
             AdminOp::DeleteTopic(t) => {
                 find(&t)?;
                 self.delete_topic(&t);
@@ -141,9 +156,7 @@ impl Shard {
                     .borrow_mut()
                     .remove_channel(&c)
                     .ok_or(AdminError::ChannelNotFound)?;
-                let mut channel = channel.borrow_mut();
-                channel.close_consumers();
-                channel.empty();
+                channel.borrow_mut().delete();
                 crate::log!(Info, "TOPIC({t}): deleted channel {c}");
                 let abandoned = {
                     let topic = topic.borrow();
@@ -181,13 +194,7 @@ impl Shard {
         let Some(topic) = self.remove_topic(name) else {
             return;
         };
-        let mut topic = topic.borrow_mut();
-        for channel in topic.channels().to_vec() {
-            let mut channel = channel.borrow_mut();
-            channel.close_consumers();
-            channel.empty();
-        }
-        topic.empty();
+        topic.borrow_mut().delete();
         crate::log!(Info, "TOPIC({name}): deleted");
     }
 
@@ -219,7 +226,7 @@ impl Shard {
                 channels.push(ChannelStats {
                     channel_name: c.name.to_string(),
                     depth: c.depth() as i64,
-                    backend_depth: 0,
+                    backend_depth: c.backend_depth() as i64,
                     in_flight_count: c.in_flight_count() as i64,
                     deferred_count: c.deferred_count() as i64,
                     message_count: c.message_count,
@@ -241,7 +248,7 @@ impl Shard {
                 topic_name: name.clone(),
                 channels,
                 depth: topic.depth() as i64,
-                backend_depth: 0,
+                backend_depth: topic.backend_depth() as i64,
                 message_count: topic.message_count,
                 message_bytes: topic.message_bytes,
                 paused: topic.paused,

@@ -150,6 +150,8 @@ pub enum ShardMsg {
         /// Where the answer goes.
         reply: flume::Sender<crate::shard::admin::ShardStats>,
     },
+    /// Answer once every disk queue of the shard has opened (startup, D.4).
+    Ready(flume::Sender<()>),
     /// Start accepting on these listening sockets (after startup loading).
     Listen(Vec<(i32, crate::net::listener::Protocol)>),
     /// Stop: close connections and exit.

@@ -7,6 +7,7 @@
 //! connections, shutdown.
 
 pub mod admin;
+pub mod commit;
 pub mod forward;
 pub mod mesh;
 pub mod route;
@@ -17,19 +18,21 @@ use std::hash::BuildHasherDefault;
 
 use crate::inflight::IdHasher;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nsq_protocol::command::Limits;
 use nsq_protocol::identify::IdentifyPolicy;
 
+use crate::backend::DiskShard;
 use crate::message_id::IdGenerator;
 use crate::net::client::Client;
 use crate::notify::Notify;
 use crate::options::Options;
 use crate::timers::Timers;
 use crate::topic::{PutError, Topic};
+use commit::{GroupCommit, HeldAck};
 use forward::Forwarder;
 use mesh::{ForwardedPublish, ShardMsg};
 
@@ -59,6 +62,10 @@ pub struct Context {
     lookupd_tcp_addresses: std::sync::Mutex<Vec<String>>,
     /// Coalescing "nsqd.dat is stale" signal to the metadata writer.
     metadata_changes: flume::Sender<()>,
+    /// Set while the last disk write failed (`/ping` answers NOK).
+    unhealthy: AtomicBool,
+    /// Why, for `/ping` and `/stats` (touched only when health changes).
+    health_error: std::sync::Mutex<String>,
 }
 
 impl Context {
@@ -107,7 +114,39 @@ impl Context {
             broadcast_address,
             lookupd_tcp_addresses,
             metadata_changes,
+            unhealthy: AtomicBool::new(false),
+            health_error: std::sync::Mutex::new(String::new()),
         }
+    }
+
+    /// A disk operation failed: `/ping` reports `NOK - <why>` until one
+    /// succeeds.
+    pub fn set_unhealthy(&self, why: String) {
+        if let Ok(mut e) = self.health_error.lock() {
+            *e = why;
+        }
+        self.unhealthy.store(true, Ordering::Release);
+    }
+
+    /// A disk write succeeded (cheap when already healthy).
+    pub fn set_healthy(&self) {
+        if self.unhealthy.load(Ordering::Acquire) {
+            self.unhealthy.store(false, Ordering::Release);
+            crate::log!(Info, "disk writes succeed again: healthy");
+        }
+    }
+
+    /// `None` when healthy, else why not.
+    pub fn health(&self) -> Option<String> {
+        if !self.unhealthy.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            self.health_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// A durable topic or channel was created, deleted, paused or
@@ -158,6 +197,10 @@ pub struct Shard {
     pub ids: IdGenerator,
     /// Cross-shard publishing.
     pub forwarder: Rc<Forwarder>,
+    /// Which publishes are on disk yet.
+    pub commit: Rc<GroupCommit>,
+    /// The disk queues of the shard's topics and channels.
+    pub disk: Rc<DiskShard>,
     connections: RefCell<HashMap<u64, Weak<Client>>>,
     /// Set when shutting down.
     pub stopping: Cell<bool>,
@@ -173,8 +216,11 @@ pub struct Shard {
 impl Shard {
     /// A shard with no topics.
     pub fn new(id: usize, ctx: Arc<Context>) -> Shard {
+        let commit = Rc::new(GroupCommit::default());
         Shard {
             id,
+            disk: Rc::new(DiskShard::new(ctx.clone(), commit.clone())),
+            commit,
             ids: IdGenerator::new(ctx.opts.node_id),
             forwarder: Rc::new(Forwarder::new(id, ctx.shards())),
             ctx,
@@ -205,12 +251,13 @@ impl Shard {
             return t;
         }
         let f = &self.ctx.opts.flags;
-        let topic = Rc::new(RefCell::new(Topic::new(
+        let topic = Topic::new_shared(
             name,
-            f.mem_queue_size as usize,
+            f.mem_queue_size.max(0) as usize,
             f.max_msg_timeout,
             self.timers.clone(),
-        )));
+            self.disk.clone(),
+        );
         topic.borrow_mut().e2e_window = self.ctx.opts.e2e.as_ref().map(|e| e.window);
         self.topics
             .borrow_mut()
@@ -222,13 +269,14 @@ impl Shard {
         topic
     }
 
-    /// Publish to a topic owned here.
+    /// Publish to a topic owned here. Returns the group-commit epoch to
+    /// wait for before answering (0: nothing went to disk).
     pub fn publish_local(
         &self,
         topic: &str,
         defer_ms: u64,
         bodies: mesh::Bodies,
-    ) -> Result<(), PutError> {
+    ) -> Result<u64, PutError> {
         if self.stopping.get() {
             return Err(PutError::Exiting);
         }
@@ -344,37 +392,9 @@ impl Shard {
             .count()
     }
 
-    /// Messages held in memory on this shard (topic and channel queues,
-    /// in flight, deferred).
-    pub fn messages_in_memory(&self) -> usize {
-        self.topics
-            .borrow()
-            .values()
-            .map(|t| {
-                let t = t.borrow();
-                t.depth()
-                    + t.channels()
-                        .iter()
-                        .map(|c| {
-                            let c = c.borrow();
-                            c.depth() + c.in_flight_count() + c.deferred_count()
-                        })
-                        .sum::<usize>()
-            })
-            .sum()
-    }
-
     /// Begin shutdown: refuse publishes, close every connection.
     pub fn stop(&self) {
         self.stopping.set(true);
-        let held = self.messages_in_memory();
-        if held > 0 {
-            crate::log!(
-                Warn,
-                "shard {}: {held} queued messages are dropped at exit (memory-only build: no disk queue yet)",
-                self.id
-            );
-        }
         let clients: Vec<_> = self
             .connections
             .borrow()
@@ -385,16 +405,63 @@ impl Shard {
             c.kill();
         }
         self.forwarder.fail_all();
+        for (origin, batch, results) in self.commit.fail_held() {
+            let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
+        }
         self.stop_wake.notify();
         for stop in self.accept_stops.borrow().iter() {
             stop.notify();
         }
     }
 
-    /// Apply a batch forwarded by another shard and answer it.
+    /// After the connections closed (D.5): write every topic's and
+    /// channel's memory, in-flight and deferred messages to their disk
+    /// queues, close those, and wait until they are closed.
+    pub async fn flush_to_disk(&self) {
+        let now = Instant::now();
+        let now_ms = wall_clock_ns() / 1_000_000;
+        // The map stays: the final nsqd.dat is built from it.
+        let topics = self.topics_sorted();
+        let held = self.messages_in_memory_of(&topics);
+        for (_, topic) in &topics {
+            topic.borrow_mut().flush_and_close(now, now_ms);
+        }
+        self.disk.wait_retired().await;
+        if held > 0 {
+            crate::log!(
+                Info,
+                "shard {}: {held} messages from memory written to disk",
+                self.id
+            );
+        }
+    }
+
+    fn messages_in_memory_of(&self, topics: &[(String, Rc<RefCell<Topic>>)]) -> usize {
+        topics
+            .iter()
+            .map(|(_, t)| {
+                let t = t.borrow();
+                let backend = t.backend_depth() as usize;
+                t.depth() - backend
+                    + t.channels()
+                        .iter()
+                        .map(|c| {
+                            let c = c.borrow();
+                            c.depth() - c.backend_depth() as usize
+                                + c.in_flight_count()
+                                + c.deferred_count()
+                        })
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Apply a batch forwarded by another shard and answer it (once the
+    /// disk writes it made are done).
     pub fn apply_forwarded(&self, origin: usize, batch: u64, commands: Vec<ForwardedPublish>) {
         let mut failed: Vec<u64> = Vec::new();
-        let results = commands
+        let mut wait_for = 0;
+        let results: Vec<(Result<(), PutError>, u64)> = commands
             .into_iter()
             .map(
                 |ForwardedPublish {
@@ -404,17 +471,36 @@ impl Shard {
                      connection,
                  }| {
                     if connection != 0 && failed.contains(&connection) {
-                        return Err(PutError::Skipped);
+                        return (Err(PutError::Skipped), 0);
                     }
                     let name = std::str::from_utf8(&topic).unwrap_or_default();
-                    let result = self.publish_local(name, defer_ms, bodies);
-                    if result.is_err() {
-                        failed.push(connection);
+                    match self.publish_local(name, defer_ms, bodies) {
+                        Ok(epoch) => {
+                            wait_for = wait_for.max(epoch);
+                            (Ok(()), epoch)
+                        }
+                        Err(e) => {
+                            failed.push(connection);
+                            (Err(e), 0)
+                        }
                     }
-                    result
                 },
             )
             .collect();
+        if wait_for > 0 {
+            self.commit.hold(HeldAck {
+                epoch: wait_for,
+                origin,
+                batch,
+                results,
+            });
+            // Written already (a queue that failed to open answers at once).
+            for (origin, batch, results) in self.commit.release() {
+                let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
+            }
+            return;
+        }
+        let results = results.into_iter().map(|(r, _)| r).collect();
         let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
     }
 }

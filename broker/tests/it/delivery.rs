@@ -604,32 +604,34 @@ fn ephemeral_channel_overflow_is_dropped_silently() {
 }
 
 #[test]
-fn non_ephemeral_overflow_refuses_the_publish_and_keeps_the_rest() {
+fn overflow_goes_to_disk_and_comes_back_in_order() {
     let nsqd = Nsqd::start(&["--mem-queue-size=5"]);
     let mut p = nsqd.connect();
-    let all = bodies("n", 6);
-    publish_all(&mut p, "full", &all[0..5]);
-    p.send(Request::Pub("full", &all[5]));
-    expect_error_prefix(&mut p, "E_PUB_FAILED PUB failed ");
-    p.expect_closed();
-    let mut c = consumer(&nsqd, "full", "c", None, 10);
-    expect_bodies(&mut c, &all[0..5]);
+    let all = bodies("n", 60);
+    publish_all(&mut p, "spill", &all[0..30]);
+    let refs: Vec<&[u8]> = all[30..].iter().map(Vec::as_slice).collect();
+    p.send(Request::Mpub("spill", &refs));
+    p.expect_response("OK");
+    let mut c = consumer(&nsqd, "spill", "c", None, 7);
+    let got = expect_bodies(&mut c, &all[0..7]);
+    fin_all(&mut c, &got);
+    c.send(Request::Rdy(100));
+    let got = expect_bodies(&mut c, &all[7..]);
+    fin_all(&mut c, &got);
     c.expect_silence(QUIET);
 }
 
 #[test]
-fn mpub_that_does_not_fit_enqueues_nothing() {
-    let nsqd = Nsqd::start(&["--mem-queue-size=5"]);
+fn mem_queue_size_zero_puts_everything_through_the_disk() {
+    let nsqd = Nsqd::start(&["--mem-queue-size=0"]);
+    let mut c = consumer(&nsqd, "zero", "c", None, 1000);
+    let all = bodies("z", 500);
+    let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
     let mut p = nsqd.connect();
-    let ten = bodies("b", 10);
-    let refs: Vec<&[u8]> = ten.iter().map(Vec::as_slice).collect();
-    p.send(Request::Mpub("mfull", &refs));
-    expect_error_prefix(&mut p, "E_MPUB_FAILED MPUB failed ");
-    p.expect_closed();
-    let after = bodies("after", 1);
-    publish_all(&mut nsqd.connect(), "mfull", &after);
-    let mut c = consumer(&nsqd, "mfull", "c", None, 10);
-    expect_bodies(&mut c, &after);
+    p.send(Request::Mpub("zero", &refs));
+    p.expect_response("OK");
+    let got = expect_bodies(&mut c, &all);
+    fin_all(&mut c, &got);
     c.expect_silence(QUIET);
 }
 

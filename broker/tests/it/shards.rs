@@ -182,8 +182,18 @@ fn sigterm_closes_clients_and_exits_zero() {
 /// placement starts there), so its topics owned by shard 1 are forwarded.
 #[test]
 fn after_a_failed_forwarded_publish_no_later_command_runs() {
-    let nsqd = Nsqd::start(&["--mem-queue-size=2"]);
+    // The topic's disk queue cannot open (its metadata does not scan), so
+    // the message beyond --mem-queue-size fails.
     let full = topic_on(1, 0);
+    let dir = crate::harness::fresh_data_dir();
+    std::fs::write(dir.join(format!("{full}.diskqueue.meta.dat")), "garbage\n").unwrap();
+    // Loaded at startup, so the failure is known before the first publish.
+    let dat = format!(
+        "{{\"topics\":[{{\"name\":\"{full}\",\"paused\":false,\"channels\":null}}],\"version\":\"1.3.0\"}}"
+    );
+    std::fs::write(dir.join("nsqd.dat"), dat).unwrap();
+    let data_path = format!("--data-path={}", dir.display());
+    let nsqd = Nsqd::start(&["--mem-queue-size=2", &data_path]);
     let later_same_owner = topic_on(1, 1);
     let later_local = topic_on(0, 0);
     let mut p = nsqd.connect();

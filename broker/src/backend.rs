@@ -1,0 +1,638 @@
+//! A durable topic's or channel's disk queue as its owner sees it
+//! (reference A.11.1, D.1, D.5).
+//!
+//! The owner ([`crate::topic::Topic`] or [`crate::channel::Channel`]) is
+//! synchronous; the [`DiskQueue`] is async. A [`Backend`] sits between them:
+//! the owner hands it messages ([`Backend::push`]) and asks for more
+//! ([`Backend::wake_reader`]) without waiting, and one task per queue, on the
+//! owner's shard, does the I/O:
+//!
+//! ```text
+//!  owner.put ──► to_write ──► task: put_many (one write, one sync per batch) ──► GroupCommit::written
+//!                                   │
+//!  owner.refill ◄── read back ◄─────┘ peek / advance up to the owner's room, then one sync
+//! ```
+//!
+//! Depth is exact at every moment: [`Backend::depth`] counts what waits to
+//! be written, what is being written and what is on disk, and the task
+//! moves records into the owner's memory queue in the same step that
+//! lowers the disk depth.
+//!
+//! Deferred messages that reach the disk (at shutdown, or a DPUB that
+//! overflows) keep their due time in an extra file (`<queue>.deferred.dat`,
+//! [`DiskQueue::save_deferrals`]) that Go nsqd ignores.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nsq_protocol::{MessageHeader, MessageId};
+
+use crate::channel::Channel;
+use crate::diskqueue::queue::{DiskQueue, QueueConfig};
+use crate::message::Message;
+use crate::notify::{Event, Notify};
+use crate::shard::commit::GroupCommit;
+use crate::shard::mesh::ShardMsg;
+use crate::shard::Context;
+use crate::topic::Topic;
+
+/// Most messages read back into an owner's memory queue at a time.
+pub const READ_AHEAD: usize = 256;
+
+/// What a backend delivers read-back messages to.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    /// A topic.
+    Topic(Weak<RefCell<Topic>>),
+    /// A channel.
+    Channel(Weak<RefCell<Channel>>),
+}
+
+impl Owner {
+    /// How many messages the owner takes now (0 if gone).
+    fn room(&self) -> usize {
+        match self {
+            Owner::Topic(t) => t.upgrade().map_or(0, |t| t.borrow().read_room()),
+            Owner::Channel(c) => c.upgrade().map_or(0, |c| c.borrow().read_room()),
+        }
+    }
+
+    fn refill(&self, messages: Vec<Message>) {
+        let now = Instant::now();
+        match self {
+            Owner::Topic(t) => {
+                if let Some(t) = t.upgrade() {
+                    t.borrow_mut().refill(messages, now);
+                }
+            }
+            Owner::Channel(c) => {
+                if let Some(c) = c.upgrade() {
+                    c.borrow_mut().refill(messages, now);
+                }
+            }
+        }
+    }
+
+    fn is_topic(&self) -> bool {
+        matches!(self, Owner::Topic(_))
+    }
+}
+
+/// What every backend of a shard shares.
+#[derive(Debug)]
+pub struct DiskShard {
+    /// `--data-path`.
+    pub dir: PathBuf,
+    /// Queue parameters from the flags.
+    pub cfg: QueueConfig,
+    /// `--sync-every=1`: every publish goes through the disk and is
+    /// answered after its fsync (group commit).
+    pub durable: bool,
+    /// `--mem-queue-size`.
+    pub mem_queue_size: usize,
+    /// The shard's group commit.
+    pub commit: Rc<GroupCommit>,
+    ctx: Arc<Context>,
+    /// Queues being closed or deleted, by name: a new queue of the same
+    /// name opens only after they are done.
+    retiring: RefCell<HashMap<String, usize>>,
+    /// Every backend of the shard (for startup and shutdown).
+    backends: RefCell<Vec<Weak<Backend>>>,
+    /// Bumped when a backend opens or finishes, or a queue retires.
+    pub settled: Event,
+}
+
+impl DiskShard {
+    /// A shard's disk context.
+    pub fn new(ctx: Arc<Context>, commit: Rc<GroupCommit>) -> DiskShard {
+        let f = &ctx.opts.flags;
+        let cfg = QueueConfig::nsqd(
+            f.max_bytes_per_file.max(1) as u64,
+            f.max_msg_size.max(0) as u64,
+            f.sync_every.max(1) as u64,
+            f.sync_timeout,
+        );
+        DiskShard {
+            dir: PathBuf::from(&f.data_path),
+            cfg,
+            durable: f.sync_every <= 1,
+            mem_queue_size: f.mem_queue_size.max(0) as usize,
+            commit,
+            ctx,
+            retiring: RefCell::new(HashMap::new()),
+            backends: RefCell::new(Vec::new()),
+            settled: Event::default(),
+        }
+    }
+
+    /// Start the backend of queue `name` for `owner`.
+    pub fn open(self: &Rc<Self>, name: String, owner: Owner) -> Rc<Backend> {
+        let backend = Rc::new(Backend {
+            name,
+            disk: self.clone(),
+            inner: RefCell::new(Inner::default()),
+            wake: Notify::default(),
+            owner,
+        });
+        self.backends.borrow_mut().retain(|b| b.strong_count() > 0);
+        self.backends.borrow_mut().push(Rc::downgrade(&backend));
+        glommio::spawn_local(backend.clone().run()).detach();
+        backend
+    }
+
+    /// Whether every backend has opened (or failed to).
+    pub fn all_open(&self) -> bool {
+        self.backends
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .all(|b| b.inner.borrow().phase != Phase::Opening)
+    }
+
+    /// Wait until every backend has opened.
+    pub async fn wait_open(&self) {
+        loop {
+            let seen = self.settled.version();
+            if self.all_open() {
+                return;
+            }
+            self.settled.changed(seen).await;
+        }
+    }
+
+    /// Wait until no queue is being closed or deleted.
+    pub async fn wait_retired(&self) {
+        loop {
+            let seen = self.settled.version();
+            if self.retiring.borrow().is_empty() {
+                return;
+            }
+            self.settled.changed(seen).await;
+        }
+    }
+
+    async fn wait_name_free(&self, name: &str) {
+        loop {
+            let seen = self.settled.version();
+            if !self.retiring.borrow().contains_key(name) {
+                return;
+            }
+            self.settled.changed(seen).await;
+        }
+    }
+
+    fn retire(&self, name: &str) {
+        *self
+            .retiring
+            .borrow_mut()
+            .entry(name.to_owned())
+            .or_insert(0) += 1;
+    }
+
+    fn retired(&self, name: &str) {
+        let mut r = self.retiring.borrow_mut();
+        if let Some(n) = r.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                r.remove(name);
+            }
+        }
+        drop(r);
+        self.settled.notify_all();
+    }
+
+    /// Send the forwarded publishes' answers whose writes are done.
+    fn release_acks(&self) {
+        for (origin, batch, results) in self.commit.release() {
+            let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    #[default]
+    Opening,
+    Open,
+    /// Could not open: writes fail, nothing is read.
+    Failed,
+    /// Closed or deleted.
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Close,
+    Delete,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    phase: Phase,
+    to_write: Vec<Message>,
+    /// Epoch at which `to_write` became non-empty.
+    dirty_since: Option<u64>,
+    /// Messages taken by the task and being written.
+    writing: usize,
+    /// Records on disk as of the task's last step.
+    on_disk: u64,
+    /// Due times (unix ms) of deferred messages in the queue, by ID.
+    deferrals: HashMap<u64, i64>,
+    /// Bumped by [`Backend::empty`]: work started before it is discarded.
+    generation: u64,
+    empty_requested: bool,
+    end: Option<End>,
+}
+
+/// One durable topic's or channel's disk queue.
+#[derive(Debug)]
+pub struct Backend {
+    /// The queue name (`<topic>` or `<topic>:<channel>`).
+    pub name: String,
+    disk: Rc<DiskShard>,
+    inner: RefCell<Inner>,
+    wake: Notify,
+    owner: Owner,
+}
+
+impl Backend {
+    /// Messages on disk or on their way there (stats' `backend_depth`).
+    pub fn depth(&self) -> u64 {
+        let i = self.inner.borrow();
+        i.on_disk + i.to_write.len() as u64 + i.writing as u64
+    }
+
+    /// Nothing on disk or on its way: a new message may go to memory
+    /// without overtaking older ones.
+    pub fn is_idle(&self) -> bool {
+        self.depth() == 0
+    }
+
+    /// Queue `message` for writing. A message with a delay keeps it (the
+    /// due time goes to the deferrals file). Returns the epoch its write
+    /// belongs to (see [`GroupCommit`]), or `None` at once if the queue
+    /// could not be opened.
+    pub fn push(&self, message: Message, now_ms: i64) -> Option<u64> {
+        let mut i = self.inner.borrow_mut();
+        if i.phase == Phase::Failed {
+            return None;
+        }
+        if message.defer_ms > 0 {
+            let due = now_ms.saturating_add(message.defer_ms as i64);
+            i.deferrals.insert(message.id.0, due);
+        }
+        i.to_write.push(message);
+        if i.dirty_since.is_none() {
+            i.dirty_since = Some(self.disk.commit.dirty());
+        }
+        drop(i);
+        self.wake.notify();
+        Some(self.disk.commit.current())
+    }
+
+    /// The owner has room: read back if there is anything to read.
+    pub fn wake_reader(&self) {
+        if self.depth() > 0 {
+            self.wake.notify();
+        }
+    }
+
+    /// Drop everything queued and delete the files (`/topic/empty`,
+    /// `/channel/empty`). The depth is 0 at once.
+    pub fn empty(&self) {
+        let mut i = self.inner.borrow_mut();
+        i.to_write.clear();
+        i.writing = 0;
+        i.on_disk = 0;
+        i.deferrals.clear();
+        i.generation += 1;
+        i.empty_requested = true;
+        // The publishes of the dropped messages were accepted: their
+        // epochs complete.
+        if let Some(began) = i.dirty_since.take() {
+            drop(i);
+            self.disk.commit.written(began, true);
+            self.disk.release_acks();
+        } else {
+            drop(i);
+        }
+        self.wake.notify();
+    }
+
+    /// Remove the queue and its files (topic or channel deleted).
+    pub fn delete(&self) {
+        self.empty();
+        self.finish(End::Delete);
+    }
+
+    /// Write what is queued, sync and close (shutdown).
+    pub fn close(&self) {
+        self.finish(End::Close);
+    }
+
+    fn finish(&self, end: End) {
+        let mut i = self.inner.borrow_mut();
+        if i.end.is_some() {
+            return;
+        }
+        i.end = Some(end);
+        drop(i);
+        self.disk.retire(&self.name);
+        self.wake.notify();
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner.borrow().phase == Phase::Finished
+    }
+
+    // ----- the task ------------------------------------------------------
+
+    async fn run(self: Rc<Self>) {
+        self.disk.wait_name_free(&self.name).await;
+        let opened = DiskQueue::open(&self.disk.dir, &self.name, self.disk.cfg).await;
+        let mut queue = match opened {
+            Ok(q) => q,
+            Err(e) => {
+                crate::log!(Error, "DISKQUEUE({}): failed to open - {e}", self.name);
+                self.disk
+                    .ctx
+                    .set_unhealthy(format!("failed to open disk queue {} - {e}", self.name));
+                self.inner.borrow_mut().phase = Phase::Failed;
+                self.disk.settled.notify_all();
+                return self.run_failed().await;
+            }
+        };
+        match queue.load_deferrals().await {
+            Ok(entries) => self.inner.borrow_mut().deferrals.extend(entries),
+            Err(e) => crate::log!(Warn, "DISKQUEUE({}): deferrals not loaded - {e}", self.name),
+        }
+        {
+            let mut i = self.inner.borrow_mut();
+            i.on_disk = queue.depth();
+            i.phase = Phase::Open;
+        }
+        self.log_events(&mut queue);
+        self.disk.settled.notify_all();
+        loop {
+            self.write_pending(&mut queue).await;
+            if std::mem::take(&mut self.inner.borrow_mut().empty_requested) {
+                if let Err(e) = queue.empty().await {
+                    crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
+                }
+                self.inner.borrow_mut().on_disk = 0;
+                continue;
+            }
+            let end = self.inner.borrow().end;
+            if let Some(end) = end {
+                self.end(queue, end).await;
+                return;
+            }
+            if self.read_back(&mut queue).await {
+                continue;
+            }
+            if let Err(e) = queue.maybe_sync().await {
+                crate::log!(Error, "DISKQUEUE({}): failed to sync - {e}", self.name);
+            }
+            self.log_events(&mut queue);
+            if self.has_work() {
+                continue;
+            }
+            let wait = queue
+                .sync_deadline()
+                .saturating_duration_since(Instant::now());
+            futures_lite::future::or(self.wake.notified(), async {
+                glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
+            })
+            .await;
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        let i = self.inner.borrow();
+        !i.to_write.is_empty() || i.empty_requested || i.end.is_some()
+    }
+
+    /// Write everything queued as one batch.
+    async fn write_pending(&self, queue: &mut DiskQueue) {
+        let (batch, began, generation) = {
+            let mut i = self.inner.borrow_mut();
+            if i.to_write.is_empty() {
+                return;
+            }
+            let batch = std::mem::take(&mut i.to_write);
+            i.writing = batch.len();
+            (batch, i.dirty_since.take(), i.generation)
+        };
+        self.disk.commit.begin_write();
+        let mut buf = Vec::with_capacity(batch.iter().map(|m| 26 + m.body.len()).sum());
+        let mut ends = Vec::with_capacity(batch.len());
+        for m in &batch {
+            MessageHeader {
+                timestamp: m.timestamp,
+                attempts: m.attempts,
+                id: m.id,
+            }
+            .encode(&mut buf);
+            buf.extend_from_slice(&m.body);
+            ends.push(buf.len());
+        }
+        let mut start = 0;
+        let records: Vec<&[u8]> = ends
+            .iter()
+            .map(|&end| {
+                let r = &buf[start..end];
+                start = end;
+                r
+            })
+            .collect();
+        let result = queue.put_many(&records).await;
+        {
+            let mut i = self.inner.borrow_mut();
+            if i.generation == generation {
+                i.writing = 0;
+                i.on_disk = queue.depth();
+            }
+        }
+        match &result {
+            Ok(()) => self.disk.ctx.set_healthy(),
+            Err(e) => {
+                crate::log!(
+                    Error,
+                    "DISKQUEUE({}): failed to write {} messages - {e}",
+                    self.name,
+                    batch.len()
+                );
+                self.disk
+                    .ctx
+                    .set_unhealthy(format!("failed to write messages to {} - {e}", self.name));
+                let mut i = self.inner.borrow_mut();
+                for m in &batch {
+                    i.deferrals.remove(&m.id.0);
+                }
+            }
+        }
+        if let Some(began) = began {
+            self.disk.commit.written(began, result.is_ok());
+            self.disk.release_acks();
+        }
+        self.log_events(queue);
+    }
+
+    /// Read records back into the owner while it has room; true if any
+    /// was read.
+    async fn read_back(&self, queue: &mut DiskQueue) -> bool {
+        let room = self.owner.room();
+        if room == 0 || queue.depth() == 0 {
+            return false;
+        }
+        let generation = self.inner.borrow().generation;
+        let mut messages = Vec::with_capacity(room.min(READ_AHEAD));
+        let now_ms = crate::shard::wall_clock_ns() / 1_000_000;
+        while messages.len() < room {
+            let payload = match queue.peek().await {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
+                    break;
+                }
+            };
+            if let Err(e) = queue.advance_batched().await {
+                crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
+                break;
+            }
+            match decode(payload) {
+                Some(mut m) => {
+                    let due = self.inner.borrow_mut().deferrals.remove(&m.id.0);
+                    if let Some(due) = due.filter(|&d| d > now_ms) {
+                        m.defer_ms = (due - now_ms) as u64;
+                    }
+                    messages.push(m);
+                }
+                None => crate::log!(
+                    Error,
+                    "TOPIC/CHANNEL({}): failed to decode message from disk",
+                    self.name
+                ),
+            }
+        }
+        {
+            let mut i = self.inner.borrow_mut();
+            if i.generation != generation {
+                // Emptied meanwhile: these are gone too.
+                return true;
+            }
+            i.on_disk = queue.depth();
+        }
+        let read = !messages.is_empty();
+        if read {
+            self.owner.refill(messages);
+        }
+        if self.disk.durable && self.owner.is_topic() {
+            // The channels' copies must be written before the topic's read
+            // position is: else a crash in between would lose them.
+            self.disk.commit.begin_write();
+            let epoch = self.disk.commit.current() - 1;
+            self.wait_others(epoch).await;
+        }
+        if let Err(e) = queue.sync_if_due().await {
+            crate::log!(Error, "DISKQUEUE({}): failed to sync - {e}", self.name);
+        }
+        self.log_events(queue);
+        read
+    }
+
+    /// Wait until epoch `e` is complete but for this queue's own batch.
+    async fn wait_others(&self, e: u64) {
+        let commit = &self.disk.commit;
+        loop {
+            let seen = commit.done.version();
+            let own = self.inner.borrow().dirty_since;
+            if commit.is_complete_except(e, own) {
+                return;
+            }
+            commit.done.changed(seen).await;
+        }
+    }
+
+    async fn end(&self, mut queue: DiskQueue, end: End) {
+        match end {
+            End::Close => {
+                self.write_pending(&mut queue).await;
+                let entries: Vec<(u64, i64)> = self
+                    .inner
+                    .borrow()
+                    .deferrals
+                    .iter()
+                    .map(|(&id, &due)| (id, due))
+                    .collect();
+                if let Err(e) = queue.save_deferrals(&entries).await {
+                    crate::log!(Error, "DISKQUEUE({}): deferrals not saved - {e}", self.name);
+                }
+                self.log_events(&mut queue);
+                if let Err(e) = queue.close().await {
+                    crate::log!(Error, "DISKQUEUE({}): failed to close - {e}", self.name);
+                }
+            }
+            End::Delete => {
+                let _ = queue.save_deferrals(&[]).await;
+                if let Err(e) = queue.delete().await {
+                    crate::log!(Error, "DISKQUEUE({}): failed to delete - {e}", self.name);
+                }
+            }
+        }
+        self.inner.borrow_mut().phase = Phase::Finished;
+        self.disk.retired(&self.name);
+    }
+
+    /// A queue that did not open: fail every write until it is closed.
+    async fn run_failed(&self) {
+        loop {
+            let (batch, began, end) = {
+                let mut i = self.inner.borrow_mut();
+                (std::mem::take(&mut i.to_write), i.dirty_since.take(), i.end)
+            };
+            drop(batch);
+            if let Some(began) = began {
+                self.disk.commit.begin_write();
+                self.disk.commit.written(began, false);
+                self.disk.release_acks();
+            }
+            if end.is_some() {
+                self.inner.borrow_mut().phase = Phase::Finished;
+                self.disk.retired(&self.name);
+                return;
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    fn log_events(&self, queue: &mut DiskQueue) {
+        let (events, dropped) = queue.take_events();
+        for e in events {
+            crate::log!(Error, "DISKQUEUE({}): {e}", self.name);
+        }
+        if dropped > 0 {
+            crate::log!(Error, "DISKQUEUE({}): {dropped} more events", self.name);
+        }
+    }
+}
+
+/// A record's payload as a message (the body shares the read chunk).
+fn decode(payload: Bytes) -> Option<Message> {
+    let (header, body) = MessageHeader::decode(&payload)?;
+    let body_start = payload.len() - body.len();
+    Some(Message {
+        id: MessageId(header.id.0),
+        timestamp: header.timestamp,
+        attempts: header.attempts,
+        defer_ms: 0,
+        body: payload.slice(body_start..),
+    })
+}

@@ -1,0 +1,237 @@
+//! Group commit: which publishes are on disk yet (reference D.1, decision
+//! "group commit").
+//!
+//! A publish whose messages went to one or more disk queues is answered
+//! only once every one of those writes is done (and fsynced, with
+//! `--sync-every=1`). Instead of tracking each message, the shard counts
+//! *epochs*: every write is tagged with the epoch current when it was
+//! queued, and a queue that starts writing a batch moves the shard to the
+//! next epoch. Epoch `e` is complete when no queue still holds an unwritten
+//! batch that began at `e` or earlier. So all the publishes of all the
+//! connections of a moment share one write and one fsync per queue, and
+//! waiting costs nothing per message.
+//!
+//! A failed write fails every epoch its batch spanned: those publishes are
+//! answered `E_PUB_FAILED` (their messages may still arrive: at least once).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::notify::Event;
+use crate::topic::PutError;
+
+/// Failed epoch ranges kept for late waiters.
+const FAILED_KEPT: usize = 1024;
+
+/// A forwarded publish batch whose answer waits for the disk.
+#[derive(Debug)]
+pub struct HeldAck {
+    /// The epoch that must complete first.
+    pub epoch: u64,
+    /// The shard that sent the batch.
+    pub origin: usize,
+    /// The batch number there.
+    pub batch: u64,
+    /// The answers, each with the epoch it waits for (0 = none).
+    pub results: Vec<(Result<(), PutError>, u64)>,
+}
+
+/// A released answer: origin shard, its batch number, the results.
+pub type ReadyAck = (usize, u64, Vec<Result<(), PutError>>);
+
+/// One shard's group-commit bookkeeping.
+#[derive(Debug)]
+pub struct GroupCommit {
+    current: Cell<u64>,
+    /// Epoch at which each dirty queue's unwritten batch began → queues.
+    outstanding: RefCell<BTreeMap<u64, usize>>,
+    failed: RefCell<VecDeque<(u64, u64)>>,
+    held: RefCell<Vec<HeldAck>>,
+    /// Bumped whenever epochs complete.
+    pub done: Event,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        GroupCommit {
+            current: Cell::new(1),
+            outstanding: RefCell::new(BTreeMap::new()),
+            failed: RefCell::new(VecDeque::new()),
+            held: RefCell::new(Vec::new()),
+            done: Event::default(),
+        }
+    }
+}
+
+impl GroupCommit {
+    /// The epoch new writes belong to.
+    pub fn current(&self) -> u64 {
+        self.current.get()
+    }
+
+    /// A queue got its first unwritten message: returns the epoch its
+    /// batch begins at (give it back to [`GroupCommit::written`]).
+    pub fn dirty(&self) -> u64 {
+        let e = self.current.get();
+        *self.outstanding.borrow_mut().entry(e).or_insert(0) += 1;
+        e
+    }
+
+    /// A queue takes its unwritten batch to write it: later writes belong
+    /// to the next epoch.
+    pub fn begin_write(&self) {
+        self.current.set(self.current.get() + 1);
+    }
+
+    /// A queue's batch that began at `began` (and ends before the current
+    /// epoch) is written, or failed.
+    pub fn written(&self, began: u64, ok: bool) {
+        if !ok {
+            let mut failed = self.failed.borrow_mut();
+            if failed.len() == FAILED_KEPT {
+                failed.pop_front();
+            }
+            failed.push_back((began, self.current.get()));
+        }
+        {
+            let mut out = self.outstanding.borrow_mut();
+            if let Some(n) = out.get_mut(&began) {
+                *n -= 1;
+                if *n == 0 {
+                    out.remove(&began);
+                }
+            }
+        }
+        self.done.notify_all();
+    }
+
+    /// Whether epoch `e` is complete.
+    pub fn is_complete(&self, e: u64) -> bool {
+        self.outstanding
+            .borrow()
+            .keys()
+            .next()
+            .is_none_or(|&first| first > e)
+    }
+
+    /// Whether epoch `e` is complete but for one queue's batch that
+    /// began at `own`.
+    pub fn is_complete_except(&self, e: u64, own: Option<u64>) -> bool {
+        let pending: usize = self.outstanding.borrow().range(..=e).map(|(_, n)| n).sum();
+        let mine = usize::from(own.is_some_and(|o| o <= e));
+        pending <= mine
+    }
+
+    /// The outcome of complete epoch `e`.
+    pub fn outcome(&self, e: u64) -> Result<(), PutError> {
+        let failed = self
+            .failed
+            .borrow()
+            .iter()
+            .any(|&(lo, hi)| lo <= e && e <= hi);
+        if failed {
+            Err(PutError::DiskFailed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wait until epoch `e` is complete; its outcome.
+    pub async fn wait(&self, e: u64) -> Result<(), PutError> {
+        loop {
+            let seen = self.done.version();
+            if self.is_complete(e) {
+                return self.outcome(e);
+            }
+            self.done.changed(seen).await;
+        }
+    }
+
+    /// Hold a forwarded batch's answer until its epoch completes.
+    pub fn hold(&self, ack: HeldAck) {
+        self.held.borrow_mut().push(ack);
+    }
+
+    /// Take the held answers whose epochs are complete, with each result
+    /// settled.
+    pub fn release(&self) -> Vec<ReadyAck> {
+        let mut held = self.held.borrow_mut();
+        if held.is_empty() {
+            return Vec::new();
+        }
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < held.len() {
+            if self.is_complete(held[i].epoch) {
+                let ack = held.swap_remove(i);
+                let results = ack
+                    .results
+                    .into_iter()
+                    .map(|(r, e)| match r {
+                        Ok(()) if e != 0 => self.outcome(e),
+                        r => r,
+                    })
+                    .collect();
+                ready.push((ack.origin, ack.batch, results));
+            } else {
+                i += 1;
+            }
+        }
+        ready
+    }
+
+    /// Fail everything still held (shutdown).
+    pub fn fail_held(&self) -> Vec<ReadyAck> {
+        self.held
+            .borrow_mut()
+            .drain(..)
+            .map(|a| {
+                let results = a.results.iter().map(|_| Err(PutError::Exiting)).collect();
+                (a.origin, a.batch, results)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_completes_when_every_batch_that_began_by_then_is_written() {
+        let g = GroupCommit::default();
+        let a = g.dirty(); // queue A, epoch 1
+        let e1 = g.current();
+        g.begin_write(); // A writes
+        let b = g.dirty(); // queue B dirty at epoch 2
+        let e2 = g.current();
+        assert!(!g.is_complete(e1));
+        g.written(a, true);
+        assert!(g.is_complete(e1));
+        assert!(!g.is_complete(e2));
+        g.begin_write();
+        g.written(b, false);
+        assert!(g.is_complete(e2));
+        assert_eq!(g.outcome(e1), Ok(()));
+        assert_eq!(g.outcome(e2), Err(PutError::DiskFailed));
+    }
+
+    #[test]
+    fn held_answers_are_released_in_order_of_completion() {
+        let g = GroupCommit::default();
+        let began = g.dirty();
+        let e = g.current();
+        g.hold(HeldAck {
+            epoch: e,
+            origin: 1,
+            batch: 7,
+            results: vec![(Ok(()), e), (Ok(()), 0), (Err(PutError::Skipped), 0)],
+        });
+        assert!(g.release().is_empty());
+        g.begin_write();
+        g.written(began, true);
+        let out = g.release();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].2, vec![Ok(()), Ok(()), Err(PutError::Skipped)]);
+    }
+}
