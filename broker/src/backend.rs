@@ -41,8 +41,16 @@ use crate::shard::mesh::ShardMsg;
 use crate::shard::Context;
 use crate::topic::Topic;
 
-/// Most messages read back into an owner's memory queue at a time.
-pub const READ_AHEAD: usize = 256;
+/// Messages a topic reads back from its disk queue at a time.
+pub const READ_AHEAD: usize = 1024;
+
+/// Most messages a channel reads back at a time (it reads what its
+/// consumers' RDY leaves room for, up to this).
+pub const READ_MAX: usize = 4096;
+
+/// Payload bytes after which a read-back batch stops early (large
+/// messages).
+const READ_BYTES: usize = 4 << 20;
 
 /// What a backend delivers read-back messages to.
 #[derive(Debug, Clone)]
@@ -492,9 +500,10 @@ impl Backend {
             return false;
         }
         let generation = self.inner.borrow().generation;
-        let mut messages = Vec::with_capacity(room.min(READ_AHEAD));
+        let mut messages = Vec::with_capacity(room.min(READ_MAX));
         let now_ms = crate::shard::wall_clock_ns() / 1_000_000;
-        while messages.len() < room {
+        let mut bytes = 0;
+        while messages.len() < room && bytes < READ_BYTES {
             let payload = match queue.peek().await {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
@@ -507,6 +516,7 @@ impl Backend {
                 crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
                 break;
             }
+            bytes += payload.len();
             match decode(payload) {
                 Some(mut m) => {
                     let due = self.inner.borrow_mut().deferrals.remove(&m.id.0);

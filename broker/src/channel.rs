@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 
 use nsq_protocol::MessageId;
 
-use crate::backend::{Backend, READ_AHEAD};
+use crate::backend::{Backend, READ_MAX};
 use crate::e2e::E2eWindow;
 use crate::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
 use crate::message::Message;
 use crate::net::client::Client;
 use crate::timers::Timers;
+
+/// Below this many queued messages a channel asks its disk queue for more.
+const READ_MIN: usize = 64;
 
 /// A channel of a topic.
 #[derive(Debug)]
@@ -39,6 +42,12 @@ pub struct Channel {
     capacity: usize,
     /// The disk queue (none when ephemeral).
     pub backend: Option<Rc<Backend>>,
+    /// With `--mem-queue-size=0` (not group commit): hand messages to
+    /// waiting consumers instead of the disk, as Go's unbuffered channel
+    /// does. Set by the topic.
+    pub hand_off: bool,
+    /// Free RDY of the consumers after the last dispatch (for hand-off).
+    free_rdy: usize,
     in_flight: InFlightTable,
     deferred: DeferredQueue,
     consumers: Vec<Rc<Client>>,
@@ -72,6 +81,8 @@ impl Channel {
                 queue: VecDeque::new(),
                 capacity,
                 backend: None,
+                hand_off: false,
+                free_rdy: 0,
                 in_flight: InFlightTable::default(),
                 deferred: DeferredQueue::default(),
                 consumers: Vec::new(),
@@ -139,13 +150,24 @@ impl Channel {
             return Some(0);
         }
         match &self.backend {
-            Some(b) if !b.is_idle() || self.queue.len() >= self.capacity => b.push(message, now_ms),
+            Some(b) if !b.is_idle() || self.queue.len() >= self.memory_room() => {
+                b.push(message, now_ms)
+            }
             _ => {
                 if !self.ephemeral || self.queue.len() < self.capacity {
                     self.queue.push_back(message);
                 }
                 Some(0)
             }
+        }
+    }
+
+    /// How many messages the memory queue holds before the disk is used.
+    fn memory_room(&self) -> usize {
+        if self.hand_off {
+            self.capacity.max(self.free_rdy)
+        } else {
+            self.capacity
         }
     }
 
@@ -156,13 +178,21 @@ impl Channel {
         self.arm(due);
     }
 
-    /// How many messages the channel takes back from its disk queue now.
+    /// How many messages the channel takes back from its disk queue now:
+    /// what its consumers' RDY leaves room for (at least a small batch,
+    /// at most [`READ_MAX`]), less what is already queued in memory.
     pub fn read_room(&self) -> usize {
         if self.paused || self.consumers.is_empty() {
-            0
-        } else {
-            READ_AHEAD.saturating_sub(self.queue.len())
+            return 0;
         }
+        let free: u64 = self
+            .consumers
+            .iter()
+            .map(|c| c.rdy.get().saturating_sub(c.in_flight.get()))
+            .sum();
+        (free as usize)
+            .clamp(READ_MIN, READ_MAX)
+            .saturating_sub(self.queue.len())
     }
 
     /// Messages read back from the disk queue (oldest first): queue them
@@ -220,7 +250,14 @@ impl Channel {
                 });
             }
         }
-        if self.queue.len() < READ_AHEAD / 2 {
+        if self.hand_off {
+            self.free_rdy = self
+                .consumers
+                .iter()
+                .map(|c| c.rdy.get().saturating_sub(c.in_flight.get()) as usize)
+                .sum();
+        }
+        if self.queue.len() < READ_MIN {
             if let Some(b) = &self.backend {
                 b.wake_reader();
             }

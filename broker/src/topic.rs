@@ -157,6 +157,9 @@ impl Topic {
             self.capacity_flag()
         };
         let c = Channel::new_shared(name, capacity, self.max_msg_timeout, self.timers.clone());
+        // Go's unbuffered channel with --mem-queue-size=0: a consumer
+        // waiting right now gets the message without the disk.
+        c.borrow_mut().hand_off = capacity == 0 && !group_commit;
         if let (Some(disk), false) = (&self.disk, nsq_protocol::names::is_ephemeral(name)) {
             let owner = Owner::Channel(Rc::downgrade(&c));
             let queue_name = crate::diskqueue::format::channel_queue_name(&self.name, name);
