@@ -106,9 +106,11 @@ pub struct DiskShard {
     /// The shard's group commit.
     pub commit: Rc<GroupCommit>,
     ctx: Arc<Context>,
-    /// Queues being closed or deleted, by name: a new queue of the same
-    /// name opens only after they are done.
+    /// Queues being closed or deleted, by name.
     retiring: RefCell<HashMap<String, usize>>,
+    /// The newest backend of each name: a new queue of the same name
+    /// opens only after it is done (a topic deleted and recreated).
+    latest: RefCell<HashMap<String, Weak<Backend>>>,
     /// Every backend of the shard (for startup and shutdown).
     backends: RefCell<Vec<Weak<Backend>>>,
     /// Bumped when a backend opens or finishes, or a queue retires.
@@ -133,6 +135,7 @@ impl DiskShard {
             commit,
             ctx,
             retiring: RefCell::new(HashMap::new()),
+            latest: RefCell::new(HashMap::new()),
             backends: RefCell::new(Vec::new()),
             settled: Event::default(),
         }
@@ -146,7 +149,14 @@ impl DiskShard {
             inner: RefCell::new(Inner::default()),
             wake: Notify::default(),
             owner,
+            previous: RefCell::new(None),
         });
+        let previous = self
+            .latest
+            .borrow_mut()
+            .insert(backend.name.clone(), Rc::downgrade(&backend))
+            .and_then(|w| w.upgrade());
+        *backend.previous.borrow_mut() = previous;
         self.backends.borrow_mut().retain(|b| b.strong_count() > 0);
         self.backends.borrow_mut().push(Rc::downgrade(&backend));
         glommio::spawn_local(backend.clone().run()).detach();
@@ -178,16 +188,6 @@ impl DiskShard {
         loop {
             let seen = self.settled.version();
             if self.retiring.borrow().is_empty() {
-                return;
-            }
-            self.settled.changed(seen).await;
-        }
-    }
-
-    async fn wait_name_free(&self, name: &str) {
-        loop {
-            let seen = self.settled.version();
-            if !self.retiring.borrow().contains_key(name) {
                 return;
             }
             self.settled.changed(seen).await;
@@ -266,6 +266,8 @@ pub struct Backend {
     inner: RefCell<Inner>,
     wake: Notify,
     owner: Owner,
+    /// The previous backend of the same name, until it is done.
+    previous: RefCell<Option<Rc<Backend>>>,
 }
 
 impl Backend {
@@ -361,8 +363,31 @@ impl Backend {
 
     // ----- the task ------------------------------------------------------
 
+    /// Wait until the previous queue of this name (deleted or closed) is
+    /// done with its files.
+    async fn wait_for_previous(&self) {
+        let Some(previous) = self.previous.borrow_mut().take() else {
+            return;
+        };
+        loop {
+            let seen = self.disk.settled.version();
+            if previous.is_finished() {
+                return;
+            }
+            if previous.inner.borrow().end.is_none() {
+                crate::log!(
+                    Warn,
+                    "DISKQUEUE({}): opened while a previous queue of that name is open",
+                    self.name
+                );
+                return;
+            }
+            self.disk.settled.changed(seen).await;
+        }
+    }
+
     async fn run(self: Rc<Self>) {
-        self.disk.wait_name_free(&self.name).await;
+        self.wait_for_previous().await;
         let opened = DiskQueue::open(&self.disk.dir, &self.name, self.disk.cfg).await;
         let mut queue = match opened {
             Ok(q) => q,

@@ -377,17 +377,26 @@ impl Channel {
         let Some(b) = self.backend.take() else {
             return;
         };
+        let mut lost = 0usize;
+        let mut push = |m: Message| lost += usize::from(b.push(m, now_ms).is_none());
         for m in self.queue.drain(..) {
-            let _ = b.push(m, now_ms);
+            push(m);
         }
         let mut in_flight: Vec<Message> = self.in_flight.drain().map(|e| e.message).collect();
         in_flight.sort_by_key(|m| m.id.0);
         for m in in_flight {
-            let _ = b.push(m, now_ms);
+            push(m);
         }
         for (mut m, due) in self.deferred.drain_in_order() {
             m.defer_ms = due.saturating_duration_since(now).as_millis().max(1) as u64;
-            let _ = b.push(m, now_ms);
+            push(m);
+        }
+        if lost > 0 {
+            crate::log!(
+                Error,
+                "CHANNEL({}): {lost} messages lost at exit: its disk queue could not be opened",
+                b.name
+            );
         }
         for c in &self.consumers {
             c.in_flight.set(0);

@@ -67,7 +67,7 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 #[command(
     name = "nsqd",
     about = "nsqd: a thread-per-core, drop-in NSQ broker",
-    long_about = "nsqd: a thread-per-core, drop-in NSQ broker.\n\nThis build keeps queues in memory only: a publish that would overflow --mem-queue-size is refused with E_PUB_FAILED instead of spilling to disk (disk queues come with the persistence work).",
+    long_about = "nsqd: a thread-per-core, drop-in NSQ broker.\n\nQueues spill to go-diskqueue files in --data-path beyond --mem-queue-size, as in NSQ; --sync-every=1 answers each publish after its fsync (group commit).",
     disable_version_flag = true
 )]
 pub struct Flags {
@@ -306,9 +306,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "topology-region",
     "topology-zone",
     "enable-experiment",
-    "max-bytes-per-file",
-    "sync-every",
-    "sync-timeout",
     "queue-scan-worker-pool-max",
     "queue-scan-selection-count",
     "tls-cert",

@@ -340,8 +340,17 @@ impl Topic {
             channel.borrow_mut().flush_and_close(now, now_ms);
         }
         if let Some(b) = self.backend.take() {
-            for m in self.queue.drain(..) {
-                let _ = b.push(m, now_ms);
+            let lost = self
+                .queue
+                .drain(..)
+                .filter(|m| b.push(m.clone(), now_ms).is_none())
+                .count();
+            if lost > 0 {
+                crate::log!(
+                    Error,
+                    "TOPIC({}): {lost} messages lost at exit: its disk queue could not be opened",
+                    self.name
+                );
             }
             b.close();
         }

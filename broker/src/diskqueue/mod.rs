@@ -11,8 +11,8 @@
 //!   carries out.
 //! * [`metadata`]: the `nsqd.dat` file.
 //! * [`queue`]: one disk queue (append, read ahead, sync, roll, `.bad`,
-//!   empty, delete) on a glommio executor. Not yet used by topics and
-//!   channels.
+//!   empty, delete) on a glommio executor; topics and channels use it
+//!   through [`crate::backend`].
 //!
 //! # Files in `--data-path`
 //!
@@ -22,6 +22,7 @@
 //! <queue>.diskqueue.000000.dat              records, rolled at max-bytes-per-file  format::data_file_name
 //! <queue>.diskqueue.000001.dat.bad          a corrupt file, left for the operator  format::bad_file_name
 //! <file>.<random>.tmp                       metadata being written (then renamed)
+//! <queue>.deferred.dat                      due times of deferred messages (ours; Go ignores it)
 //!
 //! <queue> = <topic>  or  <topic>:<channel>      (none for #ephemeral topics/channels)
 //! ```
