@@ -43,9 +43,11 @@
 pub mod api;
 pub mod command;
 pub mod error;
+pub mod flags;
 pub mod frame;
 pub mod http;
 pub mod identify;
+pub mod logfmt;
 pub mod message;
 pub mod names;
 pub mod quote;
