@@ -153,7 +153,7 @@ fn register_and_unregister_effects() {
         l.get_json("/channels?topic=t")["channels"],
         serde_json::json!(["c1", "c2"])
     );
-    assert_eq!(l.producers("t"), [me.clone()]);
+    assert_eq!(l.producers("t"), std::slice::from_ref(&me));
     let nodes = l.get_json("/nodes");
     assert_eq!(
         nodes["producers"][0]["topics"],
