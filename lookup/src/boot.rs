@@ -26,6 +26,9 @@ use crate::server::Server;
 /// process does no DMA file I/O, so the minimum serves.
 const IO_MEMORY: usize = 64 * 1024;
 
+/// Accept queue length asked for (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
 fn raise_memlock() -> u64 {
     let mut lim = libc::rlimit {
@@ -67,7 +70,17 @@ fn bind(flag: &'static str, addr: &str) -> Result<(i32, SocketAddr), LookupError
     let listener = std::net::TcpListener::bind(resolved).map_err(listen_err)?;
     listener.set_nonblocking(true).map_err(listen_err)?;
     let local = listener.local_addr().map_err(listen_err)?;
-    Ok((listener.into_raw_fd(), local))
+    let fd = listener.into_raw_fd();
+    // std listens with a backlog of 128; when hundreds of nsqd reconnect at
+    // once (a lookupd restart), a full accept queue drops SYNs and each
+    // costs the peer a 1 s retransmit. Go asks for somaxconn; so do we (the
+    // kernel caps the value at net.core.somaxconn).
+    // SAFETY: listen(2) again on the listening socket we own; it only
+    // changes the backlog.
+    unsafe {
+        libc::listen(fd, LISTEN_BACKLOG);
+    }
+    Ok((fd, local))
 }
 
 /// Which protocol a listener serves.

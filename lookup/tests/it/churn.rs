@@ -168,3 +168,49 @@ fn sigterm_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Raise this process's open-file limit to its hard limit (peers are fds).
+fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+#[test]
+fn a_thousand_peers_connect_at_once() {
+    // Both ends of every connection live on this machine (and the other
+    // tests run alongside): stay well inside the file limit.
+    let n = 1000.min((raise_nofile() as usize).saturating_sub(200) / 2);
+    let l = Lookupd::start(&[]);
+    let mut peers: Vec<_> = (0..n).map(|_| l.peer()).collect();
+    for (i, p) in peers.iter_mut().enumerate() {
+        let mut wire = Vec::new();
+        nsq_protocol::lookupd::LookupRequest::Identify(&crate::harness::identity(
+            &format!("n{i}"),
+            4151,
+        ))
+        .encode(&mut wire);
+        wire.extend_from_slice(format!("REGISTER t{} c\nREGISTER all\n", i % 20).as_bytes());
+        p.send(&wire);
+    }
+    for p in peers.iter_mut() {
+        assert!(p.read().starts_with('{'));
+        assert_eq!((p.read(), p.read()), ("OK".into(), "OK".into()));
+    }
+    assert_eq!(l.producers("all").len(), n);
+    assert_eq!(
+        l.get_json("/lookup?topic=t3")["channels"],
+        serde_json::json!(["c"])
+    );
+    drop(peers);
+    l.wait_for("every peer gone", |l| l.producers("all").is_empty());
+}
