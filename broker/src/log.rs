@@ -5,45 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Log levels in NSQ's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Level {
-    /// Debug.
-    Debug = 0,
-    /// Info.
-    Info = 1,
-    /// Warning.
-    Warn = 2,
-    /// Error.
-    Error = 3,
-    /// Fatal.
-    Fatal = 4,
-}
-
-impl Level {
-    /// Parse NSQ's level names, case-insensitively.
-    pub fn parse(s: &str) -> Option<Level> {
-        match s.to_ascii_lowercase().as_str() {
-            "debug" => Some(Level::Debug),
-            "info" => Some(Level::Info),
-            "warn" => Some(Level::Warn),
-            "error" => Some(Level::Error),
-            "fatal" => Some(Level::Fatal),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARNING",
-            Level::Error => "ERROR",
-            Level::Fatal => "FATAL",
-        }
-    }
-}
+pub use nsq_protocol::logfmt::Level;
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static PREFIX: OnceLock<String> = OnceLock::new();
@@ -56,13 +18,7 @@ pub fn init(level: Level, prefix: &str) {
 
 /// The current level.
 pub fn level() -> Level {
-    match LEVEL.load(Ordering::Relaxed) {
-        0 => Level::Debug,
-        1 => Level::Info,
-        2 => Level::Warn,
-        3 => Level::Error,
-        _ => Level::Fatal,
-    }
+    Level::from_u8(LEVEL.load(Ordering::Relaxed))
 }
 
 /// Change the level at run time (`PUT /config/log_level`).
@@ -75,31 +31,12 @@ pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }
 
-/// Format a UTC timestamp as Go's log package does.
+/// Format the current UTC time as Go's log package does.
 fn timestamp() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}.{:06}",
-        tod / 3600,
-        (tod / 60) % 60,
-        tod % 60,
-        now.subsec_micros()
-    )
+    nsq_protocol::logfmt::timestamp(now)
 }
 
 /// Print one log line if `level` is enabled.

@@ -14,53 +14,8 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 /// The version NSQ clients and tools see (decision 2).
 pub const NSQ_VERSION: &str = "1.3.0";
 
-/// Parse a Go duration string (`250ms`, `60s`, `1h30m`, `1.5s`, `0`).
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?}");
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
-        return Err(err());
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        if num_len == 0 {
-            return Err(err());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        total += value * unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value {s:?}")),
-    }
-}
+use nsq_protocol::flags::parse_bool;
+pub use nsq_protocol::flags::parse_go_duration;
 
 /// The nsqd flags. Field docs are the `--help` text.
 #[derive(Debug, Clone, Parser)]
@@ -255,23 +210,13 @@ pub struct Flags {
 
 /// Rewrite `-flag` / `-flag=v` spellings of known flags to `--flag`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    let cmd = Flags::command();
-    let known: Vec<String> = cmd
+    nsq_protocol::flags::normalize_args(args, &known_flags())
+}
+
+fn known_flags() -> Vec<String> {
+    Flags::command()
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
-        .chain(["help".to_string()])
-        .collect();
-    args.into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            if i > 0 && a.starts_with('-') && !a.starts_with("--") && a.len() > 2 {
-                let name = a[1..].split('=').next().unwrap_or_default();
-                if known.iter().any(|k| k == name) {
-                    return format!("-{a}");
-                }
-            }
-            a
-        })
         .collect()
 }
 
@@ -337,75 +282,34 @@ const DURATION_FLAGS: &[&str] = &[
     "e2e-processing-latency-window-time",
 ];
 
-/// The flag a config-file key sets (NSQ's special keys, else `_` → `-`).
-fn flag_for_key(key: &str) -> String {
-    match key {
-        "id" => "node-id".into(),
-        "nsqlookupd_tcp_addresses" => "lookupd-tcp-address".into(),
-        "auth_http_addresses" => "auth-http-address".into(),
-        "e2e_processing_latency_percentiles" => "e2e-processing-latency-percentile".into(),
-        other => other.replace('_', "-"),
-    }
-}
-
 /// `--flag=value` arguments for every known key of the TOML file at `path`
 /// whose flag was not given on the command line. Unknown keys are ignored.
 fn config_file_args(path: &str, cli: &ArgMatches) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("failed to load config file {path} - {e}"))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("failed to parse config file {path} - {e}"))?;
-    let known: Vec<String> = Flags::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect();
-    let mut out = Vec::new();
-    for (key, value) in table {
-        let flag = flag_for_key(&key);
-        if flag == "config" || !known.contains(&flag) {
-            continue;
-        }
-        if cli.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine) {
-            continue;
-        }
-        let scalar = |v: &toml::Value| -> Result<String, String> {
-            Ok(match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(n) if DURATION_FLAGS.contains(&flag.as_str()) => {
-                    format!("{n}ms")
-                }
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => return Err(format!("config key {key}: unsupported value {other}")),
-            })
-        };
-        match &value {
-            toml::Value::Array(items) => {
-                for item in items {
-                    out.push(format!("--{flag}={}", scalar(item)?));
-                }
-            }
-            toml::Value::String(s) if s.contains(',') && flag_is_repeatable(&flag) => {
-                for part in s.split(',').filter(|p| !p.is_empty()) {
-                    out.push(format!("--{flag}={part}"));
-                }
-            }
-            v => out.push(format!("--{flag}={}", scalar(v)?)),
-        }
-    }
-    Ok(out)
-}
-
-fn flag_is_repeatable(flag: &str) -> bool {
-    matches!(
-        flag,
-        "lookupd-tcp-address"
-            | "auth-http-address"
-            | "e2e-processing-latency-percentile"
-            | "enable-experiment"
-    )
+    let known = known_flags();
+    let spec = nsq_protocol::flags::ConfigSpec {
+        known: &known,
+        durations: DURATION_FLAGS,
+        repeatable: &[
+            "lookupd-tcp-address",
+            "auth-http-address",
+            "e2e-processing-latency-percentile",
+            "enable-experiment",
+        ],
+        renamed: &[
+            ("id", "node-id"),
+            ("nsqlookupd_tcp_addresses", "lookupd-tcp-address"),
+            ("auth_http_addresses", "auth-http-address"),
+            (
+                "e2e_processing_latency_percentiles",
+                "e2e-processing-latency-percentile",
+            ),
+        ],
+    };
+    nsq_protocol::flags::config_args(path, &text, &spec, |flag| {
+        cli.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine)
+    })
 }
 
 fn default_node_id() -> u16 {

@@ -1,4 +1,5 @@
-//! Pure codecs for NSQ's TCP V2 protocol: no I/O, no async, no runtime.
+//! Pure codecs for NSQ's TCP V2 protocol and nsqlookupd's V1 protocol: no
+//! I/O, no async, no runtime.
 //!
 //! Everything here works on byte slices and caller-owned buffers, so it can
 //! be fuzzed and property-tested on its own and shared by the broker, the
@@ -10,6 +11,11 @@
 //! * [`identify`]: IDENTIFY JSON and negotiation rules, reference A.6.1.
 //! * [`names`]: topic and channel names, reference A.12.
 //! * [`error`]: the error-code catalogue, reference A.9.
+//! * [`lookupd`]: nsqlookupd's TCP "  V1" protocol, reference E.1;
+//!   [`api::lookup`] its HTTP JSON shapes, E.3.
+//! * [`http`]: HTTP/1.1 requests and V1 replies, reference B.1.
+//! * [`flags`], [`logfmt`]: flag spellings, `--config` TOML and log lines
+//!   shared by the daemons, reference C.2/C.4.
 //!
 //! ```text
 //! client                                       server
@@ -43,9 +49,12 @@
 pub mod api;
 pub mod command;
 pub mod error;
+pub mod flags;
 pub mod frame;
 pub mod http;
 pub mod identify;
+pub mod logfmt;
+pub mod lookupd;
 pub mod message;
 pub mod names;
 pub mod quote;

@@ -1,0 +1,191 @@
+//! Startup and shutdown: bind both listeners, run everything on one glommio
+//! executor, stop on SIGINT/SIGTERM.
+//!
+//! Why one executor: nsqlookupd's work per request is tiny (a map lookup, a
+//! few hundred bytes of JSON), so one core is plenty, and keeping the
+//! registry on that one thread means no lock at all between thousands of
+//! churning nsqd peers and `/lookup` readers. Each peer is a task (a few KiB
+//! of buffers), not a thread, so thousands of idle nsqd connections cost
+//! little. glommio traps handled here (performance guide 3.2, 3.7):
+//! memlock is raised and io_memory kept small (no file I/O here), and the
+//! sockets are bound without SO_REUSEPORT so a port in use is a clear error.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::IntoRawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::error::LookupError;
+use crate::options::{Options, NSQ_VERSION};
+use crate::server::Server;
+
+/// io_memory for the executor: glommio registers it on its rings; this
+/// process does no DMA file I/O, so the minimum serves.
+const IO_MEMORY: usize = 64 * 1024;
+
+/// Accept queue length asked for (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
+fn raise_memlock() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Bind a listening socket (std: no SO_REUSEPORT), non-blocking.
+fn bind(flag: &'static str, addr: &str) -> Result<(i32, SocketAddr), LookupError> {
+    let resolved = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| LookupError::Address {
+            flag,
+            value: addr.to_string(),
+        })?;
+    let listen_err = |source| LookupError::Listen {
+        addr: resolved.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(resolved).map_err(listen_err)?;
+    listener.set_nonblocking(true).map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    let fd = listener.into_raw_fd();
+    // std listens with a backlog of 128; when hundreds of nsqd reconnect at
+    // once (a lookupd restart), a full accept queue drops SYNs and each
+    // costs the peer a 1 s retransmit. Go asks for somaxconn; so do we (the
+    // kernel caps the value at net.core.somaxconn).
+    // SAFETY: listen(2) again on the listening socket we own; it only
+    // changes the backlog.
+    unsafe {
+        libc::listen(fd, LISTEN_BACKLOG);
+    }
+    Ok((fd, local))
+}
+
+/// Which protocol a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Tcp,
+    Http,
+}
+
+/// Run nsqlookupd until SIGINT/SIGTERM.
+pub fn run(opts: Options) -> Result<(), LookupError> {
+    crate::log::init(opts.log_level, &opts.flags.log_prefix);
+    crate::log!(
+        Info,
+        "nsqlookupd v{NSQ_VERSION} (nsq-rs {})",
+        env!("CARGO_PKG_VERSION")
+    );
+    let memlock = raise_memlock();
+    crate::log!(Debug, "memlock limit {memlock} bytes");
+
+    let (tcp_fd, tcp_local) = bind("tcp-address", &opts.flags.tcp_address)?;
+    crate::log!(Info, "TCP: listening on {tcp_local}");
+    let (http_fd, http_local) = bind("http-address", &opts.flags.http_address)?;
+    crate::log!(Info, "HTTP: listening on {http_local}");
+
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    spawn_signal_thread(stop_tx);
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("nsqlookupd")
+        .io_memory(IO_MEMORY)
+        .spawn(move || async move {
+            let server = Rc::new(Server::new(opts, tcp_local.port(), http_local.port()));
+            for (fd, protocol) in [(tcp_fd, Protocol::Tcp), (http_fd, Protocol::Http)] {
+                // SAFETY: `fd` is a bound, listening, non-blocking socket
+                // that `bind` created and handed to this executor alone.
+                let listener = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                glommio::spawn_local(accept_loop(server.clone(), listener, protocol)).detach();
+            }
+            let _ = stop_rx.recv_async().await;
+            crate::log!(Info, "TCP: closing {tcp_local}");
+            crate::log!(Info, "HTTP: closing {http_local}");
+        })
+        .map_err(|e| LookupError::Executor(e.to_string()))?;
+    let _ = handle.join();
+    crate::log!(Info, "exiting");
+    Ok(())
+}
+
+/// Accept connections forever (the executor's end stops it).
+async fn accept_loop(server: Rc<Server>, listener: TcpListener, protocol: Protocol) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => match protocol {
+                Protocol::Tcp => spawn_connection(crate::tcp::serve(server.clone(), stream)),
+                Protocol::Http => spawn_connection(crate::http::serve(server.clone(), stream)),
+            },
+            Err(e) => {
+                // Out of file descriptors and the like: back off, go on.
+                crate::log!(Error, "accept error - {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Run a connection task; a panic ends that connection only (logged).
+fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
+    use futures_lite::FutureExt;
+    glommio::spawn_local(async move {
+        if std::panic::AssertUnwindSafe(task)
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            crate::log!(Error, "connection task panicked; connection dropped");
+        }
+    })
+    .detach();
+}
+
+/// SIGINT/SIGTERM → one stop request; a repeat after 3 s forces the exit.
+fn spawn_signal_thread(stop: flume::Sender<()>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        crate::log!(Error, "cannot install signal handlers");
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut first: Option<Instant> = None;
+            for sig in signals.forever() {
+                if let Some(at) = first {
+                    if at.elapsed() > Duration::from_secs(3) {
+                        crate::log!(Warn, "signal {sig} again: exiting now");
+                        std::process::exit(1);
+                    }
+                    continue;
+                }
+                first = Some(Instant::now());
+                crate::log!(Info, "signal {sig} received: shutting down");
+                let _ = stop.try_send(());
+            }
+        });
+    if spawned.is_err() {
+        crate::log!(Error, "cannot start the signal thread");
+    }
+}

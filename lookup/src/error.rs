@@ -1,0 +1,50 @@
+//! The crate's error type: what stops nsqlookupd from starting (exit
+//! non-zero with this message, reference C.3). Protocol errors sent to a
+//! peer are `nsq_protocol::ClientError`s and never end the process.
+
+use std::fmt;
+
+/// A startup failure.
+#[derive(Debug)]
+pub enum LookupError {
+    /// `--tcp-address` / `--http-address` is not `host:port`.
+    Address {
+        /// Which flag.
+        flag: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Could not listen on an address.
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The glommio executor could not start (often: `ulimit -l` too low).
+    Executor(String),
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupError::Address { flag, value } => {
+                write!(f, "invalid --{flag} {value:?} (want host:port)")
+            }
+            LookupError::Listen { addr, source } => write!(f, "listen ({addr}) failed - {source}"),
+            LookupError::Executor(e) => write!(
+                f,
+                "failed to start the executor - {e} (io_uring needs locked memory: check `ulimit -l`)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LookupError::Listen { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The `nsqlookupd` binary: parse flags, run the daemon.
+
+use nsq_lookup::options::{Options, NSQ_VERSION};
+
+fn main() {
+    let opts = match Options::parse(std::env::args()) {
+        Ok(o) => o,
+        Err(e) => e.exit(),
+    };
+    if opts.flags.version {
+        println!(
+            "nsqlookupd v{NSQ_VERSION} (built w/rust, nsq-rs {})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    if let Err(e) = nsq_lookup::boot::run(opts) {
+        eprintln!("[nsqlookupd] FATAL: {e}");
+        std::process::exit(1);
+    }
+}
