@@ -141,11 +141,13 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
     let (metadata_tx, metadata_rx) = flume::bounded(1);
+    let (announce_tx, announce_rx) = flume::unbounded();
     let ctx = Arc::new(Context::new(
         opts,
         senders,
         (tcp_local.port(), http_port),
         metadata_tx,
+        announce_tx,
     ));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -173,6 +175,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     wait_disk_queues_open(&ctx);
     crate::datadir::persist(&ctx, &datadir, false);
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
+    crate::lookupd::spawn(ctx.clone(), announce_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
     spawn_signal_thread(ctx.clone(), datadir);
     crate::statsd::spawn(ctx.clone());
@@ -227,6 +230,7 @@ fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
                 for tx in &ctx.mesh {
                     let _ = tx.send(ShardMsg::Shutdown);
                 }
+                ctx.announce(crate::lookupd::Announce::Shutdown);
                 crate::datadir::persist(&ctx, &datadir, true);
             }
         })

@@ -27,6 +27,7 @@ pub mod handler;
 pub mod http;
 pub mod inflight;
 pub mod log;
+pub mod lookupd;
 pub mod message;
 pub mod message_id;
 pub mod net;

@@ -65,7 +65,7 @@ pub struct Flags {
     /// HTTP port that will be registered with lookupd (defaults to the HTTP port that this nsqd is listening on)
     #[arg(long = "broadcast-http-port", default_value = "0")]
     pub broadcast_http_port: u16,
-    /// lookupd TCP address (may be given multiple times; not yet supported)
+    /// lookupd TCP address (may be given multiple times)
     #[arg(long = "lookupd-tcp-address")]
     pub lookupd_tcp_address: Vec<String>,
     /// HTTP address to make auth requests to (may be given multiple times; not yet supported)
@@ -240,14 +240,8 @@ pub struct Options {
 /// Flags accepted for compatibility whose feature is not built yet.
 const NOT_YET_SUPPORTED: &[&str] = &[
     "https-address",
-    "broadcast-address",
-    "broadcast-tcp-port",
-    "broadcast-http-port",
-    "lookupd-tcp-address",
     "auth-http-address",
     "auth-http-request-method",
-    "http-client-connect-timeout",
-    "http-client-request-timeout",
     "topology-region",
     "topology-zone",
     "enable-experiment",

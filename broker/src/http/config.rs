@@ -140,7 +140,7 @@ pub fn put(conn: &HttpConn, opt: &str, body: &[u8]) -> Reply {
     match opt {
         "nsqlookupd_tcp_addresses" => match serde_json::from_slice::<Vec<String>>(body) {
             Ok(addrs) => {
-                crate::log!(Info, "nsqlookupd_tcp_addresses set to {addrs:?} (lookupd peers are not supported by this build yet)");
+                crate::log!(Info, "nsqlookupd_tcp_addresses set to {addrs:?}");
                 conn.shard.ctx.set_lookupd_tcp_addresses(addrs);
             }
             Err(_) => return Reply::err(400, "INVALID_VALUE"),

@@ -31,6 +31,9 @@ pub enum AdminOp {
     /// Startup (D.4): a topic of `nsqd.dat` with its channels and paused
     /// flags, created at once and only then started.
     Load(crate::diskqueue::metadata::TopicMetadata),
+    /// A new topic's channels as lookupd knows them (A.13): create them,
+    /// then start the topic.
+    Start(String, Vec<String>),
 }
 
 impl AdminOp {
@@ -46,6 +49,7 @@ impl AdminOp {
             | AdminOp::EmptyChannel(t, _)
             | AdminOp::PauseChannel(t, _, _) => t,
             AdminOp::Load(t) => &t.name,
+            AdminOp::Start(t, _) => t,
         }
     }
 }
@@ -130,9 +134,15 @@ impl Shard {
             AdminOp::CreateTopic(t) => {
                 self.get_or_create_topic(&t);
             }
+            AdminOp::Start(t, channels) => {
+                let topic = find(&t)?;
+                for c in &channels {
+                    self.get_or_create_channel(&topic, c);
+                }
+                topic.borrow_mut().start(now);
+            }
             AdminOp::Load(meta) => {
-                let topic = self.get_or_create_topic(&meta.name);
-                topic.borrow_mut().started = false;
+                let topic = self.load_topic(&meta.name);
                 for c in &meta.channels {
                     let channel = self.get_or_create_channel(&topic, &c.name);
                     channel.borrow_mut().paused = c.paused;
@@ -158,6 +168,8 @@ impl Shard {
                     .ok_or(AdminError::ChannelNotFound)?;
                 channel.borrow_mut().delete();
                 crate::log!(Info, "TOPIC({t}): deleted channel {c}");
+                self.ctx
+                    .announce(crate::lookupd::Announce::ChannelGone(t.clone(), c.clone()));
                 let abandoned = {
                     let topic = topic.borrow();
                     topic.ephemeral && topic.channels().is_empty()
@@ -196,6 +208,8 @@ impl Shard {
         };
         topic.borrow_mut().delete();
         crate::log!(Info, "TOPIC({name}): deleted");
+        self.ctx
+            .announce(crate::lookupd::Announce::TopicGone(name.to_string()));
     }
 
     /// This shard's part of `/stats`.

@@ -26,6 +26,7 @@ use nsq_protocol::command::Limits;
 use nsq_protocol::identify::IdentifyPolicy;
 
 use crate::backend::DiskShard;
+use crate::lookupd::Announce;
 use crate::message_id::IdGenerator;
 use crate::net::client::Client;
 use crate::notify::Notify;
@@ -62,6 +63,8 @@ pub struct Context {
     lookupd_tcp_addresses: std::sync::Mutex<Vec<String>>,
     /// Coalescing "nsqd.dat is stale" signal to the metadata writer.
     metadata_changes: flume::Sender<()>,
+    /// Events for the lookupd announcer thread.
+    announcer: flume::Sender<crate::lookupd::Announce>,
     /// Set while the last disk write failed (`/ping` answers NOK).
     unhealthy: AtomicBool,
     /// Why, for `/ping` and `/stats` (touched only when health changes).
@@ -76,6 +79,7 @@ impl Context {
         mesh: Vec<flume::Sender<ShardMsg>>,
         ports: (u16, u16),
         metadata_changes: flume::Sender<()>,
+        announcer: flume::Sender<crate::lookupd::Announce>,
     ) -> Context {
         let f = &opts.flags;
         let limits = Limits {
@@ -114,9 +118,15 @@ impl Context {
             broadcast_address,
             lookupd_tcp_addresses,
             metadata_changes,
+            announcer,
             unhealthy: AtomicBool::new(false),
             health_error: std::sync::Mutex::new(String::new()),
         }
+    }
+
+    /// Tell the lookupd announcer (never blocks).
+    pub fn announce(&self, event: crate::lookupd::Announce) {
+        let _ = self.announcer.send(event);
     }
 
     /// A disk operation failed: `/ping` reports `NOK - <why>` until one
@@ -168,6 +178,7 @@ impl Context {
         if let Ok(mut v) = self.lookupd_tcp_addresses.lock() {
             *v = addrs;
         }
+        self.announce(crate::lookupd::Announce::PeersChanged);
     }
 
     /// Number of shards.
@@ -244,12 +255,26 @@ impl Shard {
         self.topics.borrow().get(name).cloned()
     }
 
-    /// Find or create a topic owned here.
+    /// Find or create a topic owned here. A new topic starts moving
+    /// messages to channels at once, unless lookupds are configured: then
+    /// the announcer first has the channels lookupd knows created (A.13).
     pub fn get_or_create_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
-        debug_assert_eq!(self.owner_of(name), self.id);
         if let Some(t) = self.topic(name) {
             return t;
         }
+        let topic = self.create_topic(name);
+        if self.ctx.lookupd_tcp_addresses().is_empty() {
+            self.ctx.announce(Announce::Topic(name.to_string()));
+        } else {
+            topic.borrow_mut().started = false;
+            self.ctx.announce(Announce::NewTopic(name.to_string()));
+        }
+        topic
+    }
+
+    /// Create a topic (not there yet).
+    fn create_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
+        debug_assert_eq!(self.owner_of(name), self.id);
         let f = &self.ctx.opts.flags;
         let topic = Topic::new_shared(
             name,
@@ -266,6 +291,14 @@ impl Shard {
         if !nsq_protocol::names::is_ephemeral(name) {
             self.ctx.metadata_changed();
         }
+        topic
+    }
+
+    /// Startup (D.4): a topic of `nsqd.dat`, not started (no lookupd query).
+    pub fn load_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
+        let topic = self.topic(name).unwrap_or_else(|| self.create_topic(name));
+        topic.borrow_mut().started = false;
+        self.ctx.announce(Announce::Topic(name.to_string()));
         topic
     }
 
@@ -308,6 +341,10 @@ impl Shard {
             return;
         }
         topic_ref.remove_channel(&sub.channel_name);
+        self.ctx.announce(Announce::ChannelGone(
+            sub.topic_name.clone(),
+            sub.channel_name.clone(),
+        ));
         crate::log!(
             Info,
             "TOPIC({}): deleting ephemeral channel {}",
@@ -317,6 +354,8 @@ impl Shard {
         if topic_ref.ephemeral && topic_ref.channels().is_empty() {
             drop(topic_ref);
             self.topics.borrow_mut().remove(&sub.topic_name);
+            self.ctx
+                .announce(Announce::TopicGone(sub.topic_name.clone()));
             crate::log!(Info, "TOPIC({}): deleting ephemeral topic", sub.topic_name);
         }
     }
@@ -333,6 +372,8 @@ impl Shard {
         let mut t = topic.borrow_mut();
         let c = t.get_or_create_channel(name, Instant::now());
         crate::log!(Info, "TOPIC({}): new channel({name})", t.name);
+        self.ctx
+            .announce(Announce::Channel(t.name.to_string(), name.to_string()));
         if !t.ephemeral && !nsq_protocol::names::is_ephemeral(name) {
             self.ctx.metadata_changed();
         }

@@ -1,0 +1,284 @@
+//! nsqd's side of nsqlookupd (reference E.5, A.13): the announcer.
+//!
+//! One plain thread, off the shards, owns a [`peer::Peer`] per
+//! `--lookupd-tcp-address`. Shards tell it what happened with a
+//! non-blocking send of an [`Announce`]; it forwards REGISTER/UNREGISTER to
+//! every peer in order, PINGs every 15 s, reconnects on the next command
+//! after an error, and registers every topic and channel again on each
+//! (re)connect. So a slow or dead lookupd never touches the message path.
+//!
+//! A topic created at run time while lookupds are configured starts
+//! *stopped* (messages wait at the topic); the announcer asks each connected
+//! lookupd's HTTP `/channels?topic=` for the channels other nsqd have, and
+//! the owner creates them and then starts the topic (`AdminOp::Start`), so
+//! no existing channel misses the first messages.
+
+pub mod channels;
+pub mod peer;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nsq_protocol::lookupd::{IdentifyRequest, LookupRequest};
+
+use crate::options::NSQ_VERSION;
+use crate::shard::admin::{request_stats, AdminOp, StatsFilter};
+use crate::shard::mesh::ShardMsg;
+use crate::shard::Context;
+use peer::Peer;
+
+/// Interval between PINGs.
+const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// What a shard (or the HTTP config endpoint) tells the announcer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announce {
+    /// A topic created at run time, not started yet: look up its
+    /// channels, have the owner create them and start it, register it.
+    NewTopic(String),
+    /// `REGISTER <topic>`.
+    Topic(String),
+    /// `REGISTER <topic> <channel>`.
+    Channel(String, String),
+    /// `UNREGISTER <topic>`.
+    TopicGone(String),
+    /// `UNREGISTER <topic> <channel>`.
+    ChannelGone(String, String),
+    /// `nsqlookupd_tcp_addresses` changed.
+    PeersChanged,
+    /// Exit: close the connections.
+    Shutdown,
+}
+
+/// Start the announcer thread.
+pub fn spawn(ctx: Arc<Context>, events: flume::Receiver<Announce>) {
+    let spawned = std::thread::Builder::new()
+        .name("lookupd".into())
+        .spawn(move || Announcer::new(ctx).run(events));
+    if let Err(e) = spawned {
+        crate::log!(Error, "cannot start the lookupd announcer: {e}");
+    }
+}
+
+struct Announcer {
+    ctx: Arc<Context>,
+    identity: IdentifyRequest,
+    peers: Vec<Peer>,
+}
+
+impl Announcer {
+    fn new(ctx: Arc<Context>) -> Announcer {
+        let f = &ctx.opts.flags;
+        let tcp_port = match f.broadcast_tcp_port {
+            0 => ctx.tcp_port,
+            p => p,
+        };
+        let http_port = match f.broadcast_http_port {
+            0 => ctx.http_port,
+            p => p,
+        };
+        let identity = IdentifyRequest {
+            broadcast_address: ctx.broadcast_address.clone(),
+            tcp_port: i64::from(tcp_port),
+            http_port: i64::from(http_port),
+            version: NSQ_VERSION.into(),
+            hostname: crate::options::hostname(),
+            topology_zone: f.topology_zone.clone(),
+            topology_region: f.topology_region.clone(),
+        };
+        Announcer {
+            ctx,
+            identity,
+            peers: Vec::new(),
+        }
+    }
+
+    fn run(mut self, events: flume::Receiver<Announce>) {
+        self.sync_peers();
+        let mut next_ping = Instant::now() + PING_INTERVAL;
+        loop {
+            let wait = next_ping.saturating_duration_since(Instant::now());
+            match events.recv_timeout(wait) {
+                Ok(Announce::Shutdown) | Err(flume::RecvTimeoutError::Disconnected) => break,
+                Ok(event) => self.handle(event),
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    self.send_all(LookupRequest::Ping);
+                    next_ping = Instant::now() + PING_INTERVAL;
+                }
+            }
+        }
+        for p in &mut self.peers {
+            p.close();
+        }
+    }
+
+    fn handle(&mut self, event: Announce) {
+        match event {
+            Announce::NewTopic(topic) => {
+                self.start_topic(&topic);
+                self.send_all(LookupRequest::Register {
+                    topic: &topic,
+                    channel: None,
+                });
+            }
+            Announce::Topic(topic) => self.send_all(LookupRequest::Register {
+                topic: &topic,
+                channel: None,
+            }),
+            Announce::Channel(topic, channel) => self.send_all(LookupRequest::Register {
+                topic: &topic,
+                channel: Some(&channel),
+            }),
+            Announce::TopicGone(topic) => self.send_all(LookupRequest::Unregister {
+                topic: &topic,
+                channel: None,
+            }),
+            Announce::ChannelGone(topic, channel) => self.send_all(LookupRequest::Unregister {
+                topic: &topic,
+                channel: Some(&channel),
+            }),
+            Announce::PeersChanged => self.sync_peers(),
+            Announce::Shutdown => {}
+        }
+    }
+
+    /// Match the peers to `nsqlookupd_tcp_addresses`: close the removed,
+    /// connect the new ones.
+    fn sync_peers(&mut self) {
+        let wanted = self.ctx.lookupd_tcp_addresses();
+        self.peers.retain_mut(|p| {
+            let keep = wanted.contains(&p.addr);
+            if !keep {
+                p.close();
+            }
+            keep
+        });
+        let max = usize::try_from(self.ctx.opts.flags.max_body_size).unwrap_or(5 << 20);
+        for addr in wanted {
+            if !self.peers.iter().any(|p| p.addr == addr) {
+                crate::log!(Info, "LOOKUP({addr}): adding peer");
+                self.peers.push(Peer::new(addr, max));
+                let i = self.peers.len() - 1;
+                self.connect(i);
+            }
+        }
+    }
+
+    /// Connect peer `i` if needed; on a new connection register every
+    /// topic and channel. False if it is not connected.
+    fn connect(&mut self, i: usize) -> bool {
+        let connected = match self.peers[i].ensure_connected(&self.identity) {
+            Ok(new) => new,
+            Err(peer::PeerError::Backoff) => return false,
+            Err(e) => {
+                crate::log!(Error, "LOOKUPD({}): {e}", self.peers[i].addr);
+                return false;
+            }
+        };
+        if connected {
+            let all = self.current_registrations();
+            for (topic, channel) in &all {
+                let req = LookupRequest::Register {
+                    topic,
+                    channel: channel.as_deref(),
+                };
+                if let Err(e) = self.peers[i].command(req) {
+                    crate::log!(Error, "LOOKUPD({}): {e}", self.peers[i].addr);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn send_all(&mut self, req: LookupRequest<'_>) {
+        for i in 0..self.peers.len() {
+            if !self.connect(i) {
+                continue;
+            }
+            if let Err(e) = self.peers[i].command(req) {
+                crate::log!(
+                    Error,
+                    "LOOKUPD({}): {req:?} failed - {e}",
+                    self.peers[i].addr
+                );
+            }
+        }
+    }
+
+    /// Every (topic, channel) to register: `REGISTER <topic>` for a topic
+    /// without channels, else one per channel (ephemerals included).
+    fn current_registrations(&self) -> Vec<(String, Option<String>)> {
+        let filter = StatsFilter {
+            include_clients: false,
+            ..StatsFilter::default()
+        };
+        let mut out = Vec::new();
+        for rx in request_stats(&self.ctx.mesh, &filter, None) {
+            let Ok(part) = rx.recv_timeout(Duration::from_secs(2)) else {
+                continue;
+            };
+            for t in part.topics {
+                if t.channels.is_empty() {
+                    out.push((t.topic_name.clone(), None));
+                }
+                for c in t.channels {
+                    out.push((t.topic_name.clone(), Some(c.channel_name)));
+                }
+            }
+        }
+        out
+    }
+
+    /// A.13: the channels the connected lookupds know for `topic`
+    /// (ephemeral ones left out), created by the owner before it starts
+    /// the topic. Always starts it, whatever the lookupds answer.
+    fn start_topic(&mut self, topic: &str) {
+        let f = &self.ctx.opts.flags;
+        let mut channels = BTreeSet::new();
+        let mut asked = 0;
+        for p in &self.peers {
+            let Some(info) = &p.info else { continue };
+            asked += 1;
+            let host = if info.broadcast_address.is_empty() {
+                p.addr.rsplit_once(':').map_or("", |(h, _)| h).to_string()
+            } else {
+                info.broadcast_address.clone()
+            };
+            match channels::query(
+                &host,
+                info.http_port,
+                topic,
+                f.http_client_connect_timeout,
+                f.http_client_request_timeout,
+            ) {
+                Ok(found) => channels.extend(
+                    found
+                        .into_iter()
+                        .filter(|c| !nsq_protocol::names::is_ephemeral(c)),
+                ),
+                Err(e) => crate::log!(
+                    Error,
+                    "TOPIC({topic}): channels query to lookupd {host}:{} failed - {e}",
+                    info.http_port
+                ),
+            }
+        }
+        if asked == 0 {
+            crate::log!(
+                Error,
+                "TOPIC({topic}): no available nsqlookupd to query for channels to pre-create"
+            );
+        }
+        let owner = crate::shard::route::owner_of(topic, self.ctx.shards());
+        let (reply, rx) = flume::bounded(1);
+        let op = AdminOp::Start(topic.to_string(), channels.into_iter().collect());
+        if self.ctx.mesh[owner]
+            .send(ShardMsg::Admin { op, reply })
+            .is_ok()
+        {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
