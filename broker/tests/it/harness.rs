@@ -255,6 +255,15 @@ impl Client {
     /// Read the next frame (heartbeats answered and skipped when auto_nop),
     /// `None` on EOF; panics after `timeout`.
     pub fn next_within(&mut self, timeout: Duration) -> Option<Got> {
+        match self.try_next_within(timeout) {
+            Some(got) => got,
+            None => panic!("no frame within {timeout:?}"),
+        }
+    }
+
+    /// Like [`Client::next_within`], but `None` (instead of a panic) when
+    /// nothing arrives within `timeout`; `Some(None)` on EOF.
+    pub fn try_next_within(&mut self, timeout: Duration) -> Option<Option<Got>> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Decoded::Complete { value, consumed } =
@@ -266,22 +275,24 @@ impl Client {
                     self.send(Request::Nop);
                     continue;
                 }
-                return Some(got);
+                return Some(Some(got));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no frame within {timeout:?}");
+            if left.is_zero() {
+                return None;
+            }
             self.stream.set_read_timeout(Some(left)).unwrap();
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
+                Ok(0) => return Some(None),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
                 {
-                    panic!("no frame within {timeout:?}")
+                    return None
                 }
-                Err(_) => return None,
+                Err(_) => return Some(None),
             }
         }
     }
@@ -377,5 +388,99 @@ impl Client {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// One HTTP request with `body` on a fresh connection; returns (status, body).
+pub fn http_with_body(nsqd: &Nsqd, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(nsqd.http.expect("http")).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// One HTTP request on a fresh connection; returns (status, body).
+pub fn http(nsqd: &Nsqd, method: &str, target: &str) -> (u16, String) {
+    http_with_body(nsqd, method, target, b"")
+}
+
+/// POST and expect 200.
+pub fn post(nsqd: &Nsqd, target: &str) {
+    let (status, body) = http(nsqd, "POST", target);
+    assert_eq!(status, 200, "{target}: {body}");
+}
+
+/// `/stats` as JSON (without clients).
+pub fn stats(nsqd: &Nsqd) -> serde_json::Value {
+    serde_json::from_str(&http(nsqd, "GET", "/stats?format=json&include_clients=false").1).unwrap()
+}
+
+/// Start (2 shards) on the data directory `dir` with extra flags.
+pub fn start_on(dir: &std::path::Path) -> Nsqd {
+    start_on_with(dir, &[])
+}
+
+/// Start (2 shards) on the data directory `dir` with extra flags.
+pub fn start_on_with(dir: &std::path::Path, extra: &[&str]) -> Nsqd {
+    let flag = format!("--data-path={}", dir.display());
+    let mut args = vec![flag.as_str()];
+    args.extend_from_slice(extra);
+    Nsqd::start(&args)
+}
+
+/// A directory removed (recursively) on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh empty directory.
+    pub fn new() -> TempDir {
+        TempDir(fresh_data_dir())
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Poll `f` (every 20 ms, bounded by `within`) until it returns `want`;
+/// panics with the last value otherwise.
+pub fn wait_for_value<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    want: T,
+    mut f: impl FnMut() -> T,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = f();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {got:?} after {within:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

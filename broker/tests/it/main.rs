@@ -7,6 +7,9 @@ mod harness;
 mod clients;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
+/// Disk queues: Go's data directory and format, overflow, empty/delete,
+/// corrupt files, crashes, a full disk, durable deferrals.
+mod disk;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.
 mod http;
 /// The data directory: lock and nsqd.dat across restarts.

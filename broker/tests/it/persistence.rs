@@ -3,37 +3,9 @@
 //! directory written by Go nsqd 1.3.0; queued, in-flight and deferred
 //! messages across a clean restart.
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::harness::*;
-
-/// One HTTP request on a fresh connection; returns (status, body).
-fn http(nsqd: &Nsqd, method: &str, target: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(nsqd.http.expect("http")).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn post(nsqd: &Nsqd, target: &str) {
-    assert_eq!(http(nsqd, "POST", target).0, 200, "{target}");
-}
-
-fn stats(nsqd: &Nsqd) -> serde_json::Value {
-    serde_json::from_str(&http(nsqd, "GET", "/stats?format=json&include_clients=false").1).unwrap()
-}
 
 /// A topic as `/stats` lists it: name, paused, its channels (name, paused).
 type TopicLayout = (String, bool, Vec<(String, bool)>);
@@ -63,11 +35,6 @@ fn layout(nsqd: &Nsqd) -> Vec<TopicLayout> {
             )
         })
         .collect()
-}
-
-fn start_on(dir: &Path) -> Nsqd {
-    let flag = format!("--data-path={}", dir.display());
-    Nsqd::start(&[&flag])
 }
 
 #[test]
