@@ -326,7 +326,7 @@ impl Backend {
         // epochs complete.
         if let Some(began) = i.dirty_since.take() {
             drop(i);
-            self.disk.commit.written(began, true);
+            self.disk.commit.written(began, began, true);
             self.disk.release_acks();
         } else {
             drop(i);
@@ -418,6 +418,9 @@ impl Backend {
                 if let Err(e) = queue.empty().await {
                     crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
                 }
+                if let Err(e) = queue.save_deferrals(&[]).await {
+                    crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
+                }
                 self.inner.borrow_mut().on_disk = 0;
                 continue;
             }
@@ -462,7 +465,7 @@ impl Backend {
             i.writing = batch.len();
             (batch, i.dirty_since.take(), i.generation)
         };
-        self.disk.commit.begin_write();
+        let last_epoch = self.disk.commit.begin_write();
         let mut buf = Vec::with_capacity(batch.iter().map(|m| 26 + m.body.len()).sum());
         let mut ends = Vec::with_capacity(batch.len());
         for m in &batch {
@@ -484,7 +487,12 @@ impl Backend {
                 r
             })
             .collect();
-        let result = queue.put_many(&records).await;
+        let mut result = queue.put_many(&records).await;
+        if result.is_ok() && batch.iter().any(|m| m.defer_ms > 0) {
+            // Their due times must survive a crash too (before the answer).
+            let entries = self.deferral_entries();
+            result = queue.save_deferrals(&entries).await;
+        }
         {
             let mut i = self.inner.borrow_mut();
             if i.generation == generation {
@@ -511,7 +519,7 @@ impl Backend {
             }
         }
         if let Some(began) = began {
-            self.disk.commit.written(began, result.is_ok());
+            self.disk.commit.written(began, last_epoch, result.is_ok());
             self.disk.release_acks();
         }
         self.log_events(queue);
@@ -583,6 +591,15 @@ impl Backend {
         read
     }
 
+    fn deferral_entries(&self) -> Vec<(u64, i64)> {
+        self.inner
+            .borrow()
+            .deferrals
+            .iter()
+            .map(|(&id, &due)| (id, due))
+            .collect()
+    }
+
     /// Wait until epoch `e` is complete but for this queue's own batch.
     async fn wait_others(&self, e: u64) {
         let commit = &self.disk.commit;
@@ -600,13 +617,7 @@ impl Backend {
         match end {
             End::Close => {
                 self.write_pending(&mut queue).await;
-                let entries: Vec<(u64, i64)> = self
-                    .inner
-                    .borrow()
-                    .deferrals
-                    .iter()
-                    .map(|(&id, &due)| (id, due))
-                    .collect();
+                let entries = self.deferral_entries();
                 if let Err(e) = queue.save_deferrals(&entries).await {
                     crate::log!(Error, "DISKQUEUE({}): deferrals not saved - {e}", self.name);
                 }
@@ -635,8 +646,8 @@ impl Backend {
             };
             drop(batch);
             if let Some(began) = began {
-                self.disk.commit.begin_write();
-                self.disk.commit.written(began, false);
+                let last = self.disk.commit.begin_write();
+                self.disk.commit.written(began, last, false);
                 self.disk.release_acks();
             }
             if end.is_some() {

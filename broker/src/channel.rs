@@ -146,8 +146,15 @@ impl Channel {
     pub fn put(&mut self, message: Message, now: Instant, now_ms: i64) -> Option<u64> {
         self.message_count += 1;
         if message.defer_ms > 0 {
-            self.defer(message, now);
-            return Some(0);
+            // Group commit: a deferred message waits on disk (with its due
+            // time) until it is read back; else in memory.
+            match &self.backend {
+                Some(b) if self.capacity == 0 && !self.hand_off => return b.push(message, now_ms),
+                _ => {
+                    self.defer(message, now);
+                    return Some(0);
+                }
+            }
         }
         match &self.backend {
             Some(b) if !b.is_idle() || self.queue.len() >= self.memory_room() => {
@@ -179,8 +186,10 @@ impl Channel {
     }
 
     /// How many messages the channel takes back from its disk queue now:
-    /// what its consumers' RDY leaves room for (at least a small batch,
-    /// at most [`READ_MAX`]), less what is already queued in memory.
+    /// what its consumers' RDY leaves room for (at most [`READ_MAX`]),
+    /// less what is already queued in memory. Never more: a message leaves
+    /// the disk only to be delivered, as in NSQ, so a crash loses no
+    /// message that was not sent to a consumer.
     pub fn read_room(&self) -> usize {
         if self.paused || self.consumers.is_empty() {
             return 0;
@@ -191,7 +200,7 @@ impl Channel {
             .map(|c| c.rdy.get().saturating_sub(c.in_flight.get()))
             .sum();
         (free as usize)
-            .clamp(READ_MIN, READ_MAX)
+            .min(READ_MAX)
             .saturating_sub(self.queue.len())
     }
 

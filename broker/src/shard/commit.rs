@@ -78,20 +78,21 @@ impl GroupCommit {
     }
 
     /// A queue takes its unwritten batch to write it: later writes belong
-    /// to the next epoch.
-    pub fn begin_write(&self) {
-        self.current.set(self.current.get() + 1);
+    /// to the next epoch. Returns the batch's last epoch.
+    pub fn begin_write(&self) -> u64 {
+        let last = self.current.get();
+        self.current.set(last + 1);
+        last
     }
 
-    /// A queue's batch that began at `began` (and ends before the current
-    /// epoch) is written, or failed.
-    pub fn written(&self, began: u64, ok: bool) {
+    /// A queue's batch of epochs `began..=last` is written, or failed.
+    pub fn written(&self, began: u64, last: u64, ok: bool) {
         if !ok {
             let mut failed = self.failed.borrow_mut();
             if failed.len() == FAILED_KEPT {
                 failed.pop_front();
             }
-            failed.push_back((began, self.current.get()));
+            failed.push_back((began, last));
         }
         {
             let mut out = self.outstanding.borrow_mut();
@@ -202,15 +203,15 @@ mod tests {
         let g = GroupCommit::default();
         let a = g.dirty(); // queue A, epoch 1
         let e1 = g.current();
-        g.begin_write(); // A writes
+        let a_last = g.begin_write(); // A writes
         let b = g.dirty(); // queue B dirty at epoch 2
         let e2 = g.current();
         assert!(!g.is_complete(e1));
-        g.written(a, true);
+        g.written(a, a_last, true);
         assert!(g.is_complete(e1));
         assert!(!g.is_complete(e2));
-        g.begin_write();
-        g.written(b, false);
+        let b_last = g.begin_write();
+        g.written(b, b_last, false);
         assert!(g.is_complete(e2));
         assert_eq!(g.outcome(e1), Ok(()));
         assert_eq!(g.outcome(e2), Err(PutError::DiskFailed));
@@ -228,8 +229,8 @@ mod tests {
             results: vec![(Ok(()), e), (Ok(()), 0), (Err(PutError::Skipped), 0)],
         });
         assert!(g.release().is_empty());
-        g.begin_write();
-        g.written(began, true);
+        let last = g.begin_write();
+        g.written(began, last, true);
         let out = g.release();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].2, vec![Ok(()), Ok(()), Err(PutError::Skipped)]);

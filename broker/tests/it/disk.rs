@@ -1102,18 +1102,12 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
                 .is_ok_and(|s| s.contains(r#""name":"c""#))
         });
     }
-    let seen = Arc::new(Mutex::new(HashSet::new()));
-    let acked = publish_through_restarts(
-        dir.path(),
-        &flags,
-        5,
-        libc::SIGKILL,
-        150,
-        Some(seen.clone()),
-    );
+    // No consumer during the kills: a message already sent to a consumer
+    // and in flight lives in memory until FIN, as in NSQ (D.6), so a
+    // SIGKILL can lose it with the consumer's unread socket data.
+    let acked = publish_through_restarts(dir.path(), &flags, 5, libc::SIGKILL, 150, None);
     assert!(acked.len() >= 5 * 150, "{}", acked.len());
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
-    drain_and_check(dir.path(), &flags, &acked, seen);
+    drain_and_check(dir.path(), &flags, &acked, HashSet::new());
 }
 
 #[test]
@@ -1124,8 +1118,13 @@ fn sigterm_at_default_settings_loses_no_acknowledged_publish() {
         post(&nsqd, "/topic/create?topic=crash");
         post(&nsqd, "/channel/create?topic=crash&channel=c");
     }
-    let acked = publish_through_restarts(dir.path(), &[], 3, libc::SIGTERM, 200, None);
-    drain_and_check(dir.path(), &[], &acked, HashSet::new());
+    // A consumer on every other round: what it has in flight at the
+    // SIGTERM is written to disk and delivered again.
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let acked =
+        publish_through_restarts(dir.path(), &[], 3, libc::SIGTERM, 200, Some(seen.clone()));
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    drain_and_check(dir.path(), &[], &acked, seen);
 }
 
 // ----- 7. Disk full ---------------------------------------------------------
@@ -1398,7 +1397,10 @@ fn sigkill_after_acks(slow_consumer: bool, dpub: bool) {
         p.expect_response("OK");
     }
     let dpub_acked = Instant::now();
-    wait_for_value("all 300 on disk", WAIT, Some((300, 300)), || {
+    // With group commit the deferred message waits on disk too (counted in
+    // depth there, as NSQ counts a DPUB that overflowed to disk).
+    let on_disk = if dpub { 301 } else { 300 };
+    wait_for_value("all on disk", WAIT, Some((on_disk, on_disk)), || {
         depths(&nsqd, "ra", Some("c"))
     });
     let mut seen = HashSet::new();
