@@ -34,6 +34,7 @@ use nsq_protocol::{MessageHeader, MessageId};
 
 use crate::channel::Channel;
 use crate::diskqueue::queue::{DiskQueue, QueueConfig};
+use crate::diskqueue::state::Position;
 use crate::message::Message;
 use crate::notify::{Event, Notify};
 use crate::shard::commit::GroupCommit;
@@ -143,7 +144,9 @@ impl DiskShard {
 
     /// Start the backend of queue `name` for `owner`.
     pub fn open(self: &Rc<Self>, name: String, owner: Owner) -> Rc<Backend> {
+        let retain = self.durable && !owner.is_topic();
         let backend = Rc::new(Backend {
+            retain,
             name,
             disk: self.clone(),
             inner: RefCell::new(Inner::default()),
@@ -253,8 +256,25 @@ struct Inner {
     deferrals: HashMap<u64, i64>,
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
     generation: u64,
+    /// With `retain`: where each read-back message not yet settled starts
+    /// on disk, and how many start at each position.
+    pin_of: HashMap<u64, Position>,
+    pins: std::collections::BTreeMap<Position, u32>,
+    /// The lowest pin moved: persist the new floor.
+    floor_moved: bool,
     empty_requested: bool,
     end: Option<End>,
+}
+
+impl Inner {
+    fn unpin(&mut self, at: Position) {
+        if let Some(n) = self.pins.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.pins.remove(&at);
+            }
+        }
+    }
 }
 
 /// One durable topic's or channel's disk queue.
@@ -262,6 +282,11 @@ struct Inner {
 pub struct Backend {
     /// The queue name (`<topic>` or `<topic>:<channel>`).
     pub name: String,
+    /// Group commit, channel: a message read back stays on disk (the
+    /// persisted read position stays before it) until the channel settles
+    /// it ([`Backend::settle`]: finished, or dropped by sampling). A crash
+    /// then redelivers what was in flight instead of losing it.
+    retain: bool,
     disk: Rc<DiskShard>,
     inner: RefCell<Inner>,
     wake: Notify,
@@ -312,10 +337,40 @@ impl Backend {
         }
     }
 
+    /// A read-back message is done with (finished, or dropped by
+    /// sampling): with `retain`, the disk may let go of it.
+    pub fn settle(&self, id: MessageId) {
+        if !self.retain {
+            return;
+        }
+        let mut i = self.inner.borrow_mut();
+        let Some(at) = i.pin_of.remove(&id.0) else {
+            return;
+        };
+        let lowest = i.pins.keys().next().copied();
+        i.unpin(at);
+        if lowest == Some(at) && !i.pins.contains_key(&at) {
+            i.floor_moved = true;
+            drop(i);
+            self.wake.notify();
+        }
+    }
+
+    /// The read position to persist (the lowest pin) and the messages
+    /// read but not settled.
+    fn floor(&self) -> Option<(Position, u64)> {
+        let i = self.inner.borrow();
+        let lowest = *i.pins.keys().next()?;
+        Some((lowest, i.pin_of.len() as u64))
+    }
+
     /// Drop everything queued and delete the files (`/topic/empty`,
     /// `/channel/empty`). The depth is 0 at once.
     pub fn empty(&self) {
         let mut i = self.inner.borrow_mut();
+        i.pin_of.clear();
+        i.pins.clear();
+        i.floor_moved = false;
         i.to_write.clear();
         i.writing = 0;
         i.on_disk = 0;
@@ -414,6 +469,13 @@ impl Backend {
         self.disk.settled.notify_all();
         loop {
             self.write_pending(&mut queue).await;
+            if std::mem::take(&mut self.inner.borrow_mut().floor_moved) {
+                queue.set_floor(self.floor());
+                queue.release_held().await;
+                if let Err(e) = queue.sync().await {
+                    crate::log!(Error, "DISKQUEUE({}): failed to sync - {e}", self.name);
+                }
+            }
             if std::mem::take(&mut self.inner.borrow_mut().empty_requested) {
                 if let Err(e) = queue.empty().await {
                     crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
@@ -451,7 +513,7 @@ impl Backend {
 
     fn has_work(&self) -> bool {
         let i = self.inner.borrow();
-        !i.to_write.is_empty() || i.empty_requested || i.end.is_some()
+        !i.to_write.is_empty() || i.empty_requested || i.end.is_some() || i.floor_moved
     }
 
     /// Write everything queued as one batch.
@@ -545,12 +607,26 @@ impl Backend {
                     break;
                 }
             };
+            let at = queue.peeked_at();
+            let decoded = decode(payload.clone());
+            if let (true, Some(m), Some(at)) = (self.retain, &decoded, at) {
+                // Pinned before the reader moves on, so a finished file
+                // that holds it is kept.
+                let mut i = self.inner.borrow_mut();
+                if let Some(old) = i.pin_of.insert(m.id.0, at) {
+                    // The same ID read twice (a duplicate on disk).
+                    i.unpin(old);
+                }
+                *i.pins.entry(at).or_insert(0) += 1;
+                drop(i);
+                queue.set_floor(self.floor());
+            }
             if let Err(e) = queue.advance_batched().await {
                 crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
                 break;
             }
             bytes += payload.len();
-            match decode(payload) {
+            match decoded {
                 Some(mut m) => {
                     let due = self.inner.borrow_mut().deferrals.remove(&m.id.0);
                     if let Some(due) = due.filter(|&d| d > now_ms) {
@@ -616,6 +692,15 @@ impl Backend {
     async fn end(&self, mut queue: DiskQueue, end: End) {
         match end {
             End::Close => {
+                // The owner wrote whatever it still held (in flight
+                // included) before closing: nothing is pinned any more.
+                {
+                    let mut i = self.inner.borrow_mut();
+                    i.pin_of.clear();
+                    i.pins.clear();
+                }
+                queue.set_floor(None);
+                queue.release_held().await;
                 self.write_pending(&mut queue).await;
                 let entries = self.deferral_entries();
                 if let Err(e) = queue.save_deferrals(&entries).await {

@@ -247,6 +247,9 @@ impl Channel {
                 };
                 let client = &self.consumers[i];
                 if client.sampled_out() {
+                    if let Some(b) = &self.backend {
+                        b.settle(message.id);
+                    }
                     continue;
                 }
                 message.attempts = message.attempts.wrapping_add(1);
@@ -285,6 +288,9 @@ impl Channel {
         let entry = self.in_flight.take(id, client.id)?;
         client.release_in_flight();
         client.finish_count.set(client.finish_count.get() + 1);
+        if let Some(b) = &self.backend {
+            b.settle(entry.message.id);
+        }
         if let Some(window) = &mut self.e2e {
             let age = crate::shard::wall_clock_ns().saturating_sub(entry.message.timestamp);
             window.record(Duration::from_nanos(age.max(0) as u64), now);

@@ -85,7 +85,7 @@ use super::format::{
     RECORD_LEN_PREFIX,
 };
 use super::state::{
-    AppendPlan, Config, Effect, NegativeMeta, ReadAt, ReadStep, Roll, State, Warning,
+    AppendPlan, Config, Effect, NegativeMeta, Position, ReadAt, ReadStep, Roll, State, Warning,
 };
 
 /// Bytes asked for per read call (more when a single record is larger).
@@ -421,6 +421,11 @@ pub struct DiskQueue {
     last_sync: Instant,
     events: Vec<QueueEvent>,
     events_dropped: u64,
+    /// Read position persisted instead of the reader's, and records it
+    /// adds to the persisted depth ([`DiskQueue::set_floor`]).
+    floor: Option<(Position, u64)>,
+    /// Finished files kept because the floor is in or before them.
+    held: BTreeSet<u64>,
 }
 
 impl fmt::Debug for DiskQueue {
@@ -516,6 +521,8 @@ impl DiskQueue {
             last_sync: Instant::now(),
             events: Vec::new(),
             events_dropped: 0,
+            floor: None,
+            held: BTreeSet::new(),
         };
         for e in events {
             queue.event(e);
@@ -730,9 +737,39 @@ impl DiskQueue {
     pub async fn empty(&mut self) -> Result<(), QueueError> {
         self.peeked = None;
         self.chunk = None;
+        self.floor = None;
         let effects = self.state.empty();
         self.apply(effects).await?;
+        self.release_held().await;
         self.sync().await
+    }
+
+    /// Where the record [`DiskQueue::peek`] returned starts.
+    pub fn peeked_at(&self) -> Option<Position> {
+        self.peeked.as_ref().map(|p| Position {
+            file_num: p.at.file_num,
+            pos: p.at.pos,
+        })
+    }
+
+    /// Persist `floor.0` as the read position (and `floor.1` more records
+    /// in the depth) instead of the reader's own, and keep every finished
+    /// file from the floor's on: records read but not yet settled by the
+    /// owner (delivered, not finished) are then read again after a crash.
+    /// `None` persists the reader's position; held files are removed by
+    /// [`DiskQueue::release_held`]. Takes effect at the next sync.
+    pub fn set_floor(&mut self, floor: Option<(Position, u64)>) {
+        self.floor = floor;
+    }
+
+    /// Remove the held finished files that are before the floor now.
+    pub async fn release_held(&mut self) {
+        let keep_from = self.floor.map_or(u64::MAX, |(p, _)| p.file_num);
+        let done: Vec<u64> = self.held.range(..keep_from).copied().collect();
+        for n in done {
+            self.held.remove(&n);
+            self.remove_data_file(n).await;
+        }
     }
 
     /// Remove the queue (a deleted topic or channel): [`DiskQueue::empty`]
@@ -811,7 +848,13 @@ impl DiskQueue {
     }
 
     async fn persist_meta(&self) -> Result<(), QueueError> {
-        let text = format::encode_meta(&self.state.meta()).into_bytes();
+        let mut meta = self.state.meta();
+        if let Some((floor, unsettled)) = self.floor {
+            meta.read_file_num = to_i64(floor.file_num);
+            meta.read_pos = to_i64(floor.pos);
+            meta.depth = meta.depth.saturating_add(to_i64(unsettled));
+        }
+        let text = format::encode_meta(&meta).into_bytes();
         let meta_path = self.dir.join(format::meta_file_name(&self.name));
         let tmp_path = self
             .dir
@@ -979,6 +1022,10 @@ impl DiskQueue {
         for effect in effects {
             match effect {
                 Effect::Roll(roll) => self.roll(roll).await,
+                Effect::Delete(n) if self.floor.is_some_and(|(f, _)| n >= f.file_num) => {
+                    self.release(n, n).await;
+                    self.held.insert(n);
+                }
                 Effect::Delete(n) => self.remove_data_file(n).await,
                 Effect::DeleteRange { first, last } if first <= last => {
                     let doomed: Vec<u64> = self.files.range(first..=last).copied().collect();

@@ -1110,6 +1110,35 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
     drain_and_check(dir.path(), &flags, &acked, HashSet::new());
 }
 
+/// Group commit keeps what a consumer has in flight on disk until it is
+/// finished: SIGKILL while consumers run loses nothing either (a message
+/// the consumer never saw, or saw and did not get to finish, comes again).
+#[test]
+fn sigkill_with_sync_every_1_and_consumers_loses_nothing() {
+    let dir = TempDir::new();
+    let flags = ["--sync-every=1"];
+    {
+        let nsqd = start_on_with(dir.path(), &flags);
+        post(&nsqd, "/topic/create?topic=crash");
+        post(&nsqd, "/channel/create?topic=crash&channel=c");
+        Client::wait_until(|| {
+            std::fs::read_to_string(dir.path().join("nsqd.dat"))
+                .is_ok_and(|s| s.contains(r#""name":"c""#))
+        });
+    }
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let acked = publish_through_restarts(
+        dir.path(),
+        &flags,
+        6,
+        libc::SIGKILL,
+        150,
+        Some(seen.clone()),
+    );
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    drain_and_check(dir.path(), &flags, &acked, seen);
+}
+
 #[test]
 fn sigterm_at_default_settings_loses_no_acknowledged_publish() {
     let dir = TempDir::new();
