@@ -90,6 +90,9 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
         .ok_or_else(|| BootError::Address(addr.to_string()))
 }
 
+/// Accept queue length asked for (capped by `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// Bind a listening socket (without SO_REUSEPORT), non-blocking.
 fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
     let addr = resolve(addr)?;
@@ -97,7 +100,16 @@ fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
     let listener = std::net::TcpListener::bind(addr).map_err(listen_err)?;
     listener.set_nonblocking(true).map_err(listen_err)?;
     let local = listener.local_addr().map_err(listen_err)?;
-    Ok((listener.into_raw_fd(), local))
+    let fd = listener.into_raw_fd();
+    // std listens with a backlog of 128: a burst of connections (clients
+    // reconnecting after a restart) would see dropped SYNs and 1 s
+    // retransmits. Go asks for somaxconn; so do we (the kernel caps it).
+    // SAFETY: listen(2) again on the listening socket we own; it only
+    // changes the backlog.
+    unsafe {
+        libc::listen(fd, LISTEN_BACKLOG);
+    }
+    Ok((fd, local))
 }
 
 /// Run nsqd until SIGINT/SIGTERM.
