@@ -330,7 +330,11 @@ fn start_nsqd(ip: &str, ports: (u16, u16), lookupds: &[&Lookupd], data: &DataDir
         "--shards=2".to_string(),
         format!("--data-path={}", data.0.display()),
     ];
-    args.extend(lookupds.iter().map(|l| format!("--lookupd-tcp-address={}", l.tcp)));
+    args.extend(
+        lookupds
+            .iter()
+            .map(|l| format!("--lookupd-tcp-address={}", l.tcp)),
+    );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Nsqd::start_raw(&refs).unwrap_or_else(|log| panic!("nsqd {args:?} did not start:\n{log}"))
 }
@@ -338,7 +342,11 @@ fn start_nsqd(ip: &str, ports: (u16, u16), lookupds: &[&Lookupd], data: &DataDir
 /// nsqd on 127.0.0.1 announcing to these lookupds, with extra flags.
 fn nsqd_with(lookupds: &[&Lookupd], extra: &[&str]) -> Nsqd {
     let mut args = vec!["--broadcast-address=127.0.0.1".to_string()];
-    args.extend(lookupds.iter().map(|l| format!("--lookupd-tcp-address={}", l.tcp)));
+    args.extend(
+        lookupds
+            .iter()
+            .map(|l| format!("--lookupd-tcp-address={}", l.tcp)),
+    );
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Nsqd::start(&refs)
@@ -415,7 +423,7 @@ fn wait_registered(l: &Lookupd, tcp_port: u16, want: &[(&str, &[&str])], timeout
 #[test]
 fn nsqd_registers_topics_and_channels_and_unregisters_on_delete() {
     let l = Lookupd::start();
-    let n = nsqd_with(&[&l], &[]);
+    let mut n = nsqd_with(&[&l], &[]);
     let (tcp_port, http_port) = (n.tcp.port(), nsqd_http(&n).port());
     wait_node(&l, tcp_port, WAIT);
 
@@ -509,6 +517,109 @@ fn nsqd_registers_topics_and_channels_and_unregisters_on_delete() {
     // A new PUB registers it again.
     p.publish("reg_t", b"again");
     wait_registered(&l, tcp_port, &[("reg_t", &[])], WAIT);
+
+    // SIGTERM closes the lookupd connection: lookupd drops the node.
+    drop((p, c));
+    let status = n.terminate().expect("nsqd exits on SIGTERM");
+    assert!(status.success(), "{status}");
+    wait_for(
+        "lookupd to drop the stopped nsqd",
+        WAIT,
+        || (l.node(tcp_port).is_none() && l.producers("reg_t").is_empty()).then_some(()),
+        || l.state(),
+    );
+}
+
+/// A.13/E.1: an ephemeral topic deleted with its last (ephemeral) channel
+/// when the last consumer leaves is unregistered, and lookupd forgets it
+/// entirely.
+#[test]
+fn ephemeral_topic_is_forgotten_when_its_last_consumer_leaves() {
+    let l = Lookupd::start();
+    let n = nsqd_with(&[&l], &[]);
+    let port = n.tcp.port();
+    let mut c = n.connect();
+    c.subscribe("et#ephemeral", "ec#ephemeral");
+    wait_for(
+        "et#ephemeral registered",
+        WAIT,
+        || l.producer("et%23ephemeral", port).map(|_| ()),
+        || l.state(),
+    );
+    assert!(strings(&l.get("/topics")["topics"]).contains("et#ephemeral"));
+    wait_for(
+        "ec#ephemeral registered",
+        WAIT,
+        || (l.channels("et%23ephemeral") == BTreeSet::from(["ec#ephemeral".into()])).then_some(()),
+        || l.state(),
+    );
+    drop(c);
+    wait_for(
+        "lookupd to forget et#ephemeral",
+        WAIT,
+        || {
+            (!strings(&l.get("/topics")["topics"]).contains("et#ephemeral")
+                && l.lookup("et%23ephemeral").is_none())
+            .then_some(())
+        },
+        || l.state(),
+    );
+    assert!(
+        !l.node_topics(port).contains("et#ephemeral"),
+        "{}",
+        l.state()
+    );
+}
+
+/// E.5/A.13: a lookupd that accepts connections but never answers
+/// (SIGSTOP) must not hold back delivery on topics created meanwhile for
+/// long: NSQ bounds the channel query by --http-client-request-timeout
+/// (5 s), each new topic independently.
+#[test]
+fn hung_lookupd_does_not_hold_new_topics_back() {
+    let l = Lookupd::start();
+    let n = nsqd_with(&[&l], &[]);
+    wait_node(&l, n.tcp.port(), WAIT);
+    // SAFETY: kill(2) on our own child's PID (SIGKILL on drop still works).
+    unsafe {
+        libc::kill(l.child.id() as i32, libc::SIGSTOP);
+    }
+    struct Cont(u32);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(self.0 as i32, libc::SIGCONT);
+            }
+        }
+    }
+    let _cont = Cont(l.child.id());
+    let t0 = Instant::now();
+    let topics: Vec<String> = (0..4).map(|i| format!("hung_t{i}")).collect();
+    let mut p = n.connect();
+    let mut consumers = Vec::new();
+    for t in &topics {
+        let mut c = n.connect();
+        c.subscribe(t, "c");
+        c.send(Request::Rdy(1));
+        consumers.push(c);
+        p.publish(t, t.as_bytes());
+    }
+    let published = t0.elapsed();
+    for (t, c) in topics.iter().zip(&mut consumers) {
+        let m = c.next_within(Duration::from_secs(30));
+        match m {
+            Some(Got::Message(m)) => assert_eq!(m.body, t.as_bytes()),
+            other => panic!("{t}: {other:?}"),
+        }
+        eprintln!("{t}: delivered {:?} after the first PUB", t0.elapsed());
+    }
+    let all = t0.elapsed();
+    assert!(
+        all < Duration::from_secs(10),
+        "with lookupd hung, the 4 new topics were delivered only after {all:?} \
+         (publishes answered within {published:?})"
+    );
 }
 
 /// A.13: a topic new to nsqd first creates the (non-ephemeral) channels
@@ -517,26 +628,34 @@ fn nsqd_registers_topics_and_channels_and_unregisters_on_delete() {
 #[test]
 fn new_topic_precreates_the_channels_lookupd_knows() {
     let l = Lookupd::start();
+    let l2 = Lookupd::start();
     l.post("/channel/create?topic=pre_t&channel=pre");
     l.post("/channel/create?topic=pre_t&channel=skip%23ephemeral");
+    // A channel only the second lookupd knows: the answers are united.
+    l2.post("/channel/create?topic=pre_t&channel=pre2");
     assert_eq!(
         l.channels("pre_t"),
         BTreeSet::from(["pre".into(), "skip#ephemeral".into()])
     );
-    let n = nsqd_with(&[&l], &[]);
+    let n = nsqd_with(&[&l, &l2], &[]);
     // Connected (IDENTIFY done) before the topic is created.
     wait_node(&l, n.tcp.port(), WAIT);
+    wait_node(&l2, n.tcp.port(), WAIT);
 
     let mut p = n.connect();
     for i in 0..5 {
         p.publish("pre_t", format!("pre-{i}").as_bytes());
     }
-    // The channel exists with the 5 messages (not left at the topic for
-    // whichever channel comes first); the ephemeral one was not created.
+    // The channels exist with the 5 messages each (not left at the topic
+    // for whichever channel comes first); the ephemeral one was not created.
     wait_for(
-        "channel pre with depth 5 on nsqd",
+        "channels pre and pre2 with depth 5 on nsqd",
         WAIT,
-        || (nsqd_channels(&n, "pre_t") == vec![("pre".to_string(), 5)]).then_some(()),
+        || {
+            let mut got = nsqd_channels(&n, "pre_t");
+            got.sort();
+            (got == vec![("pre".to_string(), 5), ("pre2".to_string(), 5)]).then_some(())
+        },
         || format!("{:?}", nsqd_channels(&n, "pre_t")),
     );
     // Another channel subscribed first must not take them.
@@ -556,7 +675,14 @@ fn new_topic_precreates_the_channels_lookupd_knows() {
     assert_eq!(got, want);
     other.expect_silence(Duration::from_millis(300));
     // nsqd registered the pre-created channel as its own.
-    wait_registered(&l, n.tcp.port(), &[("pre_t", &["pre", "late"])], WAIT);
+    for l in [&l, &l2] {
+        wait_registered(
+            l,
+            n.tcp.port(),
+            &[("pre_t", &["pre", "pre2", "late"])],
+            WAIT,
+        );
+    }
 }
 
 /// E.5: lookupd restarted on the same ports gets every topic and channel
@@ -714,10 +840,7 @@ fn broadcast_ports_are_what_lookupd_reports() {
     let l = Lookupd::start();
     let n = nsqd_with(
         &[&l],
-        &[
-            "--broadcast-tcp-port=4242",
-            "--broadcast-http-port=4343",
-        ],
+        &["--broadcast-tcp-port=4242", "--broadcast-http-port=4343"],
     );
     let mut p = n.connect();
     p.publish("bc_t", b"x");
@@ -820,7 +943,14 @@ impl PyReader {
         assert!(script.is_file(), "missing {}", script.display());
         let mut cmd = Command::new("python3");
         cmd.arg(&script)
-            .args(["--topic", topic, "--channel", channel, "--poll-interval", "1"])
+            .args([
+                "--topic",
+                topic,
+                "--channel",
+                channel,
+                "--poll-interval",
+                "1",
+            ])
             .args(["--timeout", "240"])
             .current_dir(&dir)
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -877,7 +1007,10 @@ impl Drop for PyReader {
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("---- pynsq reader output ----\n{}", self.output.lock().unwrap());
+            eprintln!(
+                "---- pynsq reader output ----\n{}",
+                self.output.lock().unwrap()
+            );
         }
     }
 }
@@ -910,7 +1043,10 @@ fn wait_all_consumed(
             .collect()
     };
     wait_for(
-        &format!("{phase}: every one of {} bodies at both consumers", all.len()),
+        &format!(
+            "{phase}: every one of {} bodies at both consumers",
+            all.len()
+        ),
         timeout,
         || {
             py.check_alive();
@@ -1032,7 +1168,13 @@ fn cluster_of_two_lookupds_and_three_nsqd_with_real_consumers() {
     let mut py = PyReader::spawn(&lookupd_urls, TOPIC, "pynsq", py_got.clone());
     let consumers = [("tokio-nsq", &tokio_got), ("pynsq", &py_got)];
 
-    wait_all_consumed("phase 1", &all, &consumers, &mut py, Duration::from_secs(60));
+    wait_all_consumed(
+        "phase 1",
+        &all,
+        &consumers,
+        &mut py,
+        Duration::from_secs(60),
+    );
 
     // Phase 2: nsqd 1 stops (SIGTERM) and comes back on the same data
     // directory and ports; the others keep receiving meanwhile.
@@ -1053,18 +1195,35 @@ fn cluster_of_two_lookupds_and_three_nsqd_with_real_consumers() {
         wait_registered(l, tcp1, &[(TOPIC, &["tokio", "pynsq"])], WAIT);
     }
     publish_batch(&nodes[1], TOPIC, "p2-after-restart-n1", PER, &mut all);
-    wait_all_consumed("phase 2", &all, &consumers, &mut py, Duration::from_secs(60));
+    wait_all_consumed(
+        "phase 2",
+        &all,
+        &consumers,
+        &mut py,
+        Duration::from_secs(60),
+    );
 
     // Phase 3: lookupd 1 stops; nsqd 2 restarts, so the consumers must find
     // it again through lookupd 2 alone.
     l1.terminate();
     publish_batch(&nodes[2], TOPIC, "p3-before-stop-n2", PER, &mut all);
     restart(&mut nodes, 2, &[&l1, &l2]);
-    wait_registered(&l2, nodes[2].tcp.port(), &[(TOPIC, &["tokio", "pynsq"])], WAIT);
+    wait_registered(
+        &l2,
+        nodes[2].tcp.port(),
+        &[(TOPIC, &["tokio", "pynsq"])],
+        WAIT,
+    );
     for (i, n) in nodes.iter().enumerate() {
         publish_batch(n, TOPIC, &format!("p3-n{i}"), PER, &mut all);
     }
-    wait_all_consumed("phase 3", &all, &consumers, &mut py, Duration::from_secs(60));
+    wait_all_consumed(
+        "phase 3",
+        &all,
+        &consumers,
+        &mut py,
+        Duration::from_secs(60),
+    );
 
     stop.store(true, Ordering::Relaxed);
     let _ = tokio_thread.join();
