@@ -5,6 +5,9 @@ mod harness;
 
 /// Real client libraries: tokio-nsq, pynsq, nsqjs.
 mod clients;
+/// With the real nsqlookupd: registration, channel pre-creation, restarts,
+/// run-time peer changes, and a two-lookupd, three-nsqd cluster.
+mod cluster;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
