@@ -23,7 +23,9 @@ pub use nsq_protocol::flags::parse_go_duration;
     name = "nsqd",
     about = "nsqd: a thread-per-core, drop-in NSQ broker",
     long_about = "nsqd: a thread-per-core, drop-in NSQ broker.\n\nQueues spill to go-diskqueue files in --data-path beyond --mem-queue-size, as in NSQ; --sync-every=1 answers each publish after its fsync (group commit).",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // Go's flag package: a repeated flag is no error, the last one wins.
+    args_override_self = true
 )]
 pub struct Flags {
     /// print version string
@@ -473,6 +475,19 @@ mod tests {
         assert_eq!(o.flags.max_rdy_count, 2500);
         assert_eq!(o.max_defer_timeout, Duration::from_secs(3600));
         assert!(o.unsupported.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_flag_is_the_last_one_and_lists_still_add_up() {
+        let o = parse(&[
+            "--broadcast-address=a",
+            "-broadcast-address",
+            "b",
+            "--lookupd-tcp-address=x:1",
+            "-lookupd-tcp-address=y:2",
+        ]);
+        assert_eq!(o.flags.broadcast_address, "b");
+        assert_eq!(o.flags.lookupd_tcp_address, vec!["x:1", "y:2"]);
     }
 
     #[test]

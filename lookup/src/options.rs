@@ -16,7 +16,9 @@ pub const NSQ_VERSION: &str = "1.3.0";
 #[command(
     name = "nsqlookupd",
     about = "nsqlookupd: NSQ's discovery daemon (drop-in, nsq-rs)",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // Go's flag package: a repeated flag is no error, the last one wins.
+    args_override_self = true
 )]
 pub struct Flags {
     /// print version string

@@ -194,15 +194,37 @@ impl Announcer {
 
     fn send_all(&mut self, req: LookupRequest<'_>) {
         for i in 0..self.peers.len() {
+            let was_connected = self.peers[i].is_connected();
             if !self.connect(i) {
                 continue;
             }
-            if let Err(e) = self.peers[i].command(req) {
-                crate::log!(
-                    Error,
-                    "LOOKUPD({}): {req:?} failed - {e}",
-                    self.peers[i].addr
-                );
+            match self.peers[i].command(req) {
+                Ok(()) => {}
+                // A connection that died while idle (lookupd restarted):
+                // reconnect at once, which registers everything again.
+                Err(peer::PeerError::Io(e)) if was_connected && !is_timeout(&e) => {
+                    crate::log!(
+                        Info,
+                        "LOOKUPD({}): {req:?} failed - {e}; reconnecting",
+                        self.peers[i].addr
+                    );
+                    if self.connect(i) {
+                        if let Err(e) = self.peers[i].command(req) {
+                            crate::log!(
+                                Error,
+                                "LOOKUPD({}): {req:?} failed - {e}",
+                                self.peers[i].addr
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    crate::log!(
+                        Error,
+                        "LOOKUPD({}): {req:?} failed - {e}",
+                        self.peers[i].addr
+                    );
+                }
             }
         }
     }
@@ -231,54 +253,78 @@ impl Announcer {
         out
     }
 
-    /// A.13: the channels the connected lookupds know for `topic`
-    /// (ephemeral ones left out), created by the owner before it starts
-    /// the topic. Always starts it, whatever the lookupds answer.
+    /// A.13 on a thread of its own (a slow or hung lookupd delays only
+    /// this topic, never the announcements or other new topics).
     fn start_topic(&mut self, topic: &str) {
-        let f = &self.ctx.opts.flags;
-        let mut channels = BTreeSet::new();
-        let mut asked = 0;
-        for p in &self.peers {
-            let Some(info) = &p.info else { continue };
-            asked += 1;
-            let host = if info.broadcast_address.is_empty() {
-                p.addr.rsplit_once(':').map_or("", |(h, _)| h).to_string()
-            } else {
-                info.broadcast_address.clone()
-            };
-            match channels::query(
-                &host,
-                info.http_port,
-                topic,
-                f.http_client_connect_timeout,
-                f.http_client_request_timeout,
-            ) {
-                Ok(found) => channels.extend(
-                    found
-                        .into_iter()
-                        .filter(|c| !nsq_protocol::names::is_ephemeral(c)),
-                ),
-                Err(e) => crate::log!(
-                    Error,
-                    "TOPIC({topic}): channels query to lookupd {host}:{} failed - {e}",
-                    info.http_port
-                ),
-            }
-        }
-        if asked == 0 {
+        let lookupds: Vec<(String, u16)> = self
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let info = p.info.as_ref()?;
+                let host = if info.broadcast_address.is_empty() {
+                    p.addr.rsplit_once(':').map_or("", |(h, _)| h).to_string()
+                } else {
+                    info.broadcast_address.clone()
+                };
+                Some((host, info.http_port))
+            })
+            .collect();
+        let (ctx, name) = (self.ctx.clone(), topic.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("lookupd-channels".into())
+            .spawn(move || start_topic(&ctx, &name, &lookupds));
+        if let Err(e) = spawned {
             crate::log!(
                 Error,
-                "TOPIC({topic}): no available nsqlookupd to query for channels to pre-create"
+                "TOPIC({topic}): cannot query lookupd for channels - {e}"
             );
+            start_topic(&self.ctx, topic, &[]);
         }
-        let owner = crate::shard::route::owner_of(topic, self.ctx.shards());
-        let (reply, rx) = flume::bounded(1);
-        let op = AdminOp::Start(topic.to_string(), channels.into_iter().collect());
-        if self.ctx.mesh[owner]
-            .send(ShardMsg::Admin { op, reply })
-            .is_ok()
-        {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// The channels the lookupds (`host`, HTTP port) know for `topic`
+/// (ephemeral ones left out), created by the owner before it starts the
+/// topic. Always starts it, whatever the lookupds answer.
+fn start_topic(ctx: &Context, topic: &str, lookupds: &[(String, u16)]) {
+    let f = &ctx.opts.flags;
+    let mut channels = BTreeSet::new();
+    for (host, port) in lookupds {
+        match channels::query(
+            host,
+            *port,
+            topic,
+            f.http_client_connect_timeout,
+            f.http_client_request_timeout,
+        ) {
+            Ok(found) => channels.extend(
+                found
+                    .into_iter()
+                    .filter(|c| !nsq_protocol::names::is_ephemeral(c)),
+            ),
+            Err(e) => crate::log!(
+                Error,
+                "TOPIC({topic}): channels query to lookupd {host}:{port} failed - {e}"
+            ),
         }
+    }
+    if lookupds.is_empty() {
+        crate::log!(
+            Error,
+            "TOPIC({topic}): no available nsqlookupd to query for channels to pre-create"
+        );
+    }
+    let owner = crate::shard::route::owner_of(topic, ctx.shards());
+    let (reply, rx) = flume::bounded(1);
+    let op = AdminOp::Start(topic.to_string(), channels.into_iter().collect());
+    if ctx.mesh[owner].send(ShardMsg::Admin { op, reply }).is_ok() {
+        let _ = rx.recv_timeout(Duration::from_secs(5));
     }
 }

@@ -161,7 +161,14 @@ impl Peer {
 
     fn round_trip(&mut self, out: &[u8]) -> Result<LookupReply, PeerError> {
         let result = self.round_trip_inner(out);
-        if result.is_err() {
+        if let Err(e) = &result {
+            // A peer that accepts but does not answer (hung, stopped) is
+            // not redialed at once either.
+            if matches!(e, PeerError::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.kind() == std::io::ErrorKind::TimedOut)
+            {
+                self.failed_at = Some(std::time::Instant::now());
+            }
             self.close();
         }
         result
