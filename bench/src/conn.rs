@@ -35,6 +35,11 @@ pub struct Conn {
 impl Conn {
     /// Connect, set TCP_NODELAY and send the `"  V2"` magic.
     pub fn connect(addr: &str) -> Result<Conn> {
+        Self::connect_with_buffer(addr, 64 * 1024)
+    }
+
+    /// [`Conn::connect`] with a read buffer of `buffer` bytes to start with.
+    pub fn connect_with_buffer(addr: &str, buffer: usize) -> Result<Conn> {
         let stream = TcpStream::connect(addr).map_err(|source| BenchError::Connect {
             addr: addr.to_string(),
             source,
@@ -42,7 +47,7 @@ impl Conn {
         stream.set_nodelay(true).map_err(io("set TCP_NODELAY"))?;
         let mut c = Conn {
             stream,
-            buf: vec![0; 256 * 1024],
+            buf: vec![0; buffer.max(64)],
             start: 0,
             end: 0,
             bytes_in: 0,

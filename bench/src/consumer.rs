@@ -35,23 +35,26 @@ pub struct SubSpec {
     pub output_buffer: (Option<i64>, Option<i64>),
     /// Record end-to-end latency from the body stamps.
     pub record_e2e: bool,
+    /// Initial read buffer in bytes (it grows for larger frames).
+    pub read_buffer: usize,
 }
 
-/// One subscribed connection and its latency histograms.
+/// Read buffer of the throughput and latency consumers.
+pub const READ_BUFFER: usize = 256 * 1024;
+
+/// One subscribed connection. Latency goes into a [`ConsumerResult`] the
+/// driver owns (one per thread, not per connection: a histogram is
+/// ~100 KiB and `many` has thousands of connections).
 pub struct Consumer {
     conn: Conn,
     out: Vec<u8>,
     record_e2e: bool,
-    /// Intended send -> received.
-    pub e2e: Histogram<u64>,
-    /// Actual send -> received.
-    pub e2e_from_send: Histogram<u64>,
 }
 
 impl Consumer {
     /// Connect, optionally IDENTIFY, SUB and send RDY.
     pub fn subscribe(addr: &str, spec: &SubSpec) -> Result<Consumer> {
-        let mut conn = Conn::connect(addr)?;
+        let mut conn = Conn::connect_with_buffer(addr, spec.read_buffer)?;
         if spec.output_buffer.0.is_some() || spec.output_buffer.1.is_some() {
             let body = identify_body(spec.output_buffer.0, spec.output_buffer.1);
             conn.call(&Request::Identify(&body))?;
@@ -62,22 +65,24 @@ impl Consumer {
             conn,
             out: Vec::with_capacity(64 * 1024),
             record_e2e: spec.record_e2e,
-            e2e: new_histogram(),
-            e2e_from_send: new_histogram(),
         })
     }
 
     /// Read once and handle every frame: FIN messages, NOP heartbeats,
     /// count errors. Returns false if the read timed out.
-    pub fn on_readable(&mut self, counters: &Counters, window: Window) -> Result<bool> {
+    pub fn on_readable(
+        &mut self,
+        counters: &Counters,
+        window: Window,
+        hist: &mut ConsumerResult,
+    ) -> Result<bool> {
         let (mut n, mut bytes, mut errors) = (0u64, 0u64, 0u64);
-        let now = now_ns();
+        // Receive time: taken once per read, after it returned.
+        let mut now = None;
         let Consumer {
             conn,
             out,
             record_e2e,
-            e2e,
-            e2e_from_send,
         } = self;
         let got = conn.read_frames(|f| {
             match f {
@@ -87,9 +92,10 @@ impl Consumer {
                     bytes += (8 + 26 + body.len()) as u64;
                     if *record_e2e {
                         if let Some(s) = Stamp::read(body) {
+                            let now = *now.get_or_insert_with(now_ns);
                             if window.contains(s.intended_ns) {
-                                record(e2e, now.saturating_sub(s.intended_ns));
-                                record(e2e_from_send, now.saturating_sub(s.sent_ns));
+                                record(&mut hist.e2e, now.saturating_sub(s.intended_ns));
+                                record(&mut hist.e2e_from_send, now.saturating_sub(s.sent_ns));
                             }
                         }
                     }
@@ -142,11 +148,6 @@ impl ConsumerResult {
         let _ = self.e2e_from_send.add(&o.e2e_from_send);
     }
 
-    fn absorb(&mut self, c: &Consumer) {
-        let _ = self.e2e.add(&c.e2e);
-        let _ = self.e2e_from_send.add(&c.e2e_from_send);
-    }
-
     /// An empty result to merge into.
     pub fn new() -> ConsumerResult {
         Self::empty()
@@ -167,11 +168,10 @@ pub fn run_blocking(
     window: Window,
 ) -> Result<ConsumerResult> {
     c.conn.set_read_timeout(Some(Duration::from_millis(50)))?;
-    while !stop.load(Ordering::Relaxed) {
-        c.on_readable(counters, window)?;
-    }
     let mut r = ConsumerResult::empty();
-    r.absorb(&c);
+    while !stop.load(Ordering::Relaxed) {
+        c.on_readable(counters, window, &mut r)?;
+    }
     Ok(r)
 }
 
@@ -188,17 +188,14 @@ pub fn run_polled(
         ep.add(c.conn.stream().as_raw_fd(), i as u64)?;
     }
     let mut ready = Vec::with_capacity(512);
+    let mut r = ConsumerResult::empty();
     while !stop.load(Ordering::Relaxed) {
         ep.wait(&mut ready, 100)?;
         for &i in &ready {
             if let Some(c) = cs.get_mut(i as usize) {
-                c.on_readable(counters, window)?;
+                c.on_readable(counters, window, &mut r)?;
             }
         }
-    }
-    let mut r = ConsumerResult::empty();
-    for c in &cs {
-        r.absorb(c);
     }
     Ok(r)
 }

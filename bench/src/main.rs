@@ -13,7 +13,7 @@ use nsq_bench::modes::Common;
 
 /// Load generator for NSQ-compatible brokers.
 #[derive(Parser, Debug)]
-#[command(name = "nsq-bench", version)]
+#[command(name = "nsq-bench", version, args_override_self = true)]
 struct Cli {
     /// Broker TCP address.
     #[arg(long, global = true, default_value = "127.0.0.1:4150")]

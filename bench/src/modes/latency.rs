@@ -183,6 +183,7 @@ pub fn run_latency(c: &Common, o: &LatencyOpts, consumers: usize) -> Result<Repo
         rdy: o.rdy,
         output_buffer: o.output_buffer,
         record_e2e: true,
+        read_buffer: crate::consumer::READ_BUFFER,
     };
     let cs = (0..consumers.max(1))
         .map(|_| Consumer::subscribe(&c.addr, &spec))

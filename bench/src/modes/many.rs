@@ -45,6 +45,7 @@ pub fn run_many(c: &Common, o: &LatencyOpts, m: &ManyOpts) -> Result<Report> {
                 rdy: o.rdy,
                 output_buffer: o.output_buffer,
                 record_e2e: true,
+                read_buffer: 16 * 1024,
             };
             let g = n % groups.len();
             groups[g].push(Consumer::subscribe(&c.addr, &spec)?);

@@ -139,6 +139,7 @@ fn spawn_consumers(
                 rdy: s.rdy,
                 output_buffer: s.output_buffer,
                 record_e2e,
+                read_buffer: crate::consumer::READ_BUFFER,
             };
             let consumer = Consumer::subscribe(&c.addr, &spec)?;
             let (stop, counters) = (stop.clone(), counters.clone());
