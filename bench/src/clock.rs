@@ -63,6 +63,26 @@ impl Schedule {
     }
 }
 
+/// How the open-loop generator waits between sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pacing {
+    /// Busy-wait (yielding) this long before a due time, for precision.
+    pub spin_ns: u64,
+    /// Never sleep shorter than this: above `1 / min_sleep` msg/s the
+    /// generator wakes once per `min_sleep` and sends everything due, which
+    /// saves a wake-up per message (the CPU the broker needs on a small
+    /// machine) at the cost of up to `min_sleep` of send delay, which is
+    /// measured.
+    pub min_sleep_ns: u64,
+}
+
+impl Pacing {
+    /// When to wake up at `now` if the next message is due at `due`.
+    pub fn wake_at(&self, due: u64, now: u64) -> u64 {
+        due.max(now + self.min_sleep_ns)
+    }
+}
+
 /// Sleep until clock time `deadline_ns`: a plain sleep for most of the
 /// gap, then `spin_ns` of yielding busy-wait for precision (0 = no spin;
 /// spinning costs CPU the broker may need on a small machine).
@@ -126,6 +146,19 @@ mod tests {
         let s = Schedule::new(0, 1_000.0);
         assert_eq!(s.wait_for(1, 0), Duration::from_millis(1));
         assert_eq!(s.wait_for(1, 5_000_000), Duration::ZERO);
+    }
+
+    #[test]
+    fn pacing_batches_short_gaps_only() {
+        let p = Pacing {
+            spin_ns: 0,
+            min_sleep_ns: 50_000,
+        };
+        // 1k/s: the gap is longer than the minimum, wake on time.
+        assert_eq!(p.wake_at(1_000_000, 0), 1_000_000);
+        // 100k/s: a 10 us gap becomes a 50 us tick.
+        assert_eq!(p.wake_at(10_000, 0), 50_000);
+        assert_eq!(Pacing::default().wake_at(10_000, 0), 10_000);
     }
 
     #[test]

@@ -86,6 +86,11 @@ struct LatArgs {
     /// Busy-wait this many microseconds before each scheduled send (precision vs CPU).
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
+    /// Shortest sleep between sends, microseconds: above 1e6/N msg/s the
+    /// generator sends in ticks of N us (saves client CPU; the extra send
+    /// delay is measured and included in the latencies).
+    #[arg(long, default_value_t = 50)]
+    min_sleep_us: u64,
     /// Seconds to wait for the last messages to arrive.
     #[arg(long, default_value_t = 5.0)]
     drain: f64,
@@ -98,7 +103,10 @@ impl LatArgs {
             pub_conns: self.pub_conns,
             rdy: self.rdy,
             output_buffer: (self.output_buffer_size, self.output_buffer_timeout_ms),
-            spin_us: self.spin_us,
+            pacing: nsq_bench::clock::Pacing {
+                spin_ns: self.spin_us * 1000,
+                min_sleep_ns: self.min_sleep_us * 1000,
+            },
             drain: Duration::from_secs_f64(self.drain.max(0.0)),
         }
     }

@@ -15,7 +15,7 @@ use nsq_protocol::command::Request;
 use nsq_protocol::frame::{Frame, HEARTBEAT};
 
 use crate::body::{self, Stamp};
-use crate::clock::{now_ns, sleep_until, tighten_timer_slack, Schedule};
+use crate::clock::{now_ns, sleep_until, tighten_timer_slack, Pacing, Schedule};
 use crate::conn::Conn;
 use crate::error::{io, BenchError, Result};
 use crate::report::{new_histogram, record};
@@ -151,7 +151,7 @@ pub struct OpenLoopResult {
 /// Open loop: PUB one message each at `schedule`'s intended times on one
 /// connection (rotating over `topics`), until clock time `end_ns`. All
 /// messages already due are written together; then the thread sleeps until
-/// the next one is due (`spin_ns` of busy-wait before it, for precision).
+/// the next one is due, as `pacing` says.
 /// A second thread reads the `OK`s: the k-th OK answers the k-th PUB, so
 /// its intended time is `schedule.intended(k)`.
 #[allow(clippy::too_many_arguments)]
@@ -161,7 +161,7 @@ pub fn open_loop(
     size: usize,
     schedule: Schedule,
     end_ns: u64,
-    spin_ns: u64,
+    pacing: Pacing,
     counters: Arc<Counters>,
     window: Window,
 ) -> Result<OpenLoopResult> {
@@ -254,8 +254,10 @@ pub fn open_loop(
             out.clear();
             next = due;
         }
-        if schedule.due(now_ns()) <= next {
-            sleep_until(schedule.intended(next).min(end_ns), spin_ns);
+        let now = now_ns();
+        if schedule.due(now) <= next {
+            let wake = pacing.wake_at(schedule.intended(next), now);
+            sleep_until(wake.min(end_ns), pacing.spin_ns);
         }
     }
     total.store(next, Ordering::Release);

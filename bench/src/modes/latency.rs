@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Common;
-use crate::clock::{now_ns, Schedule};
+use crate::clock::{now_ns, Pacing, Schedule};
 use crate::consumer::{join, run_blocking, run_polled, Consumer, ConsumerResult, SubSpec};
 use crate::error::{io, BenchError, Result};
 use crate::publisher::{open_loop, OpenLoopResult};
@@ -32,8 +32,8 @@ pub struct LatencyOpts {
     pub rdy: u64,
     /// Consumer IDENTIFY output buffering (size, timeout ms).
     pub output_buffer: (Option<i64>, Option<i64>),
-    /// Busy-wait before each scheduled send, microseconds.
-    pub spin_us: u64,
+    /// How the generator waits between sends.
+    pub pacing: Pacing,
     /// How long to wait for stragglers after the last send.
     pub drain: Duration,
 }
@@ -98,7 +98,7 @@ pub(crate) fn open_loop_run(
             let offset = (1e9 / o.rate * i as f64) as u64;
             let schedule = Schedule::new(start + offset, per_conn);
             let (addr, topics, counters) = (c.addr.clone(), topics.to_vec(), counters.clone());
-            let (size, spin) = (c.size, o.spin_us * 1000);
+            let (size, pacing) = (c.size, o.pacing);
             std::thread::Builder::new()
                 .name(format!("pub-{i}"))
                 .spawn(move || {
@@ -108,7 +108,7 @@ pub(crate) fn open_loop_run(
                         size,
                         schedule,
                         window.end_ns,
-                        spin,
+                        pacing,
                         counters,
                         window,
                     )
@@ -191,7 +191,8 @@ pub fn run_latency(c: &Common, o: &LatencyOpts, consumers: usize) -> Result<Repo
     let config = c.config(serde_json::json!({
         "topic": topic, "rate": o.rate, "pub_conns": o.pub_conns, "sub_conns": consumers.max(1),
         "rdy": o.rdy, "output_buffer_size": o.output_buffer.0,
-        "output_buffer_timeout_ms": o.output_buffer.1, "spin_us": o.spin_us,
+        "output_buffer_timeout_ms": o.output_buffer.1, "spin_us": o.pacing.spin_ns / 1000,
+        "min_sleep_us": o.pacing.min_sleep_ns / 1000,
     }));
     open_loop_run(c, "latency", &[topic], 1, Consumers::Threads(cs), o, config)
 }
