@@ -1,0 +1,55 @@
+//! The bench modes. Each takes the [`Common`] options plus its own and
+//! returns a [`crate::report::Report`].
+//!
+//! * [`throughput`]: `pub` (closed-loop MPUB, bench_writer parity), `sub`
+//!   (drain a backlog, bench_reader parity), `pubsub` and `fanout`
+//!   (publish and consume at once, backlog growth).
+//! * [`latency`]: `latency` (open loop at a fixed rate, coordinated-omission
+//!   corrected) and `sweep` (10%..100% of the measured maximum, SVG plot).
+//! * [`many`]: thousands of topics and channels.
+
+pub mod latency;
+pub mod many;
+pub mod throughput;
+
+use std::time::Duration;
+
+/// Options every mode has.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Broker TCP address.
+    pub addr: String,
+    /// Message body size in bytes (at least 24: the stamp).
+    pub size: usize,
+    /// Warm-up excluded from the figures.
+    pub warmup: Duration,
+    /// Measured time.
+    pub duration: Duration,
+    /// Broker PID for CPU and RSS.
+    pub broker_pid: Option<u32>,
+    /// Topic (default: a fresh name per run, so runs never see each
+    /// other's backlog).
+    pub topic: Option<String>,
+}
+
+impl Common {
+    /// The topic to use: the given one or a fresh one.
+    pub fn topic_or_fresh(&self, prefix: &str) -> String {
+        self.topic
+            .clone()
+            .unwrap_or_else(|| crate::run::fresh_topic(prefix))
+    }
+
+    /// The options as JSON for the report, plus mode-specific ones.
+    pub fn config(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "size": self.size,
+            "warmup_s": self.warmup.as_secs_f64(),
+            "duration_s": self.duration.as_secs_f64(),
+        });
+        if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+            m.extend(e);
+        }
+        v
+    }
+}

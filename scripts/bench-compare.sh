@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of two nsqd binaries with the same nsq-bench
+# workloads: A/B/A/B... (each run on a freshly started broker with its own
+# data directory), then the median, range and B/A ratio of every figure.
+#
+#   scripts/bench-compare.sh [options] NSQD_A NSQD_B
+#
+# options (defaults in brackets):
+#   -n REPS        alternations, at least 3 [3]
+#   -d SECS        measured seconds per run [3]
+#   -w SECS        warm-up seconds per run [1]
+#   -s "SIZES"     message sizes in bytes ["100 200 1024 16384"]
+#   -m "MODES"     workloads: pub sub pubsub latency ["pub sub pubsub latency"]
+#   -r RATE        latency mode target rate, msg/s [10000]
+#   -f "FLAGS"     extra flags for both brokers, e.g. "--mem-queue-size=1000000" []
+#   -o DIR         where the JSON reports and summary go [a temp dir]
+#
+# Workloads (all nsq-bench, 2 connections per side unless said):
+#   pub     closed-loop MPUB x200 (bench_writer)
+#   sub     prefill min(1M, 400 MiB / size) messages, then drain with RDY 2500 (bench_reader)
+#   pubsub  both at once, closed loop
+#   latency open loop at -r msg/s, 1 PUB connection, 1 consumer (RDY 2500)
+# Any nsqd that takes NSQ's flags works (Go nsqd v1.x or ours); the
+# machine should be otherwise idle: the load average is in every report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=3 SECS=3 WARM=1 SIZES="100 200 1024 16384" MODES="pub sub pubsub latency" RATE=10000 FLAGS="" OUT=""
+while getopts "n:d:w:s:m:r:f:o:h" opt; do
+    case $opt in
+    n) REPS=$OPTARG ;;
+    d) SECS=$OPTARG ;;
+    w) WARM=$OPTARG ;;
+    s) SIZES=$OPTARG ;;
+    m) MODES=$OPTARG ;;
+    r) RATE=$OPTARG ;;
+    f) FLAGS=$OPTARG ;;
+    o) OUT=$OPTARG ;;
+    *) sed -n '2,27p' "$0"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+if [ $# -ne 2 ]; then
+    sed -n '2,27p' "$0"
+    exit 2
+fi
+A=$(realpath "$1")
+B=$(realpath "$2")
+for bin in "$A" "$B"; do
+    [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }
+done
+if [ "$REPS" -lt 3 ]; then
+    echo "need at least 3 alternations (-n 3)" >&2
+    exit 2
+fi
+OUT=${OUT:-$(mktemp -d -t bench-compare.XXXXXX)}
+mkdir -p "$OUT"
+ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+cargo build --release -q -p nsq-bench
+BENCH=$PWD/target/release/nsq-bench
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+PID=""
+start_broker() { # BIN DIR ; sets PORT and PID
+    local bin=$1 dir=$2
+    rm -rf "$dir" && mkdir -p "$dir"
+    PORT=$(free_port)
+    local hport
+    hport=$(free_port)
+    # shellcheck disable=SC2086 # FLAGS is a list of flags
+    "$bin" --tcp-address="127.0.0.1:$PORT" --http-address="127.0.0.1:$hport" \
+        --data-path="$dir" $FLAGS 2>"$dir.log" >/dev/null &
+    PID=$!
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "broker $bin did not start; log:" >&2
+    cat "$dir.log" >&2
+    exit 1
+}
+
+stop_broker() {
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    rm -rf "$1"
+}
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
+
+mode_args() { # MODE SIZE
+    case $1 in
+    pub) echo "pub --pub-conns 2 --batch 200" ;;
+    sub)
+        local n=$((400 * 1024 * 1024 / $2))
+        [ "$n" -gt 1000000 ] && n=1000000
+        echo "--duration 60 sub --sub-conns 2 --rdy 2500 --prefill $n --pub-conns 2 --batch 200"
+        ;;
+    pubsub) echo "pubsub --pub-conns 2 --batch 200 --sub-conns 2 --rdy 2500" ;;
+    latency) echo "latency --rate $RATE --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
+    *) echo "unknown mode $1" >&2; exit 2 ;;
+    esac
+}
+
+{
+    echo "A = $A"
+    echo "B = $B"
+    echo "flags: ${FLAGS:-(none)}; $REPS alternations; ${WARM}s warm-up + ${SECS}s per run"
+    echo "host: $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+} | tee "$OUT/header.txt"
+
+for size in $SIZES; do
+    for mode in $MODES; do
+        for rep in $(seq "$REPS"); do
+            for side in A B; do
+                bin=$A
+                [ $side = B ] && bin=$B
+                dir="$OUT/data-$side"
+                start_broker "$bin" "$dir"
+                json="$OUT/$mode-$size-$side-$rep.json"
+                # shellcheck disable=SC2046 # mode_args is a list of words
+                if ! "$BENCH" --addr "127.0.0.1:$PORT" --broker-pid "$PID" --size "$size" \
+                    --warmup "$WARM" --duration "$SECS" --json "$json" \
+                    $(mode_args "$mode" "$size") >"$OUT/$mode-$size-$side-$rep.txt" 2>&1; then
+                    echo "run failed: $mode $size $side $rep (see $OUT/$mode-$size-$side-$rep.txt)" >&2
+                    rm -f "$json"
+                fi
+                stop_broker "$dir"
+                printf '.'
+            done
+        done
+    done
+done
+echo
+
+python3 - "$OUT" "$REPS" "$SIZES" "$MODES" <<'EOF' | tee "$OUT/summary.txt"
+import json, os, statistics, sys
+out, reps, sizes, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+
+def get(d, path):
+    for p in path.split("."):
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+FIGS = {
+    "pub": [("publish.msgs_per_s", "msg/s"), ("publish.mib_per_s", "MiB/s bodies"),
+            ("latency.pub_ok.p99_us", "MPUB->OK p99 us"), ("broker_process.cpu_us_per_msg", "broker CPU-us/msg"),
+            ("broker_process.peak_rss_kib", "broker peak RSS KiB")],
+    "sub": [("consume.msgs_per_s", "msg/s"), ("consume.mib_per_s", "MiB/s bodies"),
+            ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
+    "pubsub": [("publish.msgs_per_s", "pub msg/s"), ("consume.msgs_per_s", "sub msg/s"),
+               ("backlog.growth_per_s", "backlog growth/s"), ("latency.e2e.p99_us", "e2e p99 us (closed loop)"),
+               ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
+    "latency": [("rate.achieved_per_s", "achieved msg/s"), ("latency.pub_ok.p50_us", "PUB->OK p50 us"),
+                ("latency.pub_ok.p99_us", "PUB->OK p99 us"), ("latency.e2e.p50_us", "e2e p50 us"),
+                ("latency.e2e.p99_us", "e2e p99 us"), ("latency.e2e.p999_us", "e2e p99.9 us"),
+                ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
+}
+summary = []
+print(f"{'workload':<14} {'figure':<26} {'A median':>12} {'A range':>23} {'B median':>12} {'B range':>23} {'B/A':>7}")
+for size in sizes:
+    for mode in modes:
+        runs = {}
+        for side in "AB":
+            runs[side] = []
+            for rep in range(1, reps + 1):
+                p = os.path.join(out, f"{mode}-{size}-{side}-{rep}.json")
+                if os.path.exists(p):
+                    with open(p) as f:
+                        runs[side].append(json.load(f))
+        sat = {s: sum(1 for r in runs[s] if get(r, "rate.saturated")) for s in "AB"}
+        for path, label in FIGS.get(mode, []):
+            row = {"workload": f"{mode} {size}B", "figure": label}
+            cells = []
+            for side in "AB":
+                vals = [v for v in (get(r, path) for r in runs[side]) if isinstance(v, (int, float))]
+                if vals:
+                    med = statistics.median(vals)
+                    row[side] = {"median": med, "min": min(vals), "max": max(vals), "n": len(vals)}
+                    cells += [f"{med:12.1f}", f"{min(vals):>10.1f}..{max(vals):<11.1f}"]
+                else:
+                    cells += [f"{'-':>12}", f"{'-':>23}"]
+            a, b = row.get("A", {}).get("median"), row.get("B", {}).get("median")
+            ratio = b / a if a not in (None, 0) and b is not None else None
+            row["ratio_b_over_a"] = ratio
+            summary.append(row)
+            print(f"{mode + ' ' + size + 'B':<14} {label:<26} {' '.join(cells)} {ratio if ratio is None else f'{ratio:7.2f}'}")
+        if sat["A"] or sat["B"]:
+            print(f"{'':<14} saturated runs (achieved < 95% of target): A {sat['A']}, B {sat['B']}")
+with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=1)
+print(f"\nreports: {out}")
+EOF
