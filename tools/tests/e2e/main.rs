@@ -1,0 +1,7 @@
+//! End-to-end tests of the utilities against the workspace's real `nsqd`
+//! and `nsqlookupd` (built by `cargo build --workspace --bins`, which
+//! `scripts/test.sh` runs first) on 127.0.0.1 with kernel-chosen ports.
+
+mod harness;
+mod tail;
+mod to_nsq;
