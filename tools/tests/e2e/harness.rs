@@ -31,6 +31,7 @@ pub fn tool_bin(name: &str) -> PathBuf {
     let p = match name {
         "nsq_tail" => env!("CARGO_BIN_EXE_nsq_tail"),
         "to_nsq" => env!("CARGO_BIN_EXE_to_nsq"),
+        "nsq_stat" => env!("CARGO_BIN_EXE_nsq_stat"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(p)
@@ -189,6 +190,17 @@ impl Daemon {
     /// Publish over HTTP and require 200.
     pub fn publish(&self, topic: &str, body: &[u8]) {
         let (s, b) = self.post(&format!("/pub?topic={topic}"), body);
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// Create a topic and a channel over HTTP.
+    pub fn create_channel(&self, topic: &str, channel: &str) {
+        let (s, b) = self.post(&format!("/topic/create?topic={topic}"), b"");
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = self.post(
+            &format!("/channel/create?topic={topic}&channel={channel}"),
+            b"",
+        );
         assert_eq!(s, 200, "{b}");
     }
 

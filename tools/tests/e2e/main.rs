@@ -3,5 +3,6 @@
 //! `scripts/test.sh` runs first) on 127.0.0.1 with kernel-chosen ports.
 
 mod harness;
+mod stat;
 mod tail;
 mod to_nsq;
