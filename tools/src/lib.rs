@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod file_logger;
 pub mod httpc;
 pub mod strftime;
 

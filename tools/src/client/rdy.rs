@@ -112,12 +112,13 @@ pub fn plan(
     }
 }
 
-/// go-nsq's starvation test: some connection holds at least 85 % of its
-/// RDY in flight (a batching consumer should flush).
+/// go-nsq's starvation test: some connection has messages in flight and
+/// at least 85 % of its RDY (a batching consumer should flush). Pairs are
+/// (RDY, in flight).
 pub fn is_starved(conns: &[(u64, u64)]) -> bool {
     conns
         .iter()
-        .any(|&(rdy, in_flight)| rdy > 0 && in_flight as f64 >= rdy as f64 * 0.85)
+        .any(|&(rdy, in_flight)| in_flight > 0 && in_flight >= (rdy as f64 * 0.85) as u64)
 }
 
 #[cfg(test)]
@@ -202,5 +203,8 @@ mod tests {
     fn starvation() {
         assert!(is_starved(&[(100, 85)]));
         assert!(!is_starved(&[(100, 84), (0, 0)]));
+        // RDY 1 (more connections than max_in_flight) or RDY 0 in backoff.
+        assert!(is_starved(&[(1, 1)]));
+        assert!(is_starved(&[(0, 3)]));
     }
 }

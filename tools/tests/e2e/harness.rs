@@ -32,6 +32,7 @@ pub fn tool_bin(name: &str) -> PathBuf {
         "nsq_tail" => env!("CARGO_BIN_EXE_nsq_tail"),
         "to_nsq" => env!("CARGO_BIN_EXE_to_nsq"),
         "nsq_stat" => env!("CARGO_BIN_EXE_nsq_stat"),
+        "nsq_to_file" => env!("CARGO_BIN_EXE_nsq_to_file"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(p)

@@ -5,4 +5,5 @@
 mod harness;
 mod stat;
 mod tail;
+mod to_file;
 mod to_nsq;
