@@ -113,11 +113,15 @@ pub fn request(
     let deadline = Instant::now() + t.request;
     let _ = s.set_write_timeout(Some(t.request));
     let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: nsq-tools/{}\r\n",
-        url.path,
-        url.host,
-        crate::NSQ_VERSION
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        url.path, url.host
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+    {
+        head.push_str(&format!("User-Agent: nsq-tools/{}\r\n", crate::NSQ_VERSION));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

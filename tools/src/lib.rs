@@ -16,6 +16,7 @@ pub mod client;
 pub mod file_logger;
 pub mod httpc;
 pub mod strftime;
+pub mod upstream;
 
 /// The version the tools report (`<tool> v1.3.0`), as NSQ's would.
 pub const NSQ_VERSION: &str = "1.3.0";

@@ -33,6 +33,8 @@ pub fn tool_bin(name: &str) -> PathBuf {
         "to_nsq" => env!("CARGO_BIN_EXE_to_nsq"),
         "nsq_stat" => env!("CARGO_BIN_EXE_nsq_stat"),
         "nsq_to_file" => env!("CARGO_BIN_EXE_nsq_to_file"),
+        "nsq_to_nsq" => env!("CARGO_BIN_EXE_nsq_to_nsq"),
+        "nsq_to_http" => env!("CARGO_BIN_EXE_nsq_to_http"),
         other => panic!("unknown tool {other}"),
     };
     PathBuf::from(p)
@@ -393,4 +395,93 @@ impl Drop for Tool {
 #[macro_export]
 macro_rules! args {
     ($($a:expr),* $(,)?) => { [$($a.to_string()),*] };
+}
+
+/// A request the test HTTP server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A tiny HTTP server recording requests; `status(n)` decides the answer to
+/// the n-th request (0-based).
+pub struct HttpSink {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl HttpSink {
+    pub fn start(status: impl Fn(usize) -> u16 + Send + 'static) -> HttpSink {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = s.set_read_timeout(Some(WAIT));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let req = loop {
+                    let mut hs = [httparse::EMPTY_HEADER; 32];
+                    let mut r = httparse::Request::new(&mut hs);
+                    if let Ok(httparse::Status::Complete(len)) = r.parse(&buf) {
+                        let headers: Vec<(String, String)> = r
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                (
+                                    h.name.to_string(),
+                                    String::from_utf8_lossy(h.value).into_owned(),
+                                )
+                            })
+                            .collect();
+                        let cl: usize = headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= len + cl {
+                            break Some(Received {
+                                method: r.method.unwrap_or("").to_string(),
+                                target: r.path.unwrap_or("").to_string(),
+                                headers,
+                                body: buf[len..len + cl].to_vec(),
+                            });
+                        }
+                    }
+                    match std::io::Read::read(&mut s, &mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                };
+                let Some(req) = req else { continue };
+                let code = status(n);
+                n += 1;
+                g.lock().unwrap().push(req);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        HttpSink { addr, got }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
 }

@@ -6,4 +6,6 @@ mod harness;
 mod stat;
 mod tail;
 mod to_file;
+mod to_http;
 mod to_nsq;
+mod to_nsq_nsq;
