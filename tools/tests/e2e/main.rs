@@ -2,6 +2,7 @@
 //! and `nsqlookupd` (built by `cargo build --workspace --bins`, which
 //! `scripts/test.sh` runs first) on 127.0.0.1 with kernel-chosen ports.
 
+mod client;
 mod harness;
 mod stat;
 mod tail;
