@@ -1,0 +1,162 @@
+//! What the six binaries share: Go flag spellings (decision 4: `-flag v`,
+//! `-flag=v`, `--flag v`, `--flag=v`), Go booleans and durations,
+//! `--consumer-opt` / `--producer-opt`, the nsqd-or-lookupd rule, fatal
+//! errors and termination signals.
+
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::client::{Config, Consumer};
+
+/// Parse the process arguments into `T` after rewriting single-dash long
+/// flags. Bad flags print clap's error and exit 2 (as Go's flag package).
+pub fn parse<T: CommandFactory + FromArgMatches>() -> T {
+    parse_from(std::env::args())
+}
+
+/// [`parse`] from given arguments.
+pub fn parse_from<T: CommandFactory + FromArgMatches>(args: impl IntoIterator<Item = String>) -> T {
+    let cmd = T::command();
+    let known: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let args = nsq_protocol::flags::normalize_args(args, &known);
+    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// A Go boolean flag value (`--flag`, `--flag=true`, `--flag=0`).
+pub fn go_bool(s: &str) -> Result<bool, String> {
+    nsq_protocol::flags::parse_bool(s)
+}
+
+/// A Go duration flag value (`2s`, `1m30s`).
+pub fn go_duration(s: &str) -> Result<Duration, String> {
+    nsq_protocol::flags::parse_go_duration(s)
+}
+
+/// Print `FATAL: msg` on stderr and exit 1 (Go's `log.Fatal`).
+pub fn fatal(msg: impl std::fmt::Display) -> ! {
+    eprintln!("FATAL: {msg}");
+    std::process::exit(1)
+}
+
+/// Print `<tool> v1.3.0` and exit 0.
+pub fn print_version(tool: &str) -> ! {
+    println!("{tool} v{} (nsq-tools)", crate::NSQ_VERSION);
+    std::process::exit(0)
+}
+
+/// go-nsq's config with the tool's user agent and the `--*-opt` values.
+pub fn config(tool: &str, opts: &[String]) -> Config {
+    let mut cfg = Config {
+        user_agent: format!("{tool}/{} go-nsq/1.1.0", crate::NSQ_VERSION),
+        ..Config::default()
+    };
+    for o in opts {
+        if let Err(e) = cfg.set_opt(o) {
+            fatal(format!("invalid option {o:?}: {e}"));
+        }
+    }
+    cfg
+}
+
+/// The nsqd-or-lookupd rule of NSQ's consumer tools.
+pub fn check_sources(nsqd: &[String], lookupd: &[String]) {
+    if nsqd.is_empty() && lookupd.is_empty() {
+        fatal("--nsqd-tcp-address or --lookupd-http-address required");
+    }
+    if !nsqd.is_empty() && !lookupd.is_empty() {
+        fatal("use --nsqd-tcp-address or --lookupd-http-address not both");
+    }
+}
+
+/// Connect a consumer to its sources; an unreachable nsqd is fatal.
+pub fn connect(consumer: &Consumer, nsqd: &[String], lookupd: &[String]) {
+    for a in nsqd {
+        if let Err(e) = consumer.connect_to_nsqd(a) {
+            fatal(format!("failed to connect to nsqd {a}: {e}"));
+        }
+    }
+    for a in lookupd {
+        if let Err(e) = consumer.connect_to_lookupd(a) {
+            fatal(format!("bad --lookupd-http-address {a}: {e}"));
+        }
+    }
+}
+
+/// Signal numbers delivered as they arrive (SIGINT and SIGTERM, plus
+/// SIGHUP when asked).
+pub fn signals(hup: bool) -> Receiver<i32> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut list = vec![SIGINT, SIGTERM];
+    if hup {
+        list.push(SIGHUP);
+    }
+    let (tx, rx) = mpsc::channel();
+    match signal_hook::iterator::Signals::new(&list) {
+        Ok(mut s) => {
+            std::thread::spawn(move || {
+                for sig in s.forever() {
+                    if tx.send(sig).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => fatal(format!("cannot install signal handlers: {e}")),
+    }
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct F {
+        #[arg(long, action = clap::ArgAction::Append)]
+        topic: Vec<String>,
+        #[arg(short = 'n', long = "n", default_value_t = 0)]
+        n: u64,
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+              default_value = "false", value_parser = go_bool)]
+        print_topic: bool,
+        #[arg(long, default_value = "2s", value_parser = go_duration)]
+        interval: Duration,
+    }
+
+    fn p(args: &[&str]) -> F {
+        parse_from(
+            std::iter::once("x")
+                .chain(args.iter().copied())
+                .map(String::from),
+        )
+    }
+
+    #[test]
+    fn every_spelling() {
+        for args in [
+            &["-topic", "a", "-n", "3"][..],
+            &["-topic=a", "-n=3"],
+            &["--topic", "a", "--n", "3"],
+            &["--topic=a", "--n=3"],
+        ] {
+            let f = p(args);
+            assert_eq!(
+                (f.topic.as_slice(), f.n),
+                (&["a".to_string()][..], 3),
+                "{args:?}"
+            );
+        }
+        let f = p(&["-print-topic", "--topic=a", "--topic=b", "-interval=1m"]);
+        assert!(f.print_topic);
+        assert_eq!(f.topic.len(), 2);
+        assert_eq!(f.interval, Duration::from_secs(60));
+        assert!(!p(&["--print-topic=false"]).print_topic);
+    }
+}

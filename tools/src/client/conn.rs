@@ -1,0 +1,207 @@
+//! One V2 connection: dial, magic, IDENTIFY with feature negotiation,
+//! AUTH when required (reference H.1), then a frame reader and a shared
+//! command writer.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nsq_protocol::command::Request;
+use nsq_protocol::frame::{decode_frame, Frame};
+use nsq_protocol::{Decoded, MessageHeader, MAGIC_V2};
+
+use super::{Config, Error};
+
+/// The largest frame accepted from a server.
+const MAX_FRAME: u32 = 1 << 30;
+
+/// An owned server frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedFrame {
+    /// Response frame data.
+    Response(Vec<u8>),
+    /// Error frame data (`E_CODE text`).
+    Error(Vec<u8>),
+    /// A message.
+    Message(MessageHeader, Vec<u8>),
+}
+
+/// What IDENTIFY negotiated.
+#[derive(Debug, Clone, Copy)]
+pub struct Negotiated {
+    /// The server's `max_rdy_count` (2500 for an old server).
+    pub max_rdy_count: u64,
+}
+
+/// Reads frames from a connection.
+pub struct FrameReader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl FrameReader {
+    /// The next frame; blocks up to the stream's read timeout.
+    pub fn next_frame(&mut self) -> Result<OwnedFrame, Error> {
+        loop {
+            match decode_frame(&self.buf[self.start..], MAX_FRAME) {
+                Ok(Decoded::Complete { value, consumed }) => {
+                    let owned = match value {
+                        Frame::Response(d) => OwnedFrame::Response(d.to_vec()),
+                        Frame::Error(d) => OwnedFrame::Error(d.to_vec()),
+                        Frame::Message(h, b) => OwnedFrame::Message(h, b.to_vec()),
+                    };
+                    self.start += consumed;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    return Ok(owned);
+                }
+                Ok(Decoded::Incomplete) => {}
+                Err(e) => return Err(Error::Protocol(e.to_string())),
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| Error::Io("read".into(), e))?;
+            if n == 0 {
+                return Err(Error::Closed);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Serialized command writes on one connection.
+pub struct Writer {
+    stream: Mutex<TcpStream>,
+}
+
+impl Writer {
+    /// Encode and write one command.
+    pub fn send(&self, req: &Request<'_>) -> Result<(), Error> {
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        self.send_raw(&out)
+    }
+
+    /// Write encoded bytes.
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<(), Error> {
+        let mut s = self.stream.lock().map_err(|_| Error::Closed)?;
+        s.write_all(bytes).map_err(|e| Error::Io("write".into(), e))
+    }
+
+    /// Write while holding the lock, then run `then` (for FIFO bookkeeping).
+    pub fn send_then<T>(&self, bytes: &[u8], then: impl FnOnce() -> T) -> Result<T, Error> {
+        let mut s = self.stream.lock().map_err(|_| Error::Closed)?;
+        s.write_all(bytes)
+            .map_err(|e| Error::Io("write".into(), e))?;
+        Ok(then())
+    }
+
+    /// Shut the socket down (both directions), waking the reader.
+    pub fn shutdown(&self) {
+        if let Ok(s) = self.stream.lock() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Resolve `host:port` and connect within the dial timeout.
+pub fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, Error> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::Io(format!("resolve {addr}"), e))?
+        .collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Io(
+        format!("dial tcp {addr}"),
+        last.unwrap_or_else(|| std::io::Error::other("no address")),
+    ))
+}
+
+fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {
+    match frame {
+        OwnedFrame::Response(d) => Ok(d),
+        OwnedFrame::Error(d) => Err(Error::Server(String::from_utf8_lossy(&d).into_owned())),
+        OwnedFrame::Message(..) => Err(Error::Protocol(format!("message frame before {what}"))),
+    }
+}
+
+/// Connect, send the magic and IDENTIFY, AUTH if the server requires it.
+pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotiated), Error> {
+    let stream = dial(addr, cfg.dial_timeout)?;
+    let _ = stream.set_nodelay(true);
+    stream
+        .set_write_timeout(Some(cfg.write_timeout))
+        .and_then(|_| stream.set_read_timeout(Some(cfg.read_timeout)))
+        .map_err(|e| Error::Io("socket options".into(), e))?;
+    let read_half = stream
+        .try_clone()
+        .map_err(|e| Error::Io("clone socket".into(), e))?;
+    let writer = Writer {
+        stream: Mutex::new(stream),
+    };
+    let mut reader = FrameReader {
+        stream: read_half,
+        buf: Vec::new(),
+        start: 0,
+    };
+    let mut hello = MAGIC_V2.to_vec();
+    Request::Identify(&cfg.identify_json()).encode(&mut hello);
+    writer.send_raw(&hello)?;
+    let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
+    let mut neg = Negotiated {
+        max_rdy_count: 2500,
+    };
+    if reply.first() == Some(&b'{') {
+        let v: serde_json::Value = serde_json::from_slice(&reply)
+            .map_err(|e| Error::Protocol(format!("IDENTIFY response: {e}")))?;
+        if let Some(n) = v.get("max_rdy_count").and_then(|n| n.as_u64()) {
+            neg.max_rdy_count = n;
+        }
+        for feature in ["tls_v1", "deflate", "snappy"] {
+            if v.get(feature).and_then(|b| b.as_bool()) == Some(true) {
+                return Err(Error::Protocol(format!(
+                    "server enabled {feature}, which was not requested"
+                )));
+            }
+        }
+        if v.get("auth_required").and_then(|b| b.as_bool()) == Some(true) {
+            let Some(secret) = &cfg.auth_secret else {
+                return Err(Error::Config(
+                    "auth required by the server: set --consumer-opt/--producer-opt auth_secret,<secret>"
+                        .into(),
+                ));
+            };
+            writer.send(&Request::Auth(secret.as_bytes()))?;
+            expect_response(next_non_heartbeat(&mut reader, &writer)?, "AUTH")?;
+        }
+    }
+    Ok((writer, reader, neg))
+}
+
+/// The next frame, answering heartbeats with NOP on the way.
+pub fn next_non_heartbeat(reader: &mut FrameReader, writer: &Writer) -> Result<OwnedFrame, Error> {
+    loop {
+        let f = reader.next_frame()?;
+        if f == OwnedFrame::Response(nsq_protocol::frame::HEARTBEAT.to_vec()) {
+            writer.send(&Request::Nop)?;
+            continue;
+        }
+        return Ok(f);
+    }
+}
