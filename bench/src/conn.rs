@@ -91,27 +91,8 @@ impl Conn {
     /// complete frame to `f`. Returns `Ok(false)` if the read timed out
     /// (or would block on a non-blocking socket) and `Err(Closed)` at EOF.
     pub fn read_frames(&mut self, f: impl FnMut(Frame<'_>) -> Result<()>) -> Result<bool> {
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-        }
-        match self.stream.read(&mut self.buf[self.end..]) {
-            Ok(0) => return Err(BenchError::Closed("read")),
-            Ok(n) => {
-                self.end += n;
-                self.bytes_in += n as u64;
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(false)
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(false),
-            Err(e) => return Err(io("read from broker")(e)),
+        if !self.read_more()? {
+            return Ok(false);
         }
         self.drain(f)?;
         Ok(true)
@@ -190,7 +171,8 @@ impl Conn {
         }
     }
 
-    /// Read more bytes without decoding; false on timeout.
+    /// Read more bytes without decoding (making room first: compact, or
+    /// double the buffer when one frame fills it); false on timeout.
     fn read_more(&mut self) -> Result<bool> {
         if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
@@ -201,16 +183,20 @@ impl Conn {
                 self.buf.resize(n, 0);
             }
         }
-        match self.stream.read(&mut self.buf[self.end..]) {
-            Ok(0) => Err(BenchError::Closed("read")),
-            Ok(n) => {
-                self.end += n;
-                self.bytes_in += n as u64;
-                Ok(true)
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
-            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(true),
-            Err(e) => Err(io("read from broker")(e)),
+        loop {
+            return match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => Err(BenchError::Closed("read")),
+                Ok(n) => {
+                    self.end += n;
+                    self.bytes_in += n as u64;
+                    Ok(true)
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    Ok(false)
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => Err(io("read from broker")(e)),
+            };
         }
     }
 
