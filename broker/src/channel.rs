@@ -185,11 +185,12 @@ impl Channel {
         self.arm(due);
     }
 
-    /// How many messages the channel takes back from its disk queue now:
-    /// what its consumers' RDY leaves room for (at most [`READ_MAX`]),
-    /// less what is already queued in memory. Never more: a message leaves
-    /// the disk only to be delivered, as in NSQ, so a crash loses no
-    /// message that was not sent to a consumer.
+    /// How many messages the channel takes back from its disk queue now,
+    /// less what is already queued in memory: while consumers are there,
+    /// what its consumers' RDY leaves room for, or (beyond that) a batch
+    /// up to `--mem-queue-size`, at most [`READ_MAX`]. With group commit or
+    /// `--mem-queue-size=0` only what RDY leaves room for: a message then
+    /// leaves the disk only to be delivered, as in NSQ.
     pub fn read_room(&self) -> usize {
         if self.paused || self.consumers.is_empty() {
             return 0;
@@ -200,6 +201,7 @@ impl Channel {
             .map(|c| c.rdy.get().saturating_sub(c.in_flight.get()))
             .sum();
         (free as usize)
+            .max(self.capacity)
             .min(READ_MAX)
             .saturating_sub(self.queue.len())
     }
