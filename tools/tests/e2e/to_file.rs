@@ -238,3 +238,37 @@ fn errors_are_clear_and_exit_non_zero() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("--gzip-level"), "{err}");
 }
+
+#[test]
+fn topic_pattern_discovers_matching_topics_through_lookupd() {
+    let lookupd = Daemon::lookupd();
+    let nsqd = Daemon::nsqd(&[&lookupd], &[]);
+    let out = TempDir::new("tofile-pattern");
+    nsqd.publish("pat_a1", b"wanted");
+    nsqd.publish("other", b"unwanted");
+    wait_for("topics registered with lookupd", WAIT, || {
+        let (s, b) = lookupd.get("/topics");
+        (s == 200 && b.contains("pat_a1") && b.contains("other")).then_some(())
+    });
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            format!("--lookupd-http-address={}", lookupd.http),
+            "--topic-pattern=^pat_",
+            "--topic-refresh=200ms",
+            format!("--output-dir={}", out.0.display()),
+            "--filename-format=<TOPIC>.log",
+            "--sync-interval=100ms",
+        ],
+        None,
+    );
+    wait_drained(&nsqd, "pat_a1", "nsq_to_file", 1);
+    // A topic created later is picked up at the next refresh.
+    nsqd.publish("pat_b2", b"later");
+    wait_drained(&nsqd, "pat_b2", "nsq_to_file", 1);
+    tool.signal(libc::SIGTERM);
+    assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
+    assert_eq!(files(&out.0), ["pat_a1.log", "pat_b2.log"]);
+    assert_eq!(lines(&out.0.join("pat_a1.log")), ["wanted"]);
+    assert!(nsqd.channel("other", "nsq_to_file").is_none());
+}
