@@ -272,3 +272,40 @@ fn topic_pattern_discovers_matching_topics_through_lookupd() {
     assert_eq!(lines(&out.0.join("pat_a1.log")), ["wanted"]);
     assert!(nsqd.channel("other", "nsq_to_file").is_none());
 }
+
+#[test]
+fn rotate_interval_with_skip_empty_files() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    let out = TempDir::new("tofile-ri-out");
+    let work = TempDir::new("tofile-ri-work");
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            "--topic=tf5",
+            format!("--nsqd-tcp-address={}", nsqd.tcp),
+            format!("--output-dir={}", out.0.display()),
+            format!("--work-dir={}", work.0.display()),
+            "--filename-format=<TOPIC><REV>.log",
+            "--rotate-interval=300ms",
+            "--skip-empty-files",
+            "--sync-interval=100ms",
+        ],
+        None,
+    );
+    nsqd.publish("tf5", b"first");
+    // After the interval the sync ticker closes the file (skip-empty-files:
+    // no new empty file is opened) and moves it to the output dir.
+    wait_for("first file closed", WAIT, || {
+        (files(&out.0) == ["tf5-000000.log"]).then_some(())
+    });
+    nsqd.publish("tf5", b"second");
+    wait_for("second file closed", WAIT, || {
+        (files(&out.0).len() == 2).then_some(())
+    });
+    tool.signal(libc::SIGTERM);
+    assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
+    assert_eq!(files(&out.0), ["tf5-000000.log", "tf5-000001.log"]);
+    assert_eq!(lines(&out.0.join("tf5-000000.log")), ["first"]);
+    assert_eq!(lines(&out.0.join("tf5-000001.log")), ["second"]);
+    assert!(files(&work.0).is_empty());
+}
