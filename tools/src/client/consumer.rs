@@ -380,10 +380,12 @@ impl Consumer {
     /// Begin a graceful stop: no reconnections, `CLS` on every connection.
     /// In-flight messages can still be answered until the connections close.
     pub fn stop(&self) {
+        // Under the state lock, so a connection being opened either sees
+        // the flag (and sends CLS itself) or is in the list below.
+        let st = self.inner.lock();
         if self.inner.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        let st = self.inner.lock();
         for c in &st.conns {
             if let Err(e) = c.writer.send(&Request::Cls) {
                 log::error(&format!("({}) CLS: {e}", c.addr));
@@ -515,6 +517,10 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
         let mut st = inner.lock();
         st.conns.push(c.clone());
         inner.update_rdy(&st);
+        if inner.stopping.load(Ordering::Acquire) {
+            // stop() ran while this connection was opening.
+            let _ = c.writer.send(&Request::Cls);
+        }
     }
     log::info(&format!(
         "[{}/{}] ({addr}) connected",
