@@ -24,6 +24,7 @@ use super::message::{default_requeue_delay, Message, Responder, Response};
 use super::rdy::{self, ConnView, Mode, Timeouts};
 use super::{lookup, random_u64, Config, Error};
 use crate::httpc;
+use crate::log;
 
 /// Handles messages. `Ok` → FIN, `Err` → REQ with backoff, unless the
 /// handler called [`Message::disable_auto_response`].
@@ -47,22 +48,6 @@ where
 {
     fn handle(&self, msg: &Message) -> Result<(), String> {
         self(msg)
-    }
-}
-
-/// Minimal stderr logging for the library.
-pub mod log {
-    /// `WARNING: ...` on stderr.
-    pub fn warn(s: &str) {
-        eprintln!("WRN {s}");
-    }
-    /// `INFO: ...` on stderr.
-    pub fn info(s: &str) {
-        eprintln!("INF {s}");
-    }
-    /// `ERROR: ...` on stderr.
-    pub fn error(s: &str) {
-        eprintln!("ERR {s}");
     }
 }
 
