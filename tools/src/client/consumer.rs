@@ -730,7 +730,12 @@ fn lookupd_loop(weak: Weak<Inner>, requery: Receiver<()>) {
         for _ in 0..lookupds.len().min(3) {
             let addr = &lookupds[idx % lookupds.len()];
             idx += 1;
-            match lookup::lookup(addr, &inner.topic, inner.lookup_timeouts()) {
+            let secret = inner
+                .cfg
+                .auth_secret
+                .as_deref()
+                .filter(|_| !inner.cfg.skip_lookupd_authorization);
+            match lookup::lookup_with_secret(addr, &inner.topic, inner.lookup_timeouts(), secret) {
                 Ok(r) => {
                     producers = Some(r.producers);
                     break;

@@ -309,3 +309,34 @@ fn rotate_interval_with_skip_empty_files() {
     assert_eq!(lines(&out.0.join("tf5-000001.log")), ["second"]);
     assert!(files(&work.0).is_empty());
 }
+
+#[test]
+fn unwritable_output_exits_non_zero_without_finishing() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    let dir = TempDir::new("tofile-bad");
+    // The output "dir" is a file: creating the log file fails.
+    let not_a_dir = dir.0.join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    nsqd.publish("tf6", b"keep-me");
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            "--topic=tf6",
+            format!("--nsqd-tcp-address={}", nsqd.tcp),
+            format!("--output-dir={}", not_a_dir.display()),
+        ],
+        None,
+    );
+    let status = tool.wait(WAIT);
+    tool.drain();
+    assert_eq!(status.code(), Some(1), "{}", tool.stderr());
+    assert!(
+        tool.stderr().contains("unable to create dir"),
+        "{}",
+        tool.stderr()
+    );
+    // Not FINed: it is still there for the next run (in flight until it
+    // times out, or already requeued).
+    let (depth, in_flight, _, _) = nsqd.channel("tf6", "nsq_to_file").unwrap();
+    assert_eq!(depth + in_flight, 1);
+}
