@@ -192,7 +192,7 @@ impl FileLogger {
                 let dst = self.output_path_for(self.rev);
                 make_parent(&dst)?;
                 if dst.exists() {
-                    eprintln!("WRN output file already exists: {}", dst.display());
+                    crate::log::warn(&format!("output file already exists: {}", dst.display()));
                     self.rev += 1;
                     continue;
                 }
@@ -207,7 +207,7 @@ impl FileLogger {
             let file = match oo.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    eprintln!("WRN working file already exists: {}", path.display());
+                    crate::log::warn(&format!("working file already exists: {}", path.display()));
                     self.rev += 1;
                     continue;
                 }
@@ -218,15 +218,15 @@ impl FileLogger {
                 .map_err(|e| ferr(format!("unable to stat {}", path.display()), e))?
                 .len();
             if self.opts.rotate_size > 0 && size > self.opts.rotate_size {
-                eprintln!(
-                    "INF {} currently {size} bytes (> {}), rotating...",
+                crate::log::info(&format!(
+                    "{} currently {size} bytes (> {}), rotating...",
                     path.display(),
                     self.opts.rotate_size
-                );
+                ));
                 self.rev += 1;
                 continue;
             }
-            eprintln!("INF opening {}", path.display());
+            crate::log::info(&format!("opening {}", path.display()));
             self.size = size;
             self.written = 0;
             self.path = path;
@@ -309,7 +309,7 @@ impl FileLogger {
             .map_err(|e| ferr(format!("syncing {shown}"), e))?;
         drop(file);
         if self.opts.skip_empty_files && self.written == 0 {
-            eprintln!("INF removing empty file {shown}");
+            crate::log::info(&format!("removing empty file {shown}"));
             let _ = std::fs::remove_file(&path);
             return Ok(());
         }
@@ -317,7 +317,10 @@ impl FileLogger {
             let mut rev = self.rev;
             loop {
                 let dst = self.output_path_for(rev);
-                eprintln!("INF moving finished file {shown} to {}", dst.display());
+                crate::log::info(&format!(
+                    "moving finished file {shown} to {}",
+                    dst.display()
+                ));
                 // link + unlink: fails instead of overwriting.
                 match std::fs::hard_link(&path, &dst) {
                     Ok(()) => {
@@ -420,12 +423,12 @@ pub fn route(
             sync = true;
         }
         if (sync || consumer.is_starved()) && !pending.is_empty() {
-            eprintln!(
-                "INF [{}/{}] syncing {} records to disk",
+            crate::log::info(&format!(
+                "[{}/{}] syncing {} records to disk",
                 fl.topic,
                 fl.opts.channel,
                 pending.len()
-            );
+            ));
             fl.sync()?;
             for m in pending.drain(..) {
                 m.finish();

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod client;
 pub mod file_logger;
 pub mod httpc;
+pub mod log;
 pub mod strftime;
 pub mod upstream;
 

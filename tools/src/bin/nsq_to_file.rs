@@ -133,6 +133,8 @@ fn main() {
     if a.version {
         cli::print_version("nsq_to_file");
     }
+    nsq_tools::log::set_level(&a.log_level).unwrap_or_else(|e| cli::fatal(e));
+    nsq_tools::log::set_prefix(&a.log_prefix);
     if a.channel.is_empty() {
         cli::fatal("--channel is required");
     }
@@ -204,7 +206,9 @@ fn main() {
                             running.insert(topic, r);
                         }
                     }
-                    Err(e) => eprintln!("ERR error querying nsqlookupd {l} for topics: {e}"),
+                    Err(e) => nsq_tools::log::error(&format!(
+                        "error querying nsqlookupd {l} for topics: {e}"
+                    )),
                 }
             }
         }

@@ -66,6 +66,8 @@ pub struct Config {
     pub auth_secret: Option<String>,
     /// `deflate_level` (6; accepted, compression is not negotiated).
     pub deflate_level: i32,
+    /// `skip_lookupd_authorization` (false: the auth secret goes to lookupd).
+    pub skip_lookupd_authorization: bool,
 }
 
 /// The OS hostname (`/proc/sys/kernel/hostname`, else `localhost`).
@@ -113,6 +115,7 @@ impl Default for Config {
             max_msg_size: 0,
             auth_secret: None,
             deflate_level: 6,
+            skip_lookupd_authorization: false,
         }
     }
 }
@@ -239,9 +242,7 @@ impl Config {
             "msg_timeout" => self.msg_timeout = duration(k, v)?,
             "max_msg_size" => self.max_msg_size = number(k, v)?,
             "auth_secret" => self.auth_secret = Some(v.to_string()),
-            "skip_lookupd_authorization" => {
-                boolean(k, v)?;
-            }
+            "skip_lookupd_authorization" => self.skip_lookupd_authorization = boolean(k, v)?,
             "deflate_level" => self.deflate_level = range(k, number(k, v)?, 1, 9)?,
             "tls_v1" | "deflate" | "snappy" => {
                 if boolean(k, v)? {

@@ -98,12 +98,12 @@ impl Writer {
         s.write_all(bytes).map_err(|e| Error::Io("write".into(), e))
     }
 
-    /// Write while holding the lock, then run `then` (for FIFO bookkeeping).
-    pub fn send_then<T>(&self, bytes: &[u8], then: impl FnOnce() -> T) -> Result<T, Error> {
+    /// Under the write lock, run `first` (FIFO bookkeeping: a reply can
+    /// arrive as soon as the bytes are out) and then write.
+    pub fn send_after(&self, bytes: &[u8], first: impl FnOnce()) -> Result<(), Error> {
         let mut s = self.stream.lock().map_err(|_| Error::Closed)?;
-        s.write_all(bytes)
-            .map_err(|e| Error::Io("write".into(), e))?;
-        Ok(then())
+        first();
+        s.write_all(bytes).map_err(|e| Error::Io("write".into(), e))
     }
 
     /// Shut the socket down (both directions), waking the reader.

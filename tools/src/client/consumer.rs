@@ -24,6 +24,7 @@ use super::message::{default_requeue_delay, Message, Responder, Response};
 use super::rdy::{self, ConnView, Mode, Timeouts};
 use super::{lookup, random_u64, Config, Error};
 use crate::httpc;
+use crate::log;
 
 /// Handles messages. `Ok` → FIN, `Err` → REQ with backoff, unless the
 /// handler called [`Message::disable_auto_response`].
@@ -47,22 +48,6 @@ where
 {
     fn handle(&self, msg: &Message) -> Result<(), String> {
         self(msg)
-    }
-}
-
-/// Minimal stderr logging for the library.
-pub mod log {
-    /// `WARNING: ...` on stderr.
-    pub fn warn(s: &str) {
-        eprintln!("WRN {s}");
-    }
-    /// `INFO: ...` on stderr.
-    pub fn info(s: &str) {
-        eprintln!("INF {s}");
-    }
-    /// `ERROR: ...` on stderr.
-    pub fn error(s: &str) {
-        eprintln!("ERR {s}");
     }
 }
 
@@ -380,10 +365,12 @@ impl Consumer {
     /// Begin a graceful stop: no reconnections, `CLS` on every connection.
     /// In-flight messages can still be answered until the connections close.
     pub fn stop(&self) {
+        // Under the state lock, so a connection being opened either sees
+        // the flag (and sends CLS itself) or is in the list below.
+        let st = self.inner.lock();
         if self.inner.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        let st = self.inner.lock();
         for c in &st.conns {
             if let Err(e) = c.writer.send(&Request::Cls) {
                 log::error(&format!("({}) CLS: {e}", c.addr));
@@ -515,6 +502,10 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
         let mut st = inner.lock();
         st.conns.push(c.clone());
         inner.update_rdy(&st);
+        if inner.stopping.load(Ordering::Acquire) {
+            // stop() ran while this connection was opening.
+            let _ = c.writer.send(&Request::Cls);
+        }
     }
     log::info(&format!(
         "[{}/{}] ({addr}) connected",
@@ -739,7 +730,12 @@ fn lookupd_loop(weak: Weak<Inner>, requery: Receiver<()>) {
         for _ in 0..lookupds.len().min(3) {
             let addr = &lookupds[idx % lookupds.len()];
             idx += 1;
-            match lookup::lookup(addr, &inner.topic, inner.lookup_timeouts()) {
+            let secret = inner
+                .cfg
+                .auth_secret
+                .as_deref()
+                .filter(|_| !inner.cfg.skip_lookupd_authorization);
+            match lookup::lookup_with_secret(addr, &inner.topic, inner.lookup_timeouts(), secret) {
                 Ok(r) => {
                     producers = Some(r.producers);
                     break;

@@ -68,20 +68,40 @@ pub fn decode<T: DeserializeOwned>(resp: &Response) -> Result<T, String> {
     }
 }
 
-fn get<T: DeserializeOwned>(url: &Url, t: Timeouts) -> Result<T, String> {
-    let headers = [("Accept".to_string(), ACCEPT.to_string())];
+fn get<T: DeserializeOwned>(url: &Url, t: Timeouts, secret: Option<&str>) -> Result<T, String> {
+    let mut headers = vec![("Accept".to_string(), ACCEPT.to_string())];
+    // go-nsq sends the auth secret to lookupd (for nsqauthfilter-style
+    // proxies; lookupd ignores it).
+    if let Some(s) = secret {
+        headers.push(("Authorization".to_string(), format!("Bearer {s}")));
+    }
     let resp = httpc::request("GET", url, &headers, b"", t).map_err(|e| e.to_string())?;
     decode(&resp)
 }
 
-/// `/lookup?topic=`: the producers' `broadcast_address:tcp_port`.
+/// `/lookup?topic=`: the topic's producers and channels.
 pub fn lookup(addr: &str, topic: &str, t: Timeouts) -> Result<LookupResponse, String> {
-    get(&endpoint_url(addr, "/lookup", &[("topic", topic)])?, t)
+    lookup_with_secret(addr, topic, t, None)
+}
+
+/// [`lookup`] with `Authorization: Bearer <secret>` (go-nsq's
+/// `auth_secret` unless `skip_lookupd_authorization`).
+pub fn lookup_with_secret(
+    addr: &str,
+    topic: &str,
+    t: Timeouts,
+    secret: Option<&str>,
+) -> Result<LookupResponse, String> {
+    get(
+        &endpoint_url(addr, "/lookup", &[("topic", topic)])?,
+        t,
+        secret,
+    )
 }
 
 /// `/topics`.
 pub fn topics(addr: &str, t: Timeouts) -> Result<Vec<String>, String> {
-    get::<TopicsResponse>(&endpoint_url(addr, "/topics", &[])?, t).map(|r| r.topics)
+    get::<TopicsResponse>(&endpoint_url(addr, "/topics", &[])?, t, None).map(|r| r.topics)
 }
 
 /// `host:port` to connect to, from a producer entry.

@@ -132,7 +132,7 @@ impl Producer {
         let mut bytes = Vec::new();
         req.encode(&mut bytes);
         let (tx, rx) = mpsc::channel();
-        let r = c.writer.send_then(&bytes, || {
+        let r = c.writer.send_after(&bytes, || {
             if let Ok(mut p) = c.pending.lock() {
                 p.push_back(tx);
             }

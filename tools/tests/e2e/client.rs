@@ -210,3 +210,53 @@ fn unreachable_nsqd_is_an_error() {
     )
     .is_err());
 }
+
+#[test]
+fn lookupd_discovers_new_nsqds_and_rebalances_when_one_goes() {
+    let lookupd = Daemon::lookupd();
+    let a = Daemon::nsqd(&[&lookupd], &[]);
+    a.publish("disc", b"from-a");
+    let mut cfg = Config::default();
+    cfg.set_opt("lookupd_poll_interval,200ms").unwrap();
+    cfg.set_opt("lookupd_poll_jitter,0").unwrap();
+    cfg.max_in_flight = 10;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let handler = move |m: &Message| -> Result<(), String> {
+        g.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&m.body).into_owned());
+        Ok(())
+    };
+    let c = Consumer::new("disc", "c", cfg, Arc::new(handler), 1).unwrap();
+    wait_for("topic registered", WAIT, || {
+        let (s, b) = lookupd.get("/lookup?topic=disc");
+        (s == 200 && b.contains("tcp_port")).then_some(())
+    });
+    c.connect_to_lookupd(&lookupd.http.to_string()).unwrap();
+    wait_for("message from a", WAIT, || {
+        got.lock()
+            .unwrap()
+            .contains(&"from-a".to_string())
+            .then_some(())
+    });
+    // A second nsqd with the topic appears: found at the next poll, and
+    // max_in_flight is split between the two.
+    let b = Daemon::nsqd(&[&lookupd], &[]);
+    b.publish("disc", b"from-b");
+    wait_for("message from b", WAIT, || {
+        got.lock()
+            .unwrap()
+            .contains(&"from-b".to_string())
+            .then_some(())
+    });
+    let rdy: Vec<u64> = c.rdy_counts().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(rdy, [5, 5]);
+    // b goes away: its share returns to a.
+    drop(b);
+    wait_for("only a left, with RDY 10", WAIT, || {
+        let r = c.rdy_counts();
+        (r.len() == 1 && r[0].1 == 10).then_some(())
+    });
+    assert!(c.stop_and_wait());
+}

@@ -132,3 +132,41 @@ fn errors_are_clear_and_exit_non_zero() {
     assert!(err.contains("bogus"), "{err}");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn one_consumer_per_topic() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    nsqd.publish("tail_t1", b"x1");
+    nsqd.publish("tail_t2", b"x2");
+    let mut tool = Tool::start(
+        "nsq_tail",
+        &args![
+            "--topic=tail_t1",
+            "--topic=tail_t2",
+            format!("--nsqd-tcp-address={}", nsqd.tcp),
+            "--print-topic",
+            "--channel=fixed",
+        ],
+        None,
+    );
+    wait_for("both topics printed", WAIT, || {
+        let out = tool.stdout();
+        (out.contains(&"tail_t1 | x1".to_string()) && out.contains(&"tail_t2 | x2".to_string()))
+            .then_some(())
+    });
+    tool.signal(libc::SIGINT);
+    assert!(tool.wait(WAIT).success());
+    tool.drain();
+    let out = tool.stdout();
+    for t in ["tail_t1", "tail_t2"] {
+        assert!(
+            out.contains(&format!("Adding consumer for topic: {t}")),
+            "{out:?}"
+        );
+    }
+    // A named channel is not ephemeral: it stays, drained.
+    assert_eq!(
+        nsqd.channel("tail_t1", "fixed").map(|c| (c.0, c.1)),
+        Some((0, 0))
+    );
+}

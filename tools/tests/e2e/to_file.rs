@@ -238,3 +238,105 @@ fn errors_are_clear_and_exit_non_zero() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("--gzip-level"), "{err}");
 }
+
+#[test]
+fn topic_pattern_discovers_matching_topics_through_lookupd() {
+    let lookupd = Daemon::lookupd();
+    let nsqd = Daemon::nsqd(&[&lookupd], &[]);
+    let out = TempDir::new("tofile-pattern");
+    nsqd.publish("pat_a1", b"wanted");
+    nsqd.publish("other", b"unwanted");
+    wait_for("topics registered with lookupd", WAIT, || {
+        let (s, b) = lookupd.get("/topics");
+        (s == 200 && b.contains("pat_a1") && b.contains("other")).then_some(())
+    });
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            format!("--lookupd-http-address={}", lookupd.http),
+            "--topic-pattern=^pat_",
+            "--topic-refresh=200ms",
+            format!("--output-dir={}", out.0.display()),
+            "--filename-format=<TOPIC>.log",
+            "--sync-interval=100ms",
+        ],
+        None,
+    );
+    wait_drained(&nsqd, "pat_a1", "nsq_to_file", 1);
+    // A topic created later is picked up at the next refresh.
+    nsqd.publish("pat_b2", b"later");
+    wait_drained(&nsqd, "pat_b2", "nsq_to_file", 1);
+    tool.signal(libc::SIGTERM);
+    assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
+    assert_eq!(files(&out.0), ["pat_a1.log", "pat_b2.log"]);
+    assert_eq!(lines(&out.0.join("pat_a1.log")), ["wanted"]);
+    assert!(nsqd.channel("other", "nsq_to_file").is_none());
+}
+
+#[test]
+fn rotate_interval_with_skip_empty_files() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    let out = TempDir::new("tofile-ri-out");
+    let work = TempDir::new("tofile-ri-work");
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            "--topic=tf5",
+            format!("--nsqd-tcp-address={}", nsqd.tcp),
+            format!("--output-dir={}", out.0.display()),
+            format!("--work-dir={}", work.0.display()),
+            "--filename-format=<TOPIC><REV>.log",
+            "--rotate-interval=300ms",
+            "--skip-empty-files",
+            "--sync-interval=100ms",
+        ],
+        None,
+    );
+    nsqd.publish("tf5", b"first");
+    // After the interval the sync ticker closes the file (skip-empty-files:
+    // no new empty file is opened) and moves it to the output dir.
+    wait_for("first file closed", WAIT, || {
+        (files(&out.0) == ["tf5-000000.log"]).then_some(())
+    });
+    nsqd.publish("tf5", b"second");
+    wait_for("second file closed", WAIT, || {
+        (files(&out.0).len() == 2).then_some(())
+    });
+    tool.signal(libc::SIGTERM);
+    assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
+    assert_eq!(files(&out.0), ["tf5-000000.log", "tf5-000001.log"]);
+    assert_eq!(lines(&out.0.join("tf5-000000.log")), ["first"]);
+    assert_eq!(lines(&out.0.join("tf5-000001.log")), ["second"]);
+    assert!(files(&work.0).is_empty());
+}
+
+#[test]
+fn unwritable_output_exits_non_zero_without_finishing() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    let dir = TempDir::new("tofile-bad");
+    // The output "dir" is a file: creating the log file fails.
+    let not_a_dir = dir.0.join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    nsqd.publish("tf6", b"keep-me");
+    let mut tool = Tool::start(
+        "nsq_to_file",
+        &args![
+            "--topic=tf6",
+            format!("--nsqd-tcp-address={}", nsqd.tcp),
+            format!("--output-dir={}", not_a_dir.display()),
+        ],
+        None,
+    );
+    let status = tool.wait(WAIT);
+    tool.drain();
+    assert_eq!(status.code(), Some(1), "{}", tool.stderr());
+    assert!(
+        tool.stderr().contains("unable to create dir"),
+        "{}",
+        tool.stderr()
+    );
+    // Not FINed: it is still there for the next run (in flight until it
+    // times out, or already requeued).
+    let (depth, in_flight, _, _) = nsqd.channel("tf6", "nsq_to_file").unwrap();
+    assert_eq!(depth + in_flight, 1);
+}
