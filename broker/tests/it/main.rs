@@ -7,6 +7,8 @@ mod harness;
 mod clients;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
+/// TLS, snappy, deflate, --tls-required, HTTPS and AUTH.
+mod features;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.
 mod http;
 /// The data directory: lock and nsqd.dat across restarts.
