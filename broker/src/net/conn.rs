@@ -315,7 +315,15 @@ impl Connection {
         )
         .await?;
         // Reading may have produced TLS records to send (alerts, key updates).
-        self.client.writer_wake.notify();
+        let wants_write = self
+            .client
+            .transport
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.wants_write());
+        if wants_write {
+            self.client.writer_wake.notify();
+        }
         Ok(n)
     }
 

@@ -447,6 +447,12 @@ impl DeflateEncoder {
     }
 }
 
+/// Most plain bytes one [`DeflateDecoder::decode`] call may produce: raw
+/// DEFLATE expands up to ~1000x, so one 64 KiB read could otherwise become
+/// 64 MiB of input buffer. Legitimate clients compress commands that the
+/// decoder bounds by `--max-body-size` anyway.
+const MAX_INFLATE_PER_READ: usize = 16 << 20;
+
 /// Raw DEFLATE reader, fed as bytes arrive.
 pub struct DeflateDecoder {
     d: Decompress,
@@ -463,7 +469,11 @@ impl Default for DeflateDecoder {
 impl DeflateDecoder {
     /// Decompress `data`; append the plain bytes to `out`.
     pub fn decode(&mut self, mut data: &[u8], out: &mut BytesMut) -> io::Result<()> {
+        let start = out.len();
         loop {
+            if out.len() - start > MAX_INFLATE_PER_READ {
+                return Err(invalid("deflate: input expands too much"));
+            }
             let at = out.len();
             let room = (data.len() * 4).clamp(16 * 1024, 1 << 20);
             out.resize(at + room, 0);
@@ -686,6 +696,16 @@ mod tests {
                 .unwrap();
             assert_eq!(out.len(), data.len() + tail.len(), "level {level}");
         }
+    }
+
+    #[test]
+    fn deflate_bomb_is_refused() {
+        let mut enc = DeflateEncoder::new(9);
+        let mut wire = Vec::new();
+        enc.encode(&vec![0u8; 40 << 20], &mut wire).unwrap();
+        assert!(wire.len() < 64 * 1024, "{}", wire.len());
+        let mut out = BytesMut::new();
+        assert!(DeflateDecoder::default().decode(&wire, &mut out).is_err());
     }
 
     #[test]
