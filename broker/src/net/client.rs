@@ -206,7 +206,8 @@ impl Client {
             tls_cipher_suite: features.tls_cipher_suite.clone(),
             tls_version: features.tls_version.clone(),
             tls_negotiated_protocol: String::new(),
-            tls_negotiated_protocol_is_mutual: false,
+            // Go reports true for every TLS connection (the field is deprecated there).
+            tls_negotiated_protocol_is_mutual: features.tls,
         }
     }
 

@@ -1232,3 +1232,97 @@ fn auth_gets_tls_and_the_client_certificate_common_name() {
     p.send(Request::Pub(&topic, b"x"));
     p.expect_error("E_INVALID cannot PUB in current state (TLS required)");
 }
+
+/// A one-shot-per-connection HTTPS auth stub (certificate from `pki`)
+/// answering `reply`; returns its address and the request targets seen.
+fn https_auth_stub(pki: &Pki, reply: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.path("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.path("server.key")).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { break };
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match s.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let target = text.split(' ').nth(1).unwrap_or_default().to_string();
+            seen2.lock().unwrap().push(target);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+            let _ = s.flush();
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn auth_over_https_and_the_403_redirect_to_https() {
+    let pki = Pki::new();
+    let (https, seen) = https_auth_stub(&pki, GRANT);
+    let root = format!("--tls-root-ca-file={}", pki.path("ca.pem"));
+    // A full https:// URL, verified against --tls-root-ca-file.
+    let nsqd = start_with(&[
+        root.clone(),
+        format!(
+            "--auth-http-address=https://127.0.0.1:{}/auth",
+            https.port()
+        ),
+    ]);
+    let mut c = nsqd.connect();
+    c.send(Request::Auth(b"tok"));
+    match c.next() {
+        Some(Got::Response(json)) => assert!(json.contains("alice"), "{json}"),
+        other => panic!("{other:?}"),
+    }
+    // A plain auth server answering 403 with https_port: nsqd retries
+    // over HTTPS on that port (NSQ's http_api client).
+    let plain = AuthStub::start(&format!("{{\"https_port\": {}}}", https.port()));
+    plain.set_reply(403, &format!("{{\"https_port\": {}}}", https.port()));
+    let nsqd = start_with(&[root, format!("--auth-http-address={}", plain.addr)]);
+    let mut c = nsqd.connect();
+    c.send(Request::Auth(b"tok2"));
+    match c.next() {
+        Some(Got::Response(json)) => assert!(json.contains("alice"), "{json}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plain.requests().len(), 1);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[1].contains("secret=tok2"), "{seen:?}");
+    // /stats shows the identity.
+    c.publish("allowed_stats", b"x");
+    let (_, _, body) = http_get(nsqd.http.unwrap(), "/stats?format=json", None);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["producers"][0]["authed"], true, "{stats}");
+    assert_eq!(stats["producers"][0]["auth_identity"], "alice");
+}
