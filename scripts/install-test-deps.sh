@@ -27,7 +27,7 @@ echo "install-test-deps: pip install -r broker/tests/clients/requirements.txt"
 python3 -m pip install "${pip_flags[@]}" -r "$clients/requirements.txt" \
     || die "pip could not install $clients/requirements.txt"
 python3 - <<'PY' || die "pynsq/tornado installed but not importable by python3"
-import nsq, tornado
+import nsq, tornado, snappy
 print("install-test-deps: pynsq %s, tornado %s" % (nsq.__version__, tornado.version))
 PY
 

@@ -10,6 +10,11 @@
 //! cargo run --release -p nsq-bench --example quick -- ADDR rtt SECS [SIZE]
 //!     one PUB at a time on one connection: PUB -> OK percentiles
 //! ```
+//!
+//! `NSQ_FEATURES=tls|snappy|deflate|tls+snappy|tls+deflate` negotiates those
+//! upgrades on every connection (IDENTIFY, reference A.6.2); with `tls`,
+//! `NSQ_CA=<pem>` is the CA that signed nsqd's certificate (for
+//! `localhost`). `NSQ_DEFLATE_LEVEL` (default 6) is the level asked for.
 #![allow(clippy::unwrap_used)]
 
 use nsq_protocol::command::Request;
@@ -21,11 +26,224 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn conn(addr: &str) -> TcpStream {
+/// A connection, possibly upgraded: commands go out through `w` (flushed
+/// after each write), frames come in through `r`.
+struct Conn {
+    r: Box<dyn Read + Send>,
+    w: Box<dyn Write + Send>,
+}
+
+impl Conn {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(b)?;
+        self.w.flush()
+    }
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.r.read(b)
+    }
+}
+
+/// One stream shared by the reading and writing layers.
+struct Shared<S>(Arc<std::sync::Mutex<S>>);
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+impl<S: Read> Read for Shared<S> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().read(b)
+    }
+}
+impl<S: Write> Write for Shared<S> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap().flush()
+    }
+}
+
+/// TCP or TLS; the TLS session is split into halves by reading with a
+/// short timeout so the lock is never held while blocked for long.
+struct Duplex {
+    tcp: TcpStream,
+    tls: Option<rustls::ClientConnection>,
+}
+
+impl Read for Duplex {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.tls {
+            None => self.tcp.read(b),
+            Some(t) => rustls::Stream::new(t, &mut self.tcp).read(b),
+        }
+    }
+}
+impl Write for Duplex {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        match &mut self.tls {
+            None => self.tcp.write(b),
+            Some(t) => rustls::Stream::new(t, &mut self.tcp).write(b),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.tls {
+            None => self.tcp.flush(),
+            Some(t) => rustls::Stream::new(t, &mut self.tcp).flush(),
+        }
+    }
+}
+
+/// A reader that retries the short read timeouts of [`Duplex`] (so the
+/// writer half gets the lock in between).
+struct Patient<R>(R);
+impl<R: Read> Read for Patient<R> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(b) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Raw DEFLATE reader that hands out all the inflater can produce from what
+/// arrived (flate2's `read::DeflateDecoder` waits for more input instead).
+struct Inflate<R> {
+    inner: R,
+    d: flate2::Decompress,
+    out: Vec<u8>,
+    pos: usize,
+}
+impl<R: Read> Read for Inflate<R> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.out.len() {
+            let mut raw = vec![0u8; 1 << 16];
+            let n = self.inner.read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.out.clear();
+            self.pos = 0;
+            let mut input = &raw[..n];
+            loop {
+                self.out.reserve(1 << 16);
+                let (i0, o0) = (self.d.total_in(), self.d.total_out());
+                self.d
+                    .decompress_vec(input, &mut self.out, flate2::FlushDecompress::None)
+                    .map_err(std::io::Error::other)?;
+                let used = (self.d.total_in() - i0) as usize;
+                input = &input[used..];
+                if used == 0 && self.d.total_out() == o0 {
+                    break;
+                }
+            }
+        }
+        let n = b.len().min(self.out.len() - self.pos);
+        b[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn read_frame(r: &mut dyn Read) -> Vec<u8> {
+    let mut size = [0u8; 4];
+    r.read_exact(&mut size).unwrap();
+    let mut rest = vec![0u8; u32::from_be_bytes(size) as usize];
+    r.read_exact(&mut rest).unwrap();
+    rest
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let path = std::env::var("NSQ_CA").expect("NSQ_CA=<CA pem> is needed with tls");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&path).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+fn conn(addr: &str) -> Conn {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_nodelay(true).unwrap();
     s.write_all(b"  V2").unwrap();
-    s
+    let features = std::env::var("NSQ_FEATURES").unwrap_or_default();
+    if features.is_empty() {
+        let r = s.try_clone().unwrap();
+        return Conn {
+            r: Box::new(r),
+            w: Box::new(s),
+        };
+    }
+    let tls = features.contains("tls");
+    let snappy = features.contains("snappy");
+    let deflate = features.contains("deflate");
+    let level: i64 = std::env::var("NSQ_DEFLATE_LEVEL")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(6);
+    let json = format!(
+        r#"{{"feature_negotiation":true,"tls_v1":{tls},"snappy":{snappy},"deflate":{deflate},"deflate_level":{level}}}"#
+    );
+    let mut out = Vec::new();
+    Request::Identify(json.as_bytes()).encode(&mut out);
+    s.write_all(&out).unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&read_frame(&mut s)[4..]).unwrap();
+    assert_eq!(reply["tls_v1"], tls, "{reply}");
+    assert_eq!(reply["snappy"], snappy, "{reply}");
+    assert_eq!(reply["deflate"], deflate, "{reply}");
+    let mut duplex = Duplex { tcp: s, tls: None };
+    if tls {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        duplex.tls = Some(rustls::ClientConnection::new(tls_config(), name).unwrap());
+        assert_eq!(read_frame(&mut duplex), b"\0\0\0\0OK");
+    }
+    // Reads time out briefly so that a blocked reader lets writes through.
+    duplex
+        .tcp
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let shared = Shared(Arc::new(std::sync::Mutex::new(duplex)));
+    let raw_r = Patient(shared.clone());
+    let (mut r, w): (Box<dyn Read + Send>, Box<dyn Write + Send>) = if snappy {
+        (
+            Box::new(snap::read::FrameDecoder::new(raw_r)),
+            Box::new(snap::write::FrameEncoder::new(shared)),
+        )
+    } else if deflate {
+        (
+            Box::new(Inflate {
+                inner: raw_r,
+                d: flate2::Decompress::new(false),
+                out: Vec::new(),
+                pos: 0,
+            }),
+            Box::new(flate2::write::DeflateEncoder::new(
+                shared,
+                flate2::Compression::new(level as u32),
+            )),
+        )
+    } else {
+        (Box::new(raw_r), Box::new(shared))
+    };
+    if snappy || deflate {
+        assert_eq!(read_frame(&mut r), b"\0\0\0\0OK");
+    }
+    Conn { r, w }
 }
 
 fn main() {

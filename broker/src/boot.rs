@@ -32,6 +32,8 @@ pub enum BootError {
     Executor(String),
     /// The data directory or its metadata.
     DataDir(String),
+    /// TLS configuration (certificates, policy).
+    Tls(String),
 }
 
 impl std::fmt::Display for BootError {
@@ -44,6 +46,7 @@ impl std::fmt::Display for BootError {
             BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
             BootError::DataDir(e) => f.write_str(e),
+            BootError::Tls(e) => f.write_str(e),
         }
     }
 }
@@ -134,6 +137,8 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard"
     );
 
+    let tls = crate::tls::build(&opts.flags).map_err(BootError::Tls)?;
+
     let datadir = Arc::new(DataDir::lock(&opts.flags.data_path).map_err(BootError::DataDir)?);
     let loaded = datadir.load().map_err(BootError::DataDir)?;
 
@@ -146,6 +151,13 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         crate::log!(Info, "HTTP: listening on {http_local}");
         listeners.push((http_fd, Protocol::Http));
         http_port = http_local.port();
+    }
+    let mut https_port = 0;
+    if tls.server.is_some() && !opts.flags.https_address.is_empty() {
+        let (https_fd, https_local) = bind(&opts.flags.https_address)?;
+        crate::log!(Info, "HTTPS: listening on {https_local}");
+        listeners.push((https_fd, Protocol::Https));
+        https_port = https_local.port();
     }
 
     let shards = opts.shards;
@@ -160,6 +172,8 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         (tcp_local.port(), http_port),
         metadata_tx,
         announce_tx,
+        tls,
+        https_port,
     ));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 

@@ -17,6 +17,7 @@
 //!   whatever of it went to disk ([`shard::commit`]).
 //! * No `RefCell` borrow is held across an `.await`.
 
+pub mod auth;
 pub mod backend;
 pub mod boot;
 pub mod channel;
@@ -36,4 +37,5 @@ pub mod options;
 pub mod shard;
 pub mod statsd;
 pub mod timers;
+pub mod tls;
 pub mod topic;

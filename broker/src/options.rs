@@ -55,7 +55,7 @@ pub struct Flags {
     /// <addr>:<port> to listen on for HTTP clients (empty disables HTTP)
     #[arg(long = "http-address", default_value = "0.0.0.0:4151")]
     pub http_address: String,
-    /// <addr>:<port> to listen on for HTTPS clients (not yet served)
+    /// <addr>:<port> to listen on for HTTPS clients (only with --tls-cert and --tls-key)
     #[arg(long = "https-address", default_value = "0.0.0.0:4152")]
     pub https_address: String,
     /// address that will be registered with lookupd (defaults to the OS hostname)
@@ -70,7 +70,7 @@ pub struct Flags {
     /// lookupd TCP address (may be given multiple times)
     #[arg(long = "lookupd-tcp-address")]
     pub lookupd_tcp_address: Vec<String>,
-    /// HTTP address to make auth requests to (may be given multiple times; not yet supported)
+    /// <addr>:<port> or full URL of an auth server (may be given multiple times)
     #[arg(long = "auth-http-address")]
     pub auth_http_address: Vec<String>,
     /// HTTP method to use for auth requests: get or post
@@ -175,10 +175,10 @@ pub struct Flags {
     /// calculate end to end latency quantiles for this duration of time
     #[arg(long = "e2e-processing-latency-window-time", default_value = "10m", value_parser = parse_go_duration)]
     pub e2e_processing_latency_window_time: Duration,
-    /// path to certificate file (TLS not yet supported)
+    /// path to certificate file
     #[arg(long = "tls-cert", default_value = "")]
     pub tls_cert: String,
-    /// path to key file (TLS not yet supported)
+    /// path to key file
     #[arg(long = "tls-key", default_value = "")]
     pub tls_key: String,
     /// client certificate auth policy ('require' or 'require-verify')
@@ -190,16 +190,16 @@ pub struct Flags {
     /// require TLS for client connections (true, false, tcp-https)
     #[arg(long = "tls-required", num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
     pub tls_required: String,
-    /// minimum SSL/TLS version acceptable ('ssl3.0', 'tls1.0', 'tls1.1', 'tls1.2' or 'tls1.3')
+    /// minimum SSL/TLS version acceptable ('tls1.0', 'tls1.1', 'tls1.2' or 'tls1.3'; this build speaks TLS 1.2 and 1.3)
     #[arg(long = "tls-min-version", default_value = "tls1.0")]
     pub tls_min_version: String,
-    /// enable deflate feature negotiation (client compression; not yet supported)
+    /// enable deflate feature negotiation (client compression)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = parse_bool, default_value = "true")]
     pub deflate: bool,
     /// max deflate compression level a client can negotiate (> values == > nsqd CPU usage)
     #[arg(long = "max-deflate-level", default_value = "6")]
     pub max_deflate_level: i64,
-    /// enable snappy feature negotiation (client compression; not yet supported)
+    /// enable snappy feature negotiation (client compression)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_parser = parse_bool, default_value = "true")]
     pub snappy: bool,
     /// number of shards (one glommio executor thread each); 0 = the CPUs this process may use
@@ -241,23 +241,11 @@ pub struct Options {
 
 /// Flags accepted for compatibility whose feature is not built yet.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "https-address",
-    "auth-http-address",
-    "auth-http-request-method",
     "topology-region",
     "topology-zone",
     "enable-experiment",
     "queue-scan-worker-pool-max",
     "queue-scan-selection-count",
-    "tls-cert",
-    "tls-key",
-    "tls-client-auth-policy",
-    "tls-root-ca-file",
-    "tls-required",
-    "tls-min-version",
-    "deflate",
-    "snappy",
-    "max-deflate-level",
     "verbose",
     "worker-id",
 ];
@@ -365,13 +353,14 @@ impl Options {
         if !matches!(flags.auth_http_request_method.as_str(), "get" | "post") {
             return Err(bad("--auth-http-request-method must be post or get".into()));
         }
+        crate::tls::parse_required(&flags.tls_required).map_err(bad)?;
         if !matches!(
-            flags.tls_required.as_str(),
-            "true" | "false" | "tcp-https" | "1" | "0"
+            flags.tls_min_version.as_str(),
+            "tls1.0" | "tls1.1" | "tls1.2" | "tls1.3"
         ) {
             return Err(bad(format!(
-                "invalid --tls-required {:?}",
-                flags.tls_required
+                "invalid --tls-min-version {:?} (want tls1.0, tls1.1, tls1.2 or tls1.3)",
+                flags.tls_min_version
             )));
         }
         if flags.mem_queue_size < 0 {
@@ -504,6 +493,8 @@ mod tests {
         assert!(err(&["--node-id=1024"]).contains("--node-id must be [0,1024)"));
         assert!(err(&["--max-deflate-level=10"]).contains("--max-deflate-level must be [1,9]"));
         assert!(err(&["--auth-http-request-method=put"]).contains("must be post or get"));
+        assert!(err(&["--tls-min-version=ssl3.0"]).contains("invalid --tls-min-version"));
+        assert!(err(&["--tls-required=maybe"]).contains("invalid --tls-required"));
     }
 
     #[test]
@@ -531,8 +522,15 @@ mod tests {
     #[test]
     fn unsupported_flags_are_reported() {
         assert_eq!(
-            parse(&["--data-path=/tmp/x", "--tls-cert", "c"]).unsupported,
-            vec!["tls-cert"]
+            parse(&[
+                "--data-path=/tmp/x",
+                "--topology-zone",
+                "c",
+                "--tls-cert",
+                "c"
+            ])
+            .unsupported,
+            vec!["topology-zone"]
         );
     }
 }

@@ -1,16 +1,25 @@
-//! IDENTIFY (reference A.6.1) and AUTH (A.6.3; auth servers come later, so
-//! AUTH answers `E_AUTH_DISABLED`).
+//! IDENTIFY with the feature upgrades (reference A.6.1, A.6.2) and AUTH
+//! with its permission checks (A.6.3, H.5).
+
+use std::time::Duration;
 
 use bytes::Bytes;
-use nsq_protocol::frame::OK;
+use nsq_protocol::frame::{encode_response, OK};
 use nsq_protocol::identify::{negotiate, IdentifyRequest, IdentifyResponse};
 use nsq_protocol::{ClientError, ErrorCode};
 
+use crate::auth::{AuthRequest, AuthSession};
 use crate::net::conn::{Connection, Flow, State};
+use crate::net::io::{tls_handshake, write_all};
+use crate::net::transport::{Codec, Transport};
+
+/// NSQ's TLS handshake deadline.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Connection {
-    /// IDENTIFY: validate, apply, answer `OK` or the negotiation JSON.
-    pub fn identify(&mut self, body: Result<Bytes, ClientError>) -> Flow {
+    /// IDENTIFY: validate, apply, answer `OK` or the negotiation JSON, then
+    /// run the negotiated upgrades.
+    pub async fn identify(&mut self, body: Result<Bytes, ClientError>) -> Flow {
         if self.state != State::Init {
             return self.fail(ClientError::invalid("cannot IDENTIFY in current state"));
         }
@@ -34,24 +43,291 @@ impl Connection {
         }
         self.settings = n;
         self.apply_timeouts();
-        if self.settings.feature_negotiation {
-            let reply = IdentifyResponse::new(&self.settings, &self.shard.ctx.identify);
-            self.client.respond(&reply.to_json());
-        } else {
+        if !self.settings.feature_negotiation {
             self.client.respond(OK);
+            return Flow::Continue;
         }
-        Flow::Continue
+        // A second IDENTIFY cannot upgrade again what is already on.
+        let has_codec = self
+            .client
+            .transport
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.codec.is_some());
+        let tls = self.settings.tls_v1 && !self.tls;
+        let compress = (self.settings.snappy || self.settings.deflate) && !has_codec;
+        let reply = IdentifyResponse::new(&self.settings, &self.shard.ctx.identify);
+        self.client.respond(&reply.to_json());
+        if !tls && !compress {
+            return Flow::Continue;
+        }
+        match self.upgrade(tls, compress).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                crate::log!(
+                    Error,
+                    "client({}) - E_IDENTIFY_FAILED IDENTIFY failed {e}",
+                    self.client.remote
+                );
+                self.client.kill();
+                Flow::Close
+            }
+        }
     }
 
-    /// AUTH: state and body checks, then `E_AUTH_DISABLED` (no auth server
-    /// is configured in this build).
-    pub fn auth(&mut self, body: Result<Bytes, ClientError>) -> Flow {
+    /// A.6.2: the JSON goes out in plain text, then the TLS handshake and
+    /// an `OK` inside TLS, then compression and an `OK` compressed. The
+    /// writer task is held off meanwhile; input the client sent early is
+    /// dropped, as NSQ replaces its reader at each upgrade.
+    async fn upgrade(&mut self, tls: bool, compress: bool) -> std::io::Result<()> {
+        self.client.upgrading.set(true);
+        let result = self.upgrade_inner(tls, compress).await;
+        self.client.upgrading.set(false);
+        self.client.writer_wake.notify();
+        result
+    }
+
+    async fn upgrade_inner(&mut self, tls: bool, compress: bool) -> std::io::Result<()> {
+        // Whatever the writer is sending finishes first; then the rest of
+        // the output (the JSON) goes out through the current layer.
+        while self.client.sending.get() > 0 {
+            self.client.writer_progress.notified().await;
+        }
+        let mut plain = Vec::new();
+        self.client.take_output(&mut plain);
+        self.send_through_transport(&plain).await?;
+        self.input.clear();
+
+        if tls {
+            let config = self
+                .shard
+                .ctx
+                .tls
+                .server
+                .clone()
+                .ok_or_else(|| std::io::Error::other("TLS not configured"))?;
+            let mut session = rustls::ServerConnection::new(config)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let handshake = futures_lite::future::or(
+                async {
+                    tls_handshake(&self.stream, &self.shard.scratch, &mut session)
+                        .await
+                        .map(|()| true)
+                },
+                async {
+                    glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+                    Ok(false)
+                },
+            )
+            .await?;
+            if !handshake {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TLS handshake timeout",
+                ));
+            }
+            {
+                let mut features = self.client.features.borrow_mut();
+                features.tls = true;
+                features.tls_version = session
+                    .protocol_version()
+                    .map(|v| match v {
+                        rustls::ProtocolVersion::TLSv1_2 => "TLS1.2".to_string(),
+                        rustls::ProtocolVersion::TLSv1_3 => "TLS1.3".to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .unwrap_or_default();
+                features.tls_cipher_suite = session
+                    .negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+                    .unwrap_or_default();
+            }
+            let common_name = session
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::tls::common_name(c))
+                .unwrap_or_default();
+            let transport = Transport::with_tls(session, common_name);
+            self.client.set_transport(Some(Box::new(transport)));
+            self.tls = true;
+            self.send_frame_ok().await?;
+        }
+
+        if compress {
+            let codec = if self.settings.deflate {
+                Codec::deflate(self.settings.deflate_level.clamp(1, 9) as u32)
+            } else {
+                Codec::snappy()
+            };
+            {
+                let mut features = self.client.features.borrow_mut();
+                features.deflate = self.settings.deflate;
+                features.snappy = self.settings.snappy;
+            }
+            self.client
+                .transport
+                .borrow_mut()
+                .get_or_insert_with(Box::default)
+                .codec = Some(codec);
+            self.client.has_transport.set(true);
+            self.send_frame_ok().await?;
+        }
+        // Plain text the TLS layer decrypted along with the handshake.
+        let mut t = self.client.transport.borrow_mut();
+        if let Some(t) = t.as_mut() {
+            t.decode(&[], &mut self.input)?;
+        }
+        Ok(())
+    }
+
+    /// An `OK` response frame through the current layers.
+    async fn send_frame_ok(&self) -> std::io::Result<()> {
+        let mut frame = Vec::with_capacity(10);
+        encode_response(&mut frame, OK);
+        self.send_through_transport(&frame).await
+    }
+
+    /// Write `plain` through the transport (if any) right now.
+    async fn send_through_transport(&self, plain: &[u8]) -> std::io::Result<()> {
+        let mut wire = Vec::with_capacity(plain.len() + 64);
+        match self.client.transport.borrow_mut().as_mut() {
+            Some(t) => {
+                t.encode(plain, &mut wire)?;
+                t.flush_tls(&mut wire)?;
+            }
+            None => wire.extend_from_slice(plain),
+        }
+        if wire.is_empty() {
+            return Ok(());
+        }
+        write_all(&self.stream, &wire).await
+    }
+
+    fn auth_request(&self, secret: Vec<u8>) -> AuthRequest {
+        AuthRequest {
+            secret,
+            remote_ip: self.client.remote.ip().to_string(),
+            tls: self.tls,
+            common_name: self
+                .client
+                .transport
+                .borrow()
+                .as_ref()
+                .map(|t| t.common_name.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn record_auth(&mut self, session: AuthSession) {
+        {
+            let mut f = self.client.features.borrow_mut();
+            f.authed = session.has_authorizations();
+            f.auth_identity = session.state.identity.clone();
+            f.auth_identity_url = session.state.identity_url.clone();
+        }
+        self.auth = Some(session);
+    }
+
+    /// AUTH (A.6.3): ask the auth servers (off the shard) and answer with
+    /// the identity and the number of authorizations.
+    pub async fn auth(&mut self, body: Result<Bytes, ClientError>) -> Flow {
         if self.state != State::Init {
             return self.fail(ClientError::invalid("cannot AUTH in current state"));
         }
-        if let Err(e) = body {
-            return self.fail(e);
+        let secret = match body {
+            Ok(b) => b,
+            Err(e) => return self.fail(e),
+        };
+        if self.auth.as_ref().is_some_and(|a| a.has_authorizations()) {
+            return self.fail(ClientError::invalid("AUTH already set"));
         }
-        self.fail(ClientError::new(ErrorCode::AuthDisabled, "AUTH disabled"))
+        let ctx = self.shard.ctx.clone();
+        let Some(auth) = ctx.auth.as_ref() else {
+            return self.fail(ClientError::new(ErrorCode::AuthDisabled, "AUTH disabled"));
+        };
+        let request = self.auth_request(secret.to_vec());
+        let state = match auth.query(request).await {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log!(
+                    Warn,
+                    "PROTOCOL(V2): [{}] AUTH failed {e}",
+                    self.client.remote
+                );
+                return self.fail(ClientError::new(ErrorCode::AuthFailed, "AUTH failed"));
+            }
+        };
+        let count = state.authorizations.len();
+        let reply = serde_json::json!({
+            "identity": state.identity,
+            "identity_url": state.identity_url,
+            "permission_count": count,
+        });
+        self.record_auth(AuthSession {
+            secret: secret.to_vec(),
+            state,
+            last_publish_allowed: None,
+        });
+        if count == 0 {
+            return self.fail(ClientError::new(
+                ErrorCode::Unauthorized,
+                "AUTH no authorizations found",
+            ));
+        }
+        self.client
+            .respond(&serde_json::to_vec(&reply).unwrap_or_default());
+        Flow::Continue
+    }
+
+    /// NSQ's `CheckAuth` for SUB and the publishes (channel "" for
+    /// publishes): re-queries after the TTL, off the shard.
+    pub async fn check_auth(
+        &mut self,
+        cmd: &str,
+        topic: &str,
+        channel: &str,
+    ) -> Result<(), ClientError> {
+        let ctx = self.shard.ctx.clone();
+        let Some(auth) = ctx.auth.as_ref() else {
+            return Ok(());
+        };
+        if !self.auth.as_ref().is_some_and(|a| a.has_authorizations()) {
+            return Err(ClientError::new(
+                ErrorCode::AuthFirst,
+                format!("AUTH required before {cmd}"),
+            ));
+        }
+        let expired = self.auth.as_ref().is_some_and(|a| a.state.expired());
+        if expired {
+            let secret = self
+                .auth
+                .as_ref()
+                .map(|a| a.secret.clone())
+                .unwrap_or_default();
+            match auth.query(self.auth_request(secret.clone())).await {
+                Ok(state) => self.record_auth(AuthSession {
+                    secret,
+                    state,
+                    last_publish_allowed: None,
+                }),
+                Err(e) => {
+                    crate::log!(
+                        Warn,
+                        "PROTOCOL(V2): [{}] AUTH refresh failed {e}",
+                        self.client.remote
+                    );
+                    return Err(ClientError::new(ErrorCode::AuthFailed, "AUTH failed"));
+                }
+            }
+        }
+        let allowed = self.auth.as_mut().is_some_and(|a| a.allows(topic, channel));
+        if allowed {
+            Ok(())
+        } else {
+            Err(ClientError::new(
+                ErrorCode::Unauthorized,
+                format!("AUTH failed for {cmd} on {topic:?} {channel:?}"),
+            ))
+        }
     }
 }

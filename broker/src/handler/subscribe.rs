@@ -24,6 +24,9 @@ impl Connection {
             Ok(p) => p,
             Err(e) => return self.fail(e),
         };
+        if let Err(e) = self.check_auth("SUB", &topic, &channel).await {
+            return self.fail(e);
+        }
         let owner = self.shard.owner_of(&topic);
         if owner == self.shard.id {
             self.subscribe_here(&topic, &channel)

@@ -22,11 +22,13 @@ use nsq_protocol::http::{
 };
 use nsq_protocol::Decoded;
 
-use crate::net::io::{read_into, write_all, SharedStream};
+use crate::net::io::{read_into, read_transport, write_all, SharedStream};
+use crate::net::transport::Transport;
 use crate::shard::forward::AckSink;
 use crate::shard::Shard;
 use reply::Reply;
 use router::{Route, Routed};
+use std::io;
 
 /// Largest request head (Go's default `MaxHeaderBytes`).
 const MAX_HEAD: usize = 1 << 20;
@@ -71,19 +73,96 @@ fn too_big(route: &Routed) -> Reply {
     }
 }
 
-async fn flush(stream: &SharedStream, out: &mut Vec<u8>) -> bool {
+/// The connection's byte stream: plain, or TLS on the HTTPS listener.
+struct HttpIo {
+    stream: SharedStream,
+    tls: Option<RefCell<Option<Box<Transport>>>>,
+    wire: Vec<u8>,
+}
+
+impl HttpIo {
+    /// Read more request bytes into `input` (0 = EOF).
+    async fn read(
+        &mut self,
+        scratch: &RefCell<Vec<u8>>,
+        input: &mut BytesMut,
+    ) -> io::Result<usize> {
+        match &self.tls {
+            None => read_into(&self.stream, scratch, input).await,
+            Some(t) => read_transport(&self.stream, scratch, t, input).await,
+        }
+    }
+}
+
+async fn flush(io: &mut HttpIo, out: &mut Vec<u8>) -> bool {
     if out.is_empty() {
         return true;
     }
-    let ok = write_all(stream, out).await.is_ok();
+    let ok = match &io.tls {
+        None => write_all(&io.stream, out).await.is_ok(),
+        Some(t) => {
+            io.wire.clear();
+            let encoded = match t.borrow_mut().as_mut() {
+                Some(t) => t.encode(out, &mut io.wire).is_ok(),
+                None => false,
+            };
+            encoded && write_all(&io.stream, &io.wire).await.is_ok()
+        }
+    };
     out.clear();
     ok
+}
+
+/// Serve one HTTPS connection: the TLS handshake (bounded by NSQ's 5 s),
+/// then the same API as plain HTTP.
+pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let Some(config) = shard.ctx.tls.server.clone() else {
+        return;
+    };
+    let Ok(mut session) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let stream: SharedStream = Rc::new(RefCell::new(stream));
+    let done = futures_lite::future::or(
+        async {
+            crate::net::io::tls_handshake(&stream, &shard.scratch, &mut session)
+                .await
+                .is_ok()
+        },
+        async {
+            glommio::timer::sleep(std::time::Duration::from_secs(5)).await;
+            false
+        },
+    )
+    .await;
+    if !done {
+        return;
+    }
+    let transport = Transport::with_tls(session, String::new());
+    let io = HttpIo {
+        stream,
+        tls: Some(RefCell::new(Some(Box::new(transport)))),
+        wire: Vec::new(),
+    };
+    serve_io(shard, io, false).await;
 }
 
 /// Serve one HTTP connection until it closes.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let stream: SharedStream = Rc::new(RefCell::new(stream));
+    // `--tls-required=true`: plain HTTP answers every request with 403.
+    let tls_required = shard.ctx.tls.required == crate::tls::TlsRequired::Yes;
+    let io = HttpIo {
+        stream,
+        tls: None,
+        wire: Vec::new(),
+    };
+    serve_io(shard, io, tls_required).await;
+}
+
+async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, tls_required: bool) {
     let mut conn = HttpConn {
         shard: shard.clone(),
         sink: Rc::new(AckSink::default()),
@@ -110,10 +189,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     ))
                 }
                 Ok(Decoded::Incomplete) => {
-                    if !flush(&stream, &mut out).await {
+                    if !flush(&mut io, &mut out).await {
                         return;
                     }
-                    match read_into(&stream, &shard.scratch, &mut input).await {
+                    match io.read(&shard.scratch, &mut input).await {
                         Ok(0) | Err(_) => return,
                         Ok(_) => {}
                     }
@@ -128,7 +207,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 let text = format!("{status} {}", nsq_protocol::http::reason(status));
                 Reply::Plain("text/plain; charset=utf-8", text.into_bytes())
                     .encode_status(&mut out, status);
-                flush(&stream, &mut out).await;
+                flush(&mut io, &mut out).await;
                 return;
             }
         };
@@ -149,7 +228,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             && !matches!(framing, Framing::Length(n) if n > limit)
         {
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            if !flush(&stream, &mut out).await {
+            if !flush(&mut io, &mut out).await {
                 return;
             }
         }
@@ -176,10 +255,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                 },
             }
             // Answers to earlier pipelined requests go out before waiting.
-            if !flush(&stream, &mut out).await {
+            if !flush(&mut io, &mut out).await {
                 return;
             }
-            match read_into(&stream, &shard.scratch, &mut input).await {
+            match io.read(&shard.scratch, &mut input).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -189,7 +268,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             Err(reply) => {
                 // The rest of the body was not read: answer and close.
                 reply.encode(&mut out, head.minor_version, false, &[]);
-                flush(&stream, &mut out).await;
+                flush(&mut io, &mut out).await;
                 return;
             }
         };
@@ -197,6 +276,29 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         // The answer.
         let keep_alive = head.keep_alive;
         let answer_start = out.len();
+        if tls_required {
+            let body = format!(
+                "{{\"message\": \"TLS_REQUIRED\", \"https_port\": {}}}",
+                shard.ctx.https_port
+            );
+            encode_response(
+                &mut out,
+                head.minor_version,
+                keep_alive,
+                &Response {
+                    status: 403,
+                    content_type: Some("text/plain; charset=utf-8"),
+                    nsq_v1: true,
+                    headers: &[],
+                    body: body.as_bytes(),
+                },
+            );
+            if !keep_alive || !flush(&mut io, &mut out).await {
+                flush(&mut io, &mut out).await;
+                return;
+            }
+            continue;
+        }
         match routed {
             Routed::Endpoint(route) => {
                 let reply = handlers::handle(&mut conn, route, &head, body).await;
@@ -259,11 +361,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             strip_body(&mut out, answer_start);
         }
         if !keep_alive {
-            flush(&stream, &mut out).await;
+            flush(&mut io, &mut out).await;
             return;
         }
         // Bound what a pipelining client that does not read can pile up.
-        if out.len() > MAX_UNSENT && !flush(&stream, &mut out).await {
+        if out.len() > MAX_UNSENT && !flush(&mut io, &mut out).await {
             return;
         }
     }

@@ -12,6 +12,7 @@ use nsq_protocol::frame::{encode_error, encode_response};
 use nsq_protocol::ClientError;
 
 use crate::message::Message;
+use crate::net::transport::Transport;
 use crate::notify::Notify;
 
 /// One client connection as its channel and its tasks see it.
@@ -64,6 +65,37 @@ pub struct Client {
     pub state: Cell<i32>,
     /// Messages published per topic (stats `pub_counts`).
     pub pub_counts: RefCell<Vec<(String, u64)>>,
+    /// TLS / compression layer, once negotiated (`None`: bytes go to the
+    /// socket as they are).
+    pub transport: RefCell<Option<Box<Transport>>>,
+    /// Whether `transport` is set (checked without a borrow).
+    pub has_transport: Cell<bool>,
+    /// IDENTIFY is switching the stream: the writer sends nothing, not even
+    /// heartbeats, until the upgrade is done.
+    pub upgrading: Cell<bool>,
+    /// Negotiated features and auth identity, for `/stats`.
+    pub features: RefCell<Features>,
+}
+
+/// What `/stats` reports about a connection's TLS, compression and auth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// TLS upgrade done.
+    pub tls: bool,
+    /// e.g. `TLS1.3`.
+    pub tls_version: String,
+    /// e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub tls_cipher_suite: String,
+    /// Snappy on.
+    pub snappy: bool,
+    /// Deflate on.
+    pub deflate: bool,
+    /// AUTH succeeded.
+    pub authed: bool,
+    /// Auth identity.
+    pub auth_identity: String,
+    /// Auth identity URL.
+    pub auth_identity_url: String,
 }
 
 /// The identity fields of a connection (A.17).
@@ -109,7 +141,17 @@ impl Client {
             connect_ts: Cell::new(crate::shard::wall_clock_ns() / 1_000_000_000),
             state: Cell::new(0),
             pub_counts: RefCell::new(Vec::new()),
+            transport: RefCell::new(None),
+            has_transport: Cell::new(false),
+            upgrading: Cell::new(false),
+            features: RefCell::new(Features::default()),
         }
+    }
+
+    /// Install (or replace) the transport layer.
+    pub fn set_transport(&self, t: Option<Box<Transport>>) {
+        self.has_transport.set(t.is_some());
+        *self.transport.borrow_mut() = t;
     }
 
     /// Count `n` messages published to `topic` by this connection.
@@ -131,6 +173,7 @@ impl Client {
     /// This connection as `/stats` shows it.
     pub fn stats(&self) -> ClientStats {
         let identity = self.identity.borrow();
+        let features = self.features.borrow();
         ClientStats {
             client_id: identity.client_id.clone(),
             hostname: identity.hostname.clone(),
@@ -144,12 +187,12 @@ impl Client {
             requeue_count: self.requeue_count.get(),
             connect_ts: self.connect_ts.get(),
             sample_rate: self.sample_rate.get(),
-            deflate: false,
-            snappy: false,
+            deflate: features.deflate,
+            snappy: features.snappy,
             user_agent: identity.user_agent.clone(),
-            authed: false,
-            auth_identity: String::new(),
-            auth_identity_url: String::new(),
+            authed: features.authed,
+            auth_identity: features.auth_identity.clone(),
+            auth_identity_url: features.auth_identity_url.clone(),
             pub_counts: self
                 .pub_counts
                 .borrow()
@@ -159,11 +202,12 @@ impl Client {
                     count: *count,
                 })
                 .collect(),
-            tls: false,
-            tls_cipher_suite: String::new(),
-            tls_version: String::new(),
+            tls: features.tls,
+            tls_cipher_suite: features.tls_cipher_suite.clone(),
+            tls_version: features.tls_version.clone(),
             tls_negotiated_protocol: String::new(),
-            tls_negotiated_protocol_is_mutual: false,
+            // Go reports true for every TLS connection (the field is deprecated there).
+            tls_negotiated_protocol_is_mutual: features.tls,
         }
     }
 

@@ -23,7 +23,7 @@ use nsq_protocol::{ClientError, Decoded, ErrorCode, MAGIC_V2};
 
 use crate::channel::Channel;
 use crate::net::client::Client;
-use crate::net::io::{read_into, write_all, SharedStream};
+use crate::net::io::{read_into, read_transport, write_all, SharedStream};
 use crate::net::owned::{Cmd, PubKind, Spans};
 use crate::shard::forward::AckSink;
 use crate::shard::mesh::{Handoff, ShardMsg};
@@ -104,6 +104,10 @@ pub struct Connection {
     next_seq: u64,
     /// The owner of the forwarded publishes in `pending`, if any.
     pub pending_remote_owner: Option<usize>,
+    /// AUTH result (A.6.3), when auth is on and AUTH was sent.
+    pub auth: Option<crate::auth::AuthSession>,
+    /// TLS done (for `--tls-required` and the auth server's `tls`).
+    pub tls: bool,
     writer: Option<JoinHandle<()>>,
     moved: bool,
 }
@@ -143,6 +147,17 @@ fn default_settings(shard: &Shard) -> Negotiated {
         hostname: String::new(),
         user_agent: String::new(),
     })
+}
+
+/// The first word of a command line (for the TLS-required error of an
+/// unknown command).
+fn command_name(input: &[u8]) -> String {
+    let end = input
+        .iter()
+        .position(|&b| b == b' ' || b == b'\n')
+        .unwrap_or(input.len());
+    let name = &input[..end];
+    String::from_utf8_lossy(name.strip_suffix(b"\r").unwrap_or(name)).into_owned()
 }
 
 /// Serve a connection accepted on (or placed on) this shard.
@@ -205,6 +220,9 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
         identity,
         connect_ts,
         pub_counts,
+        transport,
+        auth,
+        features,
     } = handoff;
     // SAFETY: `fd` is a duplicate of a connected TCP socket that this shard
     // now owns exclusively; the sending shard closed its own descriptor.
@@ -220,7 +238,12 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     *client.identity.borrow_mut() = identity;
     client.connect_ts.set(connect_ts);
     *client.pub_counts.borrow_mut() = pub_counts;
+    let tls = transport.as_ref().is_some_and(|t| t.tls.is_some());
+    client.set_transport(transport);
+    *client.features.borrow_mut() = features;
     let mut conn = Connection::new(shard, stream, client, settings, BytesMut::from(&input[..]));
+    conn.auth = auth;
+    conn.tls = tls;
     conn.start();
     if conn.subscribe_here(&topic, &channel) == Flow::Close {
         conn.close().await;
@@ -249,6 +272,8 @@ impl Connection {
             sink: Rc::new(AckSink::default()),
             next_seq: 0,
             pending_remote_owner: None,
+            auth: None,
+            tls: false,
             writer: None,
             moved: false,
         }
@@ -276,8 +301,30 @@ impl Connection {
         let _ = stream.set_read_timeout(hb.map(|d| d * 2));
     }
 
-    async fn read_more(&mut self) -> std::io::Result<usize> {
-        read_into(&self.stream, &self.shard.scratch, &mut self.input).await
+    /// Read more input: straight from the socket, or through the
+    /// negotiated transport (TLS, compression).
+    pub async fn read_more(&mut self) -> std::io::Result<usize> {
+        if !self.client.has_transport.get() {
+            return read_into(&self.stream, &self.shard.scratch, &mut self.input).await;
+        }
+        let n = read_transport(
+            &self.stream,
+            &self.shard.scratch,
+            &self.client.transport,
+            &mut self.input,
+        )
+        .await?;
+        // Reading may have produced TLS records to send (alerts, key updates).
+        let wants_write = self
+            .client
+            .transport
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| t.wants_write());
+        if wants_write {
+            self.client.writer_wake.notify();
+        }
+        Ok(n)
     }
 
     async fn run(mut self) {
@@ -300,7 +347,22 @@ impl Connection {
                     }
                     Ok(Decoded::Incomplete) => break,
                     Ok(Decoded::Complete { value, consumed }) => {
-                        (Spans::of(value, &self.input), consumed)
+                        // A.18: before the TLS upgrade only IDENTIFY runs.
+                        if !self.tls
+                            && self.shard.ctx.tls.required.on_tcp()
+                            && !matches!(value, nsq_protocol::command::Command::Identify(_))
+                        {
+                            let name = match value.name() {
+                                "" => command_name(&self.input),
+                                known => known.to_string(),
+                            };
+                            let err = ClientError::invalid(format!(
+                                "cannot {name} in current state (TLS required)"
+                            ));
+                            (Spans::Ready(Cmd::Unknown(err)), consumed)
+                        } else {
+                            (Spans::of(value, &self.input), consumed)
+                        }
                     }
                 };
                 let chunk = self.input.split_to(consumed).freeze();
@@ -347,7 +409,18 @@ impl Connection {
     async fn exec(&mut self, cmd: Cmd) -> Flow {
         if let Cmd::Publish(kind, result) = cmd {
             return match result {
-                Ok(p) => self.publish(kind, p).await,
+                Ok(p) => {
+                    if self.shard.ctx.auth.is_some() {
+                        let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                        if let Err(e) = self.check_auth(kind.name(), &topic, "").await {
+                            if !self.drain_pending().await {
+                                return Flow::Close;
+                            }
+                            return self.fail(e);
+                        }
+                    }
+                    self.publish(kind, p).await
+                }
                 Err(e) => {
                     if !self.drain_pending().await {
                         return Flow::Close;
@@ -360,8 +433,8 @@ impl Connection {
             return Flow::Close;
         }
         match cmd {
-            Cmd::Identify(r) => self.identify(r),
-            Cmd::Auth(r) => self.auth(r),
+            Cmd::Identify(r) => self.identify(r).await,
+            Cmd::Auth(r) => self.auth(r).await,
             Cmd::Sub(r) => self.sub(r).await,
             Cmd::Rdy(r) => self.rdy(r),
             Cmd::Fin(r) => self.fin(r),
@@ -520,7 +593,11 @@ impl Connection {
             identity: self.client.identity.borrow().clone(),
             connect_ts: self.client.connect_ts.get(),
             pub_counts: self.client.pub_counts.borrow().clone(),
+            transport: self.client.transport.borrow_mut().take(),
+            auth: self.auth.take(),
+            features: self.client.features.borrow().clone(),
         };
+        self.client.has_transport.set(false);
         self.shard.unregister(self.client.id);
         if self.shard.ctx.mesh[owner]
             .send(ShardMsg::Adopt(Box::new(handoff)))

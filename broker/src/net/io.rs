@@ -16,6 +16,8 @@ use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 
+use crate::net::transport::Transport;
+
 /// The stream, shared by the connection's tasks.
 pub type SharedStream = Rc<RefCell<TcpStream>>;
 
@@ -27,18 +29,95 @@ pub async fn read_into(
     scratch: &RefCell<Vec<u8>>,
     input: &mut BytesMut,
 ) -> io::Result<usize> {
+    read_with(stream, scratch, |raw| {
+        input.extend_from_slice(raw);
+        Ok(())
+    })
+    .await
+    .map(|(n, _)| n)
+}
+
+/// Read once into the scratch buffer and hand the bytes to `f` (not called
+/// at EOF). Returns the byte count (0 = EOF) and `f`'s result.
+pub async fn read_with<T>(
+    stream: &SharedStream,
+    scratch: &RefCell<Vec<u8>>,
+    mut f: impl FnMut(&[u8]) -> io::Result<T>,
+) -> io::Result<(usize, Option<T>)> {
     poll_fn(|cx| {
         let mut scratch = scratch.borrow_mut();
         let mut stream = stream.borrow_mut();
         match Pin::new(&mut *stream).poll_read(cx, &mut scratch[..]) {
+            std::task::Poll::Ready(Ok(0)) => std::task::Poll::Ready(Ok((0, None))),
             std::task::Poll::Ready(Ok(n)) => {
-                input.extend_from_slice(&scratch[..n]);
-                std::task::Poll::Ready(Ok(n))
+                std::task::Poll::Ready(f(&scratch[..n]).map(|t| (n, Some(t))))
             }
-            other => other,
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
         }
     })
     .await
+}
+
+/// Read through a transport: decrypt/decompress into `input`. Returns the
+/// raw byte count (0 = EOF or the peer's close_notify).
+pub async fn read_transport(
+    stream: &SharedStream,
+    scratch: &RefCell<Vec<u8>>,
+    transport: &RefCell<Option<Box<Transport>>>,
+    input: &mut BytesMut,
+) -> io::Result<usize> {
+    let (n, eof) = read_with(stream, scratch, |raw| {
+        match transport.borrow_mut().as_mut() {
+            Some(t) => t.decode(raw, input),
+            None => {
+                input.extend_from_slice(raw);
+                Ok(false)
+            }
+        }
+    })
+    .await?;
+    Ok(if eof == Some(true) { 0 } else { n })
+}
+
+/// Run a TLS server handshake on `stream` (the caller bounds its time).
+/// On a failed handshake the alert rustls prepared is sent before the error
+/// is returned.
+pub async fn tls_handshake(
+    stream: &SharedStream,
+    scratch: &RefCell<Vec<u8>>,
+    tls: &mut rustls::ServerConnection,
+) -> io::Result<()> {
+    let mut wire = Vec::new();
+    loop {
+        while tls.wants_write() {
+            wire.clear();
+            tls.write_tls(&mut wire)?;
+            write_all(stream, &wire).await?;
+        }
+        if !tls.is_handshaking() {
+            return Ok(());
+        }
+        let (n, result) = read_with(stream, scratch, |mut raw| {
+            while !raw.is_empty() {
+                tls.read_tls(&mut raw)?;
+                if let Err(e) = tls.process_new_packets() {
+                    return Ok(Some(e));
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Some(Some(e)) = result {
+            wire.clear();
+            let _ = tls.write_tls(&mut wire);
+            let _ = write_all(stream, &wire).await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
 }
 
 /// Write all of `buf`.

@@ -21,6 +21,8 @@ pub enum Protocol {
     Tcp,
     /// The HTTP API.
     Http,
+    /// The HTTP API over TLS.
+    Https,
 }
 
 impl Protocol {
@@ -29,6 +31,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => crate::boot::spawn_connection(serve(shard, stream)),
             Protocol::Http => crate::boot::spawn_connection(crate::http::serve(shard, stream)),
+            Protocol::Https => crate::boot::spawn_connection(crate::http::serve_tls(shard, stream)),
         }
     }
 
@@ -37,6 +40,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => "TCP",
             Protocol::Http => "HTTP",
+            Protocol::Https => "HTTPS",
         }
     }
 }

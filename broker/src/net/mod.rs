@@ -7,4 +7,5 @@ pub mod conn;
 pub mod io;
 pub mod listener;
 pub mod owned;
+pub mod transport;
 pub mod writer;

@@ -19,6 +19,8 @@ use crate::net::io::{write_all, SharedStream};
 /// Run until the client is closed, or drained after `draining` is set.
 pub async fn run(stream: SharedStream, client: Rc<Client>) {
     let mut sending: Vec<u8> = Vec::with_capacity(4096);
+    // What goes on the wire when a transport (TLS, compression) is on.
+    let mut wire: Vec<u8> = Vec::new();
     let mut next_heartbeat: Option<Instant> = None;
     loop {
         if client.heartbeat_reset.replace(false) {
@@ -28,16 +30,39 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
         if let Some(interval) = interval {
             let at = *next_heartbeat.get_or_insert_with(|| Instant::now() + interval);
             let now = Instant::now();
-            if now >= at && !client.closed.get() {
+            if now >= at && !client.closed.get() && !client.upgrading.get() {
                 client.respond(HEARTBEAT);
                 next_heartbeat = Some(at + interval)
                     .filter(|t| *t > now)
                     .or(Some(now + interval));
             }
         }
-        if client.has_output() && !client.closed.get() {
+        let tls_pending = client.has_transport.get()
+            && client
+                .transport
+                .borrow()
+                .as_ref()
+                .is_some_and(|t| t.wants_write());
+        if (client.has_output() || tls_pending) && !client.closed.get() && !client.upgrading.get() {
             client.take_output(&mut sending);
-            client.sending.set(sending.len());
+            client.sending.set(sending.len().max(1));
+            if client.has_transport.get() {
+                wire.clear();
+                let encoded = match client.transport.borrow_mut().as_mut() {
+                    Some(t) => t
+                        .encode(&sending, &mut wire)
+                        .and_then(|()| t.flush_tls(&mut wire)),
+                    None => {
+                        wire.extend_from_slice(&sending);
+                        Ok(())
+                    }
+                };
+                if encoded.is_err() {
+                    client.kill();
+                    break;
+                }
+                std::mem::swap(&mut sending, &mut wire);
+            }
             let written = match interval {
                 Some(deadline) => {
                     futures_lite::future::or(
@@ -60,6 +85,9 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
             sending.clear();
             if sending.capacity() > 1 << 20 {
                 sending = Vec::with_capacity(4096);
+            }
+            if wire.capacity() > 1 << 20 {
+                wire = Vec::new();
             }
             continue;
         }

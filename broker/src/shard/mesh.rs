@@ -111,6 +111,12 @@ pub struct Handoff {
     pub connect_ts: i64,
     /// Publish counts so far.
     pub pub_counts: Vec<(String, u64)>,
+    /// TLS session and compression state, if negotiated.
+    pub transport: Option<Box<crate::net::transport::Transport>>,
+    /// AUTH result, if any.
+    pub auth: Option<crate::auth::AuthSession>,
+    /// Negotiated features for stats.
+    pub features: crate::net::client::Features,
 }
 
 /// A message to a shard's inbox.

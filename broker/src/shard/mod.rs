@@ -48,6 +48,12 @@ pub struct Context {
     pub identify: IdentifyPolicy,
     /// Inbox of every shard, by shard number.
     pub mesh: Vec<flume::Sender<ShardMsg>>,
+    /// TLS server config and policy (A.18).
+    pub tls: crate::tls::TlsSetup,
+    /// The auth client, with `--auth-http-address` (A.6.3).
+    pub auth: Option<crate::auth::AuthClient>,
+    /// The HTTPS port actually listened on (0 when not listening).
+    pub https_port: u16,
     /// Next connection ID.
     pub next_client_id: AtomicU64,
     /// The TCP port actually listened on.
@@ -80,6 +86,8 @@ impl Context {
         ports: (u16, u16),
         metadata_changes: flume::Sender<()>,
         announcer: flume::Sender<crate::lookupd::Announce>,
+        tls: crate::tls::TlsSetup,
+        https_port: u16,
     ) -> Context {
         let f = &opts.flags;
         let limits = Limits {
@@ -98,8 +106,21 @@ impl Context {
             max_msg_timeout: f.max_msg_timeout,
             max_rdy_count: f.max_rdy_count as u64,
             max_deflate_level: f.max_deflate_level,
+            tls_available: tls.server.is_some(),
+            snappy_enabled: f.snappy,
+            deflate_enabled: f.deflate,
+            auth_required: !f.auth_http_address.is_empty(),
             ..IdentifyPolicy::default()
         };
+        let auth = (!f.auth_http_address.is_empty()).then(|| {
+            crate::auth::AuthClient::start(crate::auth::AuthConfig {
+                addresses: f.auth_http_address.clone(),
+                post: f.auth_http_request_method == "post",
+                connect_timeout: f.http_client_connect_timeout,
+                request_timeout: f.http_client_request_timeout,
+                tls: tls.client.clone(),
+            })
+        });
         let broadcast_address = if f.broadcast_address.is_empty() {
             crate::options::hostname()
         } else {
@@ -111,6 +132,9 @@ impl Context {
             limits,
             identify,
             mesh,
+            tls,
+            auth,
+            https_port,
             next_client_id: AtomicU64::new(1),
             tcp_port: ports.0,
             http_port: ports.1,

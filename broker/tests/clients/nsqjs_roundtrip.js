@@ -67,6 +67,14 @@ function parseArgs(argv) {
       case '--linger':
         args.linger = Number(value)
         break
+      // Feature negotiation: --tls-ca FILE (TLS, verified against FILE),
+      // --compression snappy|deflate.
+      case '--tls-ca':
+        args.tlsCa = value
+        break
+      case '--compression':
+        args.compression = value
+        break
       default:
         usage(`unknown argument ${key}`)
     }
@@ -107,10 +115,22 @@ function main() {
   let finished = false
   let doneTimer = null
 
-  const writer = new nsq.Writer(host, port)
+  const features = {}
+  if (args.tlsCa) {
+    features.tls = true
+    features.tlsVerification = true
+    features.ca = require('fs').readFileSync(args.tlsCa)
+  }
+  if (args.compression === 'snappy') features.snappy = true
+  if (args.compression === 'deflate') {
+    features.deflate = true
+    features.deflateLevel = 6
+  }
+  const writer = new nsq.Writer(host, port, features)
   const reader = new nsq.Reader(args.topic, CHANNEL, {
     nsqdTCPAddresses: [args.address],
     maxInFlight: 100,
+    ...features,
   })
 
   function finish() {

@@ -52,8 +52,20 @@ class RoundTrip(object):
         self.pub_sent = 0
         self.failure = None
         self.done_at = None
-        self.writer = nsq.Writer([args.nsqd_tcp_address])
+        features = {}
+        if args.tls_ca:
+            import ssl
+            features["tls_v1"] = True
+            features["tls_options"] = {"ca_certs": args.tls_ca,
+                                       "cert_reqs": ssl.CERT_REQUIRED}
+        if args.compression == "snappy":
+            features["snappy"] = True
+        elif args.compression == "deflate":
+            features["deflate"] = True
+            features["deflate_level"] = 6
+        self.writer = nsq.Writer([args.nsqd_tcp_address], **features)
         self.reader = nsq.Reader(
+            **features,
             topic=args.topic,
             channel=CHANNEL,
             message_handler=self.on_message,
@@ -182,6 +194,10 @@ def main():
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    p.add_argument("--tls-ca", default=None,
+                   help="negotiate TLS, verifying nsqd against this CA file")
+    p.add_argument("--compression", choices=["snappy", "deflate"], default=None,
+                   help="negotiate stream compression")
     p.add_argument("--linger", type=float, default=0.5,
                    help="seconds to keep consuming after the last message")
     args = p.parse_args()

@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio_nsq::{
-    NSQChannel, NSQConsumerConfig, NSQConsumerConfigSources, NSQEvent, NSQProducerConfig, NSQTopic,
+    NSQChannel, NSQConfigShared, NSQConfigSharedCompression, NSQConfigSharedTLS, NSQConsumerConfig,
+    NSQConsumerConfigSources, NSQDeflateLevel, NSQEvent, NSQProducerConfig, NSQTopic,
 };
 
 use crate::harness::*;
@@ -40,8 +41,17 @@ fn tokio_body(topic: &str, i: usize) -> Vec<u8> {
 /// Publish `per_topic` bodies to each topic on one producer connection,
 /// interleaving the topics, alternating PUB and MPUB (batches of 25), and wait
 /// for every OK.
-async fn tokio_produce(addr: String, topics: Vec<String>, per_topic: usize) -> Result<(), String> {
-    let mut producer = NSQProducerConfig::new(addr).build();
+async fn tokio_produce(
+    addr: String,
+    topics: Vec<String>,
+    per_topic: usize,
+    shared: Option<NSQConfigShared>,
+) -> Result<(), String> {
+    let mut config = NSQProducerConfig::new(addr);
+    if let Some(shared) = shared {
+        config = config.set_shared(shared);
+    }
+    let mut producer = config.build();
     match producer.consume().await {
         Some(NSQEvent::Healthy()) => {}
         other => return Err(format!("producer: expected Healthy first, got {other:?}")),
@@ -96,14 +106,22 @@ async fn tokio_produce(addr: String, topics: Vec<String>, per_topic: usize) -> R
 /// Consume `count` bodies of `topic` with a tokio-nsq consumer (max in flight
 /// 200), FIN each, check content, attempts and uniqueness, then linger to
 /// catch late redeliveries.
-async fn tokio_consume(addr: String, topic: String, count: usize) -> Result<(), String> {
-    let mut consumer = NSQConsumerConfig::new(
+async fn tokio_consume(
+    addr: String,
+    topic: String,
+    count: usize,
+    shared: Option<NSQConfigShared>,
+) -> Result<(), String> {
+    let mut config = NSQConsumerConfig::new(
         NSQTopic::new(topic.as_str()).expect("valid topic"),
         NSQChannel::new("tokio_nsq").expect("valid channel"),
     )
     .set_max_in_flight(200)
-    .set_sources(NSQConsumerConfigSources::Daemons(vec![addr]))
-    .build();
+    .set_sources(NSQConsumerConfigSources::Daemons(vec![addr]));
+    if let Some(shared) = shared {
+        config = config.set_shared(shared);
+    }
+    let mut consumer = config.build();
     let expected: HashSet<Vec<u8>> = (0..count).map(|i| tokio_body(&topic, i)).collect();
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut healthy = 0;
@@ -160,7 +178,18 @@ async fn tokio_consume(addr: String, topic: String, count: usize) -> Result<(), 
 /// Run the tokio-nsq round trip for `topics` (one producer connection, one
 /// consumer per topic, all concurrent) on a runtime owned by the test.
 fn tokio_nsq_roundtrip(topics: &[String], per_topic: usize) {
-    let nsqd = Nsqd::start(&[]);
+    tokio_nsq_roundtrip_with(topics, per_topic, &[], None)
+}
+
+/// As [`tokio_nsq_roundtrip`] with nsqd flags and tokio-nsq's shared
+/// connection settings (TLS, compression).
+fn tokio_nsq_roundtrip_with(
+    topics: &[String],
+    per_topic: usize,
+    nsqd_flags: &[&str],
+    shared: Option<NSQConfigShared>,
+) {
+    let nsqd = Nsqd::start(nsqd_flags);
     let addr = nsqd.tcp.to_string();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -175,12 +204,14 @@ fn tokio_nsq_roundtrip(topics: &[String], per_topic: usize) {
                 addr.clone(),
                 t.clone(),
                 per_topic,
+                shared.clone(),
             )));
         }
         tasks.push(tokio::spawn(tokio_produce(
             addr.clone(),
             topics.to_vec(),
             per_topic,
+            shared.clone(),
         )));
         let all = async {
             for task in tasks {
@@ -327,7 +358,19 @@ impl Drop for Script {
 /// Run a round-trip script once per topic (one owned by each shard),
 /// concurrently against one nsqd, and require every run to exit 0.
 fn run_roundtrip_scripts(program: &str, script: &str, prefix: &str, count: usize) {
-    let nsqd = Nsqd::start(&[]);
+    run_roundtrip_scripts_with(program, script, prefix, count, &[], &[]);
+}
+
+/// As [`run_roundtrip_scripts`], with nsqd flags and extra script arguments.
+fn run_roundtrip_scripts_with(
+    program: &str,
+    script: &str,
+    prefix: &str,
+    count: usize,
+    nsqd_flags: &[&str],
+    extra: &[String],
+) {
+    let nsqd = Nsqd::start(nsqd_flags);
     let started = Instant::now();
     let deadline = started + CLIENT_TIMEOUT;
     let env = [("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1")];
@@ -344,6 +387,8 @@ fn run_roundtrip_scripts(program: &str, script: &str, prefix: &str, count: usize
                 "--timeout".to_string(),
                 "60".to_string(),
             ];
+            let mut args = args.to_vec();
+            args.extend_from_slice(extra);
             Script::spawn(program, script, &args, &env)
         })
         .collect();
@@ -376,4 +421,130 @@ fn pynsq_writer_and_reader_round_trip() {
 #[test]
 fn nsqjs_writer_and_reader_round_trip() {
     run_roundtrip_scripts("node", "nsqjs_roundtrip.js", "nsqjs_", 2000);
+}
+
+// ------------------------------------- the same clients with TLS and compression
+
+/// Run a client script against nsqd with TLS configured, asking for TLS
+/// (verified against the test CA) and/or a compression.
+fn run_with_features(
+    program: &str,
+    script: &str,
+    prefix: &str,
+    tls: bool,
+    compression: Option<&str>,
+) {
+    let pki = crate::features::Pki::new();
+    let server_flags = pki.server_flags();
+    let flags: Vec<&str> = server_flags.iter().map(String::as_str).collect();
+    let mut extra = Vec::new();
+    if tls {
+        extra.push("--tls-ca".to_string());
+        extra.push(pki.path("ca.pem"));
+    }
+    if let Some(c) = compression {
+        extra.push("--compression".to_string());
+        extra.push(c.to_string());
+    }
+    run_roundtrip_scripts_with(program, script, prefix, 1000, &flags, &extra);
+}
+
+#[test]
+fn pynsq_with_tls_and_snappy() {
+    run_with_features(
+        "python3",
+        "pynsq_roundtrip.py",
+        "pytlssnappy",
+        true,
+        Some("snappy"),
+    );
+}
+
+#[test]
+fn pynsq_with_tls_and_deflate() {
+    run_with_features(
+        "python3",
+        "pynsq_roundtrip.py",
+        "pytlsdeflate",
+        true,
+        Some("deflate"),
+    );
+}
+
+#[test]
+fn pynsq_with_snappy() {
+    run_with_features(
+        "python3",
+        "pynsq_roundtrip.py",
+        "pysnappy",
+        false,
+        Some("snappy"),
+    );
+}
+
+#[test]
+fn nsqjs_with_tls_and_deflate() {
+    run_with_features(
+        "node",
+        "nsqjs_roundtrip.js",
+        "jstlsdeflate",
+        true,
+        Some("deflate"),
+    );
+}
+
+#[test]
+fn nsqjs_with_tls_and_snappy() {
+    run_with_features(
+        "node",
+        "nsqjs_roundtrip.js",
+        "jstlssnappy",
+        true,
+        Some("snappy"),
+    );
+}
+
+#[test]
+fn nsqjs_with_deflate() {
+    run_with_features(
+        "node",
+        "nsqjs_roundtrip.js",
+        "jsdeflate",
+        false,
+        Some("deflate"),
+    );
+}
+
+/// tokio-nsq with TLS (its default client config does not verify the
+/// server: tokio-nsq builds it with rustls 0.19) and each compression.
+fn tokio_nsq_with(prefix: &str, compression: Option<NSQConfigSharedCompression>) {
+    let pki = crate::features::Pki::new();
+    let flags = pki.server_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut shared = NSQConfigShared::new().set_tls(NSQConfigSharedTLS::new("localhost"));
+    if let Some(c) = compression {
+        shared = shared.set_compression(c);
+    }
+    let topics = [topic_on(prefix, 0, 0), topic_on(prefix, 1, 0)];
+    tokio_nsq_roundtrip_with(&topics, 500, &flags, Some(shared));
+}
+
+#[test]
+fn tokio_nsq_with_tls_and_deflate() {
+    tokio_nsq_with(
+        "tokio_tls_deflate",
+        Some(NSQConfigSharedCompression::Deflate(
+            NSQDeflateLevel::new(3).unwrap(),
+        )),
+    );
+}
+
+#[test]
+fn tokio_nsq_with_tls_and_snappy() {
+    tokio_nsq_with("tokio_tls_snappy", Some(NSQConfigSharedCompression::Snappy));
+}
+
+#[test]
+fn tokio_nsq_with_tls() {
+    tokio_nsq_with("tokio_tls", None);
 }

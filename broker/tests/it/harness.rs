@@ -61,6 +61,10 @@ impl Nsqd {
             "--http-address=127.0.0.1:0",
             "--shards=2",
         ];
+        // TLS tests start an HTTPS listener too: never on the fixed default port.
+        if !extra.iter().any(|a| a.contains("https-address")) {
+            args.push("--https-address=127.0.0.1:0");
+        }
         args.extend_from_slice(extra);
         Self::start_raw(&args).expect("nsqd failed to start")
     }

@@ -13,6 +13,8 @@ mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
 /// corrupt files, crashes, a full disk, durable deferrals.
 mod disk;
+/// TLS, snappy, deflate, --tls-required, HTTPS and AUTH.
+mod features;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.
 mod http;
 /// The data directory: lock and nsqd.dat across restarts.
