@@ -151,6 +151,46 @@ pub fn index(app: &App, req: &Request) -> Answer {
 mod tests {
     use super::*;
 
+    /// The front end never turns data into markup or code: no innerHTML and
+    /// friends anywhere, so every string reaches the page through text nodes.
+    #[test]
+    fn front_end_never_parses_markup() {
+        for (name, _, bytes) in ASSETS {
+            let text = String::from_utf8_lossy(bytes);
+            for banned in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+                "createContextualFragment",
+            ] {
+                let code: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                assert!(!code.contains(banned), "{name} uses {banned}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_module_import_is_embedded() {
+        for (name, _, bytes) in ASSETS {
+            let text = String::from_utf8_lossy(bytes);
+            for part in text.split("from \"./").skip(1) {
+                let target = part.split('"').next().unwrap_or_default();
+                assert!(
+                    ASSETS.iter().any(|(n, _, _)| *n == target),
+                    "{name} imports {target}, which is not embedded"
+                );
+            }
+            assert!(!bytes.is_empty(), "{name} is empty");
+        }
+    }
+
     #[test]
     fn escapes() {
         assert_eq!(
