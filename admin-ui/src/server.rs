@@ -138,7 +138,9 @@ pub fn serve(listener: TcpListener, app: Arc<App>) {
         let (app, active2) = (app.clone(), active.clone());
         let spawned = std::thread::Builder::new()
             .name("http".into())
-            .stack_size(256 * 1024)
+            // Virtual size only; gzip and JSON of large answers need more
+            // than a minimal stack.
+            .stack_size(2 << 20)
             .spawn(move || {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     connection(stream, &app)

@@ -166,6 +166,19 @@ fn read_api_shapes_and_fan_out() {
         json!({"node": node_name(&f.nsqd[1]), "topic_name": "orders", "channel_name": "audit", "message_count": 2})
     );
 
+    // A browser asks for gzip: big answers (the index page) come compressed.
+    let gz = http(
+        &a,
+        "GET",
+        "/topics/orders",
+        &[("Accept-Encoding", "gzip, deflate")],
+        "",
+    );
+    assert_eq!(
+        (gz.status, gz.header("Content-Encoding")),
+        (200, Some("gzip"))
+    );
+
     let summary = get_json(&a, "/api/stats/topics");
     assert_eq!(summary["topics"][0]["topic_name"], "orders");
     assert_eq!(summary["topics"][0]["message_count"], 5);
