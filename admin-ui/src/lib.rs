@@ -1,4 +1,29 @@
-//! nsqadmin: the web admin UI (reference part F).
+//! nsqadmin: NSQ's web admin UI and its JSON API (reference part F),
+//! written from scratch (decision 7).
 //!
-//! Skeleton only: the nsqadmin issue fills this crate. Nothing here runs yet,
-//! and no `nsqadmin` binary is built.
+//! Where to start: [`boot`] binds the listener; [`server`] serves HTTP on
+//! plain threads; [`api`] routes and answers (the F.3 JSON API, `/config`,
+//! pages); [`cluster`] asks nsqlookupd and nsqd (through [`upstream`],
+//! concurrently) and [`model`] sums their `/stats` into nsqadmin's shapes;
+//! [`assets`] embeds the front end (`static/`: plain JS modules and CSS).
+//!
+//! nsqadmin keeps no cluster state: every answer is computed from live
+//! upstream queries, and the pages compute rates from successive readings.
+
+pub mod acl;
+pub mod api;
+pub mod app;
+pub mod assets;
+pub mod boot;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod log;
+pub mod metrics;
+pub mod model;
+pub mod notify;
+pub mod options;
+pub mod server;
+pub mod upstream;
+
+pub use error::AdminError;

@@ -1,0 +1,61 @@
+// Calls to nsqadmin's own JSON API (reference F.3). Errors carry NSQ's
+// message; a "WARNING: ..." message of a partial answer is shown.
+
+import { settings, notice, confirmAction } from "./dom.js";
+
+/** An API error: status and NSQ's message. */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function call(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const resp = await fetch(settings.base_path + "/api" + path, init);
+  let data = {};
+  const text = await resp.text();
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data.message || resp.statusText);
+  return data;
+}
+
+/** GET /api<path>; shows a partial-failure warning. */
+export async function get(path) {
+  const data = await call("GET", path);
+  if (data.message) notice(data.message, "warn");
+  return data;
+}
+
+/** POST/DELETE /api<path> with a JSON body. */
+export function send(method, path, body) {
+  return call(method, path, body);
+}
+
+/**
+ * Confirm, then perform an action; reports the outcome and calls done()
+ * (usually a refresh or a navigation) on success.
+ */
+export async function act(question, method, path, body, done) {
+  if (!(await confirmAction(question))) return false;
+  try {
+    const r = await send(method, path, body);
+    notice(r.message || "Done: " + question.replace(/\?$/, ""), r.message ? "warn" : "info");
+    if (done) await done();
+    return true;
+  } catch (e) {
+    notice((e.status === 403 ? "Not allowed: " : "Failed: ") + e.message, "error");
+    return false;
+  }
+}

@@ -1,0 +1,45 @@
+// Node: one nsqd (broadcast_address:http_port): every topic and channel on
+// it with depths, messages and client counts, and the totals.
+
+import { h, replace, link, enc, num, rate, badge } from "./dom.js";
+import { get } from "./api.js";
+import { DataTable } from "./table.js";
+import { Rates } from "./chart.js";
+
+export default function nodePage({ node }) {
+  const rates = new Rates();
+  const totals = h("p", { class: "totals" });
+  const table = new DataTable({
+    testid: "node-topics",
+    key: (r) => r.topic + " " + (r.channel || ""),
+    pageSize: 200,
+    empty: "No topics on this node.",
+    columns: [
+      { title: "Topic", cell: (r) => (r.channel ? "" : [link("/topics/" + enc(r.topic), r.topic), r.paused ? [" ", badge("paused", "warn")] : null]) },
+      { title: "Channel", cell: (r) => (r.channel ? [link("/topics/" + enc(r.topic) + "/" + enc(r.channel), r.channel), r.paused ? [" ", badge("paused", "warn")] : null] : "") },
+      { title: "Depth", cls: "num", cell: (r) => num(r.depth) },
+      { title: "Memory + Disk", cls: "num", cell: (r) => num(r.memory_depth) + " + " + num(r.backend_depth) },
+      { title: "In-Flight", cls: "num", cell: (r) => (r.channel ? num(r.in_flight_count) : "") },
+      { title: "Messages", cls: "num", cell: (r) => num(r.message_count) },
+      { title: "Rate (msg/s)", cls: "num", cell: (r) => rate(r.rate) },
+      { title: "Clients", cls: "num", cell: (r) => (r.channel ? num(r.clients) : "") },
+    ],
+  });
+  return {
+    title: "Node " + node,
+    el: h("section", {}, h("p", { class: "crumbs" }, link("/nodes", "Nodes"), " / "), h("h1", {}, "Node: ", h("span", { class: "name" }, node)), totals, table.el),
+    async refresh() {
+      const n = await get("/nodes/" + enc(node));
+      const now = Date.now();
+      const rows = [];
+      for (const t of n.topics) {
+        rows.push({ ...t, topic: t.topic_name, rate: rates.update(t.topic_name, t.message_count, now) });
+        for (const c of t.channels) {
+          rows.push({ ...c, topic: t.topic_name, channel: c.channel_name, clients: c.clients.length, rate: rates.update(t.topic_name + "/" + c.channel_name, c.message_count, now) });
+        }
+      }
+      replace(totals, "Topics: ", num(n.topics.length), " · Messages: ", num(n.total_messages), " · Clients: ", num(n.total_clients));
+      table.update(rows);
+    },
+  };
+}
