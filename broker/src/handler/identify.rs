@@ -287,8 +287,9 @@ impl Connection {
         topic: &str,
         channel: &str,
     ) -> Result<(), ClientError> {
-        let ctx = self.shard.ctx.clone();
-        let Some(auth) = ctx.auth.as_ref() else {
+        // An `Rc` clone (not the `Arc` context): this runs per publish.
+        let shard = self.shard.clone();
+        let Some(auth) = shard.ctx.auth.as_ref() else {
             return Ok(());
         };
         if !self.auth.as_ref().is_some_and(|a| a.has_authorizations()) {

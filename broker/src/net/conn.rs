@@ -411,8 +411,9 @@ impl Connection {
             return match result {
                 Ok(p) => {
                     if self.shard.ctx.auth.is_some() {
-                        let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                        if let Err(e) = self.check_auth(kind.name(), &topic, "").await {
+                        // The decoder validated the name: ASCII.
+                        let topic = std::str::from_utf8(&p.topic).unwrap_or_default();
+                        if let Err(e) = self.check_auth(kind.name(), topic, "").await {
                             if !self.drain_pending().await {
                                 return Flow::Close;
                             }
