@@ -305,6 +305,14 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
                 ShardMsg::Stats { filter, reply } => {
                     let _ = reply.send(shard.stats(&filter));
                 }
+                ShardMsg::Peek {
+                    topic,
+                    channel,
+                    n,
+                    reply,
+                } => {
+                    let _ = reply.send(shard.peek(&topic, &channel, n));
+                }
                 ShardMsg::Ready(reply) => {
                     let shard = shard.clone();
                     glommio::spawn_local(async move {

@@ -219,6 +219,12 @@ impl Channel {
         self.dispatch(now);
     }
 
+    /// The first `n` messages queued in memory, oldest first (not
+    /// consumed; `/channel/peek`).
+    pub fn peek(&self, n: usize) -> Vec<Message> {
+        self.queue.iter().take(n).cloned().collect()
+    }
+
     /// Add a subscribed consumer.
     pub fn add_consumer(&mut self, client: Rc<Client>) {
         self.consumers.push(client);

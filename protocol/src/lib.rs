@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod base64;
 pub mod command;
 pub mod error;
 pub mod flags;

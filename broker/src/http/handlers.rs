@@ -32,6 +32,7 @@ pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body:
         Route::Metrics => metrics(conn).await,
         Route::Topic(op) => topic_op(conn, op, q).await,
         Route::Channel(op) => channel_op(conn, op, q).await,
+        Route::ChannelPeek => peek(conn, q).await,
         Route::ConfigGet(opt) => crate::http::handlers::config::get(conn, &opt),
         Route::ConfigPut(opt) => crate::http::handlers::config::put(conn, &opt, &body),
     }
@@ -250,6 +251,75 @@ async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
         _ => AdminOp::PauseChannel(topic, channel, false),
     };
     admin_reply(admin(conn, op).await)
+}
+
+/// Most messages one `/channel/peek` returns.
+const PEEK_MAX: usize = 100;
+
+/// `GET /channel/peek?topic=&channel=&n=` (extension, NSQ #848): up to `n`
+/// (default 10, at most 100) messages queued in the channel's memory,
+/// oldest first, without consuming them: `{"messages":[{"id", "timestamp",
+/// "attempts", "body" (UTF-8, lossy), "body_base64"}]}`. Messages on disk
+/// and in flight are not shown.
+async fn peek(conn: &HttpConn, q: &str) -> Reply {
+    if !query_is_valid(q) {
+        return Reply::err(400, "INVALID_REQUEST");
+    }
+    let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
+        return Reply::err(400, "MISSING_ARG_TOPIC");
+    };
+    if !is_valid_topic_name(topic.as_bytes()) {
+        return Reply::err(400, "INVALID_ARG_TOPIC");
+    }
+    let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
+        return Reply::err(400, "MISSING_ARG_CHANNEL");
+    };
+    if !is_valid_channel_name(channel.as_bytes()) {
+        return Reply::err(400, "INVALID_ARG_CHANNEL");
+    }
+    let n = match query_get(q, "n") {
+        None => 10,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) => n.min(PEEK_MAX),
+            Err(_) => return Reply::err(400, "INVALID_ARG_N"),
+        },
+    };
+    let shard = &conn.shard;
+    let owner = shard.owner_of(&topic);
+    let result = if owner == shard.id {
+        shard.peek(&topic, &channel, n)
+    } else {
+        let (reply, rx) = flume::bounded(1);
+        let msg = ShardMsg::Peek {
+            topic,
+            channel,
+            n,
+            reply,
+        };
+        if shard.ctx.mesh[owner].send(msg).is_err() {
+            Err(AdminError::Exiting)
+        } else {
+            rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
+        }
+    };
+    match result {
+        Ok(messages) => {
+            let messages: Vec<serde_json::Value> = messages
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": String::from_utf8_lossy(&m.id.to_hex()),
+                        "timestamp": m.timestamp,
+                        "attempts": m.attempts,
+                        "body": String::from_utf8_lossy(&m.body),
+                        "body_base64": nsq_protocol::base64::encode(&m.body),
+                    })
+                })
+                .collect();
+            Reply::json(&serde_json::json!({ "messages": messages }))
+        }
+        Err(e) => admin_reply(Err(e)),
+    }
 }
 
 /// Gather every shard's part of `/stats` (each shard answers between its

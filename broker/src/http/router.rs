@@ -22,6 +22,8 @@ pub enum Route {
     Topic(&'static str),
     /// POST /channel/<op>.
     Channel(&'static str),
+    /// GET /channel/peek (extension: queued messages, not consumed).
+    ChannelPeek,
     /// GET /config/:opt.
     ConfigGet(String),
     /// PUT /config/:opt.
@@ -48,7 +50,7 @@ const OPS: [&str; 5] = ["create", "delete", "empty", "pause", "unpause"];
 /// Methods registered for `path`, or none.
 fn methods_for(path: &str) -> &'static [&'static str] {
     match path {
-        "/ping" | "/info" | "/stats" | "/metrics" => &["GET"],
+        "/ping" | "/info" | "/stats" | "/metrics" | "/channel/peek" => &["GET"],
         "/pub" | "/mpub" => &["POST"],
         p if p
             .strip_prefix("/topic/")
@@ -87,6 +89,7 @@ fn endpoint(method: &str, path: &str) -> Option<Route> {
         ("POST", "/mpub") => Route::Mpub,
         ("GET", "/stats") => Route::Stats,
         ("GET", "/metrics") => Route::Metrics,
+        ("GET", "/channel/peek") => Route::ChannelPeek,
         ("POST", p) if p.starts_with("/topic/") => Route::Topic(op(&p[7..])?),
         ("POST", p) if p.starts_with("/channel/") => Route::Channel(op(&p[9..])?),
         ("GET", p) if p.starts_with("/config/") => Route::ConfigGet(p[8..].to_string()),
@@ -149,6 +152,10 @@ mod tests {
             Routed::Redirect(301, "/stats".into())
         );
         assert_eq!(route("POST", "/pub/"), Routed::Redirect(307, "/pub".into()));
+        assert_eq!(
+            route("GET", "/channel/peek"),
+            Routed::Endpoint(Route::ChannelPeek)
+        );
         assert_eq!(route("GET", "/topic/frobnicate"), Routed::NotFound);
         assert_eq!(route("GET", "/debug/pprof/"), Routed::NotFound);
         assert_eq!(route("GET", "/"), Routed::NotFound);

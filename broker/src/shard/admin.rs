@@ -201,6 +201,22 @@ impl Shard {
         Ok(())
     }
 
+    /// `/channel/peek`: up to `n` messages queued in the channel's memory.
+    pub fn peek(
+        &self,
+        topic: &str,
+        channel: &str,
+        n: usize,
+    ) -> Result<Vec<crate::message::Message>, AdminError> {
+        let topic = self.topic(topic).ok_or(AdminError::TopicNotFound)?;
+        let channel = topic
+            .borrow()
+            .channel(channel)
+            .ok_or(AdminError::ChannelNotFound)?;
+        let messages = channel.borrow().peek(n);
+        Ok(messages)
+    }
+
     /// Delete a topic: close its consumers, drop its messages.
     pub fn delete_topic(&self, name: &str) {
         let Some(topic) = self.remove_topic(name) else {

@@ -149,6 +149,18 @@ pub enum ShardMsg {
         /// Where the result goes.
         reply: flume::Sender<Result<(), crate::shard::admin::AdminError>>,
     },
+    /// Up to `n` messages queued in a channel's memory, oldest first
+    /// (`/channel/peek`).
+    Peek {
+        /// Topic.
+        topic: String,
+        /// Channel.
+        channel: String,
+        /// How many at most.
+        n: usize,
+        /// Where the answer goes.
+        reply: flume::Sender<Result<Vec<crate::message::Message>, crate::shard::admin::AdminError>>,
+    },
     /// This shard's part of `/stats`.
     Stats {
         /// The filter.

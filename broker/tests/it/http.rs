@@ -1187,3 +1187,82 @@ fn only_nsqs_four_boolean_spellings_are_recognised() {
     assert!(!has_field(&stats(&mut h, "include_mem=false"), "memory"));
     assert!(!has_field(&stats(&mut h, "include_mem=0"), "memory"));
 }
+
+/// Extension (NSQ #848): `/channel/peek` shows queued messages, oldest
+/// first, without consuming them; NSQ's 400/404 answers for bad arguments.
+#[test]
+fn channel_peek_shows_queued_messages_without_consuming_them() {
+    let nsqd = Nsqd::start(&[]);
+    let mut p = nsqd.connect();
+    let owner_other = crate::harness::topic_on("peek", 1, 0);
+    for topic in ["peek_local", owner_other.as_str()] {
+        assert_eq!(
+            crate::harness::http(
+                &nsqd,
+                "POST",
+                &format!("/channel/create?topic={topic}&channel=c")
+            )
+            .0,
+            404,
+            "topic must exist first"
+        );
+        assert_eq!(
+            crate::harness::http(&nsqd, "POST", &format!("/topic/create?topic={topic}")).0,
+            200
+        );
+        assert_eq!(
+            crate::harness::http(
+                &nsqd,
+                "POST",
+                &format!("/channel/create?topic={topic}&channel=c")
+            )
+            .0,
+            200
+        );
+        for body in ["one", "two", "<three>"] {
+            p.publish(topic, body.as_bytes());
+        }
+        let (status, json) = crate::harness::http(
+            &nsqd,
+            "GET",
+            &format!("/channel/peek?topic={topic}&channel=c&n=2"),
+        );
+        assert_eq!(status, 200, "{json}");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let bodies: Vec<&str> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(bodies, ["one", "two"]);
+        assert_eq!(v["messages"][0]["body_base64"], "b25l");
+        assert_eq!(v["messages"][0]["id"].as_str().unwrap().len(), 16);
+        // Nothing was consumed.
+        let (_, all) = crate::harness::http(
+            &nsqd,
+            "GET",
+            &format!("/channel/peek?topic={topic}&channel=c"),
+        );
+        let all: Value = serde_json::from_str(&all).unwrap();
+        assert_eq!(all["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(all["messages"][2]["body"], "<three>");
+    }
+    let bad = |target: &str| crate::harness::http(&nsqd, "GET", target);
+    assert_eq!(
+        bad("/channel/peek?channel=c"),
+        (400, r#"{"message":"MISSING_ARG_TOPIC"}"#.into())
+    );
+    assert_eq!(
+        bad("/channel/peek?topic=nope&channel=c"),
+        (404, r#"{"message":"TOPIC_NOT_FOUND"}"#.into())
+    );
+    assert_eq!(
+        bad("/channel/peek?topic=peek_local&channel=nope"),
+        (404, r#"{"message":"CHANNEL_NOT_FOUND"}"#.into())
+    );
+    assert_eq!(
+        bad("/channel/peek?topic=peek_local&channel=c&n=x"),
+        (400, r#"{"message":"INVALID_ARG_N"}"#.into())
+    );
+}
