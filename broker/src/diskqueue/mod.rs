@@ -132,24 +132,7 @@ mod fixture_tests {
 
     /// Decode the manifest's base64 (shared with the I/O layer's tests).
     pub(crate) fn base64(text: &str) -> Vec<u8> {
-        let val = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 {c}"),
-        };
-        let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-        for c in text.bytes().filter(|&c| c != b'=') {
-            acc = (acc << 6) | u32::from(val(c));
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        out
+        nsq_protocol::base64::decode(text).expect("the manifest's base64")
     }
 
     /// The manifest's records of `queue` as nsqd payloads.
