@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install the real NSQ client libraries that broker/tests/it/clients.rs runs
-# against our nsqd: pynsq (+ pinned tornado) with pip, nsqjs with npm.
-# Idempotent; exits non-zero, saying what failed, if anything cannot be installed.
+# against our nsqd: pynsq (+ pinned tornado) with pip, nsqjs with npm; and,
+# where apt-get exists, Debian's chromium + chromium-driver for nsqadmin's
+# browser tests (admin-ui/tests/it/browser.rs, which skip without them).
+# Idempotent; exits non-zero, saying what failed, if a client library cannot
+# be installed (a missing Chromium never fails the script).
 # (tokio-nsq is a Rust dev-dependency: cargo fetches it.)
 set -euo pipefail
 
@@ -42,5 +45,17 @@ else
 fi
 node -e 'const v = require("nsqjs/package.json").version; console.log("install-test-deps: nsqjs " + v)' \
     || die "nsqjs installed but not loadable by node from $clients"
+
+# --- chromium + chromedriver (optional: the browser tests skip without) -----
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-deps: apt-get install chromium chromium-driver"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+        || echo "install-test-deps: chromium not installed: browser tests will skip"
+fi
+if command -v chromedriver >/dev/null 2>&1; then
+    echo "install-test-deps: $(chromedriver --version 2>/dev/null | head -n1)"
+else
+    echo "install-test-deps: chromium not installed: browser tests will skip"
+fi
 
 echo "install-test-deps: OK"
