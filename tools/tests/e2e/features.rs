@@ -369,3 +369,40 @@ fn to_nsq_and_nsq_tail_with_options() {
     assert!(!status.success());
     assert!(err.contains("tls_min_version"), "{err}");
 }
+
+#[test]
+fn heartbeats_are_answered_through_tls_and_deflate() {
+    let pki = Pki::new();
+    let nsqd = nsqd_with(&pki, &[]);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let handler = move |m: &Message| -> Result<(), String> {
+        g.lock().unwrap().push(m.body.clone());
+        Ok(())
+    };
+    let mut cfg = config(
+        &pki,
+        &[
+            "tls_v1",
+            "tls_root_ca_file,<ca>",
+            "deflate",
+            "heartbeat_interval,1s",
+        ],
+    );
+    cfg.read_timeout = std::time::Duration::from_millis(2500);
+    let c = Consumer::new("hb", "c", cfg, Arc::new(handler), 1).unwrap();
+    c.connect_to_nsqd(&nsqd.tcp.to_string()).unwrap();
+    // Several heartbeats (and NOP replies) go by; the connection stays.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(clients(&nsqd, "hb").len(), 1);
+    let p = Producer::new(
+        &nsqd.tcp.to_string(),
+        config(&pki, &["tls_v1", "tls_root_ca_file,<ca>", "snappy"]),
+    );
+    p.publish("hb", b"after heartbeats").unwrap();
+    wait_for("delivery after heartbeats", WAIT, || {
+        (got.lock().unwrap().len() == 1).then_some(())
+    });
+    assert_eq!(got.lock().unwrap()[0], b"after heartbeats");
+    assert!(c.stop_and_wait());
+}
