@@ -492,12 +492,14 @@ mod tests {
         }
     }
 
-    /// A source that fails if read past its data (a socket would block).
-    struct NoMore(io::Cursor<Vec<u8>>);
+    /// A source that yields at most `step` bytes per read and fails if
+    /// read past its data (a socket would block).
+    struct NoMore(io::Cursor<Vec<u8>>, usize);
 
     impl Read for NoMore {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.0.read(buf)? {
+            let step = buf.len().min(self.1);
+            match self.0.read(&mut buf[..step])? {
                 0 => Err(io::ErrorKind::WouldBlock.into()),
                 n => Ok(n),
             }
@@ -505,27 +507,39 @@ mod tests {
     }
 
     #[test]
-    fn held_back_output_comes_without_more_input() {
-        // 200 KB of one byte compresses to a few hundred bytes: one read of
-        // the source must be enough for all of it.
-        let data = vec![b'z'; 200_000];
-        for snappy in [true, false] {
-            let mut c = if snappy {
-                Compressor::snappy()
-            } else {
-                Compressor::deflate(9)
-            };
-            let wire = c.compress(&data).unwrap();
-            let mut r = decompressing(Box::new(NoMore(io::Cursor::new(wire))), vec![], snappy);
-            let mut back = vec![0u8; data.len()];
-            let mut at = 0;
-            let mut chunk = [0u8; 64 * 1024];
-            while at < data.len() {
-                let n = r.read(&mut chunk).unwrap();
-                back[at..at + n].copy_from_slice(&chunk[..n]);
-                at += n;
+    fn decompressors_take_any_read_sizes_and_never_over_read() {
+        // 70 KB of one byte compresses to a few hundred bytes (sync-flushed
+        // in pieces); every byte must come out without reading the source
+        // past its end. (The end-to-end deflate round trip ends with such a
+        // message: flate2's read::DeflateDecoder stalls on it until the next
+        // heartbeat, hence `Inflater`.)
+        for len in [70_000, 200_000] {
+            let data = vec![b'z'; len];
+            for (snappy, level) in [(true, 0), (false, 1), (false, 6), (false, 9)] {
+                for step in [1, 7, usize::MAX] {
+                    let mut c = if snappy {
+                        Compressor::snappy()
+                    } else {
+                        Compressor::deflate(level)
+                    };
+                    // Sync-flushed in pieces, as nsqd's output buffer does.
+                    let mut wire = Vec::new();
+                    for piece in data.chunks(16 * 1024) {
+                        wire.extend(c.compress(piece).unwrap());
+                    }
+                    let src = NoMore(io::Cursor::new(wire), step);
+                    let mut r = decompressing(Box::new(src), vec![], snappy);
+                    let mut back = Vec::new();
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    while back.len() < data.len() {
+                        let n = r
+                            .read(&mut chunk)
+                            .unwrap_or_else(|e| panic!("len {len} level {level} step {step}: {e}"));
+                        back.extend_from_slice(&chunk[..n]);
+                    }
+                    assert_eq!(back, data, "snappy={snappy}");
+                }
             }
-            assert_eq!(back, data, "snappy={snappy}");
         }
     }
 }

@@ -90,10 +90,11 @@ fn nsqd_tls(pki: &Pki, required: bool, extra: &[&str]) -> Daemon {
 }
 
 /// Message `i`: small mostly, every 10th up to ~70 KB; compressible text
-/// mixed with pseudo-random bytes, and every 50th 70 KB of one byte (a few
-/// hundred compressed bytes that inflate to more than one read).
+/// mixed with pseudo-random bytes, and every 50th and the last 70 KB of one
+/// byte (a few hundred compressed bytes that inflate to more than one read:
+/// the last one must arrive with nothing behind it to push it out).
 fn body(i: usize) -> Vec<u8> {
-    if i % 50 == 25 {
+    if i % 50 == 25 || i % 100 == 99 {
         let mut b = format!("m{i}:").into_bytes();
         b.resize(70_000, b'z');
         return b;
