@@ -64,8 +64,24 @@ pub struct Config {
     pub max_msg_size: u32,
     /// `auth_secret`.
     pub auth_secret: Option<String>,
-    /// `deflate_level` (6; accepted, compression is not negotiated).
+    /// `deflate_level` (6).
     pub deflate_level: i32,
+    /// `deflate` (false).
+    pub deflate: bool,
+    /// `snappy` (false).
+    pub snappy: bool,
+    /// `tls_v1` (false).
+    pub tls_v1: bool,
+    /// `tls_root_ca_file` (PEM; default: the system CA bundle).
+    pub tls_root_ca_file: Option<String>,
+    /// `tls_insecure_skip_verify` (false).
+    pub tls_insecure_skip_verify: bool,
+    /// `tls_cert` (PEM client certificate chain, with `tls_key`).
+    pub tls_cert: Option<String>,
+    /// `tls_key` (PEM private key, with `tls_cert`).
+    pub tls_key: Option<String>,
+    /// `tls_min_version` (`tls1.2` or `tls1.3`; older ones mean 1.2).
+    pub tls_min_version: Option<String>,
     /// `skip_lookupd_authorization` (false: the auth secret goes to lookupd).
     pub skip_lookupd_authorization: bool,
 }
@@ -115,6 +131,14 @@ impl Default for Config {
             max_msg_size: 0,
             auth_secret: None,
             deflate_level: 6,
+            deflate: false,
+            snappy: false,
+            tls_v1: false,
+            tls_root_ca_file: None,
+            tls_insecure_skip_verify: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_min_version: None,
             skip_lookupd_authorization: false,
         }
     }
@@ -244,22 +268,30 @@ impl Config {
             "auth_secret" => self.auth_secret = Some(v.to_string()),
             "skip_lookupd_authorization" => self.skip_lookupd_authorization = boolean(k, v)?,
             "deflate_level" => self.deflate_level = range(k, number(k, v)?, 1, 9)?,
-            "tls_v1" | "deflate" | "snappy" => {
-                if boolean(k, v)? {
-                    return Err(Error::Config(format!(
-                        "{k} is not supported by this client (plaintext, uncompressed only)"
-                    )));
+            "tls_v1" => self.tls_v1 = boolean(k, v)?,
+            "deflate" => self.deflate = boolean(k, v)?,
+            "snappy" => self.snappy = boolean(k, v)?,
+            "tls_root_ca_file" => self.tls_root_ca_file = Some(v.to_string()),
+            "tls_insecure_skip_verify" => self.tls_insecure_skip_verify = boolean(k, v)?,
+            "tls_cert" => self.tls_cert = Some(v.to_string()),
+            "tls_key" => self.tls_key = Some(v.to_string()),
+            "tls_min_version" => {
+                self.tls_min_version = match v.to_ascii_lowercase().as_str() {
+                    "ssl3.0" | "tls1.0" | "tls1.1" | "tls1.2" => Some("tls1.2".into()),
+                    "tls1.3" => Some("tls1.3".into()),
+                    other => {
+                        return Err(Error::Config(format!(
+                            "invalid tls_min_version {other:?} (ssl3.0|tls1.0|tls1.1|tls1.2|tls1.3)"
+                        )))
+                    }
                 }
             }
-            "tls_config"
-            | "tls_root_ca_file"
-            | "tls_insecure_skip_verify"
-            | "tls_cert"
-            | "tls_key"
-            | "tls_min_version" => {
-                return Err(Error::Config(format!(
-                    "{k} is not supported by this client (no TLS)"
-                )))
+            "tls_config" => {
+                return Err(Error::Config(
+                    "tls_config cannot be set from text: use tls_root_ca_file, \
+                     tls_insecure_skip_verify, tls_cert, tls_key, tls_min_version"
+                        .into(),
+                ))
             }
             _ => return Err(Error::Config(format!("invalid option {key}"))),
         }
@@ -279,7 +311,7 @@ impl Config {
         let ms = |d: Option<Duration>| d.map_or(-1, |d| d.as_millis() as i64);
         serde_json::json!({
             "client_id": self.client_id,
-            "deflate": false,
+            "deflate": self.deflate,
             "deflate_level": self.deflate_level,
             "feature_negotiation": true,
             "heartbeat_interval": ms(self.heartbeat_interval),
@@ -290,8 +322,8 @@ impl Config {
             "output_buffer_timeout": ms(self.output_buffer_timeout),
             "sample_rate": self.sample_rate,
             "short_id": self.client_id,
-            "snappy": false,
-            "tls_v1": false,
+            "snappy": self.snappy,
+            "tls_v1": self.tls_v1,
             "user_agent": self.user_agent,
         })
         .to_string()
@@ -319,10 +351,20 @@ mod tests {
         assert_eq!(c.max_in_flight, 7);
         assert!(c.set_opt("no_such_option,1").is_err());
         assert!(c.set_opt("sample_rate,100").is_err());
-        assert!(c.set_opt("snappy,true").is_err());
-        assert!(c.set_opt("snappy,false").is_ok());
+        c.set_opt("snappy,true").unwrap();
+        c.set_opt("tls_v1").unwrap();
+        c.set_opt("tls_root_ca_file,/tmp/ca.pem").unwrap();
+        c.set_opt("deflate_level,3").unwrap();
+        assert!(c.set_opt("deflate_level,10").is_err());
+        assert!(c.set_opt("tls_min_version,tls9").is_err());
+        assert!(c.set_opt("tls_config,x").is_err());
+        assert_eq!(c.tls_root_ca_file.as_deref(), Some("/tmp/ca.pem"));
         let json: serde_json::Value = serde_json::from_slice(&c.identify_json()).unwrap();
         assert_eq!(json["heartbeat_interval"], -1);
+        assert_eq!(json["snappy"], true);
+        assert_eq!(json["tls_v1"], true);
+        assert_eq!(json["deflate"], false);
+        assert_eq!(json["deflate_level"], 3);
         assert_eq!(json["feature_negotiation"], true);
     }
 }

@@ -1,16 +1,18 @@
-//! One V2 connection: dial, magic, IDENTIFY with feature negotiation,
-//! AUTH when required (reference H.1), then a frame reader and a shared
-//! command writer.
+//! One V2 connection: dial, magic, IDENTIFY with feature negotiation
+//! (TLS, then snappy or deflate: reference A.6.2, H.3, H.4), AUTH when
+//! required (reference H.1), then a frame reader and a shared command
+//! writer.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::{Decoded, MessageHeader, MAGIC_V2};
 
+use super::transport::{self, Compressor, Source, TlsReader, WireWriter};
 use super::{Config, Error};
 
 /// The largest frame accepted from a server.
@@ -32,11 +34,15 @@ pub enum OwnedFrame {
 pub struct Negotiated {
     /// The server's `max_rdy_count` (2500 for an old server).
     pub max_rdy_count: u64,
+    /// TLS is on.
+    pub tls: bool,
+    /// `"snappy"`, `"deflate"` or `""`.
+    pub compression: &'static str,
 }
 
 /// Reads frames from a connection.
 pub struct FrameReader {
-    stream: TcpStream,
+    stream: Source,
     buf: Vec<u8>,
     start: usize,
 }
@@ -81,7 +87,7 @@ impl FrameReader {
 
 /// Serialized command writes on one connection.
 pub struct Writer {
-    stream: Mutex<TcpStream>,
+    stream: Mutex<WireWriter>,
 }
 
 impl Writer {
@@ -109,7 +115,7 @@ impl Writer {
     /// Shut the socket down (both directions), waking the reader.
     pub fn shutdown(&self) {
         if let Ok(s) = self.stream.lock() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+            s.shutdown();
         }
     }
 }
@@ -141,22 +147,40 @@ fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// Connect, send the magic and IDENTIFY, AUTH if the server requires it.
+/// Connect, send the magic and IDENTIFY, upgrade the stream as
+/// negotiated, AUTH if the server requires it.
 pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotiated), Error> {
+    if cfg.snappy && cfg.deflate {
+        return Err(Error::Config(
+            "cannot enable both deflate and snappy compression".into(),
+        ));
+    }
+    // Fail on bad TLS options before dialing.
+    let tls_config = if cfg.tls_v1 {
+        Some((
+            transport::client_config(cfg)?,
+            transport::server_name(addr)?,
+        ))
+    } else {
+        None
+    };
     let stream = dial(addr, cfg.dial_timeout)?;
     let _ = stream.set_nodelay(true);
     stream
         .set_write_timeout(Some(cfg.write_timeout))
         .and_then(|_| stream.set_read_timeout(Some(cfg.read_timeout)))
         .map_err(|e| Error::Io("socket options".into(), e))?;
-    let read_half = stream
-        .try_clone()
-        .map_err(|e| Error::Io("clone socket".into(), e))?;
+    let clone = || {
+        stream
+            .try_clone()
+            .map_err(|e| Error::Io("clone socket".into(), e))
+    };
+    let read_half = clone()?;
     let writer = Writer {
-        stream: Mutex::new(stream),
+        stream: Mutex::new(WireWriter::new(clone()?)),
     };
     let mut reader = FrameReader {
-        stream: read_half,
+        stream: Box::new(read_half),
         buf: Vec::new(),
         start: 0,
     };
@@ -166,6 +190,8 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
     let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
     let mut neg = Negotiated {
         max_rdy_count: 2500,
+        tls: false,
+        compression: "",
     };
     if reply.first() == Some(&b'{') {
         let v: serde_json::Value = serde_json::from_slice(&reply)
@@ -173,14 +199,60 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
         if let Some(n) = v.get("max_rdy_count").and_then(|n| n.as_u64()) {
             neg.max_rdy_count = n;
         }
-        for feature in ["tls_v1", "deflate", "snappy"] {
-            if v.get(feature).and_then(|b| b.as_bool()) == Some(true) {
+        let on = |feature: &str| v.get(feature).and_then(|b| b.as_bool()) == Some(true);
+        for (feature, asked) in [
+            ("tls_v1", cfg.tls_v1),
+            ("deflate", cfg.deflate),
+            ("snappy", cfg.snappy),
+        ] {
+            if on(feature) && !asked {
                 return Err(Error::Protocol(format!(
                     "server enabled {feature}, which was not requested"
                 )));
             }
         }
-        if v.get("auth_required").and_then(|b| b.as_bool()) == Some(true) {
+        if on("deflate") && on("snappy") {
+            return Err(Error::Protocol(
+                "server enabled both deflate and snappy".into(),
+            ));
+        }
+        if on("tls_v1") {
+            let (config, name) = tls_config
+                .clone()
+                .ok_or_else(|| Error::Protocol("unrequested TLS".into()))?;
+            if reader.start < reader.buf.len() {
+                return Err(Error::Protocol("data before the TLS handshake".into()));
+            }
+            let sock = clone()?;
+            let session = Arc::new(Mutex::new(transport::handshake(config, name, &sock)?));
+            reader.stream = Box::new(TlsReader::new(sock, session.clone()));
+            writer.stream.lock().map_err(|_| Error::Closed)?.tls = Some(session);
+            expect_ok(&mut reader, &writer, "TLS")?;
+            neg.tls = true;
+        }
+        let compression = if on("deflate") {
+            let level = v
+                .get("deflate_level")
+                .and_then(|n| n.as_u64())
+                .filter(|n| (1..=9).contains(n))
+                .unwrap_or(cfg.deflate_level as u64);
+            Some(("deflate", Compressor::deflate(level as u32)))
+        } else if on("snappy") {
+            Some(("snappy", Compressor::snappy()))
+        } else {
+            None
+        };
+        if let Some((name, compressor)) = compression {
+            let pending = reader.buf.split_off(reader.start);
+            reader.buf.clear();
+            reader.start = 0;
+            let src = std::mem::replace(&mut reader.stream, Box::new(std::io::empty()));
+            reader.stream = transport::decompressing(src, pending, name == "snappy");
+            writer.stream.lock().map_err(|_| Error::Closed)?.compressor = Some(compressor);
+            expect_ok(&mut reader, &writer, name)?;
+            neg.compression = name;
+        }
+        if on("auth_required") {
             let Some(secret) = &cfg.auth_secret else {
                 return Err(Error::Config(
                     "auth required by the server: set --consumer-opt/--producer-opt auth_secret,<secret>"
@@ -192,6 +264,18 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
         }
     }
     Ok((writer, reader, neg))
+}
+
+/// The `OK` that confirms an upgrade (the first frame in the new layer).
+fn expect_ok(reader: &mut FrameReader, writer: &Writer, what: &str) -> Result<(), Error> {
+    let reply = expect_response(next_non_heartbeat(reader, writer)?, what)?;
+    if reply != b"OK" {
+        return Err(Error::Protocol(format!(
+            "expected OK after the {what} upgrade, got {:?}",
+            String::from_utf8_lossy(&reply)
+        )));
+    }
+    Ok(())
 }
 
 /// The next frame, answering heartbeats with NOP on the way.

@@ -9,6 +9,7 @@ pub mod lookup;
 pub mod message;
 pub mod producer;
 pub mod rdy;
+pub mod transport;
 
 pub use config::Config;
 pub use consumer::{Consumer, Handler};

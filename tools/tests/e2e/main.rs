@@ -3,6 +3,7 @@
 //! `scripts/test.sh` runs first) on 127.0.0.1 with kernel-chosen ports.
 
 mod client;
+mod features;
 mod harness;
 mod stat;
 mod tail;
