@@ -184,11 +184,15 @@ fn read_api_shapes_and_fan_out() {
     assert_eq!(summary["topics"][0]["message_count"], 5);
     assert_eq!(summary["topics"][0]["node_count"], 2);
 
-    // Peek is an nsqd extension our broker does not offer (yet).
+    // Peek: our nsqd's `/channel/peek` extension, from every producer.
     let peek = http(&a, "GET", "/api/topics/orders/audit/peek", &[], "");
-    assert_eq!(
-        (peek.status, peek.json()["message"].clone()),
-        (501, json!("PEEK_UNAVAILABLE"))
+    assert_eq!(peek.status, 200);
+    let nodes = peek.json()["nodes"].clone();
+    let nodes = nodes.as_object().expect("nodes");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(
+        nodes.values().all(|v| v["messages"].is_array()),
+        "{nodes:?}"
     );
 
     // Router errors (B.1).
