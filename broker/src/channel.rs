@@ -2,9 +2,11 @@
 //! and the consumers it delivers to (reference A.10, A.11, A.13, D.5).
 //!
 //! A message goes to the memory queue while it has room
-//! (`--mem-queue-size`) and nothing older waits on disk, else to the disk
-//! queue ([`Backend`]), which reads it back when the memory queue runs low
-//! and consumers are there to take it. An ephemeral channel has no disk
+//! (`--mem-queue-size`), else to the disk queue ([`Backend`]), which reads
+//! it back when the memory queue runs low and consumers are there to take
+//! it. As in NSQ, a new message may overtake older ones waiting on disk:
+//! sending everything behind a disk backlog would keep a busy channel on
+//! the disk path for good (each message written and read back). An ephemeral channel has no disk
 //! queue and drops what does not fit.
 //!
 //! Owned by the topic's shard and mutated only there. Delivery is push:
@@ -157,9 +159,7 @@ impl Channel {
             }
         }
         match &self.backend {
-            Some(b) if !b.is_idle() || self.queue.len() >= self.memory_room() => {
-                b.push(message, now_ms)
-            }
+            Some(b) if self.queue.len() >= self.memory_room() => b.push(message, now_ms),
             _ => {
                 if !self.ephemeral || self.queue.len() < self.capacity {
                     self.queue.push_back(message);
