@@ -110,6 +110,10 @@ pub struct Connection {
     pub tls: bool,
     writer: Option<JoinHandle<()>>,
     moved: bool,
+    /// FIN, REQ or RDY ran since the last dispatch to the channel.
+    pub dispatch_due: bool,
+    /// The time for the current read buffer's commands (read once).
+    now: Option<Instant>,
 }
 
 impl Drop for Connection {
@@ -276,6 +280,8 @@ impl Connection {
             tls: false,
             writer: None,
             moved: false,
+            dispatch_due: false,
+            now: None,
         }
     }
 
@@ -335,7 +341,31 @@ impl Connection {
         self.close().await;
     }
 
+    /// The time for this read buffer's commands: one clock read per
+    /// buffer, not per command.
+    pub fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(Instant::now)
+    }
+
+    /// Deliver into the room this buffer's FINs, REQs and RDYs made: one
+    /// dispatch per read buffer instead of one per command.
+    pub fn dispatch_if_due(&mut self) {
+        if std::mem::take(&mut self.dispatch_due) {
+            let now = self.now();
+            if let Some(sub) = &self.sub {
+                sub.channel.borrow_mut().dispatch(now);
+            }
+        }
+    }
+
     async fn command_loop(&mut self) -> Flow {
+        let flow = self.read_and_run().await;
+        // A REQ just before a close still reaches the other consumers.
+        self.dispatch_if_due();
+        flow
+    }
+
+    async fn read_and_run(&mut self) -> Flow {
         loop {
             loop {
                 let limits = &self.shard.ctx.limits;
@@ -365,8 +395,14 @@ impl Connection {
                         }
                     }
                 };
-                let chunk = self.input.split_to(consumed).freeze();
-                match self.exec(spans.resolve(&chunk)).await {
+                let cmd = match spans {
+                    Spans::Ready(cmd) => {
+                        self.input.advance(consumed);
+                        cmd
+                    }
+                    spans => spans.resolve(&self.input.split_to(consumed).freeze()),
+                };
+                match self.exec(cmd).await {
                     Flow::Continue => {}
                     Flow::Close => {
                         self.drain_pending().await;
@@ -384,7 +420,7 @@ impl Connection {
             if let Some(sub) = &self.sub {
                 let mut topic = sub.topic.borrow_mut();
                 if topic.has_backlog() {
-                    topic.pump(Instant::now());
+                    topic.pump(self.now.unwrap_or_else(Instant::now));
                 }
             }
             // A client that pipelines without reading its answers waits
@@ -394,7 +430,7 @@ impl Connection {
             }
             match self.read_more().await {
                 Ok(0) => return Flow::Close,
-                Ok(_) => {}
+                Ok(_) => self.now = None,
                 Err(e) => {
                     if !self.client.closed.get() {
                         crate::log!(Info, "client({}) read error: {e}", self.client.remote);
@@ -430,7 +466,9 @@ impl Connection {
                 }
             };
         }
-        if !self.drain_pending().await {
+        if self.pending.is_empty() {
+            self.pending_remote_owner = None;
+        } else if !self.drain_pending().await {
             return Flow::Close;
         }
         match cmd {
@@ -470,7 +508,12 @@ impl Connection {
     /// Write the responses of pending publishes in order, waiting for
     /// forwarded ones. False if one failed (the connection must close).
     pub async fn drain_pending(&mut self) -> bool {
+        self.dispatch_if_due();
         self.pending_remote_owner = None;
+        if !self.pending.is_empty() {
+            // Waiting for answers takes time: read the clock again after.
+            self.now = None;
+        }
         while let Some(p) = self.pending.pop_front() {
             let (kind, result) = match p {
                 Pending::Local(kind, r) => (kind, r),
