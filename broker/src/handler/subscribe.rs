@@ -31,7 +31,7 @@ impl Connection {
         if owner == self.shard.id {
             self.subscribe_here(&topic, &channel)
         } else {
-            self.hand_off(owner, topic, channel).await
+            self.hand_off(owner, Some((topic, channel))).await
         }
     }
 

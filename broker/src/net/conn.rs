@@ -22,6 +22,7 @@ use nsq_protocol::identify::{IdentifyRequest, Negotiated};
 use nsq_protocol::{ClientError, Decoded, ErrorCode, MAGIC_V2};
 
 use crate::channel::Channel;
+use crate::net::affinity::PublishAffinity;
 use crate::net::client::Client;
 use crate::net::io::{read_into, read_transport, write_all, SharedStream};
 use crate::net::owned::{Cmd, PubKind, Spans};
@@ -112,6 +113,8 @@ pub struct Connection {
     moved: bool,
     /// FIN, REQ or RDY ran since the last dispatch to the channel.
     pub dispatch_due: bool,
+    /// Whether this producer should move to its topic's shard.
+    pub affinity: PublishAffinity,
     /// The time for the current read buffer's commands (read once).
     now: Option<Instant>,
 }
@@ -211,7 +214,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     conn.run().await;
 }
 
-/// Take over a connection handed off by another shard after its SUB.
+/// Take over a connection handed off by another shard: after its SUB, or a
+/// producer following its topic.
 pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     let Handoff {
         fd,
@@ -219,8 +223,7 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
         client_id,
         remote,
         settings,
-        topic,
-        channel,
+        subscribe,
         identity,
         connect_ts,
         pub_counts,
@@ -249,9 +252,11 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     conn.auth = auth;
     conn.tls = tls;
     conn.start();
-    if conn.subscribe_here(&topic, &channel) == Flow::Close {
-        conn.close().await;
-        return;
+    if let Some((topic, channel)) = subscribe {
+        if conn.subscribe_here(&topic, &channel) == Flow::Close {
+            conn.close().await;
+            return;
+        }
     }
     conn.run().await;
 }
@@ -281,6 +286,7 @@ impl Connection {
             writer: None,
             moved: false,
             dispatch_due: false,
+            affinity: PublishAffinity::default(),
             now: None,
         }
     }
@@ -416,6 +422,18 @@ impl Connection {
             }
             if !self.drain_pending().await {
                 return Flow::Close;
+            }
+            if self.sub.is_none() && self.input.is_empty() {
+                if let Some(owner) = self.affinity.end_buffer(self.shard.id) {
+                    if !self.shard.stopping.get() {
+                        crate::log!(
+                            Info,
+                            "client({}) publishes to shard {owner}'s topics: moving there",
+                            self.client.remote
+                        );
+                        return self.hand_off(owner, None).await;
+                    }
+                }
             }
             if let Some(sub) = &self.sub {
                 let mut topic = sub.topic.borrow_mut();
@@ -606,8 +624,9 @@ impl Connection {
         );
     }
 
-    /// Move this connection to shard `owner`, which runs the SUB.
-    pub async fn hand_off(&mut self, owner: usize, topic: String, channel: String) -> Flow {
+    /// Move this connection to shard `owner`, which runs the SUB if there
+    /// is one.
+    pub async fn hand_off(&mut self, owner: usize, subscribe: Option<(String, String)>) -> Flow {
         if !self.stop_writer().await {
             return Flow::Close;
         }
@@ -632,8 +651,7 @@ impl Connection {
             client_id: self.client.id,
             remote: self.client.remote,
             settings: self.settings.clone(),
-            topic,
-            channel,
+            subscribe,
             identity: self.client.identity.borrow().clone(),
             connect_ts: self.client.connect_ts.get(),
             pub_counts: self.client.pub_counts.borrow().clone(),
