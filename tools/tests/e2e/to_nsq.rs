@@ -39,6 +39,8 @@ fn fans_out_to_every_nsqd() {
         Some(b"a\nb\n\nc".to_vec()),
     );
     assert!(status.success(), "{err}");
+    // The last record has no trailing delimiter: published whole (NSQ's
+    // to_nsq cuts its last byte, here publishing nothing; see README).
     assert_eq!(a.topic_count("fan"), Some(3));
     assert_eq!(b.topic_count("fan"), Some(3));
     assert_eq!(tail(&a, "fan", 3), ["a", "b", "c"]);
