@@ -7,6 +7,7 @@ mod features;
 mod harness;
 mod https;
 mod log_level;
+mod modes;
 mod stat;
 mod status_every;
 mod tail;
