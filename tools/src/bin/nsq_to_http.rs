@@ -189,10 +189,13 @@ fn main() {
         }
         let start = Instant::now();
         for pick in pool.pick() {
+            // Each request timed on its own (multicast sends one after
+            // the other).
+            let sent = Instant::now();
             let r = publisher.publish(&publisher.addrs[pick.index], &m.body);
             pool.mark(&pick, r.is_ok());
             r?;
-            status.per_address[pick.index].status(pick.started);
+            status.per_address[pick.index].status(sent);
         }
         status.aggregate.status(start);
         Ok(())

@@ -92,3 +92,35 @@ fn nsq_to_nsq_hostpool_moves_off_a_dead_destination() {
     let ch = &st.topics.unwrap()[0].channels[0];
     assert!(ch.requeue_count <= 2, "{ch:?}\n{}", tool.stderr());
 }
+
+#[test]
+fn nsq_to_http_multicast_and_unknown_modes_send_to_every_url() {
+    let nsqd = Daemon::nsqd(&[], &[]);
+    for (mode, topic) in [("multicast", "mode_mc"), ("no-such-mode", "mode_unknown")] {
+        let (a, b) = (HttpSink::start(|_| 200), HttpSink::start(|_| 200));
+        for i in 0..3 {
+            nsqd.publish(topic, format!("m{i}").as_bytes());
+        }
+        let mut tool = Tool::start(
+            "nsq_to_http",
+            &args![
+                format!("--topic={topic}"),
+                format!("--nsqd-tcp-address={}", nsqd.tcp),
+                format!("--post=http://{}/", a.addr),
+                format!("--post=http://{}/", b.addr),
+                format!("--mode={mode}"),
+            ],
+            None,
+        );
+        wait_for("three messages at both URLs", WAIT, || {
+            let (depth, in_flight, _, _) = nsqd.channel(topic, "nsq_to_http")?;
+            let both = a.received().len() == 3 && b.received().len() == 3;
+            (depth == 0 && in_flight == 0 && both).then_some(())
+        });
+        tool.signal(libc::SIGTERM);
+        assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
+        tool.drain();
+        let warned = tool.stderr().contains("WRN multicast mode is deprecated");
+        assert_eq!(warned, mode == "multicast", "{}", tool.stderr());
+    }
+}
