@@ -8,17 +8,8 @@ use crate::harness::*;
 /// Run nsq_tail for one message at `level`: its stderr.
 fn tail_stderr(nsqd: &Daemon, topic: &str, level: &str) -> String {
     nsqd.publish(topic, b"x");
-    let (status, out, err) = Tool::run(
-        "nsq_tail",
-        &args![
-            format!("--topic={topic}"),
-            format!("--nsqd-tcp-address={}", nsqd.tcp),
-            "-n",
-            "1",
-            format!("--log-level={level}"),
-        ],
-        None,
-    );
+    let (status, out, err) =
+        crate::tail::run_tail(nsqd, topic, 1, &args![format!("--log-level={level}")]);
     assert!(status.success(), "{status:?}: {err}");
     assert!(out.contains(&"x".to_string()), "{out:?}");
     err

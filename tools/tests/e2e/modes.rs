@@ -5,6 +5,26 @@
 use crate::args;
 use crate::harness::*;
 
+/// nsq_to_http from `topic` to two sinks (POST) in `mode`.
+fn to_two_sinks(
+    nsqd: &Daemon,
+    topic: &str,
+    mode: &str,
+    sinks: [&HttpSink; 2],
+    extra: &[String],
+) -> Tool {
+    let mut a = args![
+        format!("--topic={topic}"),
+        format!("--nsqd-tcp-address={}", nsqd.tcp),
+        format!("--post=http://{}/", sinks[0].addr),
+        format!("--post=http://{}/", sinks[1].addr),
+        format!("--mode={mode}"),
+    ]
+    .to_vec();
+    a.extend_from_slice(extra);
+    Tool::start("nsq_to_http", &a, None)
+}
+
 fn failing_destination_rests(mode: &str, topic: &str) {
     let nsqd = Daemon::nsqd(&[], &[]);
     let bad = HttpSink::start(|_| 500);
@@ -12,20 +32,17 @@ fn failing_destination_rests(mode: &str, topic: &str) {
     for i in 0..6 {
         nsqd.publish(topic, format!("m{i}").as_bytes());
     }
-    let mut tool = Tool::start(
-        "nsq_to_http",
+    let mut tool = to_two_sinks(
+        &nsqd,
+        topic,
+        mode,
+        [&bad, &good],
         &args![
-            format!("--topic={topic}"),
-            format!("--nsqd-tcp-address={}", nsqd.tcp),
-            format!("--post=http://{}/bad", bad.addr),
-            format!("--post=http://{}/good", good.addr),
-            format!("--mode={mode}"),
             "-n",
             "1",
             "--consumer-opt=default_requeue_delay,50ms",
             "--consumer-opt=backoff_multiplier,50ms",
         ],
-        None,
     );
     wait_for("every message at the good destination", WAIT, || {
         let (depth, in_flight, _, _) = nsqd.channel(topic, "nsq_to_http")?;
@@ -101,17 +118,7 @@ fn nsq_to_http_multicast_and_unknown_modes_send_to_every_url() {
         for i in 0..3 {
             nsqd.publish(topic, format!("m{i}").as_bytes());
         }
-        let mut tool = Tool::start(
-            "nsq_to_http",
-            &args![
-                format!("--topic={topic}"),
-                format!("--nsqd-tcp-address={}", nsqd.tcp),
-                format!("--post=http://{}/", a.addr),
-                format!("--post=http://{}/", b.addr),
-                format!("--mode={mode}"),
-            ],
-            None,
-        );
+        let mut tool = to_two_sinks(&nsqd, topic, mode, [&a, &b], &[]);
         wait_for("three messages at both URLs", WAIT, || {
             let (depth, in_flight, _, _) = nsqd.channel(topic, "nsq_to_http")?;
             let both = a.received().len() == 3 && b.received().len() == 3;
