@@ -242,7 +242,9 @@ pub fn request_to(
         Stream::Plain(sock)
     };
     let deadline = Instant::now() + t.request;
+    // Bounds the TLS handshake too (it runs inside the first write).
     let _ = s.socket().set_write_timeout(Some(t.request));
+    let _ = s.socket().set_read_timeout(Some(t.request));
     let mut head = format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         url.path, url.host
@@ -408,6 +410,27 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(r.body, b"ok");
+    }
+
+    #[test]
+    fn a_silent_https_server_times_out() {
+        // Accepts and never answers the TLS handshake.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let held = l.accept();
+            let _ = rx.recv();
+            drop(held);
+        });
+        let t = Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_millis(200),
+        };
+        let target = Target::parse(&format!("https://{addr}/")).unwrap();
+        let r = request_to("GET", &target, &[], b"", t);
+        let _ = tx.send(());
+        assert!(matches!(r, Err(HttpError::Io(_))), "{r:?}");
     }
 
     #[test]
