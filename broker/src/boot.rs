@@ -162,6 +162,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
 
     let shards = opts.shards;
     let pin = opts.flags.pin_cores;
+    let spin = opts.flags.spin_before_park;
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..shards).map(|_| flume::unbounded::<ShardMsg>()).unzip();
     let (metadata_tx, metadata_rx) = flume::bounded(1);
@@ -185,9 +186,13 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             Placement::Unbound
         };
         let ctx = ctx.clone();
-        let handle = LocalExecutorBuilder::new(placement)
+        let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
-            .io_memory(io_memory)
+            .io_memory(io_memory);
+        if !spin.is_zero() {
+            builder = builder.spin_before_park(spin);
+        }
+        let handle = builder
             .spawn(move || shard_main(i, ctx, inbox))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         handles.push(handle);
