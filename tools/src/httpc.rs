@@ -1,11 +1,18 @@
 //! A minimal blocking HTTP/1.1 client: one request per connection
 //! (`Connection: close`), connect and whole-request timeouts, plain HTTP
-//! only. Enough for lookupd, nsqd `/stats` and nsq_to_http.
+//! ([`request`]) or HTTPS through rustls ([`request_tls`], with a config
+//! from [`crate::client::transport::client_config`]). Enough for lookupd,
+//! nsqd `/stats`, nsq_to_http and nsqadmin's upstream calls.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
 use crate::client::conn::dial;
+use crate::client::transport::{handshake, server_name};
 
 /// A parsed `http://host:port/path?query` (scheme optional).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +102,7 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-/// One request.
+/// One request over plain HTTP.
 pub fn request(
     method: &str,
     url: &Url,
@@ -103,15 +110,82 @@ pub fn request(
     body: &[u8],
     t: Timeouts,
 ) -> Result<Response, HttpError> {
-    let io = |what: &str, e: &dyn std::fmt::Display| {
-        HttpError::Io(format!(
-            "{method} http://{}{}: {what}: {e}",
-            url.host, url.path
-        ))
-    };
-    let mut s = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
+    exchange(method, url, headers, body, t, None)
+}
+
+/// One request over HTTPS: `url.host` is the TLS server name (an IP
+/// address or a DNS name) and `tls` says which certificates to trust.
+pub fn request_tls(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &[u8],
+    t: Timeouts,
+    tls: &Arc<ClientConfig>,
+) -> Result<Response, HttpError> {
+    exchange(method, url, headers, body, t, Some(tls))
+}
+
+/// The socket, plain or through a TLS session.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(data),
+            Stream::Tls(s) => s.write_all(data).and_then(|_| s.flush()),
+        }
+    }
+
+    /// A read; a TLS peer closing without `close_notify` reads as EOF
+    /// (the body's length, when given, still decides completeness).
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+fn exchange(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &[u8],
+    t: Timeouts,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Response, HttpError> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let target = format!("{method} {scheme}://{}{}", url.host, url.path);
+    let io =
+        |what: &str, e: &dyn std::fmt::Display| HttpError::Io(format!("{target}: {what}: {e}"));
+    let sock = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
     let deadline = Instant::now() + t.request;
-    let _ = s.set_write_timeout(Some(t.request));
+    let _ = sock.set_write_timeout(Some(t.request));
+    let mut s = match tls {
+        None => Stream::Plain(sock),
+        Some(config) => {
+            let _ = sock.set_read_timeout(Some(t.request));
+            // handshake's errors name themselves ("TLS handshake: …").
+            let tls_err = |e: crate::client::Error| HttpError::Io(format!("{target}: {e}"));
+            let name = server_name(&url.host).map_err(tls_err)?;
+            let conn = handshake(config.clone(), name, &sock).map_err(tls_err)?;
+            Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
+        }
+    };
     let mut head = format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         url.path, url.host
@@ -129,9 +203,9 @@ pub fn request(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(body))
-        .map_err(|e| io("write", &e))?;
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    s.write_all(&out).map_err(|e| io("write", &e))?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -139,7 +213,7 @@ pub fn request(
         if left.is_zero() {
             return Err(io("read", &"request timeout"));
         }
-        let _ = s.set_read_timeout(Some(left));
+        let _ = s.sock().set_read_timeout(Some(left));
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
