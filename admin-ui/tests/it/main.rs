@@ -9,3 +9,4 @@ mod api;
 mod browser;
 mod harness;
 mod https;
+mod scale;
