@@ -174,32 +174,49 @@ impl Client {
     }
 
     /// GET and decode JSON (a legacy `{"status_code","data"}` envelope is
-    /// unwrapped, as go-nsq does for old servers).
+    /// unwrapped, as go-nsq does for old servers). Decoded straight into
+    /// `T`: a channel's `/stats` with 10 000 clients is megabytes.
     pub fn get_json<T: DeserializeOwned>(
         &self,
         addr: &str,
         path: &str,
     ) -> Result<T, UpstreamError> {
         let body = self.call("GET", addr, path)?;
-        let json_err = |e: serde_json::Error| {
+        decode_json(&body).map_err(|e| {
             UpstreamError::Json(format!("GET http://{addr}{path}: invalid JSON - {e}"))
-        };
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(json_err)?;
-        let v = match v {
-            serde_json::Value::Object(mut m)
-                if m.contains_key("status_code") && m.contains_key("data") =>
-            {
-                m.remove("data").unwrap_or_default()
-            }
-            v => v,
-        };
-        serde_json::from_value(v).map_err(json_err)
+        })
     }
 
     /// POST with an empty body; Ok on 200.
     pub fn post(&self, addr: &str, path: &str) -> Result<(), UpstreamError> {
         self.call("POST", addr, path).map(|_| ())
     }
+}
+
+/// NSQ's legacy answer: `{"status_code":200,"status_txt":"OK","data":…}`.
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    #[allow(dead_code)]
+    status_code: serde::de::IgnoredAny,
+    data: T,
+}
+
+/// `body` as `T`, or the `data` of a legacy envelope holding a `T`.
+fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    if body[start..].starts_with(b"{\"status_code\"") {
+        if let Ok(e) = serde_json::from_slice::<Envelope<T>>(body) {
+            return Ok(e.data);
+        }
+    }
+    serde_json::from_slice::<T>(body).or_else(|direct| {
+        serde_json::from_slice::<Envelope<T>>(body)
+            .map(|e| e.data)
+            .map_err(|_| direct)
+    })
 }
 
 /// Run `f` on every item, at most [`MAX_PARALLEL`] at once on scoped
@@ -249,6 +266,23 @@ mod tests {
         });
         assert_eq!(got, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         assert!(fan_out(&[] as &[u8], |_| 1).is_empty());
+    }
+
+    #[test]
+    fn json_with_and_without_the_legacy_envelope() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct T {
+            topics: Vec<String>,
+        }
+        let want = T {
+            topics: vec!["a".into()],
+        };
+        assert_eq!(decode_json::<T>(br#"{"topics":["a"]}"#).unwrap(), want);
+        let legacy = br#"{"status_code":200,"status_txt":"OK","data":{"topics":["a"]}}"#;
+        assert_eq!(decode_json::<T>(legacy).unwrap(), want);
+        let spaced = br#" { "status_txt": "OK", "status_code": 200, "data": {"topics":["a"]}}"#;
+        assert_eq!(decode_json::<T>(spaced).unwrap(), want);
+        assert!(decode_json::<T>(b"not json").is_err());
     }
 
     #[test]

@@ -209,6 +209,20 @@ fn scale_pages_stay_usable_with_many_topics_and_clients() {
     );
     measure(&b, "topic", &url("/topics/big"), api, &ready);
 
+    // nsqd's own share of the channel page's API time.
+    let t = Instant::now();
+    let r = http(
+        &n,
+        "GET",
+        "/stats?format=json&topic=big&channel=all",
+        &[],
+        "",
+    );
+    println!(
+        "scale: nsqd /stats with {clients} clients: {} ms, {} B",
+        t.elapsed().as_millis(),
+        r.body.len()
+    );
     let api = time_api(&a, "/api/topics/big/all");
     measure(
         &b,
@@ -260,7 +274,15 @@ fn scale_pages_stay_usable_with_many_topics_and_clients() {
     );
     measure(&b, "nodes", &url("/nodes"), api, &ready);
 
-    let api = time_api(&a, &format!("/api/nodes/{node}"));
+    let full = time_api(&a, &format!("/api/nodes/{node}"));
+    println!(
+        "scale: /api/nodes/:node with every client: {} ms, {} B",
+        full.0, full.1
+    );
+    let path = format!("/api/nodes/{node}?include_clients=false");
+    let api = time_api(&a, &path);
+    let counts = get_json(&a, &path);
+    assert_eq!(counts["total_clients"], clients, "{path}");
     let ready = format!(
         "const t = document.querySelector('main .totals');
          return t && t.innerText.includes('Clients: {}');",
