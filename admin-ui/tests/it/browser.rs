@@ -436,23 +436,28 @@ impl Publisher {
     }
 }
 
-/// A consumer with a hostile client_id and hostname, subscribed with RDY 0
-/// (so messages stay queued in the channel).
-fn hostile_consumer(nsqd: &Daemon, topic: &str, channel: &str) -> TcpStream {
+/// A consumer that sent this IDENTIFY and subscribed, with RDY 0 (so
+/// messages stay queued in the channel).
+pub(crate) fn subscribe(nsqd: &Daemon, identify: &Value, topic: &str, channel: &str) -> TcpStream {
     let mut s = TcpStream::connect(nsqd.tcp.unwrap()).unwrap();
-    let ident = json!({
-        "client_id": HOSTILE_ID,
-        "hostname": HOSTILE_HOST,
-        "user_agent": "browser-test/1.0",
-        "feature_negotiation": false,
-    })
-    .to_string();
+    let ident = identify.to_string();
     let mut msg = b"  V2IDENTIFY\n".to_vec();
     msg.extend_from_slice(&(ident.len() as u32).to_be_bytes());
     msg.extend_from_slice(ident.as_bytes());
     msg.extend_from_slice(format!("SUB {topic} {channel}\n").as_bytes());
     s.write_all(&msg).unwrap();
     s
+}
+
+/// A consumer with a hostile client_id and hostname.
+fn hostile_consumer(nsqd: &Daemon, topic: &str, channel: &str) -> TcpStream {
+    let ident = json!({
+        "client_id": HOSTILE_ID,
+        "hostname": HOSTILE_HOST,
+        "user_agent": "browser-test/1.0",
+        "feature_negotiation": false,
+    });
+    subscribe(nsqd, &ident, topic, channel)
 }
 
 /// nsqd's stats of one channel (None if it does not exist).

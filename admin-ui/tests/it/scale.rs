@@ -14,13 +14,12 @@
 //! (`ADMIN_SCALE_TOPICS` sets the topic count; both sides of 10 000
 //! connections need `ulimit -n` above 10 100.)
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::browser::{browser_or_skip, Browser, BROWSER};
+use crate::browser::{browser_or_skip, subscribe, Browser, BROWSER};
 use crate::harness::*;
 
 /// Bound of the waits that grow with the scale.
@@ -49,21 +48,14 @@ fn grouped(n: usize) -> String {
 /// A consumer of `topic/channel` with 10-minute heartbeats (nsqd does not
 /// time it out however long the test takes) and RDY 0.
 fn quiet_consumer(nsqd: &Daemon, topic: &str, channel: &str, i: usize) -> TcpStream {
-    let mut s = TcpStream::connect(nsqd.tcp.unwrap()).unwrap();
     let ident = json!({
         "client_id": format!("client-{i:05}"),
         "hostname": format!("host-{}", i % 50),
         "user_agent": "scale-test/1.0",
         "heartbeat_interval": 600_000,
         "feature_negotiation": false,
-    })
-    .to_string();
-    let mut msg = b"  V2IDENTIFY\n".to_vec();
-    msg.extend_from_slice(&(ident.len() as u32).to_be_bytes());
-    msg.extend_from_slice(ident.as_bytes());
-    msg.extend_from_slice(format!("SUB {topic} {channel}\n").as_bytes());
-    s.write_all(&msg).unwrap();
-    s
+    });
+    subscribe(nsqd, &ident, topic, channel)
 }
 
 /// Poll `cond` every 100 ms, at most [`LONG`].
