@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nsq_tools::httpc::{self, Response, Timeouts, Url};
+use nsq_tools::httpc::{self, Response, Target, Timeouts, Url};
 use rustls::ClientConfig;
 use serde::de::DeserializeOwned;
 
@@ -164,11 +164,9 @@ impl Client {
                 "application/vnd.nsq; version=1.0".to_string(),
             ),
         ];
-        let resp = if https {
-            httpc::request_tls(method, &url, &headers, body, self.timeouts, &self.tls)
-        } else {
-            httpc::request(method, &url, &headers, body, self.timeouts)
-        };
+        let target = Target { tls: https, url };
+        let resp =
+            httpc::request_to_with(method, &target, &headers, body, self.timeouts, &self.tls);
         let resp = resp.map_err(|e| UpstreamError::Transport(e.to_string()))?;
         Ok((what, resp))
     }

@@ -2,9 +2,11 @@
 //! and the consumers it delivers to (reference A.10, A.11, A.13, D.5).
 //!
 //! A message goes to the memory queue while it has room
-//! (`--mem-queue-size`) and nothing older waits on disk, else to the disk
-//! queue ([`Backend`]), which reads it back when the memory queue runs low
-//! and consumers are there to take it. An ephemeral channel has no disk
+//! (`--mem-queue-size`), else to the disk queue ([`Backend`]), which reads
+//! it back when the memory queue runs low and consumers are there to take
+//! it. As in NSQ, a new message may overtake older ones waiting on disk:
+//! sending everything behind a disk backlog would keep a busy channel on
+//! the disk path for good (each message written and read back). An ephemeral channel has no disk
 //! queue and drops what does not fit.
 //!
 //! Owned by the topic's shard and mutated only there. Delivery is push:
@@ -157,9 +159,7 @@ impl Channel {
             }
         }
         match &self.backend {
-            Some(b) if !b.is_idle() || self.queue.len() >= self.memory_room() => {
-                b.push(message, now_ms)
-            }
+            Some(b) if self.queue.len() >= self.memory_room() => b.push(message, now_ms),
             _ => {
                 if !self.ephemeral || self.queue.len() < self.capacity {
                     self.queue.push_back(message);
@@ -262,12 +262,14 @@ impl Channel {
                 }
                 message.attempts = message.attempts.wrapping_add(1);
                 client.deliver(&message);
+                let deadline = now + client.msg_timeout.get();
                 self.in_flight.insert(InFlight {
                     message,
                     client_id: client.id,
-                    deadline: now + client.msg_timeout.get(),
+                    deadline,
                     delivered_at: now,
                 });
+                self.arm(deadline);
             }
         }
         if self.hand_off {
@@ -282,10 +284,10 @@ impl Channel {
                 b.wake_reader();
             }
         }
-        self.rearm();
     }
 
-    /// FIN.
+    /// FIN. Frees a place in the consumer's RDY window: the caller
+    /// dispatches (once per read buffer of commands, not per FIN).
     pub fn finish(
         &mut self,
         client: &Client,
@@ -303,11 +305,10 @@ impl Channel {
             let age = crate::shard::wall_clock_ns().saturating_sub(entry.message.timestamp);
             window.record(Duration::from_nanos(age.max(0) as u64), now);
         }
-        self.dispatch(now);
         Ok(())
     }
 
-    /// REQ with a (clamped) delay.
+    /// REQ with a (clamped) delay. The caller dispatches, as after FIN.
     pub fn requeue(
         &mut self,
         client: &Client,
@@ -323,9 +324,10 @@ impl Channel {
         if delay.is_zero() {
             self.queue.push_back(entry.message);
         } else {
-            self.deferred.push(entry.message, now + delay);
+            let due = now + delay;
+            self.deferred.push(entry.message, due);
+            self.arm(due);
         }
-        self.dispatch(now);
         Ok(())
     }
 
@@ -334,7 +336,7 @@ impl Channel {
         let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
         let timeout = client.msg_timeout.get();
         let max = self.max_msg_timeout;
-        self.in_flight.touch(id, client.id, |e| {
+        let deadline = self.in_flight.touch(id, client.id, |e| {
             let wanted = now + timeout;
             if wanted.saturating_duration_since(e.delivered_at) >= max {
                 e.delivered_at + max
@@ -342,7 +344,9 @@ impl Channel {
                 wanted
             }
         })?;
-        self.rearm();
+        // A deadline only moves later: the armed timer is still early
+        // enough (it re-arms for what is really due when it fires).
+        self.arm(deadline);
         Ok(())
     }
 
@@ -360,6 +364,7 @@ impl Channel {
             self.queue.push_back(message);
         }
         self.dispatch(now);
+        self.rearm();
     }
 
     /// Drop every queued (memory and disk), in-flight and deferred message.
@@ -427,6 +432,11 @@ impl Channel {
         b.close();
     }
 
+    /// Arm the shard timer for the earliest live deadline or due time
+    /// (after the timer fired). Between firings the timer is only moved
+    /// earlier ([`Channel::arm`]): a FIN never needs to look for the next
+    /// deadline, and a timer that fires early finds nothing due and
+    /// re-arms.
     fn rearm(&mut self) {
         let next = match (self.in_flight.next_deadline(), self.deferred.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -493,6 +503,8 @@ mod tests {
         ch.dispatch(now);
         assert_eq!((c.in_flight.get(), ch.depth()), (2, 3));
         ch.finish(&c, &MessageId(0).to_hex(), now).unwrap();
+        assert_eq!((c.in_flight.get(), ch.depth()), (1, 3));
+        ch.dispatch(now);
         assert_eq!((c.in_flight.get(), ch.depth()), (2, 2));
         assert_eq!(
             ch.finish(&c, &MessageId(0).to_hex(), now),

@@ -2,9 +2,9 @@
 //! A.11.1, A.13, D.5).
 //!
 //! Owned by one shard. A message goes to the memory queue while it has
-//! room (`--mem-queue-size`) and nothing older waits on disk; otherwise to
-//! the topic's disk queue ([`Backend`]); an ephemeral topic drops it
-//! instead. While the topic has no channel, is paused, or is not started
+//! room (`--mem-queue-size`), otherwise to the topic's disk queue
+//! ([`Backend`]); an ephemeral topic drops it instead. As in NSQ, a new
+//! message may overtake older ones on disk. While the topic has no channel, is paused, or is not started
 //! yet (loading `nsqd.dat`), messages wait at the topic; otherwise every
 //! channel gets its own copy (a clone sharing the body), and each channel
 //! decides in turn between its memory and its disk.
@@ -194,9 +194,7 @@ impl Topic {
     }
 
     fn waits_at_topic(&self) -> bool {
-        !self.can_pump()
-            || !self.queue.is_empty()
-            || self.backend.as_ref().is_some_and(|b| !b.is_idle())
+        !self.can_pump() || !self.queue.is_empty()
     }
 
     /// Publish `bodies`, deferred by `defer_ms` if non-zero. Returns the
@@ -246,7 +244,7 @@ impl Topic {
     /// nowhere. Returns its write's epoch (0 if none; `None`: failed).
     fn enqueue(&mut self, message: Message, now_ms: i64) -> Option<u64> {
         match &self.backend {
-            Some(b) if !b.is_idle() || self.queue.len() >= self.capacity => b.push(message, now_ms),
+            Some(b) if self.queue.len() >= self.capacity => b.push(message, now_ms),
             _ => {
                 if !self.ephemeral || self.queue.len() < self.capacity {
                     self.queue.push_back(message);

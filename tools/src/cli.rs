@@ -1,7 +1,7 @@
 //! What the six binaries share: Go flag spellings (decision 4: `-flag v`,
 //! `-flag=v`, `--flag v`, `--flag=v`), Go booleans and durations,
 //! `--consumer-opt` / `--producer-opt`, the nsqd-or-lookupd rule, fatal
-//! errors and termination signals.
+//! errors, termination signals and `--log-level` / `--log-prefix`.
 
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
@@ -36,6 +36,30 @@ pub fn go_bool(s: &str) -> Result<bool, String> {
 /// A Go duration flag value (`2s`, `1m30s`).
 pub fn go_duration(s: &str) -> Result<Duration, String> {
     nsq_protocol::flags::parse_go_duration(s)
+}
+
+/// `--log-level` and `--log-prefix`, flattened into every tool's flags.
+/// NSQ 1.3.0 has them on nsq_to_file only; the other tools accept them
+/// too (an extension: the defaults print what they printed before).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LogArgs {
+    /// set log verbosity: debug, info, warn, error, or fatal
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// log message prefix (nsq_to_file: "[nsq_to_file] ", others: none)
+    #[arg(long)]
+    pub log_prefix: Option<String>,
+}
+
+impl LogArgs {
+    /// Apply the level and the prefix (`default_prefix` when none was
+    /// given); an unknown level is fatal.
+    pub fn init(&self, default_prefix: &str) {
+        if let Err(e) = crate::log::set_level(&self.log_level) {
+            fatal(format!("--log-level is invalid: {e}"));
+        }
+        crate::log::set_prefix(self.log_prefix.as_deref().unwrap_or(default_prefix));
+    }
 }
 
 /// Print `FATAL: msg` on stderr and exit 1 (Go's `log.Fatal`).
@@ -128,6 +152,8 @@ mod tests {
         print_topic: bool,
         #[arg(long, default_value = "2s", value_parser = go_duration)]
         interval: Duration,
+        #[command(flatten)]
+        log: LogArgs,
     }
 
     fn p(args: &[&str]) -> F {
@@ -158,5 +184,9 @@ mod tests {
         assert_eq!(f.topic.len(), 2);
         assert_eq!(f.interval, Duration::from_secs(60));
         assert!(!p(&["--print-topic=false"]).print_topic);
+        let f = p(&["-log-level", "debug", "-log-prefix=[x] "]);
+        assert_eq!(f.log.log_level, "debug");
+        assert_eq!(f.log.log_prefix.as_deref(), Some("[x] "));
+        assert_eq!(p(&[]).log.log_level, "info");
     }
 }

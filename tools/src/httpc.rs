@@ -1,20 +1,20 @@
 //! A minimal blocking HTTP/1.1 client: one request per connection
-//! (`Connection: close`), connect and whole-request timeouts, plain HTTP
-//! ([`request`]) or HTTPS through rustls ([`request_tls`], with a config
-//! from [`crate::client::transport::client_config`]). Enough for lookupd,
-//! nsqd `/stats`, nsq_to_http and nsqadmin's upstream calls.
+//! (`Connection: close`), connect and whole-request timeouts, over plain
+//! TCP or, for `https://` [`Target`]s, rustls verified against the system
+//! CA bundle (or `SSL_CERT_FILE`), as Go's default HTTP client does.
+//! Enough for lookupd, nsqd `/stats` and nsq_to_http.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::client::conn::dial;
-use crate::client::transport::{handshake, server_name};
+use crate::client::transport;
 
-/// A parsed `http://host:port/path?query` (scheme optional).
+/// A parsed `http://host:port/path?query` (scheme optional; plain HTTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
     /// `host:port` (port 80 added when missing).
@@ -26,8 +26,10 @@ pub struct Url {
 /// Why a request failed.
 #[derive(Debug)]
 pub enum HttpError {
-    /// The URL is not plain `http://`.
+    /// The URL is not `http://` (or `https://` where allowed).
     BadUrl(String),
+    /// TLS could not be set up (CA bundle, server name).
+    Tls(String),
     /// Connect, write or read failed.
     Io(String),
     /// The reply is not HTTP.
@@ -39,6 +41,7 @@ impl std::fmt::Display for HttpError {
         match self {
             HttpError::BadUrl(s) => write!(f, "bad URL {s:?}"),
             HttpError::Io(s) | HttpError::BadResponse(s) => write!(f, "{s}"),
+            HttpError::Tls(s) => write!(f, "TLS: {s}"),
         }
     }
 }
@@ -46,7 +49,7 @@ impl std::fmt::Display for HttpError {
 impl std::error::Error for HttpError {}
 
 impl Url {
-    /// Parse; `https://` is refused (no TLS in this client).
+    /// Parse a plain HTTP URL; `https://` is refused (see [`Target`]).
     pub fn parse(s: &str) -> Result<Url, HttpError> {
         let rest = if let Some(r) = s.strip_prefix("http://") {
             r
@@ -55,20 +58,115 @@ impl Url {
         } else {
             s
         };
+        Url::split(s, rest, 80)
+    }
+
+    /// `host[:port][/path][?query]` after the scheme.
+    fn split(whole: &str, rest: &str, default_port: u16) -> Result<Url, HttpError> {
         let (host, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
             None => (rest, "/".to_string()),
         };
         if host.is_empty() {
-            return Err(HttpError::BadUrl(s.to_string()));
+            return Err(HttpError::BadUrl(whole.to_string()));
         }
         let host = if host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
             host.to_string()
         } else {
-            format!("{host}:80")
+            format!("{host}:{default_port}")
         };
         Ok(Url { host, path })
+    }
+}
+
+/// A URL the tools may call over HTTP or HTTPS (nsq_to_http's `--get` /
+/// `--post`, lookupd addresses given as `https://…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `https://`.
+    pub tls: bool,
+    /// Host (port 443 added for https when missing) and path.
+    pub url: Url,
+}
+
+impl Target {
+    /// Parse `http://…`, `https://…` or a bare `host:port/…` (HTTP).
+    pub fn parse(s: &str) -> Result<Target, HttpError> {
+        match s.strip_prefix("https://") {
+            Some(rest) => Ok(Target {
+                tls: true,
+                url: Url::split(s, rest, 443)?,
+            }),
+            None => Ok(Target {
+                tls: false,
+                url: Url::parse(s)?,
+            }),
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// The rustls configuration of HTTPS requests: system roots, no client
+/// certificate (go-nsq's `tls_*` options are for nsqd connections only).
+fn tls_config() -> Result<Arc<ClientConfig>, HttpError> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            transport::client_config(&crate::client::Config::default()).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(HttpError::Tls)
+}
+
+/// The connection of one request.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            // A server that closes without close_notify ends the body.
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
     }
 }
 
@@ -102,7 +200,7 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-/// One request over plain HTTP.
+/// One plain HTTP request.
 pub fn request(
     method: &str,
     url: &Url,
@@ -110,82 +208,74 @@ pub fn request(
     body: &[u8],
     t: Timeouts,
 ) -> Result<Response, HttpError> {
-    exchange(method, url, headers, body, t, None)
+    let target = Target {
+        tls: false,
+        url: url.clone(),
+    };
+    request_to(method, &target, headers, body, t)
 }
 
-/// One request over HTTPS: `url.host` is the TLS server name (an IP
-/// address or a DNS name) and `tls` says which certificates to trust.
-pub fn request_tls(
+/// One request over HTTP or HTTPS.
+pub fn request_to(
     method: &str,
-    url: &Url,
+    target: &Target,
+    headers: &[(String, String)],
+    body: &[u8],
+    t: Timeouts,
+) -> Result<Response, HttpError> {
+    let tls = if target.tls {
+        Some(tls_config()?)
+    } else {
+        None
+    };
+    exchange(method, target, headers, body, t, tls)
+}
+
+/// [`request_to`] with the caller's TLS configuration for `https://`
+/// (nsqadmin's `--http-client-tls-*`: own roots, client certificate).
+pub fn request_to_with(
+    method: &str,
+    target: &Target,
     headers: &[(String, String)],
     body: &[u8],
     t: Timeouts,
     tls: &Arc<ClientConfig>,
 ) -> Result<Response, HttpError> {
-    exchange(method, url, headers, body, t, Some(tls))
+    let tls = target.tls.then(|| tls.clone());
+    exchange(method, target, headers, body, t, tls)
 }
 
-/// The socket, plain or through a TLS session.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Stream {
-    fn sock(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
-        }
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.write_all(data),
-            Stream::Tls(s) => s.write_all(data).and_then(|_| s.flush()),
-        }
-    }
-
-    /// A read; a TLS peer closing without `close_notify` reads as EOF
-    /// (the body's length, when given, still decides completeness).
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => match s.read(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
-                r => r,
-            },
-        }
-    }
-}
-
+/// One exchange; `tls` is set exactly for `https://` targets.
 fn exchange(
     method: &str,
-    url: &Url,
+    target: &Target,
     headers: &[(String, String)],
     body: &[u8],
     t: Timeouts,
-    tls: Option<&Arc<ClientConfig>>,
+    tls: Option<Arc<ClientConfig>>,
 ) -> Result<Response, HttpError> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let target = format!("{method} {scheme}://{}{}", url.host, url.path);
-    let io =
-        |what: &str, e: &dyn std::fmt::Display| HttpError::Io(format!("{target}: {what}: {e}"));
-    let sock = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
-    let deadline = Instant::now() + t.request;
-    let _ = sock.set_write_timeout(Some(t.request));
-    let mut s = match tls {
-        None => Stream::Plain(sock),
-        Some(config) => {
-            let _ = sock.set_read_timeout(Some(t.request));
-            // handshake's errors name themselves ("TLS handshake: …").
-            let tls_err = |e: crate::client::Error| HttpError::Io(format!("{target}: {e}"));
-            let name = server_name(&url.host).map_err(tls_err)?;
-            let conn = handshake(config.clone(), name, &sock).map_err(tls_err)?;
-            Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
-        }
+    let url = &target.url;
+    let io = |what: &str, e: &dyn std::fmt::Display| {
+        HttpError::Io(format!(
+            "{method} {}://{}{}: {what}: {e}",
+            target.scheme(),
+            url.host,
+            url.path
+        ))
     };
+    let sock = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
+    let mut s = if let Some(config) = tls {
+        let name = transport::server_name(&url.host).map_err(|e| HttpError::Tls(e.to_string()))?;
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| HttpError::Tls(e.to_string()))?;
+        Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
+    } else {
+        Stream::Plain(sock)
+    };
+    let deadline = Instant::now() + t.request;
+    // Bounds the TLS handshake too (it runs inside the first write).
+    let _ = s.socket().set_write_timeout(Some(t.request));
+    let _ = s.socket().set_read_timeout(Some(t.request));
     let mut head = format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         url.path, url.host
@@ -205,7 +295,9 @@ fn exchange(
     head.push_str("\r\n");
     let mut out = head.into_bytes();
     out.extend_from_slice(body);
-    s.write_all(&out).map_err(|e| io("write", &e))?;
+    s.write_all(&out)
+        .and_then(|_| s.flush())
+        .map_err(|e| io("write", &e))?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -213,7 +305,7 @@ fn exchange(
         if left.is_zero() {
             return Err(io("read", &"request timeout"));
         }
-        let _ = s.sock().set_read_timeout(Some(left));
+        let _ = s.socket().set_read_timeout(Some(left));
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
@@ -314,6 +406,14 @@ mod tests {
         let u = Url::parse("http://h?x").unwrap();
         assert_eq!((u.host.as_str(), u.path.as_str()), ("h:80", "/?x"));
         assert!(Url::parse("https://h:1/").is_err());
+        let t = Target::parse("https://h/x?y").unwrap();
+        assert_eq!(
+            (t.tls, t.url.host.as_str(), t.url.path.as_str()),
+            (true, "h:443", "/x?y")
+        );
+        let t = Target::parse("h:1").unwrap();
+        assert_eq!((t.tls, t.url.host.as_str()), (false, "h:1"));
+        assert!(Target::parse("ftp://h/").is_err());
     }
 
     #[test]
@@ -341,6 +441,27 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(r.body, b"ok");
+    }
+
+    #[test]
+    fn a_silent_https_server_times_out() {
+        // Accepts and never answers the TLS handshake.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let held = l.accept();
+            let _ = rx.recv();
+            drop(held);
+        });
+        let t = Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_millis(200),
+        };
+        let target = Target::parse(&format!("https://{addr}/")).unwrap();
+        let r = request_to("GET", &target, &[], b"", t);
+        let _ = tx.send(());
+        assert!(matches!(r, Err(HttpError::Io(_))), "{r:?}");
     }
 
     #[test]

@@ -8,15 +8,19 @@
 //! * [`cli`]: what the six binaries share: flag spellings, `--consumer-opt`,
 //!   logging, signals.
 //! * [`strftime`]: nsq_to_file's `--datetime-format`.
+//! * [`upstream`], [`hostpool`], [`timer_metrics`]: `--mode` and
+//!   `--status-every` of nsq_to_http and nsq_to_nsq.
 //!
 //! Everything is plain threads and std `TcpStream`: the tools are I/O-light.
 
 pub mod cli;
 pub mod client;
 pub mod file_logger;
+pub mod hostpool;
 pub mod httpc;
 pub mod log;
 pub mod strftime;
+pub mod timer_metrics;
 pub mod upstream;
 
 /// The version the tools report (`<tool> v1.3.0`), as NSQ's would.

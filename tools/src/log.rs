@@ -1,23 +1,35 @@
 //! Logging to stderr for the library and the tools: a level filter
 //! (`--log-level` debug|info|warn|error|fatal) and a prefix (`--log-prefix`).
+//! Lines look like go-nsq's: `<prefix><DBG|INF|WRN|ERR> <text>`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-static LEVEL: AtomicU8 = AtomicU8::new(1);
+pub use nsq_protocol::logfmt::Level;
+
+/// An unknown `--log-level` name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLevel(pub String);
+
+impl std::fmt::Display for UnknownLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid log level {:?} (debug, info, warn, error or fatal)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownLevel {}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static PREFIX: OnceLock<String> = OnceLock::new();
 
-/// Parse and set the level; an error for an unknown name.
-pub fn set_level(name: &str) -> Result<(), String> {
-    let l = match name.to_ascii_lowercase().as_str() {
-        "debug" => 0,
-        "info" => 1,
-        "warn" | "warning" => 2,
-        "error" => 3,
-        "fatal" => 4,
-        other => return Err(format!("invalid log level {other:?}")),
-    };
-    LEVEL.store(l, Ordering::Relaxed);
+/// Parse (case-insensitively, NSQ's names) and set the level.
+pub fn set_level(name: &str) -> Result<(), UnknownLevel> {
+    let l = Level::parse(name).ok_or_else(|| UnknownLevel(name.to_string()))?;
+    LEVEL.store(l as u8, Ordering::Relaxed);
     Ok(())
 }
 
@@ -26,8 +38,13 @@ pub fn set_prefix(prefix: &str) {
     let _ = PREFIX.set(prefix.to_string());
 }
 
-fn emit(level: u8, tag: &str, s: &str) {
-    if level >= LEVEL.load(Ordering::Relaxed) {
+/// Whether lines of `level` are printed.
+pub fn enabled(level: Level) -> bool {
+    level as u8 >= LEVEL.load(Ordering::Relaxed)
+}
+
+fn emit(level: Level, tag: &str, s: &str) {
+    if enabled(level) {
         let prefix = PREFIX.get().map(String::as_str).unwrap_or("");
         eprintln!("{prefix}{tag} {s}");
     }
@@ -35,17 +52,17 @@ fn emit(level: u8, tag: &str, s: &str) {
 
 /// Debug line.
 pub fn debug(s: &str) {
-    emit(0, "DBG", s);
+    emit(Level::Debug, "DBG", s);
 }
 /// Info line.
 pub fn info(s: &str) {
-    emit(1, "INF", s);
+    emit(Level::Info, "INF", s);
 }
 /// Warning line.
 pub fn warn(s: &str) {
-    emit(2, "WRN", s);
+    emit(Level::Warn, "WRN", s);
 }
 /// Error line.
 pub fn error(s: &str) {
-    emit(3, "ERR", s);
+    emit(Level::Error, "ERR", s);
 }

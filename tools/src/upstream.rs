@@ -1,21 +1,26 @@
 //! Choosing a destination for nsq_to_nsq and nsq_to_http (`--mode`):
-//! round-robin, or a host pool that avoids a failed destination for a
-//! while (go-hostpool's idea; `epsilon-greedy` uses the same pool here).
+//! every destination, round robin, or go-hostpool's host pool / epsilon
+//! greedy selection ([`crate::hostpool`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use crate::client::random_u64;
+use crate::hostpool::HostPool;
 
 /// `--mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Every destination gets every message (nsq_to_http's fallback for an
-    /// unrecognized mode).
+    /// Every destination gets every message (nsq_to_http's `multicast`,
+    /// and its fallback for an unrecognized mode).
     All,
     /// One destination after the other.
     RoundRobin,
-    /// Healthy destinations in turn; a failed one rests.
+    /// go-hostpool's round robin with failed-host backoff.
     HostPool,
+    /// go-hostpool's epsilon-greedy selection by response time.
+    EpsilonGreedy,
 }
 
 impl Mode {
@@ -23,10 +28,20 @@ impl Mode {
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
             "round-robin" => Some(Mode::RoundRobin),
-            "hostpool" | "epsilon-greedy" => Some(Mode::HostPool),
+            "hostpool" => Some(Mode::HostPool),
+            "epsilon-greedy" => Some(Mode::EpsilonGreedy),
             _ => None,
         }
     }
+}
+
+/// One chosen destination, to be [`Pool::mark`]ed with its result.
+#[derive(Debug, Clone, Copy)]
+pub struct Pick {
+    /// The destination's index.
+    pub index: usize,
+    /// When it was chosen (epsilon-greedy times the request from here).
+    pub started: Instant,
 }
 
 /// The destinations and their health.
@@ -34,67 +49,64 @@ pub struct Pool {
     mode: Mode,
     n: usize,
     counter: AtomicU64,
-    dead_until: Mutex<Vec<(Option<Instant>, Duration)>>,
+    hosts: Mutex<HostPool>,
 }
 
-const FIRST_RETRY: Duration = Duration::from_secs(30);
-const MAX_RETRY: Duration = Duration::from_secs(900);
+fn random_f64() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
 
 impl Pool {
     /// A pool over `n` destinations.
     pub fn new(mode: Mode, n: usize) -> Pool {
+        let now = Instant::now();
+        let hosts = if mode == Mode::EpsilonGreedy {
+            HostPool::epsilon_greedy(n, now)
+        } else {
+            HostPool::new(n, now)
+        };
         Pool {
             mode,
             n,
             counter: AtomicU64::new(0),
-            dead_until: Mutex::new(vec![(None, FIRST_RETRY); n]),
+            hosts: Mutex::new(hosts),
         }
     }
 
-    /// The destinations (indices) for the next message.
-    pub fn pick(&self) -> Vec<usize> {
+    /// The destinations for the next message.
+    pub fn pick(&self) -> Vec<Pick> {
         if self.n == 0 {
             return Vec::new();
         }
-        let c = self.counter.fetch_add(1, Ordering::Relaxed) as usize;
+        let started = Instant::now();
+        let one = |index| vec![Pick { index, started }];
         match self.mode {
-            Mode::All => (0..self.n).collect(),
-            Mode::RoundRobin => vec![(c + 1) % self.n],
-            Mode::HostPool => {
-                let now = Instant::now();
-                let dead = self
-                    .dead_until
-                    .lock()
-                    .map(|d| d.clone())
-                    .unwrap_or_default();
-                let alive: Vec<usize> = (0..self.n)
-                    .filter(|&i| dead.get(i).and_then(|d| d.0).is_none_or(|t| t <= now))
-                    .collect();
-                if alive.is_empty() {
-                    // All resting: try them all in turn anyway.
-                    vec![c % self.n]
-                } else {
-                    vec![alive[c % alive.len()]]
-                }
+            Mode::All => (0..self.n).map(|index| Pick { index, started }).collect(),
+            Mode::RoundRobin => {
+                let c = self.counter.fetch_add(1, Ordering::Relaxed) as usize;
+                one((c + 1) % self.n)
+            }
+            Mode::HostPool | Mode::EpsilonGreedy => {
+                let mut rng = random_f64;
+                let mut h = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                one(h.get(started, &mut rng))
             }
         }
     }
 
-    /// Report the result of a send to destination `i`.
-    pub fn mark(&self, i: usize, ok: bool) {
-        if self.mode != Mode::HostPool {
+    /// Report the result of a request to a picked destination.
+    pub fn mark(&self, pick: &Pick, ok: bool) {
+        if !matches!(self.mode, Mode::HostPool | Mode::EpsilonGreedy) {
             return;
         }
-        if let Ok(mut d) = self.dead_until.lock() {
-            if let Some(slot) = d.get_mut(i) {
-                if ok {
-                    *slot = (None, FIRST_RETRY);
-                } else {
-                    let wait = slot.1;
-                    *slot = (Some(Instant::now() + wait), (wait * 2).min(MAX_RETRY));
-                }
-            }
-        }
+        let now = Instant::now();
+        let result = if ok {
+            Ok(now.saturating_duration_since(pick.started))
+        } else {
+            Err(())
+        };
+        let mut h = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        h.mark(pick.index, result, now);
     }
 }
 
@@ -181,18 +193,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_robin_and_host_pool() {
+    fn modes() {
+        let idx = |p: &Pool| p.pick().iter().map(|k| k.index).collect::<Vec<_>>();
         let p = Pool::new(Mode::RoundRobin, 3);
-        let got: Vec<usize> = (0..4).flat_map(|_| p.pick()).collect();
+        let got: Vec<usize> = (0..4).flat_map(|_| idx(&p)).collect();
         assert_eq!(got, [1, 2, 0, 1]);
-        assert_eq!(Pool::new(Mode::All, 2).pick(), [0, 1]);
+        assert_eq!(idx(&Pool::new(Mode::All, 2)), [0, 1]);
         let p = Pool::new(Mode::HostPool, 2);
-        p.mark(0, false);
-        assert!((0..6).all(|_| p.pick() == [1]));
-        p.mark(0, true);
-        let got: Vec<usize> = (0..4).flat_map(|_| p.pick()).collect();
-        assert!(got.contains(&0) && got.contains(&1));
+        let first = p.pick()[0];
+        p.mark(&first, false);
+        assert!((0..6).all(|_| idx(&p) == [1 - first.index]));
         assert_eq!(Mode::parse("bogus"), None);
+        assert_eq!(Mode::parse("epsilon-greedy"), Some(Mode::EpsilonGreedy));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nsq_tools::httpc::{self, Timeouts, Url};
+use nsq_tools::httpc::{self, Target, Timeouts};
 use serde_json::Value;
 
 use crate::harness::*;
@@ -134,13 +134,19 @@ fn test_tls(pki: &TempDir) -> Arc<rustls::ClientConfig> {
 }
 
 /// A request to nsqd's HTTPS port; the status and body.
-fn https(tls: &Arc<rustls::ClientConfig>, addr: &str, method: &str, path: &str) -> (u16, Vec<u8>) {
-    let url = Url::parse(&format!("http://{addr}{path}")).unwrap();
+fn https(
+    tls: &Arc<rustls::ClientConfig>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let target = Target::parse(&format!("https://{addr}{path}")).unwrap();
     let t = Timeouts {
         connect: WAIT,
         request: WAIT,
     };
-    let r = httpc::request_tls(method, &url, &[], b"", t, tls)
+    let r = httpc::request_to_with(method, &target, &[], body, t, tls)
         .unwrap_or_else(|e| panic!("{method} https://{addr}{path}: {e}"));
     (r.status, r.body)
 }
@@ -148,16 +154,12 @@ fn https(tls: &Arc<rustls::ClientConfig>, addr: &str, method: &str, path: &str) 
 /// Publish `n` messages to `topic` over HTTPS and create `channel`.
 fn fill(tls: &Arc<rustls::ClientConfig>, nsqd: &TlsNsqd, topic: &str, channel: &str, n: usize) {
     for i in 0..n {
-        let url = Url::parse(&format!("http://{}/pub?topic={topic}", nsqd.https)).unwrap();
-        let t = Timeouts {
-            connect: WAIT,
-            request: WAIT,
-        };
-        let r = httpc::request_tls("POST", &url, &[], format!("m{i}").as_bytes(), t, tls).unwrap();
-        assert_eq!(r.status, 200);
+        let path = format!("/pub?topic={topic}");
+        let (status, _) = https(tls, &nsqd.https, "POST", &path, format!("m{i}").as_bytes());
+        assert_eq!(status, 200);
     }
     let path = format!("/channel/create?topic={topic}&channel={channel}");
-    assert_eq!(https(tls, &nsqd.https, "POST", &path).0, 200);
+    assert_eq!(https(tls, &nsqd.https, "POST", &path, b"").0, 200);
 }
 
 /// nsqadmin's topic answer once lookupd knows nsqd produces `topic`.
@@ -182,6 +184,7 @@ fn nsqd_topic(tls: &Arc<rustls::ClientConfig>, nsqd: &TlsNsqd, topic: &str) -> V
         &nsqd.https,
         "GET",
         &format!("/stats?format=json&topic={topic}"),
+        b"",
     );
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&body).unwrap();

@@ -27,6 +27,7 @@ impl Connection {
         // The decoder validated the name, so it is ASCII.
         let name = std::str::from_utf8(&topic).unwrap_or_default();
         let owner = self.shard.owner_of(name);
+        self.affinity.note(owner, bodies.len());
         let elsewhere =
             self.pending_remote_owner.is_some_and(|o| o != owner) || owner == self.shard.id;
         if elsewhere && !self.pending.is_empty() && !self.drain_pending().await {

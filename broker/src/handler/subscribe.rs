@@ -31,7 +31,7 @@ impl Connection {
         if owner == self.shard.id {
             self.subscribe_here(&topic, &channel)
         } else {
-            self.hand_off(owner, topic, channel).await
+            self.hand_off(owner, Some((topic, channel))).await
         }
     }
 
@@ -97,9 +97,7 @@ impl Connection {
             Err(e) => return self.fail(e),
         };
         self.client.rdy.set(count);
-        if let Some(sub) = &self.sub {
-            sub.channel.borrow_mut().dispatch(Instant::now());
-        }
+        self.dispatch_due = true;
         Flow::Continue
     }
 
@@ -120,17 +118,18 @@ impl Connection {
             Ok(id) => id,
             Err(e) => return self.fail(e),
         };
+        let now = self.now();
         let Some(sub) = &self.sub else {
             return Flow::Continue;
         };
-        let result = op(
-            &mut sub.channel.borrow_mut(),
-            &self.client,
-            &id,
-            Instant::now(),
-        );
+        let result = op(&mut sub.channel.borrow_mut(), &self.client, &id, now);
         match result {
-            Ok(()) => Flow::Continue,
+            Ok(()) => {
+                // FIN and REQ free RDY room (REQ may queue a message):
+                // deliver once for the whole read buffer.
+                self.dispatch_due = true;
+                Flow::Continue
+            }
             Err(e) => self.in_flight_error(cmd, &id, e),
         }
     }

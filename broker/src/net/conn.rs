@@ -22,6 +22,7 @@ use nsq_protocol::identify::{IdentifyRequest, Negotiated};
 use nsq_protocol::{ClientError, Decoded, ErrorCode, MAGIC_V2};
 
 use crate::channel::Channel;
+use crate::net::affinity::PublishAffinity;
 use crate::net::client::Client;
 use crate::net::io::{read_into, read_transport, write_all, SharedStream};
 use crate::net::owned::{Cmd, PubKind, Spans};
@@ -110,6 +111,12 @@ pub struct Connection {
     pub tls: bool,
     writer: Option<JoinHandle<()>>,
     moved: bool,
+    /// FIN, REQ or RDY ran since the last dispatch to the channel.
+    pub dispatch_due: bool,
+    /// Whether this producer should move to its topic's shard.
+    pub affinity: PublishAffinity,
+    /// The time for the current read buffer's commands (read once).
+    now: Option<Instant>,
 }
 
 impl Drop for Connection {
@@ -207,7 +214,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     conn.run().await;
 }
 
-/// Take over a connection handed off by another shard after its SUB.
+/// Take over a connection handed off by another shard: after its SUB, or a
+/// producer following its topic.
 pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     let Handoff {
         fd,
@@ -215,8 +223,7 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
         client_id,
         remote,
         settings,
-        topic,
-        channel,
+        subscribe,
         identity,
         connect_ts,
         pub_counts,
@@ -245,9 +252,11 @@ pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
     conn.auth = auth;
     conn.tls = tls;
     conn.start();
-    if conn.subscribe_here(&topic, &channel) == Flow::Close {
-        conn.close().await;
-        return;
+    if let Some((topic, channel)) = subscribe {
+        if conn.subscribe_here(&topic, &channel) == Flow::Close {
+            conn.close().await;
+            return;
+        }
     }
     conn.run().await;
 }
@@ -276,6 +285,9 @@ impl Connection {
             tls: false,
             writer: None,
             moved: false,
+            dispatch_due: false,
+            affinity: PublishAffinity::default(),
+            now: None,
         }
     }
 
@@ -335,7 +347,31 @@ impl Connection {
         self.close().await;
     }
 
+    /// The time for this read buffer's commands: one clock read per
+    /// buffer, not per command.
+    pub fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(Instant::now)
+    }
+
+    /// Deliver into the room this buffer's FINs, REQs and RDYs made: one
+    /// dispatch per read buffer instead of one per command.
+    pub fn dispatch_if_due(&mut self) {
+        if std::mem::take(&mut self.dispatch_due) {
+            let now = self.now();
+            if let Some(sub) = &self.sub {
+                sub.channel.borrow_mut().dispatch(now);
+            }
+        }
+    }
+
     async fn command_loop(&mut self) -> Flow {
+        let flow = self.read_and_run().await;
+        // A REQ just before a close still reaches the other consumers.
+        self.dispatch_if_due();
+        flow
+    }
+
+    async fn read_and_run(&mut self) -> Flow {
         loop {
             loop {
                 let limits = &self.shard.ctx.limits;
@@ -365,8 +401,14 @@ impl Connection {
                         }
                     }
                 };
-                let chunk = self.input.split_to(consumed).freeze();
-                match self.exec(spans.resolve(&chunk)).await {
+                let cmd = match spans {
+                    Spans::Ready(cmd) => {
+                        self.input.advance(consumed);
+                        cmd
+                    }
+                    spans => spans.resolve(&self.input.split_to(consumed).freeze()),
+                };
+                match self.exec(cmd).await {
                     Flow::Continue => {}
                     Flow::Close => {
                         self.drain_pending().await;
@@ -381,10 +423,22 @@ impl Connection {
             if !self.drain_pending().await {
                 return Flow::Close;
             }
+            if self.sub.is_none() && self.input.is_empty() {
+                if let Some(owner) = self.affinity.end_buffer(self.shard.id) {
+                    if !self.shard.stopping.get() {
+                        crate::log!(
+                            Info,
+                            "client({}) publishes to shard {owner}'s topics: moving there",
+                            self.client.remote
+                        );
+                        return self.hand_off(owner, None).await;
+                    }
+                }
+            }
             if let Some(sub) = &self.sub {
                 let mut topic = sub.topic.borrow_mut();
                 if topic.has_backlog() {
-                    topic.pump(Instant::now());
+                    topic.pump(self.now.unwrap_or_else(Instant::now));
                 }
             }
             // A client that pipelines without reading its answers waits
@@ -394,7 +448,7 @@ impl Connection {
             }
             match self.read_more().await {
                 Ok(0) => return Flow::Close,
-                Ok(_) => {}
+                Ok(_) => self.now = None,
                 Err(e) => {
                     if !self.client.closed.get() {
                         crate::log!(Info, "client({}) read error: {e}", self.client.remote);
@@ -430,7 +484,9 @@ impl Connection {
                 }
             };
         }
-        if !self.drain_pending().await {
+        if self.pending.is_empty() {
+            self.pending_remote_owner = None;
+        } else if !self.drain_pending().await {
             return Flow::Close;
         }
         match cmd {
@@ -470,7 +526,12 @@ impl Connection {
     /// Write the responses of pending publishes in order, waiting for
     /// forwarded ones. False if one failed (the connection must close).
     pub async fn drain_pending(&mut self) -> bool {
+        self.dispatch_if_due();
         self.pending_remote_owner = None;
+        if !self.pending.is_empty() {
+            // Waiting for answers takes time: read the clock again after.
+            self.now = None;
+        }
         while let Some(p) = self.pending.pop_front() {
             let (kind, result) = match p {
                 Pending::Local(kind, r) => (kind, r),
@@ -563,8 +624,9 @@ impl Connection {
         );
     }
 
-    /// Move this connection to shard `owner`, which runs the SUB.
-    pub async fn hand_off(&mut self, owner: usize, topic: String, channel: String) -> Flow {
+    /// Move this connection to shard `owner`, which runs the SUB if there
+    /// is one.
+    pub async fn hand_off(&mut self, owner: usize, subscribe: Option<(String, String)>) -> Flow {
         if !self.stop_writer().await {
             return Flow::Close;
         }
@@ -589,8 +651,7 @@ impl Connection {
             client_id: self.client.id,
             remote: self.client.remote,
             settings: self.settings.clone(),
-            topic,
-            channel,
+            subscribe,
             identity: self.client.identity.borrow().clone(),
             connect_ts: self.client.connect_ts.get(),
             pub_counts: self.client.pub_counts.borrow().clone(),

@@ -2,6 +2,7 @@
 //! writer task and socket helpers. Only this module and `boot`/`shard` name
 //! the runtime.
 
+pub mod affinity;
 pub mod client;
 pub mod conn;
 pub mod io;

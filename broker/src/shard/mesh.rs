@@ -101,10 +101,9 @@ pub struct Handoff {
     pub remote: std::net::SocketAddr,
     /// Settings from IDENTIFY.
     pub settings: Negotiated,
-    /// The SUB's topic.
-    pub topic: String,
-    /// The SUB's channel.
-    pub channel: String,
+    /// The SUB's topic and channel; `None` for a producer following the
+    /// topic it publishes to (see `net::affinity`).
+    pub subscribe: Option<(String, String)>,
     /// Stats identity.
     pub identity: crate::net::client::Identity,
     /// Unix seconds at connect.

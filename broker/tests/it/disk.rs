@@ -624,6 +624,48 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
     assert_eq!(bodies, (4..10).map(|i| format!("z{i}")).collect::<Vec<_>>());
 }
 
+/// A backlog on disk must not send every later message through the disk
+/// too: as in NSQ, a new message goes to memory while memory has room.
+/// (Queuing everything behind the backlog kept a busy channel writing and
+/// reading back each message for good: throughput fell to a few percent.)
+#[test]
+fn a_disk_backlog_does_not_send_new_messages_to_disk_while_memory_has_room() {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=100"]);
+    post(&nsqd, "/topic/create?topic=backlog");
+    post(&nsqd, "/channel/create?topic=backlog&channel=c");
+    let mut p = nsqd.connect();
+    for i in 0..300 {
+        p.publish("backlog", format!("b{i}").as_bytes());
+    }
+    wait_for_value("backlog", WAIT, Some((300, 200)), || {
+        depths(&nsqd, "backlog", Some("c"))
+    });
+    // One message leaves memory (99 left: no read-back yet).
+    let mut c = nsqd.connect();
+    c.subscribe("backlog", "c");
+    c.send(Request::Rdy(1));
+    let first = c.expect_message();
+    assert_eq!(body_str(&first.body), "b0");
+    wait_for_value("one in flight", WAIT, Some((299, 200)), || {
+        depths(&nsqd, "backlog", Some("c"))
+    });
+    // The next message takes the free place in memory, so it is delivered
+    // before the backlog on disk (queued behind it, it would come last).
+    p.publish("backlog", b"fresh");
+    wait_for_value("fresh message queued", WAIT, 300, || {
+        depths(&nsqd, "backlog", Some("c")).map_or(0, |d| d.0)
+    });
+    c.send(Request::Fin(first.id()));
+    c.send(Request::Rdy(100));
+    let bodies: Vec<String> = (0..100)
+        .map(|_| body_str(&c.expect_message().body))
+        .collect();
+    let mut want: Vec<String> = (1..100).map(|i| format!("b{i}")).collect();
+    want.push("fresh".into());
+    assert_eq!(bodies, want);
+}
+
 // ----- 4. Empty and delete remove the files ---------------------------------
 
 /// Poll (bounded) until `f` lists nothing; otherwise record a problem.

@@ -257,3 +257,69 @@ fn a_publisher_that_does_not_read_is_throttled_not_dropped() {
     }
     writer.join().unwrap();
 }
+
+/// A producer with one small publish at a time to a topic of the other
+/// shard moves to that shard (net::affinity), and nothing about the
+/// connection changes for the client: every publish is answered in order,
+/// the messages arrive in order, the stats show one producer with the
+/// right counts, and it can still publish anywhere.
+#[test]
+fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing() {
+    let nsqd = Nsqd::start(&[]);
+    let (a, b) = (topic_on(0, 3), topic_on(1, 3));
+    let mut p = nsqd.connect();
+    p.identify(r#"{"client_id":"follower","feature_negotiation":true}"#);
+    // Accept placement is round-robin: one of the two phases is remote.
+    for t in [&a, &b] {
+        for i in 0..100 {
+            p.publish(t, format!("{t}-{i}").as_bytes());
+        }
+    }
+    // Pipelined, both shards, after the move(s).
+    let mut wire = Vec::new();
+    for i in 100..110 {
+        Request::Pub(&a, format!("{a}-{i}").as_bytes()).encode(&mut wire);
+        Request::Pub(&b, format!("{b}-{i}").as_bytes()).encode(&mut wire);
+    }
+    p.send_bytes(&wire);
+    for _ in 0..20 {
+        p.expect_response("OK");
+    }
+    Client::wait_until(|| nsqd.log().contains("publishes to shard"));
+
+    let s: serde_json::Value =
+        serde_json::from_str(&http(&nsqd, "GET", "/stats?format=json").1).unwrap();
+    let producers: Vec<_> = s["producers"]
+        .as_array()
+        .expect("producers")
+        .iter()
+        .filter(|c| c["client_id"] == "follower")
+        .collect();
+    assert_eq!(producers.len(), 1, "{s}");
+    let mut counts: Vec<(String, u64)> = producers[0]["pub_counts"]
+        .as_array()
+        .expect("pub_counts")
+        .iter()
+        .map(|c| {
+            (
+                c["topic"].as_str().unwrap().to_string(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    let mut want = vec![(a.clone(), 110), (b.clone(), 110)];
+    want.sort();
+    assert_eq!(counts, want);
+
+    for t in [&a, &b] {
+        let mut c = nsqd.connect();
+        c.subscribe(t, "ch");
+        c.send(Request::Rdy(200));
+        for i in 0..110 {
+            let m = c.expect_message();
+            assert_eq!(String::from_utf8_lossy(&m.body), format!("{t}-{i}"));
+            c.send(Request::Fin(m.id()));
+        }
+    }
+}

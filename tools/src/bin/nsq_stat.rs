@@ -44,6 +44,8 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 /// The channel totals nsq_stat prints (clusterinfo's `ChannelStats.Add`).
@@ -156,6 +158,7 @@ fn main() {
     if a.version {
         cli::print_version("nsq_stat");
     }
+    a.log.init("");
     if a.topic.is_empty() || a.channel.is_empty() {
         cli::fatal("--topic and --channel are required");
     }

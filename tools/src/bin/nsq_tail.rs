@@ -44,6 +44,8 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 static STDOUT: Mutex<()> = Mutex::new(());
@@ -53,6 +55,7 @@ fn main() {
     if args.version {
         cli::print_version("nsq_tail");
     }
+    args.log.init("");
     if args.channel.is_empty() {
         args.channel = format!("tail{:06}#ephemeral", random_u64() % 999_999);
     }

@@ -69,12 +69,6 @@ struct Args {
     /// sync file to disk every duration
     #[arg(long, default_value = "30s", value_parser = go_duration)]
     sync_interval: Duration,
-    /// set log verbosity: debug, info, warn, error, or fatal
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// log message prefix
-    #[arg(long, default_value = "[nsq_to_file] ")]
-    log_prefix: String,
     /// timeout for HTTP connect
     #[arg(long, default_value = "2s", value_parser = go_duration)]
     http_client_connect_timeout: Duration,
@@ -94,6 +88,8 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 struct Running {
@@ -133,8 +129,7 @@ fn main() {
     if a.version {
         cli::print_version("nsq_to_file");
     }
-    nsq_tools::log::set_level(&a.log_level).unwrap_or_else(|e| cli::fatal(e));
-    nsq_tools::log::set_prefix(&a.log_prefix);
+    a.log.init("[nsq_to_file] ");
     if a.channel.is_empty() {
         cli::fatal("--channel is required");
     }

@@ -1,15 +1,16 @@
-//! nsq_to_http: consume a topic and make an HTTP request per message
+//! nsq_to_http: consume a topic and make an HTTP(S) request per message
 //! (reference G.4). Success is a 2xx for POST and exactly 200 for GET; a
-//! failure REQueues the message with backoff.
+//! failure REQueues the message with backoff. `--status-every` logs
+//! timing percentiles per destination and in aggregate.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use nsq_tools::cli::{self, go_bool, go_duration};
 use nsq_tools::client::{random_u64, Consumer, Message};
-use nsq_tools::httpc::{self, query_escape, Timeouts, Url};
+use nsq_tools::httpc::{self, query_escape, Target, Timeouts};
+use nsq_tools::timer_metrics::Timings;
 use nsq_tools::upstream::{Mode, Pool};
 
 #[derive(Parser, Debug)]
@@ -30,7 +31,7 @@ struct Args {
     /// number of concurrent publishers
     #[arg(short = 'n', long = "n", default_value_t = 100)]
     num_publishers: usize,
-    /// the upstream request mode options: round-robin, hostpool (default), epsilon-greedy
+    /// the upstream request mode options: multicast, round-robin, hostpool (default), epsilon-greedy
     #[arg(long, default_value = "hostpool")]
     mode: String,
     /// % of messages to publish (float b/w 0 -> 1)
@@ -44,7 +45,7 @@ struct Args {
     http_client_request_timeout: Duration,
     /// the # of requests between logging status (per handler), 0 disables
     #[arg(long, default_value_t = 250)]
-    status_every: u64,
+    status_every: usize,
     /// the Content-Type used for POST requests
     #[arg(long, default_value = "application/octet-stream")]
     content_type: String,
@@ -70,6 +71,8 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 /// `Key: Value` → (Key, Value), split at the first `:`.
@@ -94,8 +97,8 @@ impl Publisher {
         } else {
             ("POST", addr.to_string(), body)
         };
-        let url = Url::parse(&target).map_err(|e| e.to_string())?;
-        let r = httpc::request(method, &url, &self.headers, payload, self.timeouts)
+        let target = Target::parse(&target).map_err(|e| e.to_string())?;
+        let r = httpc::request_to(method, &target, &self.headers, payload, self.timeouts)
             .map_err(|e| e.to_string())?;
         let ok = if self.get {
             r.status == 200
@@ -110,11 +113,22 @@ impl Publisher {
     }
 }
 
+/// `--mode`: an unrecognized value sends to every address, as NSQ does.
+fn mode(name: &str) -> Mode {
+    if name == "multicast" {
+        nsq_tools::log::warn(
+            "multicast mode is deprecated in favor of using separate nsq_to_http on different channels (and will be dropped in a future release)",
+        );
+    }
+    Mode::parse(name).unwrap_or(Mode::All)
+}
+
 fn main() {
     let a: Args = cli::parse();
     if a.version {
         cli::print_version("nsq_to_http");
     }
+    a.log.init("");
     if a.topic.is_empty() || a.channel.is_empty() {
         cli::fatal("--topic and --channel are required");
     }
@@ -153,12 +167,12 @@ fn main() {
     };
     for addr in &addrs {
         let probe = addr.replacen("%s", "", 1);
-        if let Err(e) = Url::parse(&probe) {
-            cli::fatal(format!("invalid address: {e} (plain http:// only)"));
+        if let Err(e) = Target::parse(&probe) {
+            cli::fatal(format!("invalid address: {e} (http:// or https:// only)"));
         }
     }
-    let mode = Mode::parse(&a.mode).unwrap_or(Mode::All);
-    let pool = Pool::new(mode, addrs.len());
+    let pool = Pool::new(mode(&a.mode), addrs.len());
+    let status = Timings::new(&addrs, a.status_every);
     let publisher = Arc::new(Publisher {
         get: !a.get.is_empty(),
         addrs,
@@ -168,27 +182,22 @@ fn main() {
             request: a.http_client_request_timeout,
         },
     });
-    let (sample, status_every) = (a.sample, a.status_every);
-    let count = Arc::new(AtomicU64::new(0));
-    let total_us = Arc::new(AtomicU64::new(0));
+    let sample = a.sample;
     let handler = move |m: &Message| -> Result<(), String> {
         if sample < 1.0 && (random_u64() % 1_000_000) as f64 / 1_000_000.0 >= sample {
             return Ok(());
         }
         let start = Instant::now();
-        for i in pool.pick() {
-            let r = publisher.publish(&publisher.addrs[i], &m.body);
-            pool.mark(i, r.is_ok());
+        for pick in pool.pick() {
+            // Each request timed on its own (multicast sends one after
+            // the other).
+            let sent = Instant::now();
+            let r = publisher.publish(&publisher.addrs[pick.index], &m.body);
+            pool.mark(&pick, r.is_ok());
             r?;
+            status.per_address[pick.index].status(sent);
         }
-        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
-        let us = total_us.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if status_every > 0 && n.is_multiple_of(status_every) {
-            eprintln!(
-                "INF {n} requests, avg {:.3}ms",
-                us as f64 / n as f64 / 1000.0
-            );
-        }
+        status.aggregate.status(start);
         Ok(())
     };
     let mut cfg = cli::config("nsq_to_http", &a.consumer_opt);

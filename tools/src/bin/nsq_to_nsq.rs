@@ -1,18 +1,20 @@
 //! nsq_to_nsq: consume topics and republish to other nsqds over TCP, with
 //! optional JSON filtering; a message is FINed when its publish succeeded
-//! and REQueued (with backoff) when it failed (reference G.5).
+//! and REQueued (with backoff) when it failed (reference G.5). The
+//! destination is marked good or bad for `--mode` when the reply arrives;
+//! every reply is timed for `--status-every`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use clap::Parser;
 use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
 use nsq_tools::cli::{self, go_bool};
 use nsq_tools::client::producer::Pending;
 use nsq_tools::client::{Consumer, Message, Producer};
-use nsq_tools::upstream::{JsonFilter, Mode, Pool, Verdict};
+use nsq_tools::timer_metrics::Timings;
+use nsq_tools::upstream::{JsonFilter, Mode, Pick, Pool, Verdict};
 
 #[derive(Parser, Debug)]
 #[command(name = "nsq_to_nsq", about = "republish NSQ topics to other nsqds")]
@@ -31,7 +33,7 @@ struct Args {
     max_in_flight: u64,
     /// the # of requests between logging status (per destination), 0 disables
     #[arg(long, default_value_t = 250)]
-    status_every: u64,
+    status_every: usize,
     /// the upstream request mode options: round-robin, hostpool (default), epsilon-greedy
     #[arg(long, default_value = "hostpool")]
     mode: String,
@@ -63,13 +65,15 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 /// One destination: its producer and the thread that answers messages in
 /// the order their publishes were sent (replies come back in that order).
 struct Dest {
     producer: Arc<Producer>,
-    done: Mutex<Sender<(Pending, Message, Instant)>>,
+    done: Mutex<Sender<(Pending, Message, Pick)>>,
 }
 
 fn main() {
@@ -77,6 +81,7 @@ fn main() {
     if a.version {
         cli::print_version("nsq_to_nsq");
     }
+    a.log.init("");
     if a.topic.is_empty() || a.channel.is_empty() {
         cli::fatal("--topic and --channel are required");
     }
@@ -100,7 +105,11 @@ fn main() {
     ccfg.max_in_flight = a.max_in_flight;
     let pcfg = cli::config("nsq_to_nsq", &a.producer_opt);
 
-    let status_every = a.status_every;
+    let pool = Arc::new(Pool::new(mode, a.destination_nsqd_tcp_address.len()));
+    let timings = Arc::new(Timings::new(
+        &a.destination_nsqd_tcp_address,
+        a.status_every,
+    ));
     let dests: Arc<Vec<Dest>> = Arc::new(
         a.destination_nsqd_tcp_address
             .iter()
@@ -109,23 +118,21 @@ fn main() {
                 if let Err(e) = producer.connect() {
                     cli::fatal(format!("failed to connect to destination nsqd {addr}: {e}"));
                 }
-                let (tx, rx) = mpsc::channel::<(Pending, Message, Instant)>();
-                let addr = addr.clone();
+                let (tx, rx) = mpsc::channel::<(Pending, Message, Pick)>();
+                let (addr, pool, timings) = (addr.clone(), pool.clone(), timings.clone());
                 std::thread::spawn(move || {
-                    let (mut n, mut total_ms) = (0u64, 0f64);
-                    for (pending, m, start) in rx {
-                        match pending.wait() {
+                    for (pending, m, pick) in rx {
+                        let result = pending.wait();
+                        pool.mark(&pick, result.is_ok());
+                        match result {
                             Ok(()) => m.finish(),
                             Err(e) => {
-                                eprintln!("ERR publish to {addr} failed: {e}");
+                                nsq_tools::log::error(&format!("publish to {addr} failed: {e}"));
                                 m.requeue(None);
                             }
                         }
-                        n += 1;
-                        total_ms += start.elapsed().as_secs_f64() * 1000.0;
-                        if status_every > 0 && n.is_multiple_of(status_every) {
-                            eprintln!("INF {addr}: {n} requests, avg {:.3}ms", total_ms / n as f64);
-                        }
+                        timings.per_address[pick.index].status(pick.started);
+                        timings.aggregate.status(pick.started);
                     }
                 });
                 Dest {
@@ -135,7 +142,6 @@ fn main() {
             })
             .collect(),
     );
-    let pool = Arc::new(Pool::new(mode, dests.len()));
     let filter = Arc::new(JsonFilter {
         require_field: a.require_json_field.clone(),
         require_value: a.require_json_value.clone(),
@@ -165,24 +171,22 @@ fn main() {
                     return Err("missing field to check required value".into());
                 }
             };
-            let Some(&i) = pool.pick().first() else {
+            let Some(&pick) = pool.pick().first() else {
                 return Err("no destination".into());
             };
-            let d = &dests[i];
-            let start = Instant::now();
+            let d = &dests[pick.index];
             match d.producer.publish_async(&dest_topic, &body) {
                 Ok(p) => {
-                    pool.mark(i, true);
                     m.disable_auto_response();
                     published.fetch_add(1, Ordering::Relaxed);
                     let tx = d.done.lock().map_err(|_| "shutting down".to_string())?;
-                    if let Err(mpsc::SendError((_, m, _))) = tx.send((p, m.clone(), start)) {
+                    if let Err(mpsc::SendError((_, m, _))) = tx.send((p, m.clone(), pick)) {
                         m.requeue(None);
                     }
                     Ok(())
                 }
                 Err(e) => {
-                    pool.mark(i, false);
+                    pool.mark(&pick, false);
                     Err(format!("publish to {}: {e}", d.producer.addr()))
                 }
             }

@@ -35,6 +35,8 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     version: bool,
+    #[command(flatten)]
+    log: cli::LogArgs,
 }
 
 fn main() {
@@ -42,6 +44,7 @@ fn main() {
     if args.version {
         cli::print_version("to_nsq");
     }
+    args.log.init("");
     if args.topic.is_empty() {
         cli::fatal("--topic required");
     }
@@ -81,7 +84,10 @@ fn main() {
         Duration::ZERO
     };
     if throttle {
-        eprintln!("Throttling messages rate to max:{}/second", args.rate);
+        nsq_tools::log::info(&format!(
+            "Throttling messages rate to max:{}/second",
+            args.rate
+        ));
         let (b, rate) = (balance.clone(), args.rate);
         std::thread::spawn(move || loop {
             std::thread::sleep(interval);

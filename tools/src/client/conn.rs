@@ -188,6 +188,10 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
     Request::Identify(&cfg.identify_json()).encode(&mut hello);
     writer.send_raw(&hello)?;
     let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
+    crate::log::debug(&format!(
+        "({addr}) IDENTIFY response: {}",
+        String::from_utf8_lossy(&reply)
+    ));
     let mut neg = Negotiated {
         max_rdy_count: 2500,
         tls: false,

@@ -81,6 +81,7 @@ impl ConnState {
             if let Ok(mut t) = self.rdy_changed.lock() {
                 *t = Instant::now();
             }
+            log::debug(&format!("({}) sending RDY {n}", self.addr));
             if let Err(e) = self.writer.send(&Request::Rdy(n)) {
                 log::error(&format!("({}) RDY {n}: {e}", self.addr));
             }
@@ -735,6 +736,10 @@ fn lookupd_loop(weak: Weak<Inner>, requery: Receiver<()>) {
                 .auth_secret
                 .as_deref()
                 .filter(|_| !inner.cfg.skip_lookupd_authorization);
+            log::info(&format!(
+                "[{}/{}] querying nsqlookupd {addr}",
+                inner.topic, inner.channel
+            ));
             match lookup::lookup_with_secret(addr, &inner.topic, inner.lookup_timeouts(), secret) {
                 Ok(r) => {
                     producers = Some(r.producers);

@@ -6,15 +6,17 @@
 use nsq_protocol::api::lookup::{LookupResponse, TopicsResponse};
 use serde::de::DeserializeOwned;
 
-use crate::httpc::{self, Response, Timeouts, Url};
+use crate::httpc::{self, Response, Target, Timeouts};
 
 /// The `Accept` header go-nsq sends to lookupd.
 pub const ACCEPT: &str = "application/vnd.nsq; version=1.0";
 
 /// The URL for `endpoint` (`/lookup`, `/topics`) at a lookupd address with
-/// extra query pairs. A full URL keeps its path and query.
-pub fn endpoint_url(addr: &str, endpoint: &str, query: &[(&str, &str)]) -> Result<Url, String> {
-    let mut url = Url::parse(addr).map_err(|e| e.to_string())?;
+/// extra query pairs. A full URL (`http://` or `https://`) keeps its path
+/// and query.
+pub fn endpoint_url(addr: &str, endpoint: &str, query: &[(&str, &str)]) -> Result<Target, String> {
+    let mut target = Target::parse(addr).map_err(|e| e.to_string())?;
+    let url = &mut target.url;
     let full = addr.contains("://");
     let (path, q) = match url.path.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
@@ -39,7 +41,7 @@ pub fn endpoint_url(addr: &str, endpoint: &str, query: &[(&str, &str)]) -> Resul
     } else {
         format!("{path}?{}", pairs.join("&"))
     };
-    Ok(url)
+    Ok(target)
 }
 
 /// Decode a 200 reply: directly when `X-NSQ-Content-Type: nsq; version=1.0`
@@ -68,14 +70,18 @@ pub fn decode<T: DeserializeOwned>(resp: &Response) -> Result<T, String> {
     }
 }
 
-fn get<T: DeserializeOwned>(url: &Url, t: Timeouts, secret: Option<&str>) -> Result<T, String> {
+fn get<T: DeserializeOwned>(
+    target: &Target,
+    t: Timeouts,
+    secret: Option<&str>,
+) -> Result<T, String> {
     let mut headers = vec![("Accept".to_string(), ACCEPT.to_string())];
     // go-nsq sends the auth secret to lookupd (for nsqauthfilter-style
     // proxies; lookupd ignores it).
     if let Some(s) = secret {
         headers.push(("Authorization".to_string(), format!("Bearer {s}")));
     }
-    let resp = httpc::request("GET", url, &headers, b"", t).map_err(|e| e.to_string())?;
+    let resp = httpc::request_to("GET", target, &headers, b"", t).map_err(|e| e.to_string())?;
     decode(&resp)
 }
 
@@ -136,11 +142,11 @@ mod tests {
     #[test]
     fn urls() {
         let u = endpoint_url("127.0.0.1:4161", "/lookup", &[("topic", "t")]).unwrap();
-        assert_eq!(u.path, "/lookup?topic=t");
+        assert_eq!((u.tls, u.url.path.as_str()), (false, "/lookup?topic=t"));
         let u = endpoint_url("http://h:1/custom?a=b", "/lookup", &[("topic", "t")]).unwrap();
-        assert_eq!(u.path, "/custom?a=b&topic=t");
-        let u = endpoint_url("http://h:1", "/lookup", &[("topic", "t")]).unwrap();
-        assert_eq!(u.path, "/lookup?topic=t");
+        assert_eq!(u.url.path, "/custom?a=b&topic=t");
+        let u = endpoint_url("https://h:1", "/lookup", &[("topic", "t")]).unwrap();
+        assert_eq!((u.tls, u.url.path.as_str()), (true, "/lookup?topic=t"));
     }
 
     #[test]

@@ -14,12 +14,12 @@ use crate::harness::*;
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client
 /// certificate signed by it, and an unrelated CA, as PEM files.
-struct Pki {
+pub(crate) struct Pki {
     dir: TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         };
@@ -59,7 +59,7 @@ impl Pki {
         Pki { dir }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.0.join(name).display().to_string()
     }
 

@@ -5,7 +5,11 @@
 mod client;
 mod features;
 mod harness;
+mod https;
+mod log_level;
+mod modes;
 mod stat;
+mod status_every;
 mod tail;
 mod to_file;
 mod to_http;

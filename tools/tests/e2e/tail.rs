@@ -5,6 +5,25 @@ use std::time::Duration;
 use crate::args;
 use crate::harness::*;
 
+/// Run `nsq_tail -n <n>` on `topic` at `nsqd` with `extra` flags, to its
+/// (bounded) exit: (status, stdout lines, stderr).
+pub(crate) fn run_tail(
+    nsqd: &Daemon,
+    topic: &str,
+    n: usize,
+    extra: &[String],
+) -> (std::process::ExitStatus, Vec<String>, String) {
+    let mut a = args![
+        format!("--topic={topic}"),
+        format!("--nsqd-tcp-address={}", nsqd.tcp),
+        "-n",
+        n
+    ]
+    .to_vec();
+    a.extend_from_slice(extra);
+    Tool::run("nsq_tail", &a, None)
+}
+
 fn bodies(lines: &[String]) -> Vec<String> {
     let mut v: Vec<String> = lines
         .iter()

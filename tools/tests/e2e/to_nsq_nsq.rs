@@ -4,16 +4,7 @@ use crate::args;
 use crate::harness::*;
 
 fn tail(nsqd: &Daemon, topic: &str, n: usize) -> Vec<String> {
-    let (status, out, err) = Tool::run(
-        "nsq_tail",
-        &args![
-            format!("--topic={topic}"),
-            format!("--nsqd-tcp-address={}", nsqd.tcp),
-            "-n",
-            n
-        ],
-        None,
-    );
+    let (status, out, err) = crate::tail::run_tail(nsqd, topic, n, &[]);
     assert!(status.success(), "{err}");
     let mut v: Vec<String> = out.into_iter().skip(1).collect();
     v.sort();
