@@ -140,7 +140,7 @@ pub fn handle(app: &App, req: &Request) -> Answer {
         ("DELETE", ["api", "topics", t]) => admin(app, req, |a, r| delete(a, r, t, "")),
         ("DELETE", ["api", "topics", t, c]) => admin(app, req, |a, r| delete(a, r, t, c)),
         ("GET", ["api", "nodes"]) => nodes(app),
-        ("GET", ["api", "nodes", n]) => node(app, n),
+        ("GET", ["api", "nodes", n]) => node(app, req, n),
         ("DELETE", ["api", "nodes", n]) => admin(app, req, |a, r| tombstone(a, r, n)),
         ("GET", ["api", "counter"]) => counter(app),
         ("GET", ["api", "graphite"]) => graphite(app, req),
@@ -266,18 +266,22 @@ fn find_node(producers: Vec<Producer>, node: &str) -> Option<Producer> {
         .find(|p| p.node() == node || p.http_addr == node)
 }
 
-fn node(app: &App, node: &str) -> Answer {
+/// `GET /api/nodes/:node`. Extension: `?include_clients=false` leaves the
+/// client lists out (the node page shows counts only; a node with 10 000
+/// clients is megabytes otherwise); `total_clients` is the same.
+fn node(app: &App, req: &Request, node: &str) -> Answer {
     let cluster = app.cluster();
     let mut errors = Vec::new();
     let producers = up!(cluster.producers(), errors);
     let Some(producer) = find_node(producers, node) else {
         return Answer::error(404, "NODE_NOT_FOUND");
     };
-    let topics = up!(cluster.nsqd_stats(&[producer], "", "", true), errors);
+    let clients = query_get(&req.query, "include_clients").as_deref() != Some("false");
+    let topics = up!(cluster.nsqd_stats(&[producer], "", "", clients), errors);
     let total_clients: usize = topics
         .iter()
         .flat_map(|t| t.channels.iter())
-        .map(|c| c.clients.len())
+        .map(|c| c.clients.len().max(c.client_count.max(0) as usize))
         .sum();
     let total_messages: u64 = topics.iter().map(|t| t.message_count).sum();
     #[derive(Serialize)]

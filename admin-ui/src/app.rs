@@ -6,8 +6,9 @@
 use std::sync::RwLock;
 
 use crate::cluster::Cluster;
+use crate::error::AdminError;
 use crate::options::Options;
-use crate::upstream::Client;
+use crate::upstream::{tls_config, Client};
 
 /// Shared by every connection thread.
 #[derive(Debug)]
@@ -23,26 +24,27 @@ pub struct App {
 }
 
 impl App {
-    /// The state for these options.
-    pub fn new(opts: Options) -> App {
+    /// The state for these options (fails on unusable TLS files).
+    pub fn new(opts: Options) -> Result<App, AdminError> {
         let client = Client::new(
             opts.flags.http_client_connect_timeout,
             opts.flags.http_client_request_timeout,
+            tls_config(&opts.flags).map_err(AdminError::Config)?,
         );
-        App {
+        Ok(App {
             lookupds: RwLock::new(opts.flags.lookupd_http_address.clone()),
             client,
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into()),
             opts,
-        }
+        })
     }
 
     /// A view of the cluster to query now.
     pub fn cluster(&self) -> Cluster {
         Cluster {
-            client: self.client,
+            client: self.client.clone(),
             lookupds: self.lookupds.read().map(|l| l.clone()).unwrap_or_default(),
             nsqds: self.opts.flags.nsqd_http_address.clone(),
         }

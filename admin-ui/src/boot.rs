@@ -23,15 +23,6 @@ pub fn run(opts: Options) -> Result<(), AdminError> {
         );
     }
     let f = &opts.flags;
-    if f.http_client_tls_insecure_skip_verify
-        || !f.http_client_tls_root_ca_file.is_empty()
-        || !f.http_client_tls_cert.is_empty()
-    {
-        crate::log!(
-            Warn,
-            "--http-client-tls-* accepted, but this build reaches nsqd over plain HTTP only"
-        );
-    }
     let addr = resolve(&f.http_address).map_err(|e| {
         AdminError::Config(format!("invalid --http-address {:?} - {e}", f.http_address))
     })?;
@@ -43,9 +34,9 @@ pub fn run(opts: Options) -> Result<(), AdminError> {
         addr: addr.to_string(),
         source,
     })?;
+    let app = Arc::new(App::new(opts)?);
     crate::log!(Info, "HTTP: listening on {local}");
     spawn_signal_thread();
-    let app = Arc::new(App::new(opts));
     crate::server::serve(listener, app);
     Ok(())
 }

@@ -82,7 +82,7 @@ pub fn send(app: &App, a: AdminAction) {
     if endpoint.is_empty() {
         return;
     }
-    let client = app.client;
+    let client = app.client.clone();
     let _ = std::thread::Builder::new()
         .name("notify".into())
         .spawn(move || {

@@ -1,5 +1,7 @@
 //! Calls to nsqlookupd and nsqd: a blocking HTTP client with
-//! `--http-client-connect-timeout` / `--http-client-request-timeout`, and
+//! `--http-client-connect-timeout` / `--http-client-request-timeout` that
+//! follows an nsqd's 403 `{"https_port":N}` (TLS required) over HTTPS with
+//! the `--http-client-tls-*` options, as NSQ's `http_api` client does; and
 //! [`fan_out`], which runs one call per upstream on a few plain threads and
 //! keeps the answers in input order.
 //!
@@ -7,11 +9,14 @@
 //! `UPSTREAM_ERROR: …` and `WARNING: …` messages scripts may log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nsq_tools::httpc::{self, Timeouts, Url};
+use nsq_tools::httpc::{self, Response, Target, Timeouts, Url};
+use rustls::ClientConfig;
 use serde::de::DeserializeOwned;
+
+use crate::options::Flags;
 
 /// Most upstream calls in flight for one request.
 pub const MAX_PARALLEL: usize = 16;
@@ -58,16 +63,47 @@ impl std::fmt::Display for UpstreamError {
 }
 
 /// The HTTP client nsqadmin uses for every upstream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Client {
     timeouts: Timeouts,
+    /// For nsqd that require TLS (their HTTPS port).
+    tls: Arc<ClientConfig>,
+}
+
+/// The TLS client configuration of the `--http-client-tls-*` flags:
+/// `--http-client-tls-root-ca-file` or else the system CA bundle,
+/// `--http-client-tls-insecure-skip-verify`, and the client certificate.
+pub fn tls_config(f: &Flags) -> Result<Arc<ClientConfig>, String> {
+    let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+    let cfg = nsq_tools::client::Config {
+        tls_root_ca_file: some(&f.http_client_tls_root_ca_file),
+        tls_insecure_skip_verify: f.http_client_tls_insecure_skip_verify,
+        tls_cert: some(&f.http_client_tls_cert),
+        tls_key: some(&f.http_client_tls_key),
+        ..Default::default()
+    };
+    nsq_tools::client::transport::client_config(&cfg)
+        .map_err(|e| format!("--http-client-tls-*: {e}"))
+}
+
+/// The port of a 403 `{"https_port": N}` body.
+fn https_port(body: &[u8]) -> Option<u16> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    u16::try_from(v.get("https_port")?.as_u64()?).ok()
+}
+
+/// `addr`'s host with another port (`[v6]` stays bracketed).
+fn with_port(addr: &str, port: u16) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    format!("{host}:{port}")
 }
 
 impl Client {
-    /// A client with these timeouts.
-    pub fn new(connect: Duration, request: Duration) -> Client {
+    /// A client with these timeouts and TLS configuration.
+    pub fn new(connect: Duration, request: Duration, tls: Arc<ClientConfig>) -> Client {
         Client {
             timeouts: Timeouts { connect, request },
+            tls,
         }
     }
 
@@ -76,7 +112,8 @@ impl Client {
         self.call_with_body(method, addr, path, b"")
     }
 
-    /// [`Client::call`] with a request body.
+    /// [`Client::call`] with a request body. A 403 naming an `https_port`
+    /// is retried once, over HTTPS on that port of the same host.
     pub fn call_with_body(
         &self,
         method: &str,
@@ -84,21 +121,12 @@ impl Client {
         path: &str,
         body: &[u8],
     ) -> Result<Vec<u8>, UpstreamError> {
-        let what = format!("{method} http://{addr}{path}");
-        let url = Url::parse(&format!("http://{addr}{path}"))
-            .map_err(|e| UpstreamError::Transport(format!("{what}: {e}")))?;
-        let headers = [
-            (
-                "User-Agent".to_string(),
-                format!("nsqadmin/{}", crate::options::NSQ_VERSION),
-            ),
-            (
-                "Accept".to_string(),
-                "application/vnd.nsq; version=1.0".to_string(),
-            ),
-        ];
-        let resp = httpc::request(method, &url, &headers, body, self.timeouts)
-            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let (mut what, mut resp) = self.send(method, addr, path, body, false)?;
+        if resp.status == 403 {
+            if let Some(port) = https_port(&resp.body) {
+                (what, resp) = self.send(method, &with_port(addr, port), path, body, true)?;
+            }
+        }
         if resp.status != 200 {
             let message = serde_json::from_slice::<serde_json::Value>(&resp.body)
                 .ok()
@@ -113,33 +141,80 @@ impl Client {
         Ok(resp.body)
     }
 
+    /// One exchange: (`METHOD scheme://addr/path`, the answer).
+    fn send(
+        &self,
+        method: &str,
+        addr: &str,
+        path: &str,
+        body: &[u8],
+        https: bool,
+    ) -> Result<(String, Response), UpstreamError> {
+        let scheme = if https { "https" } else { "http" };
+        let what = format!("{method} {scheme}://{addr}{path}");
+        let url = Url::parse(&format!("http://{addr}{path}"))
+            .map_err(|e| UpstreamError::Transport(format!("{what}: {e}")))?;
+        let headers = [
+            (
+                "User-Agent".to_string(),
+                format!("nsqadmin/{}", crate::options::NSQ_VERSION),
+            ),
+            (
+                "Accept".to_string(),
+                "application/vnd.nsq; version=1.0".to_string(),
+            ),
+        ];
+        let target = Target { tls: https, url };
+        let resp =
+            httpc::request_to_with(method, &target, &headers, body, self.timeouts, &self.tls);
+        let resp = resp.map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        Ok((what, resp))
+    }
+
     /// GET and decode JSON (a legacy `{"status_code","data"}` envelope is
-    /// unwrapped, as go-nsq does for old servers).
+    /// unwrapped, as go-nsq does for old servers). Decoded straight into
+    /// `T`: a channel's `/stats` with 10 000 clients is megabytes.
     pub fn get_json<T: DeserializeOwned>(
         &self,
         addr: &str,
         path: &str,
     ) -> Result<T, UpstreamError> {
         let body = self.call("GET", addr, path)?;
-        let json_err = |e: serde_json::Error| {
+        decode_json(&body).map_err(|e| {
             UpstreamError::Json(format!("GET http://{addr}{path}: invalid JSON - {e}"))
-        };
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(json_err)?;
-        let v = match v {
-            serde_json::Value::Object(mut m)
-                if m.contains_key("status_code") && m.contains_key("data") =>
-            {
-                m.remove("data").unwrap_or_default()
-            }
-            v => v,
-        };
-        serde_json::from_value(v).map_err(json_err)
+        })
     }
 
     /// POST with an empty body; Ok on 200.
     pub fn post(&self, addr: &str, path: &str) -> Result<(), UpstreamError> {
         self.call("POST", addr, path).map(|_| ())
     }
+}
+
+/// NSQ's legacy answer: `{"status_code":200,"status_txt":"OK","data":…}`.
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    #[allow(dead_code)]
+    status_code: serde::de::IgnoredAny,
+    data: T,
+}
+
+/// `body` as `T`, or the `data` of a legacy envelope holding a `T`.
+fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    if body[start..].starts_with(b"{\"status_code\"") {
+        if let Ok(e) = serde_json::from_slice::<Envelope<T>>(body) {
+            return Ok(e.data);
+        }
+    }
+    serde_json::from_slice::<T>(body).or_else(|direct| {
+        serde_json::from_slice::<Envelope<T>>(body)
+            .map(|e| e.data)
+            .map_err(|_| direct)
+    })
 }
 
 /// Run `f` on every item, at most [`MAX_PARALLEL`] at once on scoped
@@ -192,13 +267,48 @@ mod tests {
     }
 
     #[test]
+    fn json_with_and_without_the_legacy_envelope() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct T {
+            topics: Vec<String>,
+        }
+        let want = T {
+            topics: vec!["a".into()],
+        };
+        assert_eq!(decode_json::<T>(br#"{"topics":["a"]}"#).unwrap(), want);
+        let legacy = br#"{"status_code":200,"status_txt":"OK","data":{"topics":["a"]}}"#;
+        assert_eq!(decode_json::<T>(legacy).unwrap(), want);
+        let spaced = br#" { "status_txt": "OK", "status_code": 200, "data": {"topics":["a"]}}"#;
+        assert_eq!(decode_json::<T>(spaced).unwrap(), want);
+        assert!(decode_json::<T>(b"not json").is_err());
+    }
+
+    #[test]
+    fn https_redirects() {
+        assert_eq!(
+            https_port(br#"{"message": "TLS_REQUIRED", "https_port": 4152}"#),
+            Some(4152)
+        );
+        assert_eq!(https_port(br#"{"message":"FORBIDDEN"}"#), None);
+        assert_eq!(https_port(b"FORBIDDEN"), None);
+        assert_eq!(with_port("127.0.0.1:4151", 4152), "127.0.0.1:4152");
+        assert_eq!(with_port("[::1]:4151", 4152), "[::1]:4152");
+        assert_eq!(with_port("nsqd.example:4151", 1), "nsqd.example:1");
+    }
+
+    #[test]
     fn unreachable_upstream_is_a_transport_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let c = Client::new(Duration::from_millis(200), Duration::from_millis(200));
+        let opts = crate::options::Options::parse(
+            ["nsqadmin", "--nsqd-http-address=127.0.0.1:4151"].map(String::from),
+        )
+        .unwrap();
+        let tls = tls_config(&opts.flags).unwrap();
+        let c = Client::new(Duration::from_millis(200), Duration::from_millis(200), tls);
         let e = c.call("GET", &format!("127.0.0.1:{port}"), "/ping");
         assert!(matches!(e, Err(UpstreamError::Transport(_))), "{e:?}");
     }

@@ -36,6 +36,20 @@ function route(path) {
   }
 }
 
+/** Resolves once the browser has laid out and painted the DOM changes
+ * (at most 1 s: a background tab paints nothing). */
+function painted() {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        clearTimeout(timer);
+        resolve();
+      }),
+    );
+  });
+}
+
 async function show() {
   const gen = ++generation;
   notice("");
@@ -52,6 +66,8 @@ async function show() {
     replace(main, h("h1", {}, "Not found"));
     return;
   }
+  const shownAt = performance.now();
+  delete main.dataset.firstMs;
   const page = make(params);
   document.title = "nsqadmin - " + page.title;
   replace(main, page.el);
@@ -59,7 +75,16 @@ async function show() {
   const tick = async () => {
     if (gen !== generation) return;
     try {
+      const t0 = performance.now();
       await page.refresh();
+      // Timings a person (or the scale test) can read from the DOM: the
+      // last refresh (fetch + render), and the page's first data on screen
+      // (ms since the route was shown).
+      main.dataset.refreshMs = String(Math.round(performance.now() - t0));
+      if (!main.dataset.firstMs) {
+        await painted();
+        main.dataset.firstMs = String(Math.round(performance.now() - shownAt));
+      }
       main.dataset.loaded = String(Number(main.dataset.loaded || 0) + 1);
     } catch (e) {
       if (gen === generation) notice("Error: " + e.message, "error");

@@ -29,13 +29,13 @@ export default function nodePage({ node }) {
     title: "Node " + node,
     el: h("section", {}, h("p", { class: "crumbs" }, link("/nodes", "Nodes"), " / "), h("h1", {}, "Node: ", h("span", { class: "name" }, node)), totals, table.el),
     async refresh() {
-      const n = await get("/nodes/" + enc(node));
+      const n = await get("/nodes/" + enc(node) + "?include_clients=false");
       const now = Date.now();
       const rows = [];
       for (const t of n.topics) {
         rows.push({ ...t, topic: t.topic_name, rate: rates.update(t.topic_name, t.message_count, now) });
         for (const c of t.channels) {
-          rows.push({ ...c, topic: t.topic_name, channel: c.channel_name, clients: c.clients.length, rate: rates.update(t.topic_name + "/" + c.channel_name, c.message_count, now) });
+          rows.push({ ...c, topic: t.topic_name, channel: c.channel_name, clients: c.client_count, rate: rates.update(t.topic_name + "/" + c.channel_name, c.message_count, now) });
         }
       }
       replace(totals, "Topics: ", num(n.topics.length), " · Messages: ", num(n.total_messages), " · Clients: ", num(n.total_clients));

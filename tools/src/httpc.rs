@@ -223,6 +223,37 @@ pub fn request_to(
     body: &[u8],
     t: Timeouts,
 ) -> Result<Response, HttpError> {
+    let tls = if target.tls {
+        Some(tls_config()?)
+    } else {
+        None
+    };
+    exchange(method, target, headers, body, t, tls)
+}
+
+/// [`request_to`] with the caller's TLS configuration for `https://`
+/// (nsqadmin's `--http-client-tls-*`: own roots, client certificate).
+pub fn request_to_with(
+    method: &str,
+    target: &Target,
+    headers: &[(String, String)],
+    body: &[u8],
+    t: Timeouts,
+    tls: &Arc<ClientConfig>,
+) -> Result<Response, HttpError> {
+    let tls = target.tls.then(|| tls.clone());
+    exchange(method, target, headers, body, t, tls)
+}
+
+/// One exchange; `tls` is set exactly for `https://` targets.
+fn exchange(
+    method: &str,
+    target: &Target,
+    headers: &[(String, String)],
+    body: &[u8],
+    t: Timeouts,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<Response, HttpError> {
     let url = &target.url;
     let io = |what: &str, e: &dyn std::fmt::Display| {
         HttpError::Io(format!(
@@ -233,10 +264,10 @@ pub fn request_to(
         ))
     };
     let sock = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
-    let mut s = if target.tls {
+    let mut s = if let Some(config) = tls {
         let name = transport::server_name(&url.host).map_err(|e| HttpError::Tls(e.to_string()))?;
-        let conn = ClientConnection::new(tls_config()?, name)
-            .map_err(|e| HttpError::Tls(e.to_string()))?;
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| HttpError::Tls(e.to_string()))?;
         Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
     } else {
         Stream::Plain(sock)

@@ -25,7 +25,7 @@ const HOSTILE_ID: &str = "<img src=x onerror=window.__pwned=1>";
 const HOSTILE_HOST: &str = "<script>window.__pwned=2</script>evil-host";
 
 /// One Chromium at a time: two loaded cores.
-static BROWSER: Mutex<()> = Mutex::new(());
+pub(crate) static BROWSER: Mutex<()> = Mutex::new(());
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -77,7 +77,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 /// chromedriver plus one session of headless Chromium; both ended on drop.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     port: u16,
     session: String,
@@ -191,7 +191,7 @@ impl Browser {
     }
 
     /// Load a page of nsqadmin and wait for its first data refresh.
-    fn open(&self, url: &str) {
+    pub(crate) fn open(&self, url: &str) {
         self.cmd("POST", "/url", Some(&json!({ "url": url })))
             .unwrap_or_else(|e| panic!("navigate {url}: {e}"));
         self.wait_js(
@@ -201,7 +201,7 @@ impl Browser {
     }
 
     /// Run a script in the page.
-    fn js(&self, script: &str, args: &[Value]) -> Value {
+    pub(crate) fn js(&self, script: &str, args: &[Value]) -> Value {
         self.cmd(
             "POST",
             "/execute/sync",
@@ -211,7 +211,7 @@ impl Browser {
     }
 
     /// Poll a script until it returns a truthy value (≤ [`WAIT`]).
-    fn wait_js(&self, what: &str, script: &str) -> Value {
+    pub(crate) fn wait_js(&self, what: &str, script: &str) -> Value {
         wait_for(what, || {
             let v = self.js(script, &[]);
             let truthy =
@@ -221,7 +221,7 @@ impl Browser {
     }
 
     /// The visible text of the first element matching `css` ("" if none).
-    fn text(&self, css: &str) -> String {
+    pub(crate) fn text(&self, css: &str) -> String {
         self.js(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
             &[json!(css)],
@@ -232,7 +232,7 @@ impl Browser {
     }
 
     /// Wait until the text of `css` contains every one of `needles`.
-    fn wait_text(&self, css: &str, needles: &[&str]) -> String {
+    pub(crate) fn wait_text(&self, css: &str, needles: &[&str]) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let t = self.text(css);
@@ -249,7 +249,12 @@ impl Browser {
 
     /// The cells' texts of the row of table `testid` whose first cell starts
     /// with `first`, once `pred` holds for them (≤ [`WAIT`]).
-    fn wait_row(&self, testid: &str, first: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    pub(crate) fn wait_row(
+        &self,
+        testid: &str,
+        first: &str,
+        pred: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
         let script =
             "const rows = document.querySelectorAll(`[data-testid='${arguments[0]}'] tbody tr`);
             for (const r of rows) {
@@ -329,7 +334,7 @@ impl Browser {
     }
 
     /// Type into the input matching `css`.
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let id = wait_for(&format!("input {css}"), || {
             self.find("css selector", css).ok()
         });
@@ -342,7 +347,7 @@ impl Browser {
     }
 
     /// Save a PNG of the viewport as `<name>.png` in the screenshot folder.
-    fn screenshot(&self, name: &str) {
+    pub(crate) fn screenshot(&self, name: &str) {
         let v = self
             .cmd("GET", "/screenshot", None)
             .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
@@ -377,7 +382,7 @@ impl Drop for Browser {
 }
 
 /// Start the browser or print why the test is skipped.
-fn browser_or_skip() -> Option<Browser> {
+pub(crate) fn browser_or_skip() -> Option<Browser> {
     match Browser::start() {
         Ok(b) => Some(b),
         Err(reason) => {
@@ -431,23 +436,28 @@ impl Publisher {
     }
 }
 
-/// A consumer with a hostile client_id and hostname, subscribed with RDY 0
-/// (so messages stay queued in the channel).
-fn hostile_consumer(nsqd: &Daemon, topic: &str, channel: &str) -> TcpStream {
+/// A consumer that sent this IDENTIFY and subscribed, with RDY 0 (so
+/// messages stay queued in the channel).
+pub(crate) fn subscribe(nsqd: &Daemon, identify: &Value, topic: &str, channel: &str) -> TcpStream {
     let mut s = TcpStream::connect(nsqd.tcp.unwrap()).unwrap();
-    let ident = json!({
-        "client_id": HOSTILE_ID,
-        "hostname": HOSTILE_HOST,
-        "user_agent": "browser-test/1.0",
-        "feature_negotiation": false,
-    })
-    .to_string();
+    let ident = identify.to_string();
     let mut msg = b"  V2IDENTIFY\n".to_vec();
     msg.extend_from_slice(&(ident.len() as u32).to_be_bytes());
     msg.extend_from_slice(ident.as_bytes());
     msg.extend_from_slice(format!("SUB {topic} {channel}\n").as_bytes());
     s.write_all(&msg).unwrap();
     s
+}
+
+/// A consumer with a hostile client_id and hostname.
+fn hostile_consumer(nsqd: &Daemon, topic: &str, channel: &str) -> TcpStream {
+    let ident = json!({
+        "client_id": HOSTILE_ID,
+        "hostname": HOSTILE_HOST,
+        "user_agent": "browser-test/1.0",
+        "feature_negotiation": false,
+    });
+    subscribe(nsqd, &ident, topic, channel)
 }
 
 /// nsqd's stats of one channel (None if it does not exist).

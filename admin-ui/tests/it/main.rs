@@ -8,3 +8,5 @@
 mod api;
 mod browser;
 mod harness;
+mod https;
+mod scale;
