@@ -288,6 +288,9 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
     let shard = Rc::new(Shard::new(id, ctx.clone()));
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
+    if ctx.mesh.len() > 1 {
+        glommio::spawn_local(crate::shard::load::sample(id, ctx.clone())).detach();
+    }
     'inbox: while let Ok(first) = inbox.recv_async().await {
         let mut next = Some(first);
         while let Some(msg) = next {

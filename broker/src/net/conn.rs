@@ -31,6 +31,10 @@ use crate::shard::mesh::{Handoff, ShardMsg};
 use crate::shard::Shard;
 use crate::topic::{PutError, Topic};
 
+/// A producer follows its topic only to an owner shard busy less than this
+/// (per mille of its time).
+const OWNER_BUSY: u32 = 500;
+
 /// Output waiting for the writer above which the connection stops reading
 /// commands until the client has read some of it.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -425,7 +429,11 @@ impl Connection {
             }
             if self.sub.is_none() && self.input.is_empty() {
                 if let Some(owner) = self.affinity.end_buffer(self.shard.id) {
-                    if !self.shard.stopping.get() {
+                    // Not onto an owner that is busy already: many producers
+                    // of one hot topic stay spread, their publishes batched
+                    // by the forwarder.
+                    let owner_busy = self.shard.ctx.shard_load.get(owner) >= OWNER_BUSY;
+                    if !owner_busy && !self.shard.stopping.get() {
                         crate::log!(
                             Info,
                             "client({}) publishes to shard {owner}'s topics: moving there",

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod commit;
 pub mod forward;
+pub mod load;
 pub mod mesh;
 pub mod route;
 
@@ -75,6 +76,8 @@ pub struct Context {
     unhealthy: AtomicBool,
     /// Why, for `/ping` and `/stats` (touched only when health changes).
     health_error: std::sync::Mutex<String>,
+    /// How busy each shard is (placement decisions only).
+    pub shard_load: load::ShardLoad,
 }
 
 impl Context {
@@ -90,6 +93,7 @@ impl Context {
         https_port: u16,
     ) -> Context {
         let f = &opts.flags;
+        let mesh_len = mesh.len();
         let limits = Limits {
             max_msg_size: f.max_msg_size as u64,
             max_body_size: f.max_body_size as u64,
@@ -145,6 +149,7 @@ impl Context {
             announcer,
             unhealthy: AtomicBool::new(false),
             health_error: std::sync::Mutex::new(String::new()),
+            shard_load: load::ShardLoad::new(mesh_len),
         }
     }
 
