@@ -10,41 +10,25 @@
 //! `scripts/test.sh` runs first).
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nsq_protocol::command::Request;
 use serde_json::Value;
 
 use crate::harness::*;
+use nsq_test_support::{free_port, Daemon, Listen};
 
 // ------------------------------------------------------------------ helpers
 
 /// The nsqlookupd binary, next to nsqd.
 fn lookupd_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_nsqd")).with_file_name("nsqlookupd");
-    assert!(
-        bin.is_file(),
-        "nsqlookupd binary not found at {}: run `cargo build --workspace --bins` first \
-         (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A free TCP port on `ip` (bound and released: good enough for a restart
-/// on the same port).
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .expect("bind port 0")
-        .local_addr()
-        .unwrap()
-        .port()
+    nsq_test_support::sibling_bin(nsqd_bin(), "nsqlookupd")
 }
 
 /// Poll `cond` every 50 ms until it returns `Some`, at most `timeout`;
@@ -52,48 +36,17 @@ fn free_port(ip: &str) -> u16 {
 fn wait_for<T>(
     what: &str,
     timeout: Duration,
-    mut cond: impl FnMut() -> Option<T>,
+    cond: impl FnMut() -> Option<T>,
     describe: impl Fn() -> String,
 ) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = cond() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; last state: {}",
-            describe()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    nsq_test_support::poll(what, timeout, Duration::from_millis(50), cond, describe)
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, WAIT)
-        .unwrap_or_else(|e| panic!("connect HTTP {addr}: {e}"));
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Accept: application/vnd.nsq; version=1.0\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} {addr}{path}: {e}"));
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{method} {addr}{path}: no HTTP head in {text:?}"));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    (status, body.to_string())
+    let accept = [("Accept", "application/vnd.nsq; version=1.0")];
+    let r = nsq_test_support::http::request(addr, method, path, &accept, body, WAIT);
+    (r.status, r.body)
 }
 
 /// `http` and require a 200.
@@ -114,10 +67,9 @@ fn parse_json(text: &str) -> Value {
 
 /// A running nsqlookupd, killed on drop (its log printed if the test fails).
 struct Lookupd {
-    child: Child,
+    daemon: Daemon,
     tcp: SocketAddr,
     http: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Lookupd {
@@ -133,68 +85,26 @@ impl Lookupd {
             format!("--http-address=127.0.0.1:{http_port}"),
             "--broadcast-address=127.0.0.1".to_string(),
         ];
-        let mut child = Command::new(lookupd_bin())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nsqlookupd");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for kind in ["TCP", "HTTP"] {
-                    if let Some(addr) = line.split(&format!("{kind}: listening on ")).nth(1) {
-                        let _ = tx.send((kind, addr.trim().to_string()));
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        let (mut tcp, mut http) = (None, None);
-        while tcp.is_none() || http.is_none() {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(("TCP", addr)) => tcp = addr.parse().ok(),
-                Ok((_, addr)) => http = addr.parse().ok(),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    std::thread::sleep(Duration::from_millis(100));
-                    panic!(
-                        "nsqlookupd {args:?} did not start:\n{}",
-                        log.lock().unwrap().join("\n")
-                    );
-                }
-            }
-        }
+        let daemon = Daemon::start(&lookupd_bin(), &args, Listen::TCP_HTTP, WAIT)
+            .unwrap_or_else(|log| panic!("nsqlookupd {args:?} did not start:\n{log}"));
         Lookupd {
-            child,
-            tcp: tcp.expect("tcp"),
-            http: http.expect("http"),
-            log,
+            tcp: daemon.tcp.expect("tcp"),
+            http: daemon.http.expect("http"),
+            daemon,
         }
+    }
+
+    /// The process ID.
+    fn pid(&self) -> u32 {
+        self.daemon.pid()
     }
 
     /// SIGTERM and a bounded wait for the exit.
     fn terminate(&mut self) {
-        // SAFETY: kill(2) on our own child's PID.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        if self.daemon.terminate(WAIT).is_none() {
+            self.daemon.kill();
+            panic!("nsqlookupd did not exit within {WAIT:?} of SIGTERM");
         }
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        panic!("nsqlookupd did not exit within {WAIT:?} of SIGTERM");
     }
 
     fn http_url(&self) -> String {
@@ -278,22 +188,6 @@ impl Lookupd {
     }
 }
 
-impl Drop for Lookupd {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "---- nsqlookupd {} log ----\n{}",
-                self.tcp,
-                self.log.lock().unwrap().join("\n")
-            );
-        }
-    }
-}
-
 /// The strings of a JSON array.
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
@@ -306,17 +200,11 @@ fn strings(v: &Value) -> BTreeSet<String> {
 }
 
 /// A data directory that outlives nsqd restarts, removed on drop.
-struct DataDir(PathBuf);
+struct DataDir(nsq_test_support::TempDir);
 
 impl DataDir {
     fn new() -> DataDir {
-        DataDir(fresh_data_dir())
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        DataDir(nsq_test_support::TempDir::new("nsqd-it"))
     }
 }
 
@@ -328,7 +216,7 @@ fn start_nsqd(ip: &str, ports: (u16, u16), lookupds: &[&Lookupd], data: &DataDir
         format!("--http-address={ip}:{}", ports.1),
         format!("--broadcast-address={ip}"),
         "--shards=2".to_string(),
-        format!("--data-path={}", data.0.display()),
+        format!("--data-path={}", data.0.path().display()),
     ];
     args.extend(
         lookupds
@@ -582,7 +470,7 @@ fn hung_lookupd_does_not_hold_new_topics_back() {
     wait_node(&l, n.tcp.port(), WAIT);
     // SAFETY: kill(2) on our own child's PID (SIGKILL on drop still works).
     unsafe {
-        libc::kill(l.child.id() as i32, libc::SIGSTOP);
+        libc::kill(l.pid() as i32, libc::SIGSTOP);
     }
     struct Cont(u32);
     impl Drop for Cont {
@@ -593,7 +481,7 @@ fn hung_lookupd_does_not_hold_new_topics_back() {
             }
         }
     }
-    let _cont = Cont(l.child.id());
+    let _cont = Cont(l.pid());
     let t0 = Instant::now();
     let topics: Vec<String> = (0..4).map(|i| format!("hung_t{i}")).collect();
     let mut p = n.connect();

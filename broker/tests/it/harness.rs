@@ -1,18 +1,18 @@
 //! Test harness: start the real `nsqd` binary on 127.0.0.1 with a free port
 //! (port 0, actual port read from its log), stop it by PID, and a small
-//! blocking client that speaks the raw V2 protocol with bounded waits.
+//! blocking client that speaks the raw V2 protocol with bounded waits. The
+//! process handling is `nsq_test_support`'s.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::{Decoded, MessageHeader, MessageId};
+use nsq_test_support::{Daemon, Listen};
 
 /// The `skip`-th topic name `<prefix><i>` owned by `shard` of 2 (the
 /// broker's own ownership rule).
@@ -26,31 +26,26 @@ pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
 
 /// A new, empty directory under the system temp dir.
 pub fn fresh_data_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "nsqd-it-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create data dir");
-    dir
+    nsq_test_support::fresh_dir("nsqd-it")
 }
 
 /// Default bound for any wait in tests.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = nsq_test_support::WAIT;
+
+/// The nsqd binary of this package.
+pub fn nsqd_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_nsqd"))
+}
 
 /// A running nsqd, killed on drop.
 pub struct Nsqd {
-    child: Child,
+    daemon: Daemon,
     /// TCP address it listens on.
     pub tcp: SocketAddr,
     /// HTTP address it listens on, if HTTP is on.
     pub http: Option<SocketAddr>,
     /// Its data directory (removed on drop).
     pub data_dir: std::path::PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Nsqd {
@@ -78,78 +73,35 @@ impl Nsqd {
         if !args.iter().any(|a| a.contains("data-path")) {
             all.push(&data_flag);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nsqd"))
-            .args(&all)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nsqd");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for kind in ["TCP", "HTTP"] {
-                    if let Some(addr) = line.split(&format!("{kind}: listening on ")).nth(1) {
-                        let _ = tx.send((kind, addr.trim().to_string()));
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
         // HTTP is on unless `--http-address=` (empty) is given.
-        let expect_http = !args
+        let http = !args
             .iter()
             .any(|a| *a == "--http-address=" || *a == "-http-address=");
-        let deadline = Instant::now() + WAIT;
-        let (mut tcp, mut http) = (None, None);
-        while tcp.is_none() || (expect_http && http.is_none()) {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(("TCP", addr)) => tcp = addr.parse().ok(),
-                Ok((_, addr)) => http = addr.parse().ok(),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    std::thread::sleep(Duration::from_millis(100));
-                    return Err(log.lock().unwrap().join("\n"));
-                }
-            }
-        }
+        let want = Listen { tcp: true, http };
+        let daemon = Daemon::start(nsqd_bin(), &all, want, WAIT).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&data_dir);
+        })?;
         Ok(Nsqd {
-            child,
-            tcp: tcp.expect("tcp address"),
-            http,
-            log,
+            tcp: daemon.tcp.expect("tcp address"),
+            http: daemon.http,
+            daemon,
             data_dir,
         })
     }
 
     /// The process ID.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid()
     }
 
     /// Log lines so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.daemon.log()
     }
 
     /// Send SIGTERM and wait (bounded) for exit; returns the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill(2) on our own child's PID.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.daemon.terminate(WAIT)
     }
 
     /// A connected client that sent the magic.
@@ -160,14 +112,8 @@ impl Nsqd {
 
 impl Drop for Nsqd {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.daemon.kill();
         let _ = std::fs::remove_dir_all(&self.data_dir);
-        if std::thread::panicking() {
-            eprintln!("---- nsqd log ----\n{}", self.log());
-        }
     }
 }
 
@@ -384,37 +330,22 @@ impl Client {
 
     /// Wait until `f` holds, bounded by [`WAIT`].
     pub fn wait_until(mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !f() {
-            assert!(
-                Instant::now() < deadline,
-                "condition not met within {WAIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let every = Duration::from_millis(10);
+        nsq_test_support::poll(
+            "a condition",
+            WAIT,
+            every,
+            || f().then_some(()),
+            String::new,
+        );
     }
 }
 
 /// One HTTP request with `body` on a fresh connection; returns (status, body).
 pub fn http_with_body(nsqd: &Nsqd, method: &str, target: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(nsqd.http.expect("http")).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(body);
-    s.write_all(&req).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let addr = nsqd.http.expect("http");
+    let r = nsq_test_support::http::request(addr, method, target, &[], body, WAIT);
+    (r.status, r.body)
 }
 
 /// One HTTP request on a fresh connection; returns (status, body).
@@ -447,23 +378,17 @@ pub fn start_on_with(dir: &std::path::Path, extra: &[&str]) -> Nsqd {
 }
 
 /// A directory removed (recursively) on drop.
-pub struct TempDir(pub std::path::PathBuf);
+pub struct TempDir(nsq_test_support::TempDir);
 
 impl TempDir {
     /// A fresh empty directory.
     pub fn new() -> TempDir {
-        TempDir(fresh_data_dir())
+        TempDir(nsq_test_support::TempDir::new("nsqd-it"))
     }
 
     /// Its path.
     pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

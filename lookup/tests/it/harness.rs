@@ -1,29 +1,28 @@
 //! Test harness: start the real `nsqlookupd` binary on 127.0.0.1 with port 0
 //! (the bound ports are read from its log), stop it by PID; a blocking raw
-//! "  V1" peer and a minimal HTTP/1.1 client, all with bounded waits.
+//! "  V1" peer and a minimal HTTP/1.1 client, all with bounded waits. The
+//! process handling is `nsq_test_support`'s.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use nsq_protocol::lookupd::{decode_response, IdentifyRequest, LookupRequest, MAGIC_V1};
 use nsq_protocol::Decoded;
+use nsq_test_support::{Daemon, Listen};
 
 /// Default bound for any wait in tests.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = nsq_test_support::WAIT;
 
 /// A running nsqlookupd, killed on drop.
 pub struct Lookupd {
-    child: Child,
+    daemon: Daemon,
     /// TCP address.
     pub tcp: SocketAddr,
     /// HTTP address.
     pub http: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Lookupd {
@@ -36,72 +35,23 @@ impl Lookupd {
 
     /// Start with exactly these flags; Err(log) if it exits before listening.
     pub fn start_raw(args: &[&str]) -> Result<Lookupd, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nsqlookupd"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nsqlookupd");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for kind in ["TCP", "HTTP"] {
-                    if let Some(addr) = line.split(&format!("{kind}: listening on ")).nth(1) {
-                        let _ = tx.send((kind, addr.trim().to_string()));
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        let (mut tcp, mut http) = (None, None);
-        while tcp.is_none() || http.is_none() {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(("TCP", addr)) => tcp = addr.parse().ok(),
-                Ok((_, addr)) => http = addr.parse().ok(),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    // The reader thread ends at EOF; give it the bounded wait.
-                    let until = Instant::now() + Duration::from_secs(2);
-                    while Arc::strong_count(&log) > 1 && Instant::now() < until {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    return Err(log.lock().unwrap().join("\n"));
-                }
-            }
-        }
+        let bin = Path::new(env!("CARGO_BIN_EXE_nsqlookupd"));
+        let daemon = Daemon::start(bin, args, Listen::TCP_HTTP, WAIT)?;
         Ok(Lookupd {
-            child,
-            tcp: tcp.expect("tcp"),
-            http: http.expect("http"),
-            log,
+            tcp: daemon.tcp.expect("tcp"),
+            http: daemon.http.expect("http"),
+            daemon,
         })
     }
 
     /// Log lines so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.daemon.log()
     }
 
     /// Send SIGTERM and wait (bounded) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill(2) on our own child's PID.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.daemon.terminate(WAIT)
     }
 
     /// A raw TCP connection that sent the magic.
@@ -133,11 +83,8 @@ impl Lookupd {
 
     /// Poll `cond` over `/lookup`-style reads until true (bounded by WAIT).
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Lookupd) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let every = Duration::from_millis(10);
+        nsq_test_support::poll(what, WAIT, every, || cond(self).then_some(()), String::new);
     }
 
     /// Remote addresses of `/lookup?topic=` producers (empty on 404).
@@ -153,18 +100,6 @@ impl Lookupd {
             .iter()
             .map(|p| p["remote_address"].as_str().unwrap_or_default().to_string())
             .collect()
-    }
-}
-
-impl Drop for Lookupd {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- nsqlookupd log ----\n{}", self.log());
-        }
     }
 }
 
@@ -263,59 +198,11 @@ impl Peer {
 }
 
 /// A response.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers, names lowercased.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: String,
-}
-
-impl HttpResponse {
-    /// A header's value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == &name.to_ascii_lowercase())
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub type HttpResponse = nsq_test_support::http::Response;
 
 /// One request on a fresh connection (`Connection: close`).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> HttpResponse {
-    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect http");
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: lookupd\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read http");
-    parse_response(&raw)
-}
-
-/// Parse one whole response.
-pub fn parse_response(raw: &[u8]) -> HttpResponse {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    nsq_test_support::http::request(addr, method, path, &[], b"", WAIT)
 }
 
 impl Peer {

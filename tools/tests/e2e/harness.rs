@@ -1,29 +1,26 @@
-//! Start nsqd / nsqlookupd / the tools, bounded waits, cleanup.
+//! Start nsqd / nsqlookupd / the tools, bounded waits, cleanup (the process
+//! handling is `nsq_test_support`'s).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nsq_test_support::{Lines, Listen};
 use nsq_tools::httpc::{self, Timeouts, Url};
+
+pub use nsq_test_support::TempDir;
 
 /// Bound for every wait.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// `../target/debug/<name>` of the workspace.
+/// A daemon binary of the workspace, next to this crate's tools in
+/// `target/<profile>/` (`cargo build --workspace --bins`).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/debug")
-        .join(name);
-    assert!(
-        p.is_file(),
-        "{} not found: run `cargo build --workspace --bins` first (scripts/test.sh does)",
-        p.display()
-    );
-    p
+    nsq_test_support::sibling_bin(env!("CARGO_BIN_EXE_nsq_tail"), name)
 }
 
 /// A tool binary of this crate.
@@ -40,113 +37,30 @@ pub fn tool_bin(name: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A fresh temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "nsq-tools-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Poll `cond` every 25 ms until `Some`, at most `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = cond() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn raise_memlock() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let lim = libc::rlimit {
-            rlim_cur: libc::RLIM_INFINITY,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        // SAFETY: setrlimit with a valid struct; failure is harmless here.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
-        }
-    });
+pub fn wait_for<T>(what: &str, timeout: Duration, cond: impl FnMut() -> Option<T>) -> T {
+    let every = Duration::from_millis(25);
+    nsq_test_support::poll(what, timeout, every, cond, String::new)
 }
 
 /// A running daemon, killed on drop (its log printed if the test fails).
 pub struct Daemon {
-    child: Child,
+    inner: nsq_test_support::Daemon,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
     _dir: Option<TempDir>,
-    name: &'static str,
 }
 
 impl Daemon {
     fn spawn(name: &'static str, args: &[String], dir: Option<TempDir>) -> Daemon {
-        raise_memlock();
-        let mut child = Command::new(workspace_bin(name))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for kind in ["TCP", "HTTP"] {
-                    if let Some(addr) = line.split(&format!("{kind}: listening on ")).nth(1) {
-                        let _ = tx.send((kind, addr.trim().to_string()));
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        let (mut tcp, mut http) = (None, None);
-        while tcp.is_none() || http.is_none() {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(("TCP", a)) => tcp = a.parse().ok(),
-                Ok((_, a)) => http = a.parse().ok(),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("{name} did not start:\n{}", log.lock().unwrap().join("\n"));
-                }
-            }
-        }
+        let inner =
+            nsq_test_support::Daemon::start(&workspace_bin(name), args, Listen::TCP_HTTP, WAIT)
+                .unwrap_or_else(|log| panic!("{name} did not start:\n{log}"));
         Daemon {
-            child,
-            tcp: tcp.unwrap(),
-            http: http.unwrap(),
-            log,
+            tcp: inner.tcp.expect("tcp"),
+            http: inner.http.expect("http"),
+            inner,
             _dir: dir,
-            name,
         }
     }
 
@@ -177,7 +91,7 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.inner.log()
     }
 
     /// GET path on the HTTP port: (status, body).
@@ -233,20 +147,8 @@ impl Daemon {
 
     /// SIGKILL-free stop: SIGTERM and a bounded wait.
     pub fn terminate(&mut self) {
-        signal(&self.child, libc::SIGTERM);
-        wait_exit(&mut self.child, WAIT);
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- {} log ----\n{}", self.name, self.log());
-        }
+        self.inner.signal(libc::SIGTERM);
+        wait_exit(self.inner.child(), WAIT);
     }
 }
 
@@ -283,34 +185,22 @@ pub fn http(method: &str, addr: SocketAddr, path: &str, body: &[u8]) -> (u16, St
 
 /// Send a signal to a child.
 pub fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's PID.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
+    nsq_test_support::process::signal(child, sig);
 }
 
 /// Wait (bounded) for a child to exit; kill it and panic otherwise.
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process {} did not exit within {timeout:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    nsq_test_support::process::wait_exit(child, timeout).unwrap_or_else(|| {
+        nsq_test_support::process::kill(child);
+        panic!("process {} did not exit within {timeout:?}", child.id());
+    })
 }
 
 /// A running tool with its stdout and stderr collected line by line.
 pub struct Tool {
     pub child: Child,
-    out: Arc<Mutex<Vec<String>>>,
-    err: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+    out: Lines,
+    err: Lines,
     name: String,
 }
 
@@ -334,23 +224,12 @@ impl Tool {
                 let _ = stdin.write_all(&data);
             });
         }
-        let collect = |r: Box<dyn std::io::Read + Send>| {
-            let v = Arc::new(Mutex::new(Vec::new()));
-            let v2 = v.clone();
-            let h = std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    v2.lock().unwrap().push(line);
-                }
-            });
-            (v, h)
-        };
-        let (out, h1) = collect(Box::new(child.stdout.take().expect("stdout")));
-        let (err, h2) = collect(Box::new(child.stderr.take().expect("stderr")));
+        let out = Lines::collect(child.stdout.take().expect("stdout"));
+        let err = Lines::collect(child.stderr.take().expect("stderr"));
         Tool {
             child,
             out,
             err,
-            readers: vec![h1, h2],
             name: name.to_string(),
         }
     }
@@ -367,19 +246,18 @@ impl Tool {
         (status, t.stdout(), t.stderr())
     }
 
-    /// After exit: wait for the pipe readers to reach EOF.
+    /// After exit: wait (bounded) for the pipe readers to reach EOF.
     pub fn drain(&mut self) {
-        for h in self.readers.drain(..) {
-            let _ = h.join();
-        }
+        self.out.wait_ended(WAIT);
+        self.err.wait_ended(WAIT);
     }
 
     pub fn stdout(&self) -> Vec<String> {
-        self.out.lock().unwrap().clone()
+        self.out.all()
     }
 
     pub fn stderr(&self) -> String {
-        self.err.lock().unwrap().join("\n")
+        self.err.text()
     }
 
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
@@ -393,10 +271,7 @@ impl Tool {
 
 impl Drop for Tool {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        nsq_test_support::process::kill(&mut self.child);
         if std::thread::panicking() {
             eprintln!(
                 "---- {} stdout ----\n{}\n---- stderr ----\n{}",
