@@ -7,7 +7,6 @@
 //! bound without SO_REUSEPORT so a port in use is a clear startup error.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::IntoRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use crate::net::listener::Protocol;
 use crate::options::{Options, NSQ_VERSION};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::{Context, Shard};
+use nsq_daemon_support::raise_memlock;
 
 /// Startup failures (exit non-zero with this message, reference C.3).
 #[derive(Debug)]
@@ -53,30 +53,6 @@ impl std::fmt::Display for BootError {
 
 impl std::error::Error for BootError {}
 
-/// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
-fn raise_memlock() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-    }
-    lim.rlim_cur
-}
-
 /// io_memory per executor: glommio registers it on 3 rings, charged to
 /// memlock for unprivileged users. This build does no DMA file I/O yet, so a
 /// small pool is plenty.
@@ -93,26 +69,10 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
         .ok_or_else(|| BootError::Address(addr.to_string()))
 }
 
-/// Accept queue length asked for (capped by `net.core.somaxconn`).
-const LISTEN_BACKLOG: i32 = 4096;
-
 /// Bind a listening socket (without SO_REUSEPORT), non-blocking.
 fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
     let addr = resolve(addr)?;
-    let listen_err = |e| BootError::Listen(addr.to_string(), e);
-    let listener = std::net::TcpListener::bind(addr).map_err(listen_err)?;
-    listener.set_nonblocking(true).map_err(listen_err)?;
-    let local = listener.local_addr().map_err(listen_err)?;
-    let fd = listener.into_raw_fd();
-    // std listens with a backlog of 128: a burst of connections (clients
-    // reconnecting after a restart) would see dropped SYNs and 1 s
-    // retransmits. Go asks for somaxconn; so do we (the kernel caps it).
-    // SAFETY: listen(2) again on the listening socket we own; it only
-    // changes the backlog.
-    unsafe {
-        libc::listen(fd, LISTEN_BACKLOG);
-    }
-    Ok((fd, local))
+    nsq_daemon_support::listen(addr).map_err(|e| BootError::Listen(addr.to_string(), e))
 }
 
 /// Run nsqd until SIGINT/SIGTERM.

@@ -10,12 +10,16 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use nsq_daemon_support::{matches_with_config, ConfigKeys};
 
 /// The version NSQ clients and tools see (decision 2).
 pub const NSQ_VERSION: &str = "1.3.0";
 
 use nsq_protocol::flags::parse_bool;
 pub use nsq_protocol::flags::parse_go_duration;
+
+/// The OS hostname.
+pub use nsq_daemon_support::hostname;
 
 /// The nsqd flags. Field docs are the `--help` text.
 #[derive(Debug, Clone, Parser)]
@@ -215,14 +219,8 @@ pub struct Flags {
 
 /// Rewrite `-flag` / `-flag=v` spellings of known flags to `--flag`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    nsq_protocol::flags::normalize_args(args, &known_flags())
-}
-
-fn known_flags() -> Vec<String> {
-    Flags::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect()
+    let known = nsq_daemon_support::cli::long_flags(&Flags::command());
+    nsq_protocol::flags::normalize_args(args, &known)
 }
 
 /// Validated, resolved options the broker runs with.
@@ -269,35 +267,25 @@ const DURATION_FLAGS: &[&str] = &[
     "e2e-processing-latency-window-time",
 ];
 
-/// `--flag=value` arguments for every known key of the TOML file at `path`
-/// whose flag was not given on the command line. Unknown keys are ignored.
-fn config_file_args(path: &str, cli: &ArgMatches) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("failed to load config file {path} - {e}"))?;
-    let known = known_flags();
-    let spec = nsq_protocol::flags::ConfigSpec {
-        known: &known,
-        durations: DURATION_FLAGS,
-        repeatable: &[
-            "lookupd-tcp-address",
-            "auth-http-address",
+/// How the config file's keys map onto the flags (NSQ's special keys).
+const CONFIG_KEYS: ConfigKeys<'static> = ConfigKeys {
+    durations: DURATION_FLAGS,
+    repeatable: &[
+        "lookupd-tcp-address",
+        "auth-http-address",
+        "e2e-processing-latency-percentile",
+        "enable-experiment",
+    ],
+    renamed: &[
+        ("id", "node-id"),
+        ("nsqlookupd_tcp_addresses", "lookupd-tcp-address"),
+        ("auth_http_addresses", "auth-http-address"),
+        (
+            "e2e_processing_latency_percentiles",
             "e2e-processing-latency-percentile",
-            "enable-experiment",
-        ],
-        renamed: &[
-            ("id", "node-id"),
-            ("nsqlookupd_tcp_addresses", "lookupd-tcp-address"),
-            ("auth_http_addresses", "auth-http-address"),
-            (
-                "e2e_processing_latency_percentiles",
-                "e2e-processing-latency-percentile",
-            ),
-        ],
-    };
-    nsq_protocol::flags::config_args(path, &text, &spec, |flag| {
-        cli.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine)
-    })
-}
+        ),
+    ],
+};
 
 fn default_node_id() -> u16 {
     // NSQ: crc32(md5(hostname)) % 1024. Any stable hash of the hostname
@@ -310,32 +298,12 @@ fn default_node_id() -> u16 {
     (h % 1024) as u16
 }
 
-/// The OS hostname.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 impl Options {
     /// Parse and validate `args` (including the program name). With
     /// `--config`, the file's keys fill every flag not given on the command
     /// line (reference C.2: flag > config file > default).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
-        let args = normalize_args(args);
-        let mut matches = Flags::command().try_get_matches_from(&args)?;
-        let config = matches
-            .get_one::<String>("config")
-            .cloned()
-            .unwrap_or_default();
-        if !config.is_empty() {
-            let from_file = config_file_args(&config, &matches)
-                .map_err(|e| Flags::command().error(clap::error::ErrorKind::ValueValidation, e))?;
-            let mut all = vec![args.first().cloned().unwrap_or_default()];
-            all.extend(from_file);
-            all.extend(args.into_iter().skip(1));
-            matches = Flags::command().try_get_matches_from(all)?;
-        }
+        let matches = matches_with_config(Flags::command, args, &CONFIG_KEYS)?;
         let flags = Flags::from_arg_matches(&matches)?;
         Self::validate(flags, &matches)
     }
@@ -417,24 +385,13 @@ impl Options {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Options {
-        Options::parse(
-            std::iter::once("nsqd")
-                .chain(args.iter().copied())
-                .map(String::from),
-        )
-        .unwrap()
+    fn try_parse(args: &[&str]) -> Result<Options, clap::Error> {
+        let args = std::iter::once("nsqd").chain(args.iter().copied());
+        Options::parse(args.map(String::from))
     }
 
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("5").is_err());
-        assert!(parse_go_duration("-1s").is_err());
-        assert!(parse_go_duration("1x").is_err());
+    fn parse(args: &[&str]) -> Options {
+        try_parse(args).unwrap()
     }
 
     #[test]
@@ -489,15 +446,7 @@ mod tests {
 
     #[test]
     fn validations() {
-        let err = |args: &[&str]| {
-            Options::parse(
-                std::iter::once("nsqd")
-                    .chain(args.iter().copied())
-                    .map(String::from),
-            )
-            .unwrap_err()
-            .to_string()
-        };
+        let err = |args: &[&str]| try_parse(args).unwrap_err().to_string();
         assert!(err(&["--node-id=1024"]).contains("--node-id must be [0,1024)"));
         assert!(err(&["--max-deflate-level=10"]).contains("--max-deflate-level must be [1,9]"));
         assert!(err(&["--auth-http-request-method=put"]).contains("must be post or get"));
@@ -507,14 +456,11 @@ mod tests {
 
     #[test]
     fn config_file_fills_flags_not_given() {
-        let dir = std::env::temp_dir().join(format!("nsqd-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nsqd.cfg");
-        std::fs::write(
-            &path,
+        let (_dir, path) = nsq_test_support::temp_file(
+            "nsqd-cfg",
+            "nsqd.cfg",
             "mem_queue_size = 7\nmsg_timeout = 1500\nmax_req_timeout = \"2h\"\nid = 9\nnsqlookupd_tcp_addresses = [\"a:1\", \"b:2\"]\nsnappy = false\nunknown_key = 1\ntcp_address = \"1.2.3.4:5\"\n",
-        )
-        .unwrap();
+        );
         let cfg = format!("--config={}", path.display());
         let o = parse(&[&cfg, "--tcp-address=127.0.0.1:9"]);
         assert_eq!(o.flags.mem_queue_size, 7);
@@ -524,7 +470,6 @@ mod tests {
         assert_eq!(o.flags.lookupd_tcp_address, vec!["a:1", "b:2"]);
         assert!(!o.flags.snappy);
         assert_eq!(o.flags.tcp_address, "127.0.0.1:9", "the command line wins");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! sockets are bound without SO_REUSEPORT so a port in use is a clear error.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::IntoRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,37 +20,11 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::error::LookupError;
 use crate::options::{Options, NSQ_VERSION};
 use crate::server::Server;
+use nsq_daemon_support::raise_memlock;
 
 /// io_memory for the executor: glommio registers it on its rings; this
 /// process does no DMA file I/O, so the minimum serves.
 const IO_MEMORY: usize = 64 * 1024;
-
-/// Accept queue length asked for (capped by `net.core.somaxconn`).
-const LISTEN_BACKLOG: i32 = 4096;
-
-/// Raise RLIMIT_MEMLOCK's soft limit to the hard limit; returns the limit.
-fn raise_memlock() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-    }
-    lim.rlim_cur
-}
 
 /// Bind a listening socket (std: no SO_REUSEPORT), non-blocking.
 fn bind(flag: &'static str, addr: &str) -> Result<(i32, SocketAddr), LookupError> {
@@ -63,24 +36,10 @@ fn bind(flag: &'static str, addr: &str) -> Result<(i32, SocketAddr), LookupError
             flag,
             value: addr.to_string(),
         })?;
-    let listen_err = |source| LookupError::Listen {
+    nsq_daemon_support::listen(resolved).map_err(|source| LookupError::Listen {
         addr: resolved.to_string(),
         source,
-    };
-    let listener = std::net::TcpListener::bind(resolved).map_err(listen_err)?;
-    listener.set_nonblocking(true).map_err(listen_err)?;
-    let local = listener.local_addr().map_err(listen_err)?;
-    let fd = listener.into_raw_fd();
-    // std listens with a backlog of 128; when hundreds of nsqd reconnect at
-    // once (a lookupd restart), a full accept queue drops SYNs and each
-    // costs the peer a 1 s retransmit. Go asks for somaxconn; so do we (the
-    // kernel caps the value at net.core.somaxconn).
-    // SAFETY: listen(2) again on the listening socket we own; it only
-    // changes the backlog.
-    unsafe {
-        libc::listen(fd, LISTEN_BACKLOG);
-    }
-    Ok((fd, local))
+    })
 }
 
 /// Which protocol a listener serves.

@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use nsq_protocol::flags::{config_args, normalize_args, parse_bool, parse_go_duration, ConfigSpec};
+use nsq_daemon_support::{matches_with_config, ConfigKeys};
+use nsq_protocol::flags::{parse_bool, parse_go_duration};
+
+/// The OS hostname.
+pub use nsq_daemon_support::hostname;
 
 /// The version NSQ clients and tools see (decision 2).
 pub const NSQ_VERSION: &str = "1.3.0";
@@ -53,15 +56,12 @@ pub struct Flags {
     pub tombstone_lifetime: Duration,
 }
 
-/// Flags whose config-file integers are milliseconds (reference C.2).
-const DURATION_FLAGS: &[&str] = &["inactive-producer-timeout", "tombstone-lifetime"];
-
-fn known_flags() -> Vec<String> {
-    Flags::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect()
-}
+/// Config-file keys: these integers are milliseconds (reference C.2).
+const CONFIG_KEYS: ConfigKeys<'static> = ConfigKeys {
+    durations: &["inactive-producer-timeout", "tombstone-lifetime"],
+    repeatable: &[],
+    renamed: &[],
+};
 
 /// Validated options nsqlookupd runs with.
 #[derive(Debug, Clone)]
@@ -81,31 +81,7 @@ fn bad(msg: String) -> clap::Error {
 impl Options {
     /// Parse and validate `args` (including the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
-        let known = known_flags();
-        let args = normalize_args(args, &known);
-        let mut matches = Flags::command().try_get_matches_from(&args)?;
-        let config = matches
-            .get_one::<String>("config")
-            .cloned()
-            .unwrap_or_default();
-        if !config.is_empty() {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| bad(format!("failed to load config file {config} - {e}")))?;
-            let spec = ConfigSpec {
-                known: &known,
-                durations: DURATION_FLAGS,
-                repeatable: &[],
-                renamed: &[],
-            };
-            let from_file = config_args(&config, &text, &spec, |flag| {
-                matches.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine)
-            })
-            .map_err(bad)?;
-            let mut all = vec![args.first().cloned().unwrap_or_default()];
-            all.extend(from_file);
-            all.extend(args.into_iter().skip(1));
-            matches = Flags::command().try_get_matches_from(all)?;
-        }
+        let matches = matches_with_config(Flags::command, args, &CONFIG_KEYS)?;
         let flags = Flags::from_arg_matches(&matches)?;
         let log_level = nsq_protocol::logfmt::Level::parse(&flags.log_level)
             .ok_or_else(|| bad(format!("invalid log level {:?}", flags.log_level)))?;
@@ -122,24 +98,17 @@ impl Options {
     }
 }
 
-/// The OS hostname.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn try_parse(args: &[&str]) -> Result<Options, clap::Error> {
+        let args = std::iter::once("nsqlookupd").chain(args.iter().copied());
+        Options::parse(args.map(String::from))
+    }
+
     fn parse(args: &[&str]) -> Options {
-        Options::parse(
-            std::iter::once("nsqlookupd")
-                .chain(args.iter().copied())
-                .map(String::from),
-        )
-        .unwrap()
+        try_parse(args).unwrap()
     }
 
     #[test]
@@ -175,15 +144,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        let err = |args: &[&str]| {
-            Options::parse(
-                std::iter::once("nsqlookupd")
-                    .chain(args.iter().copied())
-                    .map(String::from),
-            )
-            .unwrap_err()
-            .to_string()
-        };
+        let err = |args: &[&str]| try_parse(args).unwrap_err().to_string();
         assert!(err(&["--tombstone-lifetime=5"]).contains("invalid duration"));
         assert!(err(&["--log-level=loud"]).contains("invalid log level"));
         assert!(err(&["--nope"]).contains("--nope"));
@@ -192,20 +153,16 @@ mod tests {
 
     #[test]
     fn config_file_fills_flags_not_given() {
-        let dir = std::env::temp_dir().join(format!("nsqlookupd-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("lookupd.cfg");
-        std::fs::write(
-            &path,
+        let (_dir, path) = nsq_test_support::temp_file(
+            "nsqlookupd-cfg",
+            "lookupd.cfg",
             "tombstone_lifetime = 1500\ninactive_producer_timeout = \"1m\"\nbroadcast_address = \"b.example\"\ntcp_address = \"1.2.3.4:5\"\nunknown = 1\n",
-        )
-        .unwrap();
+        );
         let cfg = format!("--config={}", path.display());
         let o = parse(&[&cfg, "-tcp-address", "127.0.0.1:9"]);
         assert_eq!(o.flags.tombstone_lifetime, Duration::from_millis(1500));
         assert_eq!(o.flags.inactive_producer_timeout, Duration::from_secs(60));
         assert_eq!(o.broadcast_address, "b.example");
         assert_eq!(o.flags.tcp_address, "127.0.0.1:9", "the command line wins");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,6 +32,15 @@ impl TempDir {
     }
 }
 
+/// A fresh directory holding one file `name` with `text`: the directory
+/// (removed on drop) and the file's path.
+pub fn temp_file(prefix: &str, name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(prefix);
+    let path = dir.0.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    (dir, path)
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -16,7 +16,7 @@ pub mod wait;
 
 pub use bins::sibling_bin;
 pub use daemon::{Daemon, Listen};
-pub use dirs::{fresh_dir, TempDir};
+pub use dirs::{fresh_dir, temp_file, TempDir};
 pub use lines::Lines;
 pub use net::{dead_addr, free_port};
 pub use wait::poll;
