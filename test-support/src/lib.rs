@@ -1,9 +1,10 @@
 //! Dev-only helpers shared by the integration tests of broker, lookup,
 //! tools and admin-ui: start a real daemon binary on 127.0.0.1 (port 0, the
 //! bound addresses read from its `listening on` log lines), wait on events
-//! with bounded waits, stop it by PID, temporary directories, free ports,
-//! and a minimal blocking HTTP/1.1 client. Each test crate keeps a thin
-//! `harness.rs` with its own daemon-specific helpers over this crate.
+//! with bounded waits, stop it by PID, temporary directories, free ports, a
+//! minimal blocking HTTP/1.1 client, and a throwaway PKI for TLS tests.
+//! Each test crate keeps a thin `harness.rs` with its own daemon-specific
+//! helpers over this crate.
 
 pub mod bins;
 pub mod daemon;
@@ -11,6 +12,7 @@ pub mod dirs;
 pub mod http;
 pub mod lines;
 pub mod net;
+pub mod pki;
 pub mod process;
 pub mod wait;
 

@@ -14,7 +14,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,9 +29,10 @@ use crate::harness::*;
 
 /// A CA, a server certificate for 127.0.0.1/localhost signed by it, a
 /// client certificate (CN `client-cn`) signed by it, and a self-signed
-/// "rogue" client certificate, as PEM files in a temp directory.
+/// "rogue" client certificate, as PEM files in a temp directory (removed
+/// on drop).
 pub struct Pki {
-    pub dir: PathBuf,
+    pki: nsq_test_support::pki::Pki,
     pub ca_pem: String,
     pub client: (Vec<CertificateDer<'static>>, Vec<u8>),
     pub rogue: (Vec<CertificateDer<'static>>, Vec<u8>),
@@ -42,62 +42,26 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Pki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        let pki = nsq_test_support::pki::Pki::new("nsq test CA", "client-cn");
+        let chain = |c: &nsq_test_support::pki::Cert| {
+            (vec![CertificateDer::from(c.der.clone())], c.key_der.clone())
         };
-        let dir = fresh_data_dir();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "nsq test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-
-        let server_key = KeyPair::generate().unwrap();
-        let mut sp = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        sp.distinguished_name.push(DnType::CommonName, "localhost");
-        let server = sp.signed_by(&server_key, &ca, &ca_key).unwrap();
-
-        let client_key = KeyPair::generate().unwrap();
-        let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
-        cp.distinguished_name.push(DnType::CommonName, "client-cn");
-        cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client = cp.signed_by(&client_key, &ca, &ca_key).unwrap();
-
-        let rogue_key = KeyPair::generate().unwrap();
-        let mut rp = CertificateParams::new(Vec::<String>::new()).unwrap();
-        rp.distinguished_name.push(DnType::CommonName, "rogue-cn");
-        rp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let rogue = rp.self_signed(&rogue_key).unwrap();
-
-        let other_key = KeyPair::generate().unwrap();
-        let mut op = CertificateParams::new(Vec::<String>::new()).unwrap();
-        op.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let other = op.self_signed(&other_key).unwrap();
-
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-        std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
         Pki {
-            ca_pem: ca.pem(),
-            client: (vec![client.der().clone()], client_key.serialize_der()),
-            rogue: (vec![rogue.der().clone()], rogue_key.serialize_der()),
-            other_ca_pem: other.pem(),
-            dir,
+            ca_pem: pki.ca_pem.clone(),
+            client: chain(&pki.client),
+            rogue: chain(&pki.rogue),
+            other_ca_pem: pki.other_ca_pem.clone(),
+            pki,
         }
     }
 
     pub fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
+        self.pki.path(name)
     }
 
     /// `--tls-cert` and `--tls-key` flags.
     pub fn server_flags(&self) -> Vec<String> {
-        vec![
-            format!("--tls-cert={}", self.path("server.pem")),
-            format!("--tls-key={}", self.path("server.key")),
-        ]
+        self.pki.server_flags()
     }
 
     /// A client config trusting `ca_pem`, with an optional client cert.
@@ -123,12 +87,6 @@ impl Pki {
             None => builder.with_no_client_auth(),
         };
         Arc::new(config)
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -14,62 +14,24 @@ use crate::harness::*;
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client
 /// certificate signed by it, and an unrelated CA, as PEM files.
-pub(crate) struct Pki {
-    dir: TempDir,
-}
+pub(crate) struct Pki(nsq_test_support::pki::Pki);
 
 impl Pki {
     pub(crate) fn new() -> Pki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        };
-        let dir = TempDir::new("pki");
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "nsq-tools test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-
-        let server_key = KeyPair::generate().unwrap();
-        let mut sp = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        sp.distinguished_name.push(DnType::CommonName, "localhost");
-        let server = sp.signed_by(&server_key, &ca, &ca_key).unwrap();
-
-        let client_key = KeyPair::generate().unwrap();
-        let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
-        cp.distinguished_name
-            .push(DnType::CommonName, "tools-client");
-        cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client = cp.signed_by(&client_key, &ca, &ca_key).unwrap();
-
-        let other_key = KeyPair::generate().unwrap();
-        let mut op = CertificateParams::new(Vec::<String>::new()).unwrap();
-        op.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let other = op.self_signed(&other_key).unwrap();
-
-        let write = |name: &str, pem: String| std::fs::write(dir.0.join(name), pem).unwrap();
-        write("ca.pem", ca.pem());
-        write("server.pem", server.pem());
-        write("server.key", server_key.serialize_pem());
-        write("client.pem", client.pem());
-        write("client.key", client_key.serialize_pem());
-        write("other-ca.pem", other.pem());
-        Pki { dir }
+        Pki(nsq_test_support::pki::Pki::new(
+            "nsq-tools test CA",
+            "tools-client",
+        ))
     }
 
     pub(crate) fn path(&self, name: &str) -> String {
-        self.dir.0.join(name).display().to_string()
+        self.0.path(name)
     }
 
     /// nsqd flags: TLS with this PKI, TLS required on TCP if `required`.
     fn nsqd_flags(&self, required: bool) -> Vec<String> {
-        let mut v = vec![
-            format!("--tls-cert={}", self.path("server.pem")),
-            format!("--tls-key={}", self.path("server.key")),
-            "--https-address=127.0.0.1:0".to_string(),
-        ];
+        let mut v = self.0.server_flags();
+        v.push("--https-address=127.0.0.1:0".to_string());
         if required {
             v.push("--tls-required=tcp-https".to_string());
         }
