@@ -2,90 +2,54 @@
 //! the JSON report must have its fields and they must be sane. Nothing
 //! here asserts on timing or throughput.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
+use nsq_test_support::{Daemon, Listen, TempDir};
 use serde_json::Value;
 
-/// Our nsqd: `$NSQD_BIN`, or `target/debug/nsqd` (scripts/test.sh builds
-/// every binary first).
+/// Our nsqd: `$NSQD_BIN`, or `nsqd` next to `nsq-bench` in
+/// `target/<profile>/` (scripts/test.sh builds every binary first).
 fn nsqd_path() -> PathBuf {
     if let Some(p) = std::env::var_os("NSQD_BIN") {
         return PathBuf::from(p);
     }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/nsqd");
-    assert!(
-        p.exists(),
-        "nsqd not found at {}: run `cargo build -p nsq-broker --bin nsqd` first \
-         (scripts/test.sh does), or set NSQD_BIN",
-        p.display()
-    );
-    p
+    nsq_test_support::sibling_bin(env!("CARGO_BIN_EXE_nsq-bench"), "nsqd")
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "nsq-bench-it-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create temp dir");
-    d
-}
-
-/// A running nsqd, killed on drop.
+/// A running nsqd, killed on drop (its data directory removed after).
 struct Broker {
-    child: Child,
+    daemon: Daemon,
     addr: String,
-    dir: PathBuf,
+    _dir: TempDir,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let dir = temp_dir("data");
-        let mut child = Command::new(nsqd_path())
-            .args([
-                "--tcp-address=127.0.0.1:0",
-                "--http-address=",
-                "--shards=2",
-                &format!("--data-path={}", dir.display()),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nsqd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(a) = line.split("TCP: listening on ").nth(1) {
-                    let _ = tx.send(a.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("nsqd did not report its TCP address");
-            }
-        };
-        Broker { child, addr, dir }
+        let dir = TempDir::new("nsq-bench-it-data");
+        let args = [
+            "--tcp-address=127.0.0.1:0".to_string(),
+            "--http-address=".to_string(),
+            "--shards=2".to_string(),
+            format!("--data-path={}", dir.path().display()),
+        ];
+        let daemon = Daemon::start(&nsqd_path(), &args, Listen::TCP, Duration::from_secs(20))
+            .unwrap_or_else(|log| panic!("nsqd did not report its TCP address:\n{log}"));
+        Broker {
+            addr: daemon.tcp.expect("tcp").to_string(),
+            daemon,
+            _dir: dir,
+        }
     }
 
     /// Run `nsq-bench <global...> <mode args...>` against this broker and
     /// return its JSON report.
     fn bench(&self, args: &[&str]) -> Value {
-        let out_dir = temp_dir("out");
+        let out = TempDir::new("nsq-bench-it-out");
+        let out_dir = out.path();
         let json = out_dir.join("report.json");
-        let pid = self.child.id().to_string();
+        let pid = self.daemon.pid().to_string();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsq-bench"));
         cmd.args([
             "--addr",
@@ -98,7 +62,7 @@ impl Broker {
         .args(["--duration", "0.6", "--json"])
         .arg(&json)
         .args(args)
-        .current_dir(&out_dir);
+        .current_dir(out_dir);
         let out = cmd.output().expect("run nsq-bench");
         assert!(
             out.status.success(),
@@ -109,17 +73,7 @@ impl Broker {
         let table = String::from_utf8_lossy(&out.stdout);
         assert!(table.contains("mode"), "no table printed: {table}");
         let text = std::fs::read_to_string(&json).expect("JSON report written");
-        let v: Value = serde_json::from_str(&text).expect("valid JSON");
-        let _ = std::fs::remove_dir_all(&out_dir);
-        v
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        serde_json::from_str(&text).expect("valid JSON")
     }
 }
 
