@@ -25,8 +25,12 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// SIGTERM and a bounded wait for the exit status.
+/// SIGTERM and a bounded wait for the exit status (no signal if it has
+/// already exited: its PID may belong to another process by now).
 pub fn terminate(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
     signal(child, libc::SIGTERM);
     wait_exit(child, timeout)
 }
