@@ -4,83 +4,21 @@
 //! (or `--http-client-tls-insecure-skip-verify`) and presenting
 //! `--http-client-tls-cert`/`--http-client-tls-key` when nsqd asks for a
 //! client certificate. A CA that did not sign nsqd's certificate gives a
-//! clear `UPSTREAM_ERROR`. Certificates are generated per test with rcgen.
+//! clear `UPSTREAM_ERROR`. Certificates come from the shared test PKI.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use nsq_test_support::pki::Pki;
+use nsq_test_support::TempDir;
 use nsq_tools::httpc::{self, Target, Timeouts};
 use serde_json::Value;
 
 use crate::harness::*;
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "nsqadmin-https-{what}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A CA, nsqd's certificate for 127.0.0.1/localhost, a client certificate
 /// signed by the CA, and an unrelated CA, as PEM files.
-fn pki() -> TempDir {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    };
-    let dir = TempDir::new("pki");
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "nsqadmin test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-
-    let server_key = KeyPair::generate().unwrap();
-    let sp = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let server = sp.signed_by(&server_key, &ca, &ca_key).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
-    cp.distinguished_name
-        .push(DnType::CommonName, "nsqadmin-client");
-    cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = cp.signed_by(&client_key, &ca, &ca_key).unwrap();
-
-    let other_key = KeyPair::generate().unwrap();
-    let mut op = CertificateParams::new(Vec::<String>::new()).unwrap();
-    op.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let other = op.self_signed(&other_key).unwrap();
-
-    let write = |name: &str, pem: String| std::fs::write(dir.0.join(name), pem).unwrap();
-    write("ca.pem", ca.pem());
-    write("server.pem", server.pem());
-    write("server.key", server_key.serialize_pem());
-    write("client.pem", client.pem());
-    write("client.key", client_key.serialize_pem());
-    write("other-ca.pem", other.pem());
-    dir
+fn pki() -> Pki {
+    Pki::new("nsqadmin test CA", "nsqadmin-client")
 }
 
 /// An nsqd with TLS required (`--tls-required=true`: its plain HTTP port
@@ -92,8 +30,8 @@ struct TlsNsqd {
     _data: TempDir,
 }
 
-fn tls_nsqd(pki: &TempDir, lookupd: &Daemon, extra: &[&str]) -> TlsNsqd {
-    let data = TempDir::new("data");
+fn tls_nsqd(pki: &Pki, lookupd: &Daemon, extra: &[&str]) -> TlsNsqd {
+    let data = TempDir::new("nsqadmin-https-data");
     let mut args = vec![
         "--tcp-address=127.0.0.1:0".to_string(),
         "--http-address=127.0.0.1:0".into(),
@@ -123,7 +61,7 @@ fn tls_nsqd(pki: &TempDir, lookupd: &Daemon, extra: &[&str]) -> TlsNsqd {
 
 /// The test's own HTTPS client (trusting the test CA, with the client
 /// certificate).
-fn test_tls(pki: &TempDir) -> Arc<rustls::ClientConfig> {
+fn test_tls(pki: &Pki) -> Arc<rustls::ClientConfig> {
     let cfg = nsq_tools::client::Config {
         tls_root_ca_file: Some(pki.path("ca.pem")),
         tls_cert: Some(pki.path("client.pem")),

@@ -59,23 +59,6 @@ fn quiet_consumer(nsqd: &Daemon, topic: &str, channel: &str, i: usize) -> TcpStr
     subscribe(nsqd, &ident, topic, channel)
 }
 
-/// Raise this process's open-file limit to its hard limit (nsqd, started
-/// after, inherits it); the new soft limit.
-fn raise_nofile() -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur as usize
-}
-
 /// Poll `cond` every 100 ms, at most [`LONG`].
 fn wait_long<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + LONG;
@@ -142,7 +125,8 @@ fn scale_pages_stay_usable_with_many_topics_and_clients() {
     let want = env_count("ADMIN_SCALE_CLIENTS", 2000);
     // Each connection is a file in this process and one in nsqd; leave
     // room for the other tests running alongside.
-    let clients = want.min(raise_nofile().saturating_sub(300));
+    let clients =
+        want.min((nsq_test_support::process::raise_nofile() as usize).saturating_sub(300));
     if clients < want {
         println!("scale: open-file limit: {clients} clients instead of {want}");
     }

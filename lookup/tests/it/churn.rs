@@ -169,27 +169,11 @@ fn sigterm_stops_cleanly() {
     }
 }
 
-/// Raise this process's open-file limit to its hard limit (peers are fds).
-fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur
-}
-
 #[test]
 fn a_thousand_peers_connect_at_once() {
     // Both ends of every connection live on this machine (and the other
     // tests run alongside): stay well inside the file limit.
-    let n = 1000.min((raise_nofile() as usize).saturating_sub(200) / 2);
+    let n = 1000.min((nsq_test_support::process::raise_nofile() as usize).saturating_sub(200) / 2);
     let l = Lookupd::start(&[]);
     let mut peers: Vec<_> = (0..n).map(|_| l.peer()).collect();
     for (i, p) in peers.iter_mut().enumerate() {
