@@ -10,6 +10,8 @@
 //!   [`state::Effect`]s (roll, delete, rename `.bad`, ...) an I/O layer
 //!   carries out.
 //! * [`metadata`]: the `nsqd.dat` file.
+//! * [`append`]: whether an append is an inline `pwrite` or an io_uring
+//!   write (the guard against a stalled page cache).
 //! * [`queue`]: one disk queue (append, read ahead, sync, roll, `.bad`,
 //!   empty, delete) on a glommio executor; topics and channels use it
 //!   through [`crate::backend`].
@@ -66,6 +68,7 @@
 //! records are messages with `attempts` 0, in flush order rather than
 //! publish order.
 
+pub mod append;
 pub mod format;
 pub mod metadata;
 pub mod queue;

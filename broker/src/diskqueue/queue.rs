@@ -20,8 +20,11 @@
 //!
 //! # I/O
 //!
-//! Every file operation after [`DiskQueue::open`] goes through glommio's
-//! io_uring API: [`BufferedFile`] `open`/`read_at`/`write_at`/`fdatasync`/
+//! Appends of up to 256 KiB are one inline `pwrite` into the page cache
+//! while that stays fast, and otherwise glommio's `write_at` (see
+//! [`super::append`] for why and for the guard against a stalled page
+//! cache). Every other file operation after [`DiskQueue::open`] goes
+//! through glommio's io_uring API: [`BufferedFile`] `open`/`read_at`/`write_at`/`fdatasync`/
 //! `file_size`/`close`, and [`glommio::io::remove`] / [`glommio::io::rename`]
 //! (which glommio 0.9 runs on its own blocking-syscall thread, so the
 //! executor never blocks). Buffered rather than O_DIRECT files: records are
@@ -72,14 +75,17 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::io::{BufferedFile, OpenOptions};
-use glommio::GlommioError;
+use glommio::{GlommioError, Task};
 use nsq_protocol::Decoded;
 
+use super::append;
 use super::format::{
     self, decode_record, record_prefix, BadRecordLength, Meta, MetaParseError, RecordLimits,
     RECORD_LEN_PREFIX,
@@ -386,10 +392,11 @@ impl fmt::Display for QueueEvent {
 // The queue
 // ---------------------------------------------------------------------------
 
-/// An open file and the data file number it is.
+/// An open file and the data file number it is. Shared with a sync
+/// running behind the writer ([`DiskQueue::start_sync_behind`]).
 struct Handle {
     file_num: u64,
-    file: BufferedFile,
+    file: Rc<BufferedFile>,
 }
 
 /// Bytes `start..start + data.len()` of a data file, as last read.
@@ -426,6 +433,9 @@ pub struct DiskQueue {
     floor: Option<(Position, u64)>,
     /// Finished files kept because the floor is in or before them.
     held: BTreeSet<u64>,
+    /// A sync of what was written so far, running while the writer goes
+    /// on ([`DiskQueue::put_many`]).
+    behind: Option<Task<Result<(), QueueError>>>,
 }
 
 impl fmt::Debug for DiskQueue {
@@ -523,6 +533,7 @@ impl DiskQueue {
             events_dropped: 0,
             floor: None,
             held: BTreeSet::new(),
+            behind: None,
         };
         for e in events {
             queue.event(e);
@@ -568,7 +579,10 @@ impl DiskQueue {
     /// Append records in order, with one write call per run of records
     /// that go into the same file (rolling to a new file, with its sync,
     /// before a record that would not fit). Each record counts toward
-    /// `sync_every`; a sync that became due is done before returning.
+    /// `sync_every`. A sync that became due is started before returning:
+    /// with `sync_every` 1 it is also finished (group commit: the answer
+    /// waits for the fsync); otherwise it runs behind the writer (see
+    /// [`DiskQueue::start_sync_behind`]).
     ///
     /// All lengths are checked first: if one is outside the limits nothing
     /// is written. If a write fails, the records of that write and after
@@ -609,7 +623,15 @@ impl DiskQueue {
                 return Err(e);
             }
         }
-        self.sync_if_due().await
+        self.collect_sync_behind().await;
+        if !self.state.sync_due() {
+            return Ok(());
+        }
+        if self.cfg.sync_every <= 1 {
+            return self.sync().await;
+        }
+        self.start_sync_behind().await;
+        Ok(())
     }
 
     fn begin_append(&mut self, index: usize, payload: &[u8]) -> Result<AppendPlan, QueueError> {
@@ -702,6 +724,7 @@ impl DiskQueue {
     /// `<meta>.<random>.tmp`, fdatasynced, closed, renamed over the
     /// metadata file). A failed sync stays due.
     pub async fn sync(&mut self) -> Result<(), QueueError> {
+        self.finish_sync_behind().await;
         let result = self.sync_inner().await;
         match result {
             Ok(()) => self.state.synced(),
@@ -716,6 +739,7 @@ impl DiskQueue {
     /// any read or write since (Go's ticker). Call it at
     /// [`DiskQueue::sync_deadline`] at the latest.
     pub async fn maybe_sync(&mut self) -> Result<(), QueueError> {
+        self.collect_sync_behind().await;
         if self.last_sync.elapsed() >= self.cfg.sync_timeout {
             self.state.sync_timer();
             if !self.state.sync_due() {
@@ -735,6 +759,7 @@ impl DiskQueue {
     /// the metadata file; both positions move to a new file at 0, depth 0.
     /// A peeked record is dropped. The metadata is rewritten at once.
     pub async fn empty(&mut self) -> Result<(), QueueError> {
+        self.finish_sync_behind().await;
         self.peeked = None;
         self.chunk = None;
         self.floor = None;
@@ -764,6 +789,9 @@ impl DiskQueue {
 
     /// Remove the held finished files that are before the floor now.
     pub async fn release_held(&mut self) {
+        if !self.held.is_empty() {
+            self.finish_sync_behind().await;
+        }
         let keep_from = self.floor.map_or(u64::MAX, |(p, _)| p.file_num);
         let done: Vec<u64> = self.held.range(..keep_from).copied().collect();
         for n in done {
@@ -776,6 +804,7 @@ impl DiskQueue {
     /// without rewriting the metadata, then close. Any other data file of
     /// this queue found at open is removed too; `.bad` files are left.
     pub async fn delete(mut self) -> Result<(), QueueError> {
+        self.finish_sync_behind().await;
         self.peeked = None;
         self.chunk = None;
         let effects = self.state.empty();
@@ -848,18 +877,78 @@ impl DiskQueue {
     }
 
     async fn persist_meta(&self) -> Result<(), QueueError> {
+        persist_meta(&self.dir, &self.name, self.persisted_meta()).await
+    }
+
+    /// The metadata a sync persists now: the state's, with the floor as
+    /// the read position.
+    fn persisted_meta(&self) -> Meta {
         let mut meta = self.state.meta();
         if let Some((floor, unsettled)) = self.floor {
             meta.read_file_num = to_i64(floor.file_num);
             meta.read_pos = to_i64(floor.pos);
             meta.depth = meta.depth.saturating_add(to_i64(unsettled));
         }
-        let text = format::encode_meta(&meta).into_bytes();
-        let meta_path = self.dir.join(format::meta_file_name(&self.name));
-        let tmp_path = self
-            .dir
-            .join(format::meta_tmp_file_name(&self.name, random_u63()));
-        write_atomically(&tmp_path, &meta_path, text).await
+        meta
+    }
+
+    /// Start a sync of everything written so far that runs while the
+    /// writer goes on: the metadata is taken now (it names only records
+    /// already written), then the task fdatasyncs the write file and
+    /// persists that metadata. Go's single loop blocks its writes for the
+    /// whole sync (an fdatasync of the data, another of the metadata
+    /// file, each 0.2-4 ms here); this way publishes are written and
+    /// answered meanwhile, and still one sync is made per `sync_every`
+    /// operations. What a crash can lose is what it could lose in Go
+    /// (the records since the last finished sync) plus those written while
+    /// a sync was running. At most one runs: a previous one is finished
+    /// first, and anything that closes, rolls, deletes or renames files
+    /// finishes it too ([`DiskQueue::finish_sync_behind`]). A failed one
+    /// is an event and the sync stays due.
+    async fn start_sync_behind(&mut self) {
+        self.finish_sync_behind().await;
+        let meta = self.persisted_meta();
+        let data = self
+            .writer
+            .as_ref()
+            .map(|w| (Rc::clone(&w.file), self.data_path(w.file_num)));
+        let (dir, name) = (self.dir.clone(), self.name.clone());
+        self.state.synced();
+        self.last_sync = Instant::now();
+        self.behind = Some(glommio::spawn_local(async move {
+            if let Some((file, path)) = data {
+                file.fdatasync()
+                    .await
+                    .map_err(|e| io_error(IoOp::Sync, &path, e))?;
+            }
+            persist_meta(&dir, &name, meta).await
+        }));
+    }
+
+    /// Wait for the sync running behind the writer, if any.
+    async fn finish_sync_behind(&mut self) {
+        if let Some(task) = self.behind.take() {
+            let result = task.await;
+            self.sync_behind_done(result);
+        }
+    }
+
+    /// Take the result of the sync behind the writer if it is done.
+    async fn collect_sync_behind(&mut self) {
+        let Some(task) = self.behind.as_mut() else {
+            return;
+        };
+        if let Some(result) = futures_lite::future::poll_once(task).await {
+            self.behind = None;
+            self.sync_behind_done(result);
+        }
+    }
+
+    fn sync_behind_done(&mut self, result: Result<(), QueueError>) {
+        if let Err(e) = result {
+            self.state.request_sync();
+            self.event(QueueEvent::Failed(e));
+        }
     }
 
     /// The deferrals saved by [`DiskQueue::save_deferrals`] (message ID,
@@ -894,6 +983,7 @@ impl DiskQueue {
     /// Carry out a roll: the sync it asks for (its failure is an event, as
     /// in Go), then close the old write file.
     async fn roll(&mut self, roll: Roll) {
+        self.finish_sync_behind().await;
         if roll.sync {
             match self.sync_inner().await {
                 Ok(()) => self.state.synced(),
@@ -933,7 +1023,10 @@ impl DiskQueue {
                     .await
                     .map_err(|e| io_error(IoOp::Create, &path, e))?;
                 self.files.insert(file_num);
-                Handle { file_num, file }
+                Handle {
+                    file_num,
+                    file: Rc::new(file),
+                }
             }
         };
         let path = self.data_path(file_num);
@@ -948,20 +1041,31 @@ impl DiskQueue {
     }
 
     async fn close_writer(&mut self) {
+        if self.writer.is_none() {
+            return;
+        }
+        self.finish_sync_behind().await;
         if let Some(w) = self.writer.take() {
-            if let Err(e) = w.file.close().await {
-                let path = self.data_path(w.file_num);
-                self.event(QueueEvent::Failed(io_error(IoOp::Close, &path, e)));
-            }
+            self.close_handle(w).await;
         }
     }
 
     async fn close_reader(&mut self) {
         if let Some(r) = self.reader.take() {
-            if let Err(e) = r.file.close().await {
-                let path = self.data_path(r.file_num);
-                self.event(QueueEvent::Failed(io_error(IoOp::Close, &path, e)));
-            }
+            self.close_handle(r).await;
+        }
+    }
+
+    /// Close a handle. Only the sync behind the writer shares one, and it
+    /// is finished before the writer closes: if a share is left anyway,
+    /// the last one closes the file when dropped.
+    async fn close_handle(&mut self, handle: Handle) {
+        let Ok(file) = Rc::try_unwrap(handle.file) else {
+            return;
+        };
+        if let Err(e) = file.close().await {
+            let path = self.data_path(handle.file_num);
+            self.event(QueueEvent::Failed(io_error(IoOp::Close, &path, e)));
         }
     }
 
@@ -1019,6 +1123,9 @@ impl DiskQueue {
     /// roll can fail here, and that is an event too: the `Result` is for
     /// future effects.
     async fn apply(&mut self, effects: Vec<Effect>) -> Result<(), QueueError> {
+        if !effects.is_empty() {
+            self.finish_sync_behind().await;
+        }
         for effect in effects {
             match effect {
                 Effect::Roll(roll) => self.roll(roll).await,
@@ -1094,7 +1201,10 @@ impl DiskQueue {
                     .buffered_open(&path)
                     .await
                     .map_err(|e| io_error(IoOp::Open, &path, e))?;
-                Handle { file_num, file }
+                Handle {
+                    file_num,
+                    file: Rc::new(file),
+                }
             }
         };
         Ok(&self.reader.insert(handle).file)
@@ -1273,6 +1383,14 @@ fn list_dir(dir: &Path, name: &str) -> Result<(BTreeSet<u64>, Vec<String>), Queu
     Ok((files, tmp))
 }
 
+/// Persist `meta` as queue `name`'s metadata file in `dir`.
+async fn persist_meta(dir: &Path, name: &str, meta: Meta) -> Result<(), QueueError> {
+    let text = format::encode_meta(&meta).into_bytes();
+    let meta_path = dir.join(format::meta_file_name(name));
+    let tmp_path = dir.join(format::meta_tmp_file_name(name, random_u63()));
+    write_atomically(&tmp_path, &meta_path, text).await
+}
+
 /// Write `bytes` to `tmp_path`, fdatasync, close, and rename it over
 /// `path` (the metadata and the deferrals file).
 async fn write_atomically(tmp_path: &Path, path: &Path, bytes: Vec<u8>) -> Result<(), QueueError> {
@@ -1380,6 +1498,12 @@ async fn file_size(path: &Path) -> Result<u64, QueueError> {
 /// it is an error, like Go's `Write` returning one.
 async fn write_fully(file: &BufferedFile, pos: u64, buf: Vec<u8>) -> Result<(), GlommioError<()>> {
     let len = buf.len();
+    let began = Instant::now();
+    if append::shard_allows(len, began) {
+        let written = append::pwrite_all(file.as_raw_fd(), pos, &buf);
+        append::shard_record(len, began, Instant::now());
+        return written.map_err(GlommioError::IoError);
+    }
     let written = file.write_at(buf, pos).await?;
     if written < len {
         return Err(GlommioError::IoError(io::Error::new(

@@ -491,6 +491,70 @@ fn sync_every_and_sync_timeout() {
     });
 }
 
+#[test]
+fn a_due_sync_runs_behind_the_writer_and_persists_what_was_written_before_it() {
+    run(|| async {
+        let tmp = TempDir::new("behind");
+        let mut q = open(
+            &tmp.0,
+            "t",
+            QueueConfig {
+                sync_every: 3,
+                ..cfg(10_000)
+            },
+        )
+        .await;
+        // The third write makes a sync due: put_many returns while it runs,
+        // and the metadata it persists names the three records only.
+        let three: Vec<Vec<u8>> = (0..3).map(|id| record(id, 30)).collect();
+        let refs: Vec<&[u8]> = three.iter().map(Vec::as_slice).collect();
+        q.put_many(&refs).await.unwrap();
+        put_ids(&mut q, 3..5, 30).await;
+        // One sync at a time: a sync finishes the one behind first.
+        q.sync().await.unwrap();
+        assert_eq!(meta_text(&tmp.0, "t").unwrap(), "5\n0,0\n0,170\n");
+        // Many due syncs in a row, then a clean close: nothing is lost.
+        for id in 5..50 {
+            q.put(&record(id, 30)).await.unwrap();
+        }
+        q.close().await.unwrap();
+        assert_eq!(meta_text(&tmp.0, "t").unwrap(), "50\n0,0\n0,1700\n");
+        let mut q = open(&tmp.0, "t", cfg(10_000)).await;
+        assert_eq!(ids(&drain(&mut q).await), (0..50).collect::<Vec<_>>());
+        q.close().await.unwrap();
+    });
+}
+
+#[test]
+fn the_sync_behind_the_writer_finishes_before_a_roll() {
+    run(|| async {
+        let tmp = TempDir::new("behind-roll");
+        // 34-byte records, three per file, a sync due every 2 writes.
+        let mut q = open(
+            &tmp.0,
+            "t",
+            QueueConfig {
+                sync_every: 2,
+                ..cfg(102)
+            },
+        )
+        .await;
+        put_ids(&mut q, 0..20, 30).await;
+        // Killed here (no close): the persisted metadata is that of a
+        // finished sync, and every record up to it is in the files.
+        let meta = meta_text(&tmp.0, "t").unwrap();
+        drop(q);
+        let written: usize = data_files(&tmp.0, "t").values().map(Vec::len).sum();
+        assert_eq!(written, 20 * 34);
+        let depth: u32 = meta.lines().next().unwrap().parse().unwrap();
+        assert!((18..=20).contains(&depth), "{meta}");
+        let mut q = open(&tmp.0, "t", cfg(102)).await;
+        let got = ids(&drain(&mut q).await);
+        assert_eq!(got, (0..20).collect::<Vec<_>>(), "{meta}");
+        q.close().await.unwrap();
+    });
+}
+
 // ----- the Go nsqd 1.3.0 fixture ------------------------------------
 
 fn fixture_dir() -> PathBuf {

@@ -655,6 +655,12 @@ impl State {
         self.ops_since_sync = 0;
     }
 
+    /// A sync already counted by [`State::synced`] failed later (it ran
+    /// behind the writer): sync again.
+    pub fn request_sync(&mut self) {
+        self.need_sync = true;
+    }
+
     /// A sync failed: it stays due; the operation count restarts (as Go's).
     pub fn sync_failed(&mut self) {
         self.ops_since_sync = 0;
