@@ -448,6 +448,17 @@ impl fmt::Debug for DiskQueue {
     }
 }
 
+impl Drop for DiskQueue {
+    /// A queue dropped without [`DiskQueue::close`] (a panic, the executor
+    /// ending) lets a running sync finish instead of cancelling it halfway
+    /// through its metadata file.
+    fn drop(&mut self) {
+        if let Some(task) = self.behind.take() {
+            task.detach();
+        }
+    }
+}
+
 impl DiskQueue {
     /// Open (or create) queue `name` in `dir`: load `<name>.diskqueue.meta.dat`
     /// if present and apply what [`State::open`] decides (skipping a write
@@ -926,9 +937,11 @@ impl DiskQueue {
     }
 
     /// Wait for the sync running behind the writer, if any.
+    /// Cancel-safe: the task stays in place until it has finished.
     async fn finish_sync_behind(&mut self) {
-        if let Some(task) = self.behind.take() {
+        if let Some(task) = self.behind.as_mut() {
             let result = task.await;
+            self.behind = None;
             self.sync_behind_done(result);
         }
     }
@@ -944,6 +957,8 @@ impl DiskQueue {
         }
     }
 
+    /// A failed sync is an event (logged, as Go logs its sync errors)
+    /// and the sync is due again.
     fn sync_behind_done(&mut self, result: Result<(), QueueError>) {
         if let Err(e) = result {
             self.state.request_sync();
