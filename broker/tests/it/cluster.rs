@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nsq_protocol::command::Request;
@@ -882,7 +882,7 @@ impl PyReader {
             panic!(
                 "pynsq reader exited early ({status}; 3 = pynsq not installed, run \
                  scripts/install-test-deps.sh):\n{}",
-                self.output.lock().unwrap()
+                self.output.lock().unwrap_or_else(PoisonError::into_inner)
             );
         }
     }
@@ -897,7 +897,7 @@ impl Drop for PyReader {
         if std::thread::panicking() {
             eprintln!(
                 "---- pynsq reader output ----\n{}",
-                self.output.lock().unwrap()
+                self.output.lock().unwrap_or_else(PoisonError::into_inner)
             );
         }
     }
@@ -974,7 +974,7 @@ fn wait_all_consumed(
     }
 }
 
-/// Issue 5: two lookupds and three nsqd on 127.0.0.1/.2/.3; tokio-nsq and
+/// Issue 5: two lookupds and three nsqd (127.0.0.1, ports of their own); tokio-nsq and
 /// pynsq consumers find every nsqd through lookupd and get every message
 /// published to each. Then one nsqd restarts (same data and ports), one
 /// lookupd stops, another nsqd restarts, and nothing is lost (at least
@@ -991,7 +991,7 @@ fn cluster_of_two_lookupds_and_three_nsqd_with_real_consumers() {
     l1.post(&format!("/channel/create?topic={TOPIC}&channel=tokio"));
     l1.post(&format!("/channel/create?topic={TOPIC}&channel=pynsq"));
 
-    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let ips = ["127.0.0.1"; 3];
     let dirs: Vec<DataDir> = ips.iter().map(|_| DataDir::new()).collect();
     let mut nodes: Vec<Nsqd> = ips
         .iter()
