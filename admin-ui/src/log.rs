@@ -3,6 +3,7 @@
 //! `PUT /config/log_level` may change at run time. Tests read the bound
 //! port from the `HTTP: listening on` line.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,7 +36,10 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        eprintln!(
+        // A failed write (stderr closed) is ignored, as Go's log does;
+        // `eprintln!` would panic the thread that logged.
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "{prefix}{} {}: {args}",
             nsq_protocol::logfmt::timestamp(now),
             level.name()

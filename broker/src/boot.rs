@@ -139,6 +139,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let mut handles = Vec::with_capacity(shards);
+    let (ended_tx, ended_rx) = flume::unbounded::<ShardEnded>();
     for (i, inbox) in receivers.into_iter().enumerate() {
         let placement = if pin {
             Placement::Fixed(i % cpus)
@@ -155,7 +156,17 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         let handle = builder
             .spawn(move || shard_main(i, ctx, inbox))
             .map_err(|e| BootError::Executor(e.to_string()))?;
-        handles.push(handle);
+        // glommio leaks a panicked executor's tasks (nothing is dropped),
+        // so the end of a shard is learnt by joining its thread.
+        let ended = ended_tx.clone();
+        let watcher = std::thread::Builder::new()
+            .name(format!("shard-{i}-watch"))
+            .spawn(move || {
+                let panicked = handle.join().is_err();
+                let _ = ended.send(ShardEnded { id: i, panicked });
+            })
+            .map_err(|e| BootError::Executor(e.to_string()))?;
+        handles.push(watcher);
     }
 
     // D.4: recreate the topics and channels of nsqd.dat, persist, and only
@@ -170,6 +181,16 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
     spawn_signal_thread(ctx.clone(), datadir);
     crate::statsd::spawn(ctx.clone());
+    drop(ended_tx);
+    // A shard whose thread panicked leaves its topics and connections dead
+    // and the shutdown unable to finish: exit at once, as Go's nsqd dies on
+    // a panic in any goroutine, so that a supervisor restarts it.
+    while let Ok(ended) = ended_rx.recv() {
+        if ended.panicked {
+            crate::log!(Fatal, "shard {} panicked: exiting", ended.id);
+            std::process::exit(1);
+        }
+    }
     for h in handles {
         let _ = h.join();
     }
@@ -242,6 +263,12 @@ pub fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
         }
     })
     .detach();
+}
+
+/// A shard's executor thread ended (normally at shutdown, or in a panic).
+struct ShardEnded {
+    id: usize,
+    panicked: bool,
 }
 
 async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {

@@ -1,6 +1,7 @@
 //! NSQ-style logging to stderr: `<prefix>YYYY/MM/DD HH:MM:SS.micro LEVEL: message`
 //! (reference C.4), filtered by `--log-level`.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,7 +44,15 @@ fn timestamp() -> String {
 pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
     if enabled(level) {
         let prefix = PREFIX.get().map_or("[nsqd] ", String::as_str);
-        eprintln!("{prefix}{} {}: {args}", timestamp(), level.name());
+        // Like Go's log package, a failed write (stderr closed: the
+        // reading end of a pipe gone) is ignored; `eprintln!` would panic
+        // and take down the thread that logged.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{prefix}{} {}: {args}",
+            timestamp(),
+            level.name()
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! (reference C.4; the format lives in `nsq_protocol::logfmt`), filtered by
 //! `--log-level`. Tests read the bound ports from the `listening on` lines.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,7 +30,10 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        eprintln!(
+        // A failed write (stderr closed) is ignored, as Go's log does;
+        // `eprintln!` would panic the thread that logged.
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "{prefix}{} {}: {args}",
             nsq_protocol::logfmt::timestamp(now),
             level.name()

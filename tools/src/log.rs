@@ -2,6 +2,7 @@
 //! (`--log-level` debug|info|warn|error|fatal) and a prefix (`--log-prefix`).
 //! Lines look like go-nsq's: `<prefix><DBG|INF|WRN|ERR> <text>`.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
@@ -46,7 +47,8 @@ pub fn enabled(level: Level) -> bool {
 fn emit(level: Level, tag: &str, s: &str) {
     if enabled(level) {
         let prefix = PREFIX.get().map(String::as_str).unwrap_or("");
-        eprintln!("{prefix}{tag} {s}");
+        // A failed write (stderr closed) is ignored, as Go's log does.
+        let _ = writeln!(std::io::stderr().lock(), "{prefix}{tag} {s}");
     }
 }
 

@@ -323,3 +323,76 @@ fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing(
         }
     }
 }
+
+/// A daemon whose stderr reader went away (a log pipe that died) keeps
+/// serving on every shard and still stops on SIGTERM: a failed log write
+/// is ignored, as Go's log does. It used to panic the thread that logged,
+/// leaving a shard dead and the shutdown waiting for it forever.
+#[test]
+fn closed_stderr_neither_kills_a_shard_nor_blocks_the_shutdown() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    /// Killed on drop, so that a failed assertion leaks no daemon.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            nsq_test_support::process::kill(&mut self.0);
+        }
+    }
+
+    nsq_test_support::process::raise_memlock();
+    let dir = TempDir::new();
+    let child = Command::new(nsqd_bin())
+        .args([
+            "--tcp-address=127.0.0.1:0",
+            "--http-address=",
+            "--shards=2",
+            &format!("--data-path={}", dir.path().display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nsqd");
+    let mut child = Killed(child);
+    // Read the log until the TCP address, then close the pipe's read end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.0.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(addr) = line.split("TCP: listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+                break;
+            }
+        }
+        drop(lines);
+    });
+    let addr: std::net::SocketAddr = rx
+        .recv_timeout(WAIT)
+        .expect("nsqd logs its TCP address")
+        .parse()
+        .expect("address");
+    reader.join().expect("reader");
+
+    // Connections land on both shards and log their ends to the dead pipe;
+    // each shard then still answers publishes to its own topics.
+    let (a, b) = topics_on_each_shard();
+    for round in 0..3 {
+        for _ in 0..4 {
+            let mut c = Client::connect(addr);
+            c.identify(r#"{"client_id":"gone"}"#);
+            drop(c);
+        }
+        let mut p = Client::connect(addr);
+        for t in [&a, &b] {
+            p.publish(t, format!("round {round}").as_bytes());
+        }
+    }
+    let status = nsq_test_support::process::terminate(&mut child.0, WAIT);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nsqd did not exit cleanly on SIGTERM with its stderr closed: {status:?}"
+    );
+}
