@@ -77,6 +77,10 @@ fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
 
 /// Run nsqd until SIGINT/SIGTERM.
 pub fn run(opts: Options) -> Result<(), BootError> {
+    // Caught from the start: a SIGTERM or SIGINT that arrives while the
+    // data directory loads waits in `signals` and shuts down cleanly once
+    // the shards run, instead of killing the process.
+    let signals = catch_signals();
     let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
     crate::log::init(level, &opts.flags.log_prefix);
     crate::log!(
@@ -179,7 +183,9 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
     crate::lookupd::spawn(ctx.clone(), announce_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
-    spawn_signal_thread(ctx.clone(), datadir);
+    if let Some(signals) = signals {
+        spawn_signal_thread(ctx.clone(), datadir, signals);
+    }
     crate::statsd::spawn(ctx.clone());
     drop(ended_tx);
     // A shard whose thread panicked leaves its topics and connections dead
@@ -214,12 +220,23 @@ fn wait_disk_queues_open(ctx: &Context) {
     }
 }
 
-fn spawn_signal_thread(ctx: Arc<Context>, datadir: Arc<DataDir>) {
+/// Start catching SIGINT and SIGTERM (queued until the signal thread runs).
+fn catch_signals() -> Option<signal_hook::iterator::Signals> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        crate::log!(Error, "cannot install signal handlers");
-        return;
-    };
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => Some(signals),
+        Err(e) => {
+            crate::log!(Error, "cannot install signal handlers - {e}");
+            None
+        }
+    }
+}
+
+fn spawn_signal_thread(
+    ctx: Arc<Context>,
+    datadir: Arc<DataDir>,
+    mut signals: signal_hook::iterator::Signals,
+) {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
