@@ -15,7 +15,13 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}
 SIZE=${2:-200}
 CONNS=${3:-8}
-ROOT=${4:-$(mktemp -d)}
+if [ -n "${4:-}" ]; then
+    ROOT=$4
+else
+    # Our own temp dir: removed at exit (each run leaves GBs of queue files).
+    ROOT=$(mktemp -d)
+    trap 'rm -rf "$ROOT"' EXIT
+fi
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 cargo build --release -q -p nsq-broker --bin nsqd
 cargo build --release -q -p nsq-bench --example quick
@@ -62,6 +68,8 @@ run() {
     wait "$subpid"
     sub=$(tail -1 "$ROOT/$label.sub")
     stop_nsqd
+    # The next run measures the disk, not this one's writeback.
+    rm -rf "$ROOT/$label-pub" "$ROOT/$label-both"
     printf '%-8s %s\n    publish alone:  %s\n    with consumers: %s\n                    %s\n' \
         "$label" "$*" "$alone" "$pub" "$sub"
 }
