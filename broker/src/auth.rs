@@ -1,10 +1,13 @@
 //! AUTH against external auth servers (reference A.6.3, H.5).
 //!
-//! The HTTP call never runs on a shard: a few helper threads ("auth-N") take
+//! The HTTP call never runs on a shard: helper threads ("auth-N") take
 //! requests from a channel, make the blocking HTTP request (plain or HTTPS
 //! through rustls) with NSQ's connect and request timeouts, and send the
 //! validated result back; the connection awaits it, so the shard keeps
-//! serving everyone else meanwhile.
+//! serving everyone else meanwhile. The pool grows when every helper is
+//! busy (up to [`MAX_WORKERS`] per shard), so clients stuck on a slow auth
+//! server do not delay the others' AUTH, as in Go, where each connection
+//! makes its own request.
 //!
 //! NSQ's contract, copied: GET `<addr>/auth?common_name=&remote_ip=&secret=&tls=`
 //! (sorted, query-escaped; `addr` is `host:port` or a full URL), or with
@@ -210,41 +213,122 @@ type Job = (AuthRequest, flume::Sender<Result<AuthState, String>>);
 #[derive(Debug)]
 pub struct AuthClient {
     jobs: flume::Sender<Job>,
+    pool: Arc<Pool>,
 }
 
-/// Helper threads: auth calls are rare (once per connection and per TTL)
-/// but may each wait seconds on a slow server.
+/// Helper threads kept even when idle: auth calls are rare (once per
+/// connection and per TTL).
 const WORKERS: usize = 4;
+
+/// At most this many requests of one shard wait on auth servers at once
+/// (each may wait up to `--http-client-request-timeout`); more queue.
+pub const MAX_WORKERS: usize = 256;
+
+/// A helper beyond [`WORKERS`] idle this long exits.
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// The helper threads' shared state.
+#[derive(Debug)]
+struct Pool {
+    rx: flume::Receiver<Job>,
+    config: AuthConfig,
+    /// Helpers running (counted from before their thread starts).
+    total: std::sync::atomic::AtomicUsize,
+    /// Requests sent and not yet answered: when there are more than
+    /// helpers, one waits in the queue, so another helper is started.
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+impl Pool {
+    /// Start one more helper, unless there are [`MAX_WORKERS`].
+    fn grow(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.total.fetch_add(1, SeqCst);
+        if n >= MAX_WORKERS {
+            self.total.fetch_sub(1, SeqCst);
+            return;
+        }
+        let pool = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("auth-{n}"))
+            .spawn(move || pool.work(n < WORKERS));
+        if spawned.is_err() {
+            self.total.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Start a helper if some request has none.
+    fn grow_if_short(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.busy.load(SeqCst) > self.total.load(SeqCst) {
+            self.grow();
+        }
+    }
+
+    fn work(self: Arc<Self>, permanent: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let job = if permanent {
+                self.rx
+                    .recv()
+                    .map_err(|_| flume::RecvTimeoutError::Disconnected)
+            } else {
+                self.rx.recv_timeout(IDLE_EXIT)
+            };
+            let (req, reply) = match job {
+                Ok(job) => job,
+                Err(flume::RecvTimeoutError::Disconnected) => {
+                    self.total.fetch_sub(1, SeqCst);
+                    return;
+                }
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    self.total.fetch_sub(1, SeqCst);
+                    // A request sent just now may have counted on us.
+                    self.grow_if_short();
+                    return;
+                }
+            };
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                query_any(&self.config, &req)
+            }))
+            .unwrap_or_else(|_| Err("auth query panicked".into()));
+            self.busy.fetch_sub(1, SeqCst);
+            let _ = reply.send(result);
+        }
+    }
+}
 
 impl AuthClient {
     /// Start the helper threads.
     pub fn start(config: AuthConfig) -> AuthClient {
         let (jobs, rx) = flume::unbounded::<Job>();
-        let config = Arc::new(config);
-        for i in 0..WORKERS {
-            let rx = rx.clone();
-            let config = config.clone();
-            let _ = std::thread::Builder::new()
-                .name(format!("auth-{i}"))
-                .spawn(move || {
-                    while let Ok((req, reply)) = rx.recv() {
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            query_any(&config, &req)
-                        }))
-                        .unwrap_or_else(|_| Err("auth query panicked".into()));
-                        let _ = reply.send(result);
-                    }
-                });
+        let pool = Arc::new(Pool {
+            rx,
+            config,
+            total: std::sync::atomic::AtomicUsize::new(0),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+        });
+        for _ in 0..WORKERS {
+            pool.grow();
         }
-        AuthClient { jobs }
+        AuthClient { jobs, pool }
     }
 
     /// Query the auth servers off the shard and await the answer.
     pub async fn query(&self, req: AuthRequest) -> Result<AuthState, String> {
         let (tx, rx) = flume::bounded(1);
-        self.jobs
-            .send((req, tx))
-            .map_err(|_| "auth workers gone".to_string())?;
+        // Every helper busy (on a slow server, say): one more, so this
+        // request does not wait behind theirs.
+        self.pool
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.pool.grow_if_short();
+        if self.jobs.send((req, tx)).is_err() {
+            self.pool
+                .busy
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return Err("auth workers gone".to_string());
+        }
         rx.recv_async()
             .await
             .map_err(|_| "auth worker dropped the request".to_string())?

@@ -1284,3 +1284,68 @@ fn auth_over_https_and_the_403_redirect_to_https() {
     assert_eq!(stats["producers"][0]["authed"], true, "{stats}");
     assert_eq!(stats["producers"][0]["auth_identity"], "alice");
 }
+
+/// Clients whose AUTH hangs on a slow auth server do not hold up another
+/// client's AUTH (as in Go, where each connection makes its own request):
+/// nsqd's auth helpers grow when they are all busy. With a fixed pool of
+/// four, the fresh client below waited until the hung requests timed out.
+#[test]
+fn auth_requests_stuck_on_a_slow_server_do_not_delay_other_clients() {
+    // An auth server that never answers `secret=hang` and grants the rest.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let held2 = held.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let held = held2.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = r.read_line(&mut line);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                if line.contains("secret=hang") {
+                    held.lock().unwrap().push(stream);
+                    return;
+                }
+                let body = GRANT;
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    let nsqd = start_with(&[
+        "--shards=1".into(),
+        format!("--auth-http-address={addr}"),
+        "--http-client-request-timeout=1h".into(),
+    ]);
+    let mut stuck = Vec::new();
+    for _ in 0..12 {
+        let mut c = nsqd.connect();
+        c.send(Request::Auth(b"hang"));
+        stuck.push(c);
+    }
+    wait_for_value(
+        "the auth server to hold every hung request",
+        WAIT,
+        12,
+        || held.lock().unwrap().len(),
+    );
+    let mut c = nsqd.connect();
+    c.send(Request::Auth(b"ok"));
+    match c.next_within(WAIT) {
+        Some(Got::Response(json)) => assert!(json.contains("\"permission_count\":2"), "{json}"),
+        other => panic!("AUTH behind 12 hung ones: {other:?}"),
+    }
+    drop(stuck);
+}
