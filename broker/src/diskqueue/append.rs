@@ -68,11 +68,6 @@ impl InlinePolicy {
             self.off_until = None;
         }
     }
-
-    /// Inline writes are off (for the stats and tests).
-    pub fn is_off(&self, now: Instant) -> bool {
-        self.off_until.is_some_and(|until| now < until)
-    }
 }
 
 thread_local! {
@@ -149,7 +144,7 @@ mod tests {
         // Slow: off for COOL_OFF after its end.
         let end = t0 + Duration::from_millis(2) + slow_after(len) + Duration::from_micros(1);
         p.record(len, t0 + Duration::from_millis(2), end);
-        assert!(p.is_off(end));
+        assert!(!p.allows(1, end));
         assert!(!p.allows(1, end + COOL_OFF - Duration::from_millis(1)));
         assert!(p.allows(1, end + COOL_OFF));
         // The next fast write after the cool-off clears it.
