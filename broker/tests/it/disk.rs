@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::Decoded;
+use nsq_test_support::fixtures;
 
 use crate::harness::*;
 
@@ -274,10 +275,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     nsq_protocol::base64::decode(s).expect("the manifest's base64")
 }
 
-fn fixture_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/go-nsqd-1.3.0-datadir")
-}
-
 /// The manifest's records of `queue`, in read order.
 fn manifest_records(manifest: &serde_json::Value, queue: &str) -> Vec<Rec> {
     manifest["queues"][queue]["records_in_read_order"]
@@ -339,22 +336,9 @@ fn assert_same_records(what: &str, got: &[Rec], want: &[Rec]) {
 /// once unpaused; `lonely` keeps its 100 messages until it has a channel.
 #[test]
 fn a_go_nsqd_data_directory_delivers_every_record_as_the_manifest_lists_it() {
-    let root = fixture_root();
-    assert!(root.is_dir(), "fixture missing: {}", root.display());
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = fixtures::go_nsqd_manifest();
     let dir = TempDir::new();
-    for entry in std::fs::read_dir(root.join("data")).unwrap() {
-        let entry = entry.unwrap();
-        let to = dir.path().join(entry.file_name());
-        std::fs::copy(entry.path(), &to).unwrap();
-        // The fixture is read-only; a copy in a data dir is not.
-        let mut perm = std::fs::metadata(&to).unwrap().permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perm.set_readonly(false);
-        std::fs::set_permissions(&to, perm).unwrap();
-    }
+    fixtures::copy_go_nsqd_data(dir.path());
     let nsqd = start_on(dir.path());
 
     // Right after startup: the manifest's depths, all on disk.
