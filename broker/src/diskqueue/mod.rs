@@ -1,5 +1,5 @@
 //! Data directories byte-compatible with Go nsqd 1.3.0 and go-diskqueue
-//! v1.1.0 (reference D.1, D.3; decisions.md 5). `format`, `state` and
+//! v1.1.0 (docs/data-directory.md), in both directions. `format`, `state` and
 //! `metadata` are pure (no I/O, no async, no clock); `queue` carries out
 //! their decisions with glommio's io_uring files. Nothing here uses the rest
 //! of the broker (only `nsq-protocol`, serde, glommio, bytes, libc), so it
@@ -39,7 +39,7 @@
 //!   big-endian int32, no file header, no footer, no checksum;
 //!   nsqd: 26 ≤ len ≤ max-msg-size + 26
 //!
-//! nsqd payload (reference A.5, nsq_protocol::MessageHeader):
+//! nsqd payload (docs/protocol.md#message-format, nsq_protocol::MessageHeader):
 //! ┌──────────────────────┬──────────────────┬───────────────────────┬──────────┐
 //! │ timestamp ns: i64 BE │ attempts: u16 BE │ ID: 16 ASCII hex bytes │ body ... │
 //! └──────────────────────┴──────────────────┴───────────────────────┴──────────┘

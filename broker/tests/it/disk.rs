@@ -1,5 +1,5 @@
-//! Disk persistence through the real binary (reference A.11.1, A.13, A.15,
-//! D.1–D.6; decisions.md: durable deferrals, group commit): a Go nsqd
+//! Disk persistence through the real binary (docs/data-directory.md;
+//! docs/compatibility.md#durable-deferred-messages, #group-commit): a Go nsqd
 //! 1.3.0 data directory delivers every record; what we write is
 //! go-diskqueue's format, checked by an independent parser here; overflow
 //! and depths; empty and delete remove the files; corrupt files become
@@ -1107,8 +1107,9 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
         });
     }
     // No consumer during the kills: a message already sent to a consumer
-    // and in flight lives in memory until FIN, as in NSQ (D.6), so a
-    // SIGKILL can lose it with the consumer's unread socket data.
+    // and in flight lives in memory until FIN, as in NSQ
+    // (docs/data-directory.md#what-survives), so a SIGKILL can lose it with the
+    // consumer's unread socket data.
     let acked = publish_through_restarts(dir.path(), &flags, 5, libc::SIGKILL, 150, None);
     assert!(acked.len() >= 5 * 150, "{}", acked.len());
     drain_and_check(dir.path(), &flags, &acked, HashSet::new());
@@ -1350,7 +1351,7 @@ fn a_deferred_message_keeps_its_due_time_across_a_restart_and_is_an_ordinary_rec
 
 /// The same for a REQ with a delay, and for a DPUB that goes through the
 /// disk at once (`--mem-queue-size=0`; Go would lose its deferral, we do
-/// not: decisions.md 3, quirk 10).
+/// not: docs/compatibility.md#deferral-lost).
 #[test]
 fn a_requeue_delay_survives_a_restart_and_a_dpub_through_the_disk_stays_deferred() {
     let dir = TempDir::new();

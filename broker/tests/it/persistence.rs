@@ -110,10 +110,10 @@ fn a_data_directory_written_by_go_nsqd_opens_with_its_topics_channels_and_pauses
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// SIGTERM at default settings loses nothing (D.5): messages waiting at a
-/// topic without channels, queued in a channel, in flight (redelivered
-/// with their attempts), and deferred (still deferred after the restart:
-/// an extension) all come back.
+/// SIGTERM at default settings loses nothing (docs/data-directory.md#shutdown):
+/// messages waiting at a topic without channels, queued in a channel, in flight
+/// (redelivered with their attempts), and deferred (still deferred after the
+/// restart: an extension) all come back.
 #[test]
 fn sigterm_writes_every_message_to_disk_and_a_restart_delivers_them() {
     use nsq_protocol::command::Request;
