@@ -56,7 +56,13 @@ nsqd="$target_dir/debug/nsqd"
 saved="$target_dir/debug/.nsqd.before-standalone-check"
 had_nsqd=0
 cleanup() {
-    if [ "$had_nsqd" = 1 ]; then mv -f "$saved" "$nsqd"; else rm -f "$nsqd"; fi
+    if [ "$had_nsqd" = 0 ]; then
+        rm -f "$nsqd"
+    elif [ "$saved" -ef "$nsqd" ]; then
+        rm -f "$saved"
+    else
+        mv -f "$saved" "$nsqd"
+    fi
     rm -rf "$tmp"
 }
 if [ -e "$nsqd" ]; then
