@@ -14,7 +14,8 @@
 # Cost: the clone builds into the main checkout's target directory, so every
 # registry dependency is reused and only the workspace crates the fixture
 # tests need (protocol, daemon-support, test-support, broker) are compiled
-# and linked again (~2 min on 2 cores; see the README). They are built with
+# and linked again (about 50 s of CPU; 2 min wall on the shared 2-core
+# development box at load average 5-11). They are built with
 # codegen-units=255 instead of 256, which gives them their own artifact names:
 # without that, the clone's build would overwrite the main checkout's
 # artifacts, and cargo would then take those (built from the clone's sources,
