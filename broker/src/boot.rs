@@ -103,7 +103,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
 
     let tls = crate::tls::build(&opts.flags).map_err(BootError::Tls)?;
 
-    let datadir = Arc::new(DataDir::lock(&opts.flags.data_path).map_err(BootError::DataDir)?);
+    let datadir = Arc::new(DataDir::lock(opts.data_dir()).map_err(BootError::DataDir)?);
     let loaded = datadir.load().map_err(BootError::DataDir)?;
 
     let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;

@@ -8,6 +8,9 @@ mod clients;
 /// With the real nsqlookupd: registration, channel pre-creation, restarts,
 /// run-time peer changes, and a two-lookupd, three-nsqd cluster.
 mod cluster;
+/// Daemons started with nothing but their addresses, in an empty working
+/// directory: publish, consume, restart, read back.
+mod defaults;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
