@@ -16,6 +16,9 @@ mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
 /// corrupt files, crashes, a full disk, durable deferrals.
 mod disk;
+/// Hosts where the daemons cannot run (io_uring denied by seccomp, too
+/// little locked memory): one FATAL line and exit 1, never a hang.
+mod environment;
 /// TLS, snappy, deflate, --tls-required, HTTPS and AUTH.
 mod features;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.
