@@ -139,13 +139,20 @@ pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
     if !done {
         return;
     }
-    let transport = Transport::with_tls(session, String::new());
+    let mut transport = Transport::with_tls(session, String::new());
+    // The request may have arrived in the same read as the end of the
+    // handshake: it is decrypted already and waits in the session, where
+    // no socket readiness would ever announce it.
+    let mut input = BytesMut::with_capacity(4096);
+    if transport.decode(&[], &mut input).is_err() {
+        return;
+    }
     let io = HttpIo {
         stream,
         tls: Some(RefCell::new(Some(Box::new(transport)))),
         wire: Vec::new(),
     };
-    serve_io(shard, io, false).await;
+    serve_io(shard, io, input, false).await;
 }
 
 /// Serve one HTTP connection until it closes.
@@ -159,16 +166,16 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tls: None,
         wire: Vec::new(),
     };
-    serve_io(shard, io, tls_required).await;
+    serve_io(shard, io, BytesMut::with_capacity(4096), tls_required).await;
 }
 
-async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, tls_required: bool) {
+/// Serve requests from `input` (bytes already read) and then the socket.
+async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_required: bool) {
     let mut conn = HttpConn {
         shard: shard.clone(),
         sink: Rc::new(AckSink::default()),
         seq: 0,
     };
-    let mut input = BytesMut::with_capacity(4096);
     let mut out: Vec<u8> = Vec::new();
     loop {
         // The head.

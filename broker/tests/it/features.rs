@@ -783,6 +783,196 @@ fn tls_required_on_tcp_and_http_and_the_https_listener() {
     c.expect_error("E_INVALID cannot NOP in current state (TLS required)");
 }
 
+/// Drive a TLS client handshake by hand with `request` written before it
+/// completes, so that the client's Finished and the request leave in one
+/// write (one segment): the server reads them together.
+fn handshake_with_request_in_the_same_write(
+    tcp: &mut TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    request: &[u8],
+) -> rustls::ClientConnection {
+    let mut conn =
+        rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+    conn.writer().write_all(request).unwrap();
+    let mut wire = Vec::new();
+    while conn.is_handshaking() {
+        wire.clear();
+        while conn.wants_write() {
+            conn.write_tls(&mut wire).unwrap();
+        }
+        tcp.write_all(&wire).unwrap();
+        if !conn.is_handshaking() {
+            break;
+        }
+        let mut buf = [0u8; 16384];
+        let n = tcp.read(&mut buf).expect("server flight");
+        assert!(n > 0, "server closed during the handshake");
+        let mut rd = &buf[..n];
+        while !rd.is_empty() {
+            conn.read_tls(&mut rd).unwrap();
+        }
+        conn.process_new_packets().unwrap();
+    }
+    // The Finished and the request, together.
+    wire.clear();
+    while conn.wants_write() {
+        conn.write_tls(&mut wire).unwrap();
+    }
+    tcp.write_all(&wire).unwrap();
+    conn
+}
+
+/// Read one whole HTTP answer (Connection: close) through `conn`.
+fn read_answer(tcp: &mut TcpStream, conn: &mut rustls::ClientConnection) -> String {
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut plain = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match tcp.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!(
+                "no answer: {e}; got so far {:?}",
+                String::from_utf8_lossy(&plain)
+            ),
+        };
+        if n == 0 {
+            break;
+        }
+        let mut rd = &buf[..n];
+        while !rd.is_empty() {
+            conn.read_tls(&mut rd).unwrap();
+        }
+        let state = conn.process_new_packets().unwrap();
+        let mut chunk = vec![0u8; state.plaintext_bytes_to_read()];
+        conn.reader().read_exact(&mut chunk).unwrap();
+        plain.extend_from_slice(&chunk);
+        if state.peer_has_closed() {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&plain).into_owned()
+}
+
+/// A request that arrives in the same read as the end of the TLS
+/// handshake is answered. (It used to sit decrypted in the TLS session
+/// while the connection waited for more bytes from the socket.)
+#[test]
+fn https_request_arriving_with_the_end_of_the_handshake_is_answered() {
+    let pki = Pki::new();
+    let nsqd = start_tls(&pki, &["--https-address=127.0.0.1:0"]);
+    let https = https_addr(&nsqd);
+    let config = pki.client_config(&pki.ca_pem, None);
+    for _ in 0..3 {
+        let mut tcp = TcpStream::connect(https).unwrap();
+        let mut conn = handshake_with_request_in_the_same_write(
+            &mut tcp,
+            config.clone(),
+            b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let answer = read_answer(&mut tcp, &mut conn);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with("OK"), "{answer:?}");
+    }
+}
+
+/// Many HTTPS clients at once, each sending keep-alive POSTs
+/// (`/channel/create` and `/pub` alternating over several topics): every
+/// request is answered.
+#[test]
+fn https_keep_alive_posts_from_many_clients_are_all_answered() {
+    let pki = Pki::new();
+    let nsqd = start_tls(&pki, &["--https-address=127.0.0.1:0"]);
+    let https = https_addr(&nsqd);
+    let config = pki.client_config(&pki.ca_pem, None);
+    for t in 0..7 {
+        post(&nsqd, &format!("/topic/create?topic=https_load_{t}"));
+    }
+    const CLIENTS: usize = 20;
+    const ROUNDS: usize = 10;
+    const REQUESTS: usize = 5;
+    let unanswered: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let config = config.clone();
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for round in 0..ROUNDS {
+                        let tcp = TcpStream::connect(https).unwrap();
+                        tcp.set_read_timeout(Some(WAIT)).unwrap();
+                        let conn = rustls::ClientConnection::new(
+                            config.clone(),
+                            ServerName::try_from("localhost").unwrap(),
+                        )
+                        .unwrap();
+                        let mut s = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                        for i in 0..REQUESTS {
+                            let topic = format!("https_load_{}", (client + round + i) % 7);
+                            let (target, body) = if i % 2 == 0 {
+                                (format!("/channel/create?topic={topic}&channel=c"), "")
+                            } else {
+                                (format!("/pub?topic={topic}"), "hello")
+                            };
+                            let request = format!(
+                                "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if let Err(e) = s.get_mut().write_all(request.as_bytes()) {
+                                failures.push(format!("client {client} round {round} #{i}: write {e}"));
+                                break;
+                            }
+                            match read_http_answer(&mut s) {
+                                Ok(200) => {}
+                                Ok(status) => failures.push(format!(
+                                    "client {client} round {round} #{i}: status {status}"
+                                )),
+                                Err(e) => {
+                                    failures.push(format!(
+                                        "client {client} round {round} #{i} {target}: {e}"
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(unanswered.is_empty(), "{unanswered:#?}");
+}
+
+/// One HTTP/1.1 answer with a Content-Length body: its status.
+fn read_http_answer(s: &mut impl BufRead) -> std::io::Result<u16> {
+    let mut status = 0;
+    let mut length = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
+            status = rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        } else if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    s.read_exact(&mut body)?;
+    Ok(status)
+}
+
 #[test]
 fn stats_show_negotiated_features() {
     let pki = Pki::new();
