@@ -128,23 +128,22 @@ pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
         async {
             crate::net::io::tls_handshake(&stream, &shard.scratch, &mut session)
                 .await
-                .is_ok()
+                .ok()
         },
         async {
             glommio::timer::sleep(std::time::Duration::from_secs(5)).await;
-            false
+            None
         },
     )
     .await;
-    if !done {
+    let Some(after_handshake) = done else {
         return;
-    }
+    };
     let mut transport = Transport::with_tls(session, String::new());
-    // The request may have arrived in the same read as the end of the
-    // handshake: it is decrypted already and waits in the session, where
-    // no socket readiness would ever announce it.
+    // A request sent right behind the handshake: decrypted along with it,
+    // or read after it.
     let mut input = BytesMut::with_capacity(4096);
-    if transport.decode(&[], &mut input).is_err() {
+    if transport.decode(&after_handshake, &mut input).is_err() {
         return;
     }
     let io = HttpIo {
@@ -169,7 +168,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     serve_io(shard, io, BytesMut::with_capacity(4096), tls_required).await;
 }
 
-/// Serve requests from `input` (bytes already read) and then the socket.
+/// The request loop; `input` holds request bytes already received.
 async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_required: bool) {
     let mut conn = HttpConn {
         shard: shard.clone(),
