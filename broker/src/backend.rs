@@ -130,7 +130,7 @@ impl DiskShard {
             f.sync_timeout,
         );
         DiskShard {
-            dir: PathBuf::from(&f.data_path),
+            dir: ctx.opts.data_dir(),
             cfg,
             durable: f.sync_every <= 1,
             mem_queue_size: f.mem_queue_size.max(0) as usize,

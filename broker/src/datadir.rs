@@ -34,14 +34,11 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Lock `--data-path` (the working directory when empty) exclusively, as
-    /// NSQ does, so two nsqd never share one.
-    pub fn lock(data_path: &str) -> Result<DataDir, String> {
-        let path = if data_path.is_empty() {
-            std::env::current_dir().map_err(|e| format!("failed to lock data-path: {e}"))?
-        } else {
-            PathBuf::from(data_path)
-        };
+    /// Lock the data directory ([`Options::data_dir`]) exclusively, as NSQ
+    /// does, so two nsqd never share one.
+    ///
+    /// [`Options::data_dir`]: crate::options::Options::data_dir
+    pub fn lock(path: PathBuf) -> Result<DataDir, String> {
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
         let dir = File::open(&path)

@@ -8,6 +8,7 @@
 //! `=value`, as in Go. Flags for features this build does not have yet are
 //! accepted and reported by [`Options::unsupported`].
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -376,6 +377,17 @@ impl Options {
             unsupported,
             flags,
         })
+    }
+
+    /// The data directory: `--data-path`, or the working directory when
+    /// the flag is empty (NSQ's default), made absolute so that every log
+    /// line and queue file names the same place.
+    pub fn data_dir(&self) -> PathBuf {
+        let given = Path::new(&self.flags.data_path);
+        if given.as_os_str().is_empty() {
+            return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        }
+        std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf())
     }
 
     /// Options with NSQ's defaults (for tests).

@@ -16,6 +16,7 @@ pub mod lines;
 pub mod net;
 pub mod pki;
 pub mod process;
+pub mod sandbox;
 pub mod wait;
 
 pub use bins::sibling_bin;

@@ -97,6 +97,7 @@ impl Connection {
         self.client.take_output(&mut plain);
         self.send_through_transport(&plain).await?;
         self.input.clear();
+        let mut after_handshake = Vec::new();
 
         if tls {
             let config = self
@@ -112,20 +113,21 @@ impl Connection {
                 async {
                     tls_handshake(&self.stream, &self.shard.scratch, &mut session)
                         .await
-                        .map(|()| true)
+                        .map(Some)
                 },
                 async {
                     glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
-                    Ok(false)
+                    Ok(None)
                 },
             )
             .await?;
-            if !handshake {
+            let Some(after) = handshake else {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "TLS handshake timeout",
                 ));
-            }
+            };
+            after_handshake = after;
             {
                 let mut features = self.client.features.borrow_mut();
                 features.tls = true;
@@ -172,10 +174,11 @@ impl Connection {
             self.client.has_transport.set(true);
             self.send_frame_ok().await?;
         }
-        // Plain text the TLS layer decrypted along with the handshake.
+        // What the client sent right behind its handshake (plain text the
+        // TLS layer decrypted along with it, and bytes read after it).
         let mut t = self.client.transport.borrow_mut();
         if let Some(t) = t.as_mut() {
-            t.decode(&[], &mut self.input)?;
+            t.decode(&after_handshake, &mut self.input)?;
         }
         Ok(())
     }

@@ -457,7 +457,16 @@ impl Connection {
                 self.client.writer_progress.notified().await;
             }
             match self.read_more().await {
-                Ok(0) => return Flow::Close,
+                Ok(0) => {
+                    // The client ended its stream inside a command's body
+                    // (a half-close): NSQ answers the short read's error
+                    // before it closes, as it reads bodies from the socket.
+                    let limits = &self.shard.ctx.limits;
+                    if let Some(err) = nsq_protocol::command::decode_at_eof(&self.input, limits) {
+                        self.fail(err);
+                    }
+                    return Flow::Close;
+                }
                 Ok(_) => self.now = None,
                 Err(e) => {
                     if !self.client.closed.get() {
