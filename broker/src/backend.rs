@@ -1,5 +1,6 @@
 //! A durable topic's or channel's disk queue as its owner sees it
-//! (reference A.11.1, D.1, D.5).
+//! (docs/protocol.md#publishing, docs/data-directory.md#disk-queues,
+//! #shutdown).
 //!
 //! The owner ([`crate::topic::Topic`] or [`crate::channel::Channel`]) is
 //! synchronous; the [`DiskQueue`] is async. A [`Backend`] sits between them:

@@ -21,7 +21,8 @@ use crate::shard::mesh::ShardMsg;
 use crate::shard::{Context, Shard};
 use nsq_daemon_support::raise_memlock;
 
-/// Startup failures (exit non-zero with this message, reference C.3).
+/// Startup failures (exit non-zero with this message,
+/// docs/configuration.md#startup-failures).
 #[derive(Debug)]
 pub enum BootError {
     /// Bad `--tcp-address`.
@@ -187,8 +188,8 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         handles.push(watcher);
     }
 
-    // D.4: recreate the topics and channels of nsqd.dat, persist, and only
-    // then start accepting clients.
+    // docs/data-directory.md#startup: recreate the topics and channels of
+    // nsqd.dat, persist, and only then start accepting clients.
     if let Some(loaded) = &loaded {
         crate::datadir::apply(&ctx, loaded);
     }
@@ -208,7 +209,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     Ok(())
 }
 
-/// D.4 step 3: every loaded topic's and channel's disk queue is open
+/// Every loaded topic's and channel's disk queue is open
 /// (its messages counted and deliverable) before clients are accepted.
 fn wait_disk_queues_open(ctx: &Context) {
     let replies: Vec<_> = ctx
@@ -258,8 +259,9 @@ fn spawn_signal_thread(
                 }
                 first = Some(Instant::now());
                 crate::log!(Info, "signal {sig} received: shutting down");
-                // D.5: stop accepting and close clients first, then persist
-                // (the stopped shards still answer the snapshot).
+                // docs/data-directory.md#shutdown: stop accepting and close
+                // clients first, then persist (the stopped shards still answer
+                // the snapshot).
                 for tx in &ctx.mesh {
                     let _ = tx.send(ShardMsg::Shutdown);
                 }
@@ -394,7 +396,7 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
             )
             .await;
         }
-        // D.5: memory, in-flight and deferred messages to disk.
+        // Memory, in-flight and deferred messages to disk.
         shard.flush_to_disk().await;
         // Answer late requests a little longer (the final nsqd.dat).
         glommio::timer::sleep(

@@ -1,6 +1,7 @@
 //! The crate's error type: what stops nsqlookupd from starting (exit
-//! non-zero with this message, reference C.3). Protocol errors sent to a
-//! peer are `nsq_protocol::ClientError`s and never end the process.
+//! non-zero with this message, docs/configuration.md#startup-failures).
+//! Protocol errors sent to a peer are `nsq_protocol::ClientError`s and never
+//! end the process.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
-//! Client-to-server commands (reference A.2, A.6): the decoder the broker
-//! runs on its read buffer, and the encoders clients use.
+//! Client-to-server commands (docs/protocol.md#commands): the decoder the
+//! broker runs on its read buffer, and the encoders clients use.
 //!
 //! ```text
 //! NAME[ SP param]* LF                      (a trailing CR before LF is stripped)
@@ -41,7 +41,7 @@ impl std::fmt::Display for LineTooLong {
 
 impl std::error::Error for LineTooLong {}
 
-/// Server limits the decoder checks (flags of reference C.1).
+/// Server limits the decoder checks (nsqd's flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `--max-msg-size`: largest single message body.

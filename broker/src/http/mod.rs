@@ -1,4 +1,4 @@
-//! nsqd's HTTP API (reference part B), served by every shard.
+//! nsqd's HTTP API (docs/http-api.md), served by every shard.
 //!
 //! Connections are accepted and placed like TCP ones. Each runs [`serve`]:
 //! decode a request head, pick the route, read the body within the route's

@@ -1,6 +1,6 @@
-//! The per-connection transport layer negotiated by IDENTIFY (reference
-//! A.6.2, H.3, H.4): TLS, then snappy or deflate, between the socket and the
-//! connection's plain buffers.
+//! The per-connection transport layer negotiated by IDENTIFY
+//! (docs/protocol.md#upgrades, #compression): TLS, then snappy or deflate,
+//! between the socket and the connection's plain buffers.
 //!
 //! ```text
 //! inbound:  socket bytes -> (TLS decrypt) -> (decompress) -> input

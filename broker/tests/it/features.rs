@@ -1,9 +1,9 @@
-//! Feature negotiation (reference A.6.1-A.6.3, A.18, B.1/B.2, H.3-H.5):
-//! TLS, snappy and deflate upgrades alone and combined, each followed by
-//! PUB/MPUB and SUB of many messages both ways (topics on both shards, so
-//! the TLS session and codec state survive the SUB handoff); certificates
-//! and client-auth policies; `--tls-required` on TCP and HTTP and the
-//! HTTPS listener; AUTH against a stub auth server started here (GET and
+//! Feature negotiation (docs/protocol.md#identify, #upgrades, #compression,
+//! #tls, #auth): TLS, snappy and deflate upgrades alone and combined, each
+//! followed by PUB/MPUB and SUB of many messages both ways (topics on both
+//! shards, so the TLS session and codec state survive the SUB handoff);
+//! certificates and client-auth policies; `--tls-required` on TCP and HTTP and
+//! the HTTPS listener; AUTH against a stub auth server started here (GET and
 //! POST; grant, deny, expiry and re-query, unreachable server).
 //!
 //! The client side uses independent implementations: rustls as TLS client,

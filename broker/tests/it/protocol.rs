@@ -1,4 +1,4 @@
-//! The TCP V2 protocol surface a client sees (reference A.1-A.9, A.12, J.2):
+//! The TCP V2 protocol surface a client sees (docs/protocol.md):
 //!
 //! * magic: `  V2` works; a bad magic gets one `E_BAD_PROTOCOL` error frame
 //!   then EOF; a client that sends 2 bytes and leaves does not hurt others;
@@ -288,7 +288,8 @@ fn identify_without_negotiation_is_ok_and_never_upgrades() {
         r#"{"tls_v1":true,"snappy":true,"deflate":true,"feature_negotiation":false}"#,
         "OK",
     );
-    // A second IDENTIFY before SUB is accepted (quirk J.1.9, copied).
+    // A second IDENTIFY before SUB is accepted
+    // (docs/compatibility.md#second-identify).
     let (got, mut c) = identify(&nsqd, "{}");
     assert_eq!(got, Got::Response("OK".into()));
     assert_eq!(c.identify("{}"), Got::Response("OK".into()));

@@ -1,7 +1,7 @@
 //! One V2 connection: dial, magic, IDENTIFY with feature negotiation
-//! (TLS, then snappy or deflate: reference A.6.2, H.3, H.4), AUTH when
-//! required (reference H.1), then a frame reader and a shared command
-//! writer.
+//! (TLS, then snappy or deflate: docs/clients.md#upgrades), AUTH when
+//! required (docs/clients.md#consumer-bootstrap), then a frame reader and a
+//! shared command writer.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
