@@ -14,6 +14,7 @@ use nsq_protocol::{Decoded, MessageHeader, MAGIC_V2};
 
 use super::transport::{self, Compressor, Source, TlsReader, WireWriter};
 use super::{Config, Error};
+use crate::log::{Level, Source as LogSource};
 
 /// The largest frame accepted from a server.
 const MAX_FRAME: u32 = 1 << 30;
@@ -149,7 +150,11 @@ fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {
 
 /// Connect, send the magic and IDENTIFY, upgrade the stream as
 /// negotiated, AUTH if the server requires it.
-pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotiated), Error> {
+pub fn connect(
+    addr: &str,
+    cfg: &Config,
+    log: &LogSource,
+) -> Result<(Writer, FrameReader, Negotiated), Error> {
     if cfg.snappy && cfg.deflate {
         return Err(Error::Config(
             "cannot enable both deflate and snappy compression".into(),
@@ -188,10 +193,11 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
     Request::Identify(&cfg.identify_json()).encode(&mut hello);
     writer.send_raw(&hello)?;
     let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
-    crate::log::debug(&format!(
-        "({addr}) IDENTIFY response: {}",
-        String::from_utf8_lossy(&reply)
-    ));
+    log.log(
+        Level::Debug,
+        Some(addr),
+        &format!("IDENTIFY response: {}", String::from_utf8_lossy(&reply)),
+    );
     let mut neg = Negotiated {
         max_rdy_count: 2500,
         tls: false,
