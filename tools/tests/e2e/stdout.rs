@@ -5,8 +5,8 @@
 //! for the tools' own lines (nsq_to_file: NSQ's daemon format with its
 //! prefix) and go-nsq's format for the client library's.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc;
 
 use crate::args;
@@ -32,24 +32,7 @@ fn read_all(pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
 
 impl Raw {
     fn start(name: &str, args: &[String], input: Option<&[u8]>) -> Raw {
-        let mut child = Command::new(tool_bin(name))
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        if let Some(data) = input {
-            let mut stdin = child.stdin.take().expect("stdin");
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            });
-        }
+        let mut child = spawn_tool(name, args, input.map(<[u8]>::to_vec));
         let out = read_all(child.stdout.take().expect("stdout"));
         let err = read_all(child.stderr.take().expect("stderr"));
         Raw { child, out, err }
