@@ -49,7 +49,45 @@ const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("lookupd", "GET", "/api/graphite?metric=x", ""),
     ("lookupd", "GET", "/api/nope", ""),
     ("lookupd", "GET", "/config/log_level", ""),
+    ("lookupd", "GET", "/config/log_prefix", ""),
+    ("lookupd", "GET", "/config/http_address", ""),
+    ("lookupd", "GET", "/config/base_path", ""),
+    ("lookupd", "GET", "/config/dev_static_dir", ""),
+    ("lookupd", "GET", "/config/graphite_url", ""),
+    ("lookupd", "GET", "/config/proxy_graphite", ""),
+    ("lookupd", "GET", "/config/statsd_prefix", ""),
+    ("lookupd", "GET", "/config/statsd_counter_format", ""),
+    ("lookupd", "GET", "/config/statsd_gauge_format", ""),
+    ("lookupd", "GET", "/config/statsd_interval", ""),
     ("lookupd", "GET", "/config/nsqlookupd_http_addresses", ""),
+    ("lookupd", "GET", "/config/nsqd_http_addresses", ""),
+    ("lookupd", "GET", "/config/http_client_connect_timeout", ""),
+    ("lookupd", "GET", "/config/http_client_request_timeout", ""),
+    (
+        "lookupd",
+        "GET",
+        "/config/http_client_tls_insecure_skip_verify",
+        "",
+    ),
+    ("lookupd", "GET", "/config/http_client_tls_root_ca_file", ""),
+    ("lookupd", "GET", "/config/http_client_tls_cert", ""),
+    ("lookupd", "GET", "/config/http_client_tls_key", ""),
+    ("lookupd", "GET", "/config/allow_config_from_cidr", ""),
+    ("lookupd", "GET", "/config/notification_http_endpoint", ""),
+    ("lookupd", "GET", "/config/acl_http_header", ""),
+    ("lookupd", "GET", "/config/admin_users", ""),
+    ("lookupd", "GET", "/config/nope", ""),
+    ("lookupd", "PUT", "/config/log_level", "warn"),
+    ("lookupd", "PUT", "/config/log_level", "loud"),
+    ("lookupd", "PUT", "/config/log_level", ""),
+    (
+        "lookupd",
+        "PUT",
+        "/config/nsqlookupd_http_addresses",
+        r#"["LOOKUPD"]"#,
+    ),
+    ("lookupd", "PUT", "/config/nsqlookupd_http_addresses", "x"),
+    ("lookupd", "PUT", "/config/statsd_prefix", "x"),
     (
         "lookupd",
         "POST",
@@ -277,16 +315,20 @@ fn replay(bins: &Bins) -> Vec<Value> {
                 Daemon::start_bin(&bins.nsqadmin, &args, false),
             ));
         }
-        let real = path
-            .replace("NSQD_A", &c.a.addr())
-            .replace("NSQD_B", &c.b.addr());
+        let real = |s: &str| {
+            s.replace("NSQD_A", &c.a.addr())
+                .replace("NSQD_B", &c.b.addr())
+                .replace("LOOKUPD", &c.lookupd.addr())
+        };
         let a = &admin.as_ref().unwrap().1;
-        let r = http(&a.addr(), method, &real, &[], body);
+        let r = http(&a.addr(), method, &real(path), &[], &real(body));
         let text = match r.header("Transfer-Encoding") {
             Some(te) if te.eq_ignore_ascii_case("chunked") => dechunk(&r.body),
             _ => r.body.clone(),
         };
-        let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+        // Not JSON (NSQ answers a string option as raw text): kept as text.
+        let answer =
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|_| json!({ "text": text }));
         out.push(json!({
             "mode": mode, "method": method, "path": path, "body": body,
             "status": r.status, "answer": normalize(answer, &c, &host),
