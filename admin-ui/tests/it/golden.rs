@@ -28,6 +28,7 @@ const GOLDEN: &str = "tests/it/golden/nsqadmin-1.3.0-api.json";
 
 /// The requests, in order: (nsqadmin mode, method, path, body). Paths say
 /// `NSQD_A` / `NSQD_B` for the nodes' `host:port`.
+#[rustfmt::skip]
 const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("lookupd", "GET", "/ping", ""),
     ("lookupd", "GET", "/api/topics", ""),
@@ -48,6 +49,7 @@ const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("lookupd", "GET", "/api/graphite?metric=rate&target=x", ""),
     ("lookupd", "GET", "/api/graphite?metric=x", ""),
     ("lookupd", "GET", "/api/nope", ""),
+    ("lookupd", "PUT", "/api/topics", ""),
     ("lookupd", "GET", "/config/log_level", ""),
     ("lookupd", "GET", "/config/log_prefix", ""),
     ("lookupd", "GET", "/config/http_address", ""),
@@ -63,12 +65,7 @@ const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("lookupd", "GET", "/config/nsqd_http_addresses", ""),
     ("lookupd", "GET", "/config/http_client_connect_timeout", ""),
     ("lookupd", "GET", "/config/http_client_request_timeout", ""),
-    (
-        "lookupd",
-        "GET",
-        "/config/http_client_tls_insecure_skip_verify",
-        "",
-    ),
+    ("lookupd", "GET", "/config/http_client_tls_insecure_skip_verify", ""),
     ("lookupd", "GET", "/config/http_client_tls_root_ca_file", ""),
     ("lookupd", "GET", "/config/http_client_tls_cert", ""),
     ("lookupd", "GET", "/config/http_client_tls_key", ""),
@@ -80,40 +77,23 @@ const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("lookupd", "PUT", "/config/log_level", "warn"),
     ("lookupd", "PUT", "/config/log_level", "loud"),
     ("lookupd", "PUT", "/config/log_level", ""),
-    (
-        "lookupd",
-        "PUT",
-        "/config/nsqlookupd_http_addresses",
-        r#"["LOOKUPD"]"#,
-    ),
+    ("lookupd", "PUT", "/config/nsqlookupd_http_addresses", r#"["LOOKUPD"]"#),
     ("lookupd", "PUT", "/config/nsqlookupd_http_addresses", "x"),
     ("lookupd", "PUT", "/config/statsd_prefix", "x"),
-    (
-        "lookupd",
-        "POST",
-        "/api/topics",
-        r#"{"topic":"t4","channel":"c4"}"#,
-    ),
+    ("lookupd", "POST", "/api/topics", r#"{"topic":"t4","channel":"c4"}"#),
     ("lookupd", "POST", "/api/topics", r#"{"topic":"bad!"}"#),
     ("lookupd", "POST", "/api/topics", "not json"),
     ("lookupd", "POST", "/api/topics/t1", r#"{"action":"pause"}"#),
     ("lookupd", "POST", "/api/topics/t1", r#"{"action":"nope"}"#),
-    (
-        "lookupd",
-        "POST",
-        "/api/topics/t1/c1",
-        r#"{"action":"pause"}"#,
-    ),
+    ("lookupd", "POST", "/api/topics/t1/c1", r#"{"action":"pause"}"#),
+    ("lookupd", "POST", "/api/topics/t2", r#"{"action":"empty"}"#),
+    ("lookupd", "POST", "/api/topics/t1/c2", r#"{"action":"empty"}"#),
+    ("lookupd", "POST", "/api/topics", r#"{"topic":"t5"}"#),
     ("lookupd", "GET", "/api/topics/t1", ""),
     ("lookupd", "GET", "/api/topics/t1/c1", ""),
     ("lookupd", "DELETE", "/api/topics/t4/c4", ""),
     ("lookupd", "DELETE", "/api/topics/t4", ""),
-    (
-        "lookupd",
-        "DELETE",
-        "/api/nodes/NSQD_B",
-        r#"{"topic":"t2"}"#,
-    ),
+    ("lookupd", "DELETE", "/api/nodes/NSQD_B", r#"{"topic":"t2"}"#),
     ("lookupd", "DELETE", "/api/nodes/NSQD_B", "nope"),
     ("static", "GET", "/api/topics", ""),
     ("static", "GET", "/api/topics?inactive=true", ""),
@@ -122,6 +102,13 @@ const REQUESTS: &[(&str, &str, &str, &str)] = &[
     ("static", "GET", "/api/topics/t1", ""),
     ("static", "GET", "/api/topics/t1/c1", ""),
     ("static", "GET", "/api/counter", ""),
+    ("lookupd", "POST", "/api/topics/t1/c1", r#"{"action":"unpause"}"#),
+    ("lookupd", "DELETE", "/api/topics/t1/c2", ""),
+    ("lookupd", "GET", "/api/topics/t1", ""),
+    ("lookupd", "DELETE", "/api/topics/t5", ""),
+    ("lookupd", "DELETE", "/api/topics/t2", ""),
+    ("lookupd", "GET", "/api/nodes", ""),
+    ("lookupd", "GET", "/api/topics", ""),
 ];
 
 /// The daemons under test.
