@@ -189,7 +189,12 @@ impl Inner {
     }
 
     /// Send every connection the RDY the plan gives it (only changes).
+    /// Once stopping, none: CLS already stopped the flow (as go-nsq), and
+    /// nsqd may have closed the connection.
     fn update_rdy(&self, st: &State) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
         let now = Instant::now();
         let views: Vec<ConnView> = st
             .conns

@@ -218,6 +218,8 @@ fn consume_and_stop(tool: &str, nsqd: &Daemon, topic: &str, extra: &[String]) ->
     nsq_test_support::process::signal(&t.child, libc::SIGTERM);
     let (status, out, err) = t.finish();
     assert!(status.success(), "{tool}: {status:?}: {err}");
+    // A clean stop logs no error (no RDY sent after CLS, as go-nsq).
+    assert!(!has_line(&err, &format!("^{TIME} ERR ")), "{tool}: {err}");
     (out, err)
 }
 
