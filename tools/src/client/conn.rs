@@ -14,7 +14,6 @@ use nsq_protocol::{Decoded, MessageHeader, MAGIC_V2};
 
 use super::transport::{self, Compressor, Source, TlsReader, WireWriter};
 use super::{Config, Error};
-use crate::log::{Level, Source as LogSource};
 
 /// The largest frame accepted from a server.
 const MAX_FRAME: u32 = 1 << 30;
@@ -31,7 +30,7 @@ pub enum OwnedFrame {
 }
 
 /// What IDENTIFY negotiated.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Negotiated {
     /// The server's `max_rdy_count` (2500 for an old server).
     pub max_rdy_count: u64,
@@ -39,6 +38,8 @@ pub struct Negotiated {
     pub tls: bool,
     /// `"snappy"`, `"deflate"` or `""`.
     pub compression: &'static str,
+    /// The IDENTIFY response as received (for the caller's debug log).
+    pub identify_response: String,
 }
 
 /// Reads frames from a connection.
@@ -150,11 +151,7 @@ fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {
 
 /// Connect, send the magic and IDENTIFY, upgrade the stream as
 /// negotiated, AUTH if the server requires it.
-pub fn connect(
-    addr: &str,
-    cfg: &Config,
-    log: &LogSource,
-) -> Result<(Writer, FrameReader, Negotiated), Error> {
+pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotiated), Error> {
     if cfg.snappy && cfg.deflate {
         return Err(Error::Config(
             "cannot enable both deflate and snappy compression".into(),
@@ -193,15 +190,11 @@ pub fn connect(
     Request::Identify(&cfg.identify_json()).encode(&mut hello);
     writer.send_raw(&hello)?;
     let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
-    log.log(
-        Level::Debug,
-        Some(addr),
-        &format!("IDENTIFY response: {}", String::from_utf8_lossy(&reply)),
-    );
     let mut neg = Negotiated {
         max_rdy_count: 2500,
         tls: false,
         compression: "",
+        identify_response: String::from_utf8_lossy(&reply).into_owned(),
     };
     if reply.first() == Some(&b'{') {
         let v: serde_json::Value = serde_json::from_slice(&reply)

@@ -493,7 +493,9 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
         return Err(Error::Closed);
     }
     inner.log.log(Level::Info, Some(addr), "connecting to nsqd");
-    let (writer, mut reader, neg) = conn::connect(addr, &inner.cfg, &inner.log)?;
+    let (writer, mut reader, neg) = conn::connect(addr, &inner.cfg)?;
+    let identify = format!("IDENTIFY response: {}", neg.identify_response);
+    inner.log.log(Level::Debug, Some(addr), &identify);
     writer.send(&Request::Sub(&inner.topic, &inner.channel))?;
     match conn::next_non_heartbeat(&mut reader, &writer)? {
         OwnedFrame::Response(r) if r == b"OK" => {}

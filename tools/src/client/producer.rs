@@ -88,7 +88,9 @@ impl Producer {
         }
         self.log
             .log(Level::Info, Some(&self.addr), "connecting to nsqd");
-        let (writer, mut reader, _) = conn::connect(&self.addr, &self.cfg, &self.log)?;
+        let (writer, mut reader, neg) = conn::connect(&self.addr, &self.cfg)?;
+        let identify = format!("IDENTIFY response: {}", neg.identify_response);
+        self.log.log(Level::Debug, Some(&self.addr), &identify);
         let c = Arc::new(PConn {
             writer,
             pending: Mutex::new(VecDeque::new()),
