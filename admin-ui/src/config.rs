@@ -1,8 +1,8 @@
-//! `GET/PUT /config/:opt`: read any option by its config-file name;
-//! change `nsqlookupd_http_addresses` and `log_level` at run time. Only
-//! from `--allow-config-from-cidr`. As NSQ's nsqadmin, a string option
-//! comes back as raw text, any other as JSON; a PUT without a body (or
-//! over 1 MiB) is 413 `INVALID_VALUE`.
+//! `GET/PUT /config/:opt` (docs/nsqadmin.md#api): read any option by its
+//! config-file name; change `nsqlookupd_http_addresses` and `log_level` at
+//! run time. Only from `--allow-config-from-cidr`. As NSQ's nsqadmin, a
+//! string option comes back as raw text, any other as JSON; a PUT without
+//! a body (or over 1 MiB) is 413 `INVALID_VALUE`.
 
 use serde_json::{json, Value};
 

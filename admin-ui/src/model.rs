@@ -1,5 +1,5 @@
 //! The JSON shapes of nsqadmin's API, key for key and `null` for `null` as
-//! NSQ 1.3.0's nsqadmin writes them (the README's nsqadmin section lists
+//! NSQ 1.3.0's nsqadmin writes them (docs/nsqadmin.md#api, which lists
 //! where we differ), and the pure aggregation of per-nsqd `/stats` into
 //! them.
 //!

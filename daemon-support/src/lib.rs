@@ -2,14 +2,20 @@
 //! `nsq-protocol` crate because it reads files and makes system calls:
 //! parsing a clap command with Go's flag spellings and the `--config` file
 //! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), and
-//! the OS hostname ([`host`]), and listening sockets ([`listen`]).
+//! the OS hostname ([`host`]), listening sockets ([`listen`]), and the
+//! startup check that io_uring can run here at all ([`uring`]), and how
+//! `main` ends on an error or a panic ([`main_exit`]).
 
 pub mod cli;
 pub mod host;
 pub mod listen;
+pub mod main_exit;
 pub mod memlock;
+pub mod uring;
 
 pub use cli::{matches_with_config, ConfigKeys};
 pub use host::hostname;
 pub use listen::listen;
+pub use main_exit::run_or_exit;
 pub use memlock::raise_memlock;
+pub use uring::UringError;

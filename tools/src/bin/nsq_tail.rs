@@ -1,5 +1,6 @@
 //! nsq_tail: consume topics and print message bodies to stdout, one per
-//! line; everything else is logged on stderr, so that stdout can be piped.
+//! line (docs/utilities.md#nsq_tail); everything else is logged on stderr,
+//! so that stdout can be piped.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
