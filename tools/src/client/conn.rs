@@ -155,7 +155,7 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
     // Fail on bad options before dialing.
     let tls = prepare(addr, cfg)?;
     let stream = dial(addr, cfg.dial_timeout)?;
-    connect_stream(stream, addr, cfg, tls)
+    connect_stream(stream, cfg, tls)
 }
 
 /// [`connect`] over a socket the caller dialed (and may keep a clone of,
@@ -166,7 +166,7 @@ pub fn connect_on(
     cfg: &Config,
 ) -> Result<(Writer, FrameReader, Negotiated), Error> {
     let tls = prepare(addr, cfg)?;
-    connect_stream(stream, addr, cfg, tls)
+    connect_stream(stream, cfg, tls)
 }
 
 type TlsSetup = Option<(
@@ -192,7 +192,6 @@ fn prepare(addr: &str, cfg: &Config) -> Result<TlsSetup, Error> {
 
 fn connect_stream(
     stream: TcpStream,
-    addr: &str,
     cfg: &Config,
     tls_config: TlsSetup,
 ) -> Result<(Writer, FrameReader, Negotiated), Error> {
