@@ -17,11 +17,10 @@
 //! with `https_port` on plain HTTP retries over HTTPS; the reply must be 200
 //! with `ttl > 0`, known permissions and compiling regexes.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nsq_http_client::{query_escape, Client, Target, Timeouts};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -364,21 +363,6 @@ pub fn query_any(config: &AuthConfig, req: &AuthRequest) -> Result<AuthState, St
     Err(last)
 }
 
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The four parameters, sorted by key (Go's `url.Values`).
 fn params(req: &AuthRequest) -> [(&'static str, Vec<u8>); 4] {
     [
@@ -414,251 +398,73 @@ pub fn post_body(req: &AuthRequest) -> Vec<u8> {
     serde_json::to_vec(&map).unwrap_or_default()
 }
 
+/// Largest auth reply read.
+const MAX_REPLY: usize = 1 << 20;
+
+/// The headers of an auth request (`Content-Type` for a POST).
+fn headers(content_type: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        (
+            "User-Agent",
+            format!("nsqd/{}", crate::options::NSQ_VERSION),
+        ),
+        ("Accept", "application/vnd.nsq; version=1.0".to_string()),
+    ];
+    if let Some(t) = content_type {
+        h.push(("Content-Type", t.to_string()));
+    }
+    h
+}
+
 fn query_one(config: &AuthConfig, addr: &str, req: &AuthRequest) -> Result<AuthState, String> {
-    let mut endpoint = if addr.contains("://") {
+    let endpoint = if addr.contains("://") {
         addr.to_string()
     } else {
         format!("http://{addr}/auth")
     };
+    let mut target = Target::parse(&endpoint).map_err(|e| e.to_string())?;
+    let client = Client::new(Timeouts {
+        connect: config.connect_timeout,
+        request: config.request_timeout,
+    })
+    .with_tls(config.tls.clone())
+    .with_max_response(MAX_REPLY);
     loop {
-        let (status, body) = if config.post {
-            http_call(
-                config,
-                "POST",
-                &endpoint,
-                Some(("application/json", post_body(req))),
-            )?
+        let reply = if config.post {
+            let h = headers(Some("application/json"));
+            client.request("POST", &target, &h, &post_body(req))
         } else {
-            http_call(
-                config,
-                "GET",
-                &format!("{endpoint}?{}", query_string(req)),
-                None,
-            )?
-        };
-        if status == 403 && !endpoint.starts_with("https") {
-            endpoint = https_endpoint(&endpoint, &body)?;
+            let mut get = target.clone();
+            get.url.path = format!("{}?{}", get.url.path, query_string(req));
+            client.request("GET", &get, &headers(None), b"")
+        }
+        .map_err(|e| e.to_string())?;
+        if reply.status == 403 && !target.tls {
+            target = https_target(&target, &reply.body)?;
             continue;
         }
-        if status != 200 {
+        if reply.status != 200 {
             return Err(format!(
-                "got response {status} {:?}",
-                String::from_utf8_lossy(&body)
+                "got response {} {:?}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
             ));
         }
-        return parse_state(&body, Instant::now());
+        return parse_state(&reply.body, Instant::now());
     }
 }
 
 /// A 403 `{"https_port": N}`: the same endpoint over HTTPS on port N.
-fn https_endpoint(endpoint: &str, body: &[u8]) -> Result<String, String> {
+fn https_target(target: &Target, body: &[u8]) -> Result<Target, String> {
     #[derive(Deserialize)]
     struct Port {
         https_port: u16,
     }
     let port: Port = serde_json::from_slice(body).map_err(|e| format!("403 - {e}"))?;
-    let url = Url::parse(endpoint)?;
-    Ok(format!(
-        "https://{}:{}{}",
-        url.host, port.https_port, url.path_and_query
-    ))
-}
-
-/// The pieces of an http(s) URL this client needs.
-#[derive(Debug, PartialEq, Eq)]
-struct Url {
-    https: bool,
-    host: String,
-    port: u16,
-    path_and_query: String,
-}
-
-impl Url {
-    fn parse(url: &str) -> Result<Url, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("invalid URL {url:?}"))?;
-        let https = match scheme.to_ascii_lowercase().as_str() {
-            "http" => false,
-            "https" => true,
-            other => return Err(format!("unsupported protocol scheme {other:?}")),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h.trim_start_matches('[').trim_end_matches(']').to_string(),
-                p.parse().map_err(|_| format!("invalid port in {url:?}"))?,
-            ),
-            _ => (authority.to_string(), if https { 443 } else { 80 }),
-        };
-        Ok(Url {
-            https,
-            host,
-            port,
-            path_and_query: path,
-        })
-    }
-}
-
-/// Largest auth reply read.
-const MAX_REPLY: usize = 1 << 20;
-
-trait Conn: Read + Write {}
-impl<T: Read + Write> Conn for T {}
-
-/// One blocking HTTP/1.1 request (`Connection: close`); (status, body).
-fn http_call(
-    config: &AuthConfig,
-    method: &str,
-    url: &str,
-    body: Option<(&str, Vec<u8>)>,
-) -> Result<(u16, Vec<u8>), String> {
-    let u = Url::parse(url)?;
-    let deadline = Instant::now() + config.request_timeout;
-    let addr = (u.host.as_str(), u.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{e}"))?
-        .next()
-        .ok_or_else(|| format!("no address for {}", u.host))?;
-    let tcp = TcpStream::connect_timeout(&addr, config.connect_timeout)
-        .map_err(|e| format!("dial {addr}: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    tcp.set_read_timeout(Some(config.request_timeout))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(config.request_timeout))
-        .map_err(|e| e.to_string())?;
-    let mut conn: Box<dyn Conn> = if u.https {
-        let name = rustls::pki_types::ServerName::try_from(u.host.clone())
-            .map_err(|e| format!("invalid server name {}: {e}", u.host))?;
-        let client =
-            rustls::ClientConnection::new(config.tls.clone(), name).map_err(|e| e.to_string())?;
-        Box::new(rustls::StreamOwned::new(client, tcp))
-    } else {
-        Box::new(tcp)
-    };
-    let host_header = if (u.https && u.port == 443) || (!u.https && u.port == 80) {
-        u.host.clone()
-    } else {
-        format!("{}:{}", u.host, u.port)
-    };
-    let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: nsqd/{}\r\nAccept: application/vnd.nsq; version=1.0\r\nConnection: close\r\n",
-        u.path_and_query,
-        crate::options::NSQ_VERSION
-    );
-    let payload = match &body {
-        Some((ctype, b)) => {
-            head.push_str(&format!(
-                "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-            b.as_slice()
-        }
-        None => &[][..],
-    };
-    head.push_str("\r\n");
-    let mut request = head.into_bytes();
-    request.extend_from_slice(payload);
-    conn.write_all(&request).map_err(|e| e.to_string())?;
-    conn.flush().map_err(|e| e.to_string())?;
-
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(done) = parse_response(&buf)? {
-            return Ok(done);
-        }
-        if Instant::now() > deadline {
-            return Err("request timeout".into());
-        }
-        match conn.read(&mut chunk) {
-            Ok(0) => return parse_response_eof(&buf),
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > MAX_REPLY {
-                    return Err("reply too large".into());
-                }
-            }
-            // A TLS peer that closes without close_notify.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return parse_response_eof(&buf)
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-struct Head {
-    status: u16,
-    len: usize,
-    content_length: Option<usize>,
-    chunked: bool,
-}
-
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("malformed HTTP status line {status_line:?}"))?;
-    let (mut content_length, mut chunked) = (None, false);
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            let v = v.trim();
-            if k.eq_ignore_ascii_case("content-length") {
-                content_length = v.parse().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = v.to_ascii_lowercase().contains("chunked");
-            }
-        }
-    }
-    Ok(Some(Head {
-        status,
-        len: end + 4,
-        content_length,
-        chunked,
-    }))
-}
-
-fn parse_response(buf: &[u8]) -> Result<Option<(u16, Vec<u8>)>, String> {
-    let Some(head) = parse_head(buf)? else {
-        return Ok(None);
-    };
-    let body = &buf[head.len..];
-    if head.chunked {
-        let mut dec = nsq_protocol::http::ChunkedDecoder::new(MAX_REPLY as u64);
-        return match dec.feed(body) {
-            Ok((_, Some(b))) => Ok(Some((head.status, b))),
-            Ok((_, None)) => Ok(None),
-            Err(_) => Err("malformed chunked body".into()),
-        };
-    }
-    match head.content_length {
-        Some(n) if body.len() >= n => Ok(Some((head.status, body[..n].to_vec()))),
-        _ => Ok(None),
-    }
-}
-
-fn parse_response_eof(buf: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let head = parse_head(buf)?.ok_or("connection closed before the reply")?;
-    if head.chunked || head.content_length.is_some() {
-        return Err("connection closed mid-reply".into());
-    }
-    Ok((head.status, buf[head.len..].to_vec()))
+    Ok(Target {
+        tls: true,
+        url: target.url.with_port(port.https_port),
+    })
 }
 
 #[cfg(test)]
@@ -736,32 +542,10 @@ mod tests {
     }
 
     #[test]
-    fn urls() {
-        assert_eq!(
-            Url::parse("http://127.0.0.1:4181/auth?x=1").unwrap(),
-            Url {
-                https: false,
-                host: "127.0.0.1".into(),
-                port: 4181,
-                path_and_query: "/auth?x=1".into()
-            }
-        );
-        let u = Url::parse("https://auth.example").unwrap();
-        assert_eq!((u.port, u.path_and_query.as_str()), (443, "/"));
-        assert_eq!(
-            https_endpoint("http://h:1/auth", br#"{"https_port":4443}"#).unwrap(),
-            "https://h:4443/auth"
-        );
-    }
-
-    #[test]
-    fn responses() {
-        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(r).unwrap(), Some((200, b"{}".to_vec())));
-        assert_eq!(parse_response(&r[..r.len() - 1]).unwrap(), None);
-        let c = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(c).unwrap(), Some((200, b"{}".to_vec())));
-        let e = b"HTTP/1.0 403 Forbidden\r\n\r\nbody";
-        assert_eq!(parse_response_eof(e).unwrap(), (403, b"body".to_vec()));
+    fn a_403_with_an_https_port_moves_to_https() {
+        let t = Target::parse("http://h:1/auth").unwrap();
+        let t = https_target(&t, br#"{"https_port":4443}"#).unwrap();
+        assert_eq!(t.to_string(), "https://h:4443/auth");
+        assert!(https_target(&t, b"{}").is_err());
     }
 }

@@ -1,10 +1,12 @@
-//! A minimal blocking HTTP/1.1 client: one request on a fresh connection
-//! (`Connection: close`), bounded by a read timeout.
+//! The tests' HTTP requests, made with the one client of nsq-rs
+//! ([`nsq_http_client`]): one request on a fresh connection, the target
+//! sent as given, bounded by a timeout; any failure panics.
 
 use std::fmt::Display;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::Duration;
+
+use nsq_http_client::{Client, Target, Timeouts, Url};
 
 /// An HTTP answer.
 #[derive(Debug, Clone)]
@@ -32,8 +34,18 @@ impl Response {
     }
 }
 
+impl From<nsq_http_client::Response> for Response {
+    fn from(r: nsq_http_client::Response) -> Response {
+        Response {
+            status: r.status,
+            headers: r.headers,
+            body: String::from_utf8_lossy(&r.body).into_owned(),
+        }
+    }
+}
+
 /// One request to `addr` with these extra `headers` and `body`; panics on
-/// a connection error or a malformed answer, or after `timeout` of silence.
+/// a connection error or a malformed answer, or after `timeout`.
 pub fn request<A: ToSocketAddrs + Display>(
     addr: A,
     method: &str,
@@ -42,51 +54,23 @@ pub fn request<A: ToSocketAddrs + Display>(
     body: &[u8],
     timeout: Duration,
 ) -> Response {
-    let resolved = addr
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| panic!("bad address {addr}"));
-    let mut s = TcpStream::connect_timeout(&resolved, timeout)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(timeout)).unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut wire = head.into_bytes();
-    wire.extend_from_slice(body);
-    s.write_all(&wire)
-        .unwrap_or_else(|e| panic!("{method} {addr}{target}: {e}"));
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("{method} {addr}{target}: {e}"));
-    parse_response(&raw)
+    let target = Target::http(Url {
+        host: addr.to_string(),
+        path: target.to_string(),
+    });
+    let client = Client::new(Timeouts {
+        connect: timeout,
+        request: timeout,
+    });
+    client
+        .request(method, &target, headers, body)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into()
 }
 
-/// Parse one whole response.
+/// Parse one whole response (read up to the end of its connection).
 pub fn parse_response(raw: &[u8]) -> Response {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {text:?}"));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    nsq_http_client::Response::parse(raw, "GET")
+        .unwrap_or_else(|e| panic!("{e} in {:?}", String::from_utf8_lossy(raw)))
+        .into()
 }

@@ -1,9 +1,9 @@
 //! Dev-only helpers shared by the integration tests of broker, lookup,
 //! tools and admin-ui: start a real daemon binary on 127.0.0.1 (port 0, the
 //! bound addresses read from its `listening on` log lines), wait on events
-//! with bounded waits, stop it by PID, temporary directories, free ports, a
-//! minimal blocking HTTP/1.1 client, a throwaway PKI for TLS tests, and the
-//! committed test data (`fixtures/`).
+//! with bounded waits, stop it by PID, temporary directories, free ports,
+//! HTTP requests (over `nsq_http_client`), a throwaway PKI for TLS tests, and
+//! the committed test data (`fixtures/`).
 //! Each test crate keeps a thin `harness.rs` with its own daemon-specific
 //! helpers over this crate.
 

@@ -4,7 +4,8 @@
 //!   attempts, lookupd discovery, graceful CLS) and producer (ordered
 //!   responses, MPUB, DPUB), configured with go-nsq's option names
 //!   (docs/clients.md).
-//! * [`httpc`]: a minimal HTTP/1.1 client (lookupd, `/stats`, nsq_to_http).
+//! * [`httpc`]: the HTTP calls (lookupd, `/stats`, nsq_to_http) over
+//!   `nsq_http_client`.
 //! * [`cli`]: what the six binaries share: flag spellings, `--consumer-opt`,
 //!   logging, signals.
 //! * [`strftime`]: nsq_to_file's `--datetime-format`.

@@ -4,7 +4,7 @@
 //! shared command writer.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,21 +124,7 @@ impl Writer {
 
 /// Resolve `host:port` and connect within the dial timeout.
 pub fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, Error> {
-    let addrs: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .map_err(|e| Error::Io(format!("resolve {addr}"), e))?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Io(
-        format!("dial tcp {addr}"),
-        last.unwrap_or_else(|| std::io::Error::other("no address")),
-    ))
+    nsq_http_client::dial(addr, timeout).map_err(|e| Error::Io(e.context, e.source))
 }
 
 fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {

@@ -170,13 +170,7 @@ pub fn client_config(cfg: &Config) -> Result<Arc<ClientConfig>, Error> {
 
 /// The host part of `host:port` / `[v6]:port`, as a TLS server name.
 pub fn server_name(addr: &str) -> Result<ServerName<'static>, Error> {
-    let host = match addr.rsplit_once(':') {
-        Some((h, _)) => h,
-        None => addr,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(host.to_string())
-        .map_err(|e| Error::Config(format!("TLS server name {host:?}: {e}")))
+    nsq_http_client::server_name(addr).map_err(|e| Error::Config(e.to_string()))
 }
 
 /// Run the client handshake on `sock` (blocking, bounded by its timeouts).
@@ -445,22 +439,6 @@ impl WireWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_names() {
-        assert!(matches!(
-            server_name("127.0.0.1:4150").unwrap(),
-            ServerName::IpAddress(_)
-        ));
-        assert!(matches!(
-            server_name("[::1]:4150").unwrap(),
-            ServerName::IpAddress(_)
-        ));
-        assert!(matches!(
-            server_name("nsqd.example:4150").unwrap(),
-            ServerName::DnsName(_)
-        ));
-    }
 
     #[test]
     fn compressors_round_trip_through_decompressors() {
