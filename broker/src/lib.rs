@@ -27,7 +27,7 @@ pub mod e2e;
 pub mod handler;
 pub mod http;
 pub mod inflight;
-pub mod log;
+pub use nsq_daemon_support::log;
 pub mod lookupd;
 pub mod message;
 pub mod message_id;

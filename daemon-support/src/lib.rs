@@ -1,14 +1,16 @@
-//! Process-level plumbing the daemons share, kept out of the pure
-//! `nsq-protocol` crate because it reads files and makes system calls:
-//! parsing a clap command with Go's flag spellings and the `--config` file
-//! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), and
-//! the OS hostname ([`host`]), listening sockets ([`listen`]), and the
-//! startup check that io_uring can run here at all ([`uring`]), and how
-//! `main` ends on an error or a panic ([`main_exit`]).
+//! Process-level plumbing the daemons (and the tools) share, kept out of
+//! the pure `nsq-protocol` crate because it reads files and makes system
+//! calls: parsing a clap command with Go's flag spellings and the
+//! `--config` file ([`cli`]), NSQ's log lines on stderr ([`log`]), raising
+//! the memlock limit glommio needs ([`memlock`]), the OS hostname
+//! ([`host`]), listening sockets ([`listen`]), the startup check that
+//! io_uring can run here at all ([`uring`]), and how `main` ends on an
+//! error or a panic ([`main_exit`]).
 
 pub mod cli;
 pub mod host;
 pub mod listen;
+pub mod log;
 pub mod main_exit;
 pub mod memlock;
 pub mod uring;

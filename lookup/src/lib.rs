@@ -17,7 +17,7 @@
 pub mod boot;
 pub mod error;
 pub mod http;
-pub mod log;
+pub use nsq_daemon_support::log;
 pub mod metrics;
 pub mod options;
 pub mod registry;

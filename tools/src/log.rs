@@ -12,14 +12,13 @@
 //!
 //! Times are UTC, as the daemons'. `--log-level` filters all three (an
 //! extension: go-nsq's lines follow it too); `--log-prefix` leads the
-//! tool's own lines.
+//! tool's own lines. Level, prefix, time stamps and the daemon-format line
+//! are the daemons' log module's (`nsq_daemon_support::log`).
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use nsq_protocol::logfmt::Level;
+use nsq_daemon_support::log as shared;
+pub use nsq_daemon_support::log::Level;
 
 /// An unknown `--log-level` name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,20 +46,18 @@ pub enum Style {
     App = 1,
 }
 
-static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static STYLE: AtomicU8 = AtomicU8::new(Style::Std as u8);
-static PREFIX: OnceLock<String> = OnceLock::new();
 
 /// Parse (case-insensitively, NSQ's names) and set the level.
 pub fn set_level(name: &str) -> Result<(), UnknownLevel> {
     let l = Level::parse(name).ok_or_else(|| UnknownLevel(name.to_string()))?;
-    LEVEL.store(l as u8, Ordering::Relaxed);
+    shared::set_level(l);
     Ok(())
 }
 
 /// Set the prefix of the tool's own lines (once).
 pub fn set_prefix(prefix: &str) {
-    let _ = PREFIX.set(prefix.to_string());
+    shared::set_prefix(prefix);
 }
 
 /// Set the shape of the tool's own lines.
@@ -78,31 +75,23 @@ fn style() -> Style {
 
 /// Whether lines of `level` are printed.
 pub fn enabled(level: Level) -> bool {
-    level as u8 >= LEVEL.load(Ordering::Relaxed)
+    shared::enabled(level)
 }
 
 /// Now as Go's log prints it: `YYYY/MM/DD HH:MM:SS`, with `.micro` when
 /// `micros`.
 fn stamp(micros: bool) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut s = nsq_protocol::logfmt::timestamp(now);
+    let mut s = shared::timestamp();
     if !micros {
         s.truncate(s.len() - ".000000".len());
     }
     s
 }
 
-fn write_line(line: &str) {
-    // A failed write (stderr closed) is ignored, as Go's log does.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
 /// A tool's own line in its [`Style`].
 pub fn format_line(style: Style, prefix: &str, stamp: &str, level: Level, s: &str) -> String {
     match style {
-        Style::App => format!("{prefix}{stamp} {}: {s}\n", level.name()),
+        Style::App => shared::format_line(prefix, stamp, level, s),
         Style::Std => {
             let lead = match level {
                 Level::Info => "",
@@ -119,8 +108,13 @@ pub fn format_line(style: Style, prefix: &str, stamp: &str, level: Level, s: &st
 fn emit(level: Level, s: &str) {
     if enabled(level) {
         let st = style();
-        let prefix = PREFIX.get().map(String::as_str).unwrap_or("");
-        write_line(&format_line(st, prefix, &stamp(st == Style::App), level, s));
+        shared::write_line(&format_line(
+            st,
+            shared::prefix(),
+            &stamp(st == Style::App),
+            level,
+            s,
+        ));
     }
 }
 
@@ -140,17 +134,10 @@ pub fn warn(s: &str) {
 pub fn error(s: &str) {
     emit(Level::Error, s);
 }
-/// The last line before a fatal exit (always printed).
+/// The last line before a fatal exit (always printed: no level is above
+/// fatal).
 pub fn fatal(s: &str) {
-    let st = style();
-    let prefix = PREFIX.get().map(String::as_str).unwrap_or("");
-    write_line(&format_line(
-        st,
-        prefix,
-        &stamp(st == Style::App),
-        Level::Fatal,
-        s,
-    ));
+    emit(Level::Fatal, s);
 }
 
 /// go-nsq numbers its consumers and producers from 1, in one sequence.
@@ -196,7 +183,7 @@ impl Source {
     /// Print a line about the instance, or (`addr`) one of its connections.
     pub fn log(&self, level: Level, addr: Option<&str>, s: &str) {
         if enabled(level) {
-            write_line(&format!(
+            shared::write_line(&format!(
                 "{} {}\n",
                 stamp(false),
                 self.format(level, addr, s)
