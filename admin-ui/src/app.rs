@@ -34,9 +34,7 @@ impl App {
         Ok(App {
             lookupds: RwLock::new(opts.flags.lookupd_http_address.clone()),
             client,
-            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "localhost".into()),
+            hostname: nsq_daemon_support::hostname(),
             opts,
         })
     }

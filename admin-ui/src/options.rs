@@ -6,9 +6,9 @@
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use nsq_protocol::flags::{config_args, normalize_args, parse_bool, parse_go_duration, ConfigSpec};
+use nsq_daemon_support::{matches_with_config, ConfigKeys};
+use nsq_protocol::flags::{parse_bool, parse_go_duration};
 
 use crate::acl::Cidr;
 
@@ -109,29 +109,21 @@ pub struct Flags {
     pub dev_static_dir: String,
 }
 
-/// Flags whose config-file integers are milliseconds.
-const DURATION_FLAGS: &[&str] = &[
-    "statsd-interval",
-    "http-client-connect-timeout",
-    "http-client-request-timeout",
-];
-
-/// Flags that may repeat.
-const REPEATABLE: &[&str] = &["lookupd-http-address", "nsqd-http-address", "admin-user"];
-
-/// Config-file keys that are not their flag's name with `_`.
-const RENAMED: &[(&str, &str)] = &[
-    ("nsqlookupd_http_addresses", "lookupd-http-address"),
-    ("nsqd_http_addresses", "nsqd-http-address"),
-    ("admin_users", "admin-user"),
-];
-
-fn known_flags() -> Vec<String> {
-    Flags::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect()
-}
+/// How the `--config` file's keys map onto the flags.
+const CONFIG_KEYS: ConfigKeys<'static> = ConfigKeys {
+    // Integers are milliseconds.
+    durations: &[
+        "statsd-interval",
+        "http-client-connect-timeout",
+        "http-client-request-timeout",
+    ],
+    repeatable: &["lookupd-http-address", "nsqd-http-address", "admin-user"],
+    renamed: &[
+        ("nsqlookupd_http_addresses", "lookupd-http-address"),
+        ("nsqd_http_addresses", "nsqd-http-address"),
+        ("admin_users", "admin-user"),
+    ],
+};
 
 /// Validated options nsqadmin runs with.
 #[derive(Debug, Clone)]
@@ -169,31 +161,7 @@ pub fn normalize_base_path(p: &str) -> String {
 impl Options {
     /// Parse and validate `args` (including the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
-        let known = known_flags();
-        let args = normalize_args(args, &known);
-        let mut matches = Flags::command().try_get_matches_from(&args)?;
-        let config = matches
-            .get_one::<String>("config")
-            .cloned()
-            .unwrap_or_default();
-        if !config.is_empty() {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| bad(format!("failed to load config file {config} - {e}")))?;
-            let spec = ConfigSpec {
-                known: &known,
-                durations: DURATION_FLAGS,
-                repeatable: REPEATABLE,
-                renamed: RENAMED,
-            };
-            let from_file = config_args(&config, &text, &spec, |flag| {
-                matches.value_source(&flag.replace('-', "_")) == Some(ValueSource::CommandLine)
-            })
-            .map_err(bad)?;
-            let mut all = vec![args.first().cloned().unwrap_or_default()];
-            all.extend(from_file);
-            all.extend(args.into_iter().skip(1));
-            matches = Flags::command().try_get_matches_from(all)?;
-        }
+        let matches = matches_with_config(Flags::command, args, &CONFIG_KEYS)?;
         let flags = Flags::from_arg_matches(&matches)?;
         if flags.version {
             // `--version` alone must work without the address flags.

@@ -87,13 +87,7 @@ pub struct Config {
 }
 
 /// The OS hostname (`/proc/sys/kernel/hostname`, else `localhost`).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
+pub use nsq_daemon_support::hostname;
 
 /// The hostname up to the first dot.
 pub fn short_hostname() -> String {
