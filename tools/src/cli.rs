@@ -40,14 +40,27 @@ fn flag_exit(e: clap::Error) -> ! {
     std::process::exit(if e.use_stderr() { 2 } else { 0 })
 }
 
+/// A flag value Go's flag package would refuse (clap prints it after
+/// `invalid value '…' for '--flag'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFlagValue(pub String);
+
+impl std::fmt::Display for BadFlagValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadFlagValue {}
+
 /// A Go boolean flag value (`--flag`, `--flag=true`, `--flag=0`).
-pub fn go_bool(s: &str) -> Result<bool, String> {
-    nsq_protocol::flags::parse_bool(s)
+pub fn go_bool(s: &str) -> Result<bool, BadFlagValue> {
+    nsq_protocol::flags::parse_bool(s).map_err(BadFlagValue)
 }
 
 /// A Go duration flag value (`2s`, `1m30s`).
-pub fn go_duration(s: &str) -> Result<Duration, String> {
-    nsq_protocol::flags::parse_go_duration(s)
+pub fn go_duration(s: &str) -> Result<Duration, BadFlagValue> {
+    nsq_protocol::flags::parse_go_duration(s).map_err(BadFlagValue)
 }
 
 /// `--log-level` and `--log-prefix`, flattened into every tool's flags.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 use nsq_protocol::api::stats::{ChannelStats, Stats};
 use nsq_tools::cli::{self, go_bool, go_duration};
-use nsq_tools::client::lookup;
-use nsq_tools::httpc::{self, Timeouts, Url};
+use nsq_tools::client::lookup::{self, LookupError};
+use nsq_tools::httpc::{self, HttpError, Timeouts, Url};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,18 +74,58 @@ impl Totals {
     }
 }
 
+/// Why a poll failed.
+#[derive(Debug)]
+enum StatError {
+    /// An nsqd address is no URL.
+    Address(HttpError),
+    /// A request to an nsqd failed.
+    Request(HttpError),
+    /// An nsqd's answer (`GET http://addr/path`) is not the stats.
+    Answer {
+        /// `GET http://addr/path`.
+        what: String,
+        /// Why.
+        source: LookupError,
+    },
+    /// A lookupd query failed.
+    Lookupd {
+        /// The lookupd address.
+        addr: String,
+        /// Why.
+        source: LookupError,
+    },
+}
+
+impl std::fmt::Display for StatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatError::Address(e) | StatError::Request(e) => write!(f, "{e}"),
+            StatError::Answer { what, source } => write!(f, "{what}: {source}"),
+            StatError::Lookupd { addr, source } => {
+                write!(f, "failed to query nsqlookupd {addr}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StatError {}
+
 fn get_json<T: serde::de::DeserializeOwned>(
     addr: &str,
     path: &str,
     t: Timeouts,
-) -> Result<T, String> {
+) -> Result<T, StatError> {
     let url = Url {
-        host: Url::parse(addr).map_err(|e| e.to_string())?.host,
+        host: Url::parse(addr).map_err(StatError::Address)?.host,
         path: path.to_string(),
     };
     let headers = [("Accept".to_string(), lookup::ACCEPT.to_string())];
-    let r = httpc::request("GET", &url, &headers, b"", t).map_err(|e| e.to_string())?;
-    lookup::decode(&r).map_err(|e| format!("GET http://{}{path}: {e}", url.host))
+    let r = httpc::request("GET", &url, &headers, b"", t).map_err(StatError::Request)?;
+    lookup::decode(&r).map_err(|source| StatError::Answer {
+        what: format!("GET http://{}{path}", url.host),
+        source,
+    })
 }
 
 fn q(s: &str) -> String {
@@ -93,12 +133,14 @@ fn q(s: &str) -> String {
 }
 
 /// The HTTP addresses of the nsqds that have the topic.
-fn producers(a: &Args, t: Timeouts) -> Result<Vec<String>, String> {
+fn producers(a: &Args, t: Timeouts) -> Result<Vec<String>, StatError> {
     let mut out: Vec<String> = Vec::new();
     if !a.lookupd_http_address.is_empty() {
         for l in &a.lookupd_http_address {
-            let r = lookup::lookup(l, &a.topic, t)
-                .map_err(|e| format!("failed to query nsqlookupd {l}: {e}"))?;
+            let r = lookup::lookup(l, &a.topic, t).map_err(|source| StatError::Lookupd {
+                addr: l.clone(),
+                source,
+            })?;
             for p in r.producers {
                 let addr = lookup::join_host_port(&p.broadcast_address, p.http_port);
                 if !out.contains(&addr) {
@@ -126,7 +168,7 @@ fn producers(a: &Args, t: Timeouts) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn channel_totals(a: &Args, nodes: &[String], t: Timeouts) -> Result<Option<Totals>, String> {
+fn channel_totals(a: &Args, nodes: &[String], t: Timeouts) -> Result<Option<Totals>, StatError> {
     let mut found = false;
     let mut tot = Totals::default();
     for n in nodes {

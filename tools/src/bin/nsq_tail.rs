@@ -77,7 +77,7 @@ fn main() {
         nsq_tools::log::info(&format!("Adding consumer for topic: {topic}"));
         let shown = Arc::new(AtomicU64::new(0));
         let (t, total, print_topic) = (topic.clone(), args.total_messages, args.print_topic);
-        let handler = move |m: &Message| -> Result<(), String> {
+        let handler = move |m: &Message| -> Result<(), std::convert::Infallible> {
             let n = shown.fetch_add(1, Ordering::AcqRel) + 1;
             let _guard = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
             let mut out = std::io::stdout().lock();

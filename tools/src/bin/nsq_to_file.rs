@@ -97,14 +97,26 @@ struct Running {
     thread: JoinHandle<()>,
 }
 
+/// The topic's file logger has stopped: the message is requeued.
+#[derive(Debug)]
+struct LoggerGone;
+
+impl std::fmt::Display for LoggerGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("logger gone")
+    }
+}
+
+impl std::error::Error for LoggerGone {}
+
 fn start_topic(topic: &str, a: &Args, opts: &Options, cfg: &Config) -> Running {
     let fl = FileLogger::new(topic, opts.clone()).unwrap_or_else(|e| cli::fatal(e));
     let (mtx, mrx) = mpsc::channel::<Message>();
     let mtx = std::sync::Mutex::new(mtx);
-    let handler = move |m: &Message| -> Result<(), String> {
+    let handler = move |m: &Message| -> Result<(), LoggerGone> {
         m.disable_auto_response();
-        let tx = mtx.lock().map_err(|_| "logger gone".to_string())?;
-        tx.send(m.clone()).map_err(|_| "logger gone".to_string())
+        let tx = mtx.lock().map_err(|_| LoggerGone)?;
+        tx.send(m.clone()).map_err(|_| LoggerGone)
     };
     let consumer = Consumer::new(topic, &a.channel, cfg.clone(), Arc::new(handler), 1)
         .unwrap_or_else(|e| cli::fatal(e));

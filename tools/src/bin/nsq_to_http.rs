@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use nsq_tools::cli::{self, go_bool, go_duration};
 use nsq_tools::client::{random_u64, Consumer, Message};
-use nsq_tools::httpc::{self, query_escape, Target, Timeouts};
+use nsq_tools::httpc::{self, query_escape, HttpError, Target, Timeouts};
 use nsq_tools::timer_metrics::Timings;
 use nsq_tools::upstream::{Mode, Pool};
 
@@ -76,12 +76,46 @@ struct Args {
 }
 
 /// `Key: Value` → (Key, Value), split at the first `:`.
-fn parse_header(s: &str) -> Result<(String, String), String> {
+fn parse_header(s: &str) -> Result<(String, String), BadHeader> {
     match s.split_once(':') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("Invalid header: {s:?}")),
+        _ => Err(BadHeader(s.to_string())),
     }
 }
+
+/// A `--header` that is not `Key: Value`.
+#[derive(Debug)]
+struct BadHeader(String);
+
+impl std::fmt::Display for BadHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Invalid header: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for BadHeader {}
+
+/// Why a message was not delivered (it is requeued).
+#[derive(Debug)]
+enum PublishError {
+    /// The destination (after `%s` substitution) is no URL.
+    Address(HttpError),
+    /// The request failed.
+    Request(HttpError),
+    /// The destination answered with another status than it should.
+    Status(u16),
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Address(e) | PublishError::Request(e) => write!(f, "{e}"),
+            PublishError::Status(s) => write!(f, "got status code {s}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
 
 struct Publisher {
     get: bool,
@@ -91,15 +125,15 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn publish(&self, addr: &str, body: &[u8]) -> Result<(), String> {
+    fn publish(&self, addr: &str, body: &[u8]) -> Result<(), PublishError> {
         let (method, target, payload) = if self.get {
             ("GET", addr.replacen("%s", &query_escape(body), 1), &b""[..])
         } else {
             ("POST", addr.to_string(), body)
         };
-        let target = Target::parse(&target).map_err(|e| e.to_string())?;
+        let target = Target::parse(&target).map_err(PublishError::Address)?;
         let r = httpc::request_to(method, &target, &self.headers, payload, self.timeouts)
-            .map_err(|e| e.to_string())?;
+            .map_err(PublishError::Request)?;
         let ok = if self.get {
             r.status == 200
         } else {
@@ -108,7 +142,7 @@ impl Publisher {
         if ok {
             Ok(())
         } else {
-            Err(format!("got status code {}", r.status))
+            Err(PublishError::Status(r.status))
         }
     }
 }
@@ -183,7 +217,7 @@ fn main() {
         },
     });
     let sample = a.sample;
-    let handler = move |m: &Message| -> Result<(), String> {
+    let handler = move |m: &Message| -> Result<(), PublishError> {
         if sample < 1.0 && (random_u64() % 1_000_000) as f64 / 1_000_000.0 >= sample {
             return Ok(());
         }

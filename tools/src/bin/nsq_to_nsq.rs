@@ -76,6 +76,37 @@ struct Dest {
     done: Mutex<Sender<(Pending, Message, Pick)>>,
 }
 
+/// Why a message was not relayed (it is requeued).
+#[derive(Debug)]
+enum RelayError {
+    /// `--require-json-field` is missing from the message.
+    MissingField,
+    /// No destination to publish to.
+    NoDestination,
+    /// The destination's answer thread is gone.
+    ShuttingDown,
+    /// The publish to a destination failed.
+    Publish {
+        /// The destination nsqd.
+        addr: String,
+        /// Why.
+        source: nsq_tools::client::Error,
+    },
+}
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayError::MissingField => f.write_str("missing field to check required value"),
+            RelayError::NoDestination => f.write_str("no destination"),
+            RelayError::ShuttingDown => f.write_str("shutting down"),
+            RelayError::Publish { addr, source } => write!(f, "publish to {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for RelayError {}
+
 fn main() {
     let a: Args = cli::parse();
     if a.version {
@@ -163,23 +194,21 @@ fn main() {
             filter.clone(),
             published.clone(),
         );
-        let handler = move |m: &Message| -> Result<(), String> {
+        let handler = move |m: &Message| -> Result<(), RelayError> {
             let body = match filter.apply(&m.body) {
                 Verdict::Pass(b) => b,
                 Verdict::Drop => return Ok(()),
-                Verdict::Backoff => {
-                    return Err("missing field to check required value".into());
-                }
+                Verdict::Backoff => return Err(RelayError::MissingField),
             };
             let Some(&pick) = pool.pick().first() else {
-                return Err("no destination".into());
+                return Err(RelayError::NoDestination);
             };
             let d = &dests[pick.index];
             match d.producer.publish_async(&dest_topic, &body) {
                 Ok(p) => {
                     m.disable_auto_response();
                     published.fetch_add(1, Ordering::Relaxed);
-                    let tx = d.done.lock().map_err(|_| "shutting down".to_string())?;
+                    let tx = d.done.lock().map_err(|_| RelayError::ShuttingDown)?;
                     if let Err(mpsc::SendError((_, m, _))) = tx.send((p, m.clone(), pick)) {
                         m.requeue(None);
                     }
@@ -187,7 +216,10 @@ fn main() {
                 }
                 Err(e) => {
                     pool.mark(&pick, false);
-                    Err(format!("publish to {}: {e}", d.producer.addr()))
+                    Err(RelayError::Publish {
+                        addr: d.producer.addr().to_string(),
+                        source: e,
+                    })
                 }
             }
         };

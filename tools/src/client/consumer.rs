@@ -26,11 +26,35 @@ use super::{lookup, random_u64, Config, Error};
 use crate::httpc;
 use crate::log::{Level, Source};
 
+/// Why a handler did not process a message (it is requeued; the consumer
+/// logs this).
+#[derive(Debug)]
+pub struct HandlerError(Box<dyn std::error::Error + Send + Sync>);
+
+impl HandlerError {
+    /// Wrap any error (a `String` or `&str` too).
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> HandlerError {
+        HandlerError(e.into())
+    }
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for HandlerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
 /// Handles messages. `Ok` → FIN, `Err` → REQ with backoff, unless the
 /// handler called [`Message::disable_auto_response`].
 pub trait Handler: Send + Sync + 'static {
     /// Process one message.
-    fn handle(&self, msg: &Message) -> Result<(), String>;
+    fn handle(&self, msg: &Message) -> Result<(), HandlerError>;
     /// A message arrived with more than `max_attempts` attempts; it is
     /// FINed without processing after this call (the consumer has logged
     /// it).
@@ -39,12 +63,15 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-impl<F> Handler for F
+/// A closure is a handler; its error may be any error type, `String`
+/// included.
+impl<F, E> Handler for F
 where
-    F: Fn(&Message) -> Result<(), String> + Send + Sync + 'static,
+    F: Fn(&Message) -> Result<(), E> + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn handle(&self, msg: &Message) -> Result<(), String> {
-        self(msg)
+    fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        self(msg).map_err(HandlerError::new)
     }
 }
 
@@ -360,7 +387,7 @@ impl Consumer {
     /// Discover nsqds through this lookupd (polled every
     /// `lookupd_poll_interval`, rotating through all lookupds given).
     pub fn connect_to_lookupd(&self, addr: &str) -> Result<(), Error> {
-        lookup::endpoint_url(addr, "/lookup", &[]).map_err(Error::Config)?;
+        lookup::endpoint_url(addr, "/lookup", &[]).map_err(|e| Error::Config(e.to_string()))?;
         let first = {
             let mut l = self.inner.lookupds.lock().map_err(|_| Error::Closed)?;
             if l.iter().any(|a| a == addr) {

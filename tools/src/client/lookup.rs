@@ -6,16 +6,63 @@
 use nsq_protocol::api::lookup::{LookupResponse, TopicsResponse};
 use serde::de::DeserializeOwned;
 
-use crate::httpc::{self, Response, Target, Timeouts};
+use crate::httpc::{self, HttpError, Response, Target, Timeouts};
 
 /// The `Accept` header go-nsq sends to lookupd.
 pub const ACCEPT: &str = "application/vnd.nsq; version=1.0";
 
+/// Why a lookupd query failed.
+#[derive(Debug)]
+pub enum LookupError {
+    /// The lookupd address is no URL.
+    Address(HttpError),
+    /// The request failed (connect, I/O, timeout, not HTTP).
+    Request(HttpError),
+    /// An answer other than 200: its status and (trimmed) body.
+    Status {
+        /// The status code.
+        status: u16,
+        /// The body, lossy UTF-8.
+        body: String,
+    },
+    /// A 200 whose body is not the JSON expected (`legacy`: read as NSQ's
+    /// old `{"status_code","data"}` envelope, for want of the V1 header).
+    Json {
+        /// Whether the body was read as the legacy envelope.
+        legacy: bool,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::Address(e) | LookupError::Request(e) => write!(f, "{e}"),
+            LookupError::Status { status, body } => write!(f, "got response {status} {body:?}"),
+            LookupError::Json {
+                legacy: false,
+                source,
+            } => write!(f, "bad JSON: {source}"),
+            LookupError::Json {
+                legacy: true,
+                source,
+            } => write!(f, "bad JSON (legacy envelope): {source}"),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
 /// The URL for `endpoint` (`/lookup`, `/topics`) at a lookupd address with
 /// extra query pairs. A full URL (`http://` or `https://`) keeps its path
 /// and query.
-pub fn endpoint_url(addr: &str, endpoint: &str, query: &[(&str, &str)]) -> Result<Target, String> {
-    let mut target = Target::parse(addr).map_err(|e| e.to_string())?;
+pub fn endpoint_url(
+    addr: &str,
+    endpoint: &str,
+    query: &[(&str, &str)],
+) -> Result<Target, LookupError> {
+    let mut target = Target::parse(addr).map_err(LookupError::Address)?;
     let url = &mut target.url;
     let full = addr.contains("://");
     let (path, q) = match url.path.split_once('?') {
@@ -46,19 +93,21 @@ pub fn endpoint_url(addr: &str, endpoint: &str, query: &[(&str, &str)]) -> Resul
 
 /// Decode a 200 reply: directly when `X-NSQ-Content-Type: nsq; version=1.0`
 /// is present, otherwise from the legacy envelope's `data`.
-pub fn decode<T: DeserializeOwned>(resp: &Response) -> Result<T, String> {
+pub fn decode<T: DeserializeOwned>(resp: &Response) -> Result<T, LookupError> {
     if resp.status != 200 {
-        return Err(format!(
-            "got response {} {:?}",
-            resp.status,
-            String::from_utf8_lossy(&resp.body).trim()
-        ));
+        return Err(LookupError::Status {
+            status: resp.status,
+            body: String::from_utf8_lossy(&resp.body).trim().to_string(),
+        });
     }
     let v1 = resp
         .header("X-NSQ-Content-Type")
         .is_some_and(|v| v.replace(' ', "") == "nsq;version=1.0");
     if v1 {
-        serde_json::from_slice(&resp.body).map_err(|e| format!("bad JSON: {e}"))
+        serde_json::from_slice(&resp.body).map_err(|source| LookupError::Json {
+            legacy: false,
+            source,
+        })
     } else {
         #[derive(serde::Deserialize)]
         struct Envelope<T> {
@@ -66,7 +115,10 @@ pub fn decode<T: DeserializeOwned>(resp: &Response) -> Result<T, String> {
         }
         serde_json::from_slice::<Envelope<T>>(&resp.body)
             .map(|e| e.data)
-            .map_err(|e| format!("bad JSON (legacy envelope): {e}"))
+            .map_err(|source| LookupError::Json {
+                legacy: true,
+                source,
+            })
     }
 }
 
@@ -74,19 +126,19 @@ fn get<T: DeserializeOwned>(
     target: &Target,
     t: Timeouts,
     secret: Option<&str>,
-) -> Result<T, String> {
+) -> Result<T, LookupError> {
     let mut headers = vec![("Accept".to_string(), ACCEPT.to_string())];
     // go-nsq sends the auth secret to lookupd (for nsqauthfilter-style
     // proxies; lookupd ignores it).
     if let Some(s) = secret {
         headers.push(("Authorization".to_string(), format!("Bearer {s}")));
     }
-    let resp = httpc::request_to("GET", target, &headers, b"", t).map_err(|e| e.to_string())?;
+    let resp = httpc::request_to("GET", target, &headers, b"", t).map_err(LookupError::Request)?;
     decode(&resp)
 }
 
 /// `/lookup?topic=`: the topic's producers and channels.
-pub fn lookup(addr: &str, topic: &str, t: Timeouts) -> Result<LookupResponse, String> {
+pub fn lookup(addr: &str, topic: &str, t: Timeouts) -> Result<LookupResponse, LookupError> {
     lookup_with_secret(addr, topic, t, None)
 }
 
@@ -97,7 +149,7 @@ pub fn lookup_with_secret(
     topic: &str,
     t: Timeouts,
     secret: Option<&str>,
-) -> Result<LookupResponse, String> {
+) -> Result<LookupResponse, LookupError> {
     get(
         &endpoint_url(addr, "/lookup", &[("topic", topic)])?,
         t,
@@ -106,7 +158,7 @@ pub fn lookup_with_secret(
 }
 
 /// `/topics`.
-pub fn topics(addr: &str, t: Timeouts) -> Result<Vec<String>, String> {
+pub fn topics(addr: &str, t: Timeouts) -> Result<Vec<String>, LookupError> {
     get::<TopicsResponse>(&endpoint_url(addr, "/topics", &[])?, t, None).map(|r| r.topics)
 }
 
@@ -163,6 +215,9 @@ mod tests {
         assert_eq!(r.channels, vec!["c"]);
         let mut nf = resp(&[], r#"{"message":"TOPIC_NOT_FOUND"}"#);
         nf.status = 404;
-        assert!(decode::<LookupResponse>(&nf).unwrap_err().contains("404"));
+        assert!(matches!(
+            decode::<LookupResponse>(&nf),
+            Err(LookupError::Status { status: 404, .. })
+        ));
     }
 }

@@ -12,7 +12,7 @@ pub mod rdy;
 pub mod transport;
 
 pub use config::Config;
-pub use consumer::{Consumer, Handler};
+pub use consumer::{Consumer, Handler, HandlerError};
 pub use message::Message;
 pub use producer::Producer;
 

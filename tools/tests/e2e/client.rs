@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nsq_tools::client::{Config, Consumer, Error, Message, Producer};
+use nsq_tools::client::{Config, Consumer, Error, HandlerError, Message, Producer};
 
 use crate::harness::*;
 
@@ -29,7 +29,14 @@ fn rdy_is_shared_across_nsqd_connections() {
         max_in_flight: 9,
         ..Config::default()
     };
-    let c = Consumer::new("rdy", "c", cfg, Arc::new(|_: &Message| Ok(())), 1).unwrap();
+    let c = Consumer::new(
+        "rdy",
+        "c",
+        cfg,
+        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
+        1,
+    )
+    .unwrap();
     for n in &nsqds {
         c.connect_to_nsqd(&n.tcp.to_string()).unwrap();
     }
@@ -47,7 +54,14 @@ fn rdy_is_shared_across_nsqd_connections() {
         max_in_flight: 2,
         ..Config::default()
     };
-    let c = Consumer::new("rdy2", "c", cfg, Arc::new(|_: &Message| Ok(())), 1).unwrap();
+    let c = Consumer::new(
+        "rdy2",
+        "c",
+        cfg,
+        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
+        1,
+    )
+    .unwrap();
     for n in &nsqds {
         c.connect_to_nsqd(&n.tcp.to_string()).unwrap();
     }
@@ -193,7 +207,7 @@ fn unreachable_nsqd_is_an_error() {
         "u",
         "c",
         Config::default(),
-        Arc::new(|_: &Message| Ok(())),
+        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
         1,
     )
     .unwrap();
@@ -205,7 +219,7 @@ fn unreachable_nsqd_is_an_error() {
         "bad topic",
         "c",
         Config::default(),
-        Arc::new(|_: &Message| Ok(())),
+        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
         1
     )
     .is_err());
