@@ -18,6 +18,6 @@ pub mod uring;
 pub use cli::{matches_with_config, ConfigKeys};
 pub use host::hostname;
 pub use listen::listen;
-pub use main_exit::run_or_exit;
+pub use main_exit::{daemon_main, run_or_exit};
 pub use memlock::raise_memlock;
 pub use uring::UringError;

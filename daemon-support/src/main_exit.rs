@@ -1,7 +1,8 @@
-//! How a daemon's `main` ends: an error or a panic of the main thread ends
-//! the process with status 1 and one `FATAL` line on stderr (a panic's own
-//! message, from the default hook, comes just before it), never a process
-//! left running with nobody serving.
+//! A daemon's `main` ([`daemon_main`]: flags, `--version`, run), and how it
+//! ends: an error or a panic of the main thread ends the process with
+//! status 1 and one `FATAL` line on stderr (a panic's own message, from the
+//! default hook, comes just before it), never a process left running with
+//! nobody serving.
 
 use std::fmt::Display;
 use std::panic::UnwindSafe;
@@ -22,6 +23,30 @@ pub fn wait_for_exit() -> ! {
     loop {
         std::thread::park();
     }
+}
+
+/// A daemon's whole `main`: on a command-line error clap's message and
+/// exit; with `--version` the line NSQ's daemons print
+/// (`<daemon> v<nsq> (built w/rust, nsq-rs <ours>)`, versions as
+/// `(nsq, ours)`); else [`run_or_exit`].
+pub fn daemon_main<O, E: Display>(
+    daemon: &str,
+    versions: (&str, &str),
+    options: Result<O, clap::Error>,
+    wants_version: impl FnOnce(&O) -> bool,
+    run: impl FnOnce(O) -> Result<(), E>,
+) {
+    let opts = match options {
+        Ok(o) => o,
+        Err(e) => e.exit(),
+    };
+    if wants_version(&opts) {
+        let (nsq, ours) = versions;
+        println!("{daemon} v{nsq} (built w/rust, nsq-rs {ours})");
+        return;
+    }
+    // A panic ends the process (see `run_or_exit`): no state is reused.
+    run_or_exit(daemon, std::panic::AssertUnwindSafe(move || run(opts)));
 }
 
 /// Run the daemon; exit 1 with `[<daemon>] FATAL: ...` if it fails or

@@ -20,10 +20,7 @@ pub struct Response {
 impl Response {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// Parse a whole response to `method`, as read up to the end of its
@@ -35,6 +32,14 @@ impl Response {
             None => reader.finish(),
         }
     }
+}
+
+/// The value of the first header named `name` (case-insensitive).
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// How the body of a response ends.
@@ -173,12 +178,7 @@ fn parse_head(buf: &[u8], no_body: bool) -> Result<Option<(Head, usize)>, HttpEr
             )
         })
         .collect();
-    let find = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    };
+    let find = |n: &str| find_header(&headers, n);
     let framing = if no_body || status == 204 || status == 304 || status / 100 == 1 {
         Framing::Empty
     } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {

@@ -22,10 +22,7 @@ pub struct Response {
 impl Response {
     /// A header's value (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        nsq_http_client::response::find_header(&self.headers, name)
     }
 
     /// The body as JSON (panics if it is not).

@@ -63,6 +63,34 @@ pub fn go_duration(s: &str) -> Result<Duration, BadFlagValue> {
     nsq_protocol::flags::parse_go_duration(s).map_err(BadFlagValue)
 }
 
+/// A consuming tool's sources and consumer options, flattened into its
+/// flags where NSQ lists them together: `--consumer-opt`,
+/// `--nsqd-tcp-address`, `--lookupd-http-address`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConsumerArgs {
+    /// option to passthrough to nsq.Consumer (may be given multiple times)
+    #[arg(long = "consumer-opt", action = clap::ArgAction::Append)]
+    pub consumer_opt: Vec<String>,
+    /// nsqd TCP address (may be given multiple times)
+    #[arg(long = "nsqd-tcp-address", action = clap::ArgAction::Append)]
+    pub nsqd_tcp_address: Vec<String>,
+    /// lookupd HTTP address (may be given multiple times)
+    #[arg(long = "lookupd-http-address", action = clap::ArgAction::Append)]
+    pub lookupd_http_address: Vec<String>,
+}
+
+/// `--version` (`print version string`) and the log flags, last in the
+/// flags of every tool but nsq_stat (whose `--version` help differs).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// print version string
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value = "false", value_parser = go_bool)]
+    pub version: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
 /// `--log-level` and `--log-prefix`, flattened into every tool's flags.
 /// NSQ 1.3.0 has them on nsq_to_file only; the other tools accept them
 /// too (an extension: the defaults print what NSQ's tools print). The
@@ -123,6 +151,16 @@ pub fn check_sources(nsqd: &[String], lookupd: &[String]) {
     }
     if !nsqd.is_empty() && !lookupd.is_empty() {
         fatal("use --nsqd-tcp-address or --lookupd-http-address not both");
+    }
+}
+
+/// Stop every consumer (CLS), then wait up to 30 s for each to finish.
+pub fn stop_and_wait(consumers: &[Consumer]) {
+    for c in consumers {
+        c.stop();
+    }
+    for c in consumers {
+        c.wait(Duration::from_secs(30));
     }
 }
 

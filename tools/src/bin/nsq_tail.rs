@@ -32,35 +32,27 @@ struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value = "false", value_parser = go_bool)]
     print_topic: bool,
-    /// option to passthrough to nsq.Consumer (may be given multiple times)
-    #[arg(long = "consumer-opt", action = clap::ArgAction::Append)]
-    consumer_opt: Vec<String>,
-    /// nsqd TCP address (may be given multiple times)
-    #[arg(long = "nsqd-tcp-address", action = clap::ArgAction::Append)]
-    nsqd_tcp_address: Vec<String>,
-    /// lookupd HTTP address (may be given multiple times)
-    #[arg(long = "lookupd-http-address", action = clap::ArgAction::Append)]
-    lookupd_http_address: Vec<String>,
-    /// print version string
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          default_value = "false", value_parser = go_bool)]
-    version: bool,
     #[command(flatten)]
-    log: cli::LogArgs,
+    sources: cli::ConsumerArgs,
+    #[command(flatten)]
+    common: cli::CommonArgs,
 }
 
 static STDOUT: Mutex<()> = Mutex::new(());
 
 fn main() {
     let mut args: Args = cli::parse();
-    if args.version {
+    if args.common.version {
         cli::print_version("nsq_tail");
     }
-    args.log.init("");
+    args.common.log.init("");
     if args.channel.is_empty() {
         args.channel = format!("tail{:06}#ephemeral", random_u64() % 999_999);
     }
-    cli::check_sources(&args.nsqd_tcp_address, &args.lookupd_http_address);
+    cli::check_sources(
+        &args.sources.nsqd_tcp_address,
+        &args.sources.lookupd_http_address,
+    );
     if args.topic.is_empty() {
         cli::fatal("--topic required");
     }
@@ -68,7 +60,7 @@ fn main() {
     if args.total_messages > 0 && args.total_messages < args.max_in_flight {
         args.max_in_flight = args.total_messages;
     }
-    let mut cfg = cli::config("nsq_tail", &args.consumer_opt);
+    let mut cfg = cli::config("nsq_tail", &args.sources.consumer_opt);
     cfg.max_in_flight = args.max_in_flight;
     let signals = cli::signals(false);
 
@@ -101,16 +93,11 @@ fn main() {
             .unwrap_or_else(|e| cli::fatal(e));
         cli::connect(
             &consumer,
-            &args.nsqd_tcp_address,
-            &args.lookupd_http_address,
+            &args.sources.nsqd_tcp_address,
+            &args.sources.lookupd_http_address,
         );
         consumers.push(consumer);
     }
     let _ = signals.recv();
-    for c in &consumers {
-        c.stop();
-    }
-    for c in &consumers {
-        c.wait(std::time::Duration::from_secs(30));
-    }
+    cli::stop_and_wait(&consumers);
 }

@@ -75,21 +75,10 @@ struct Args {
     /// timeout for HTTP request
     #[arg(long, default_value = "5s", value_parser = go_duration)]
     http_client_request_timeout: Duration,
-    /// option to passthrough to nsq.Consumer (may be given multiple times)
-    #[arg(long = "consumer-opt", action = clap::ArgAction::Append)]
-    consumer_opt: Vec<String>,
-    /// nsqd TCP address (may be given multiple times)
-    #[arg(long = "nsqd-tcp-address", action = clap::ArgAction::Append)]
-    nsqd_tcp_address: Vec<String>,
-    /// lookupd HTTP address (may be given multiple times)
-    #[arg(long = "lookupd-http-address", action = clap::ArgAction::Append)]
-    lookupd_http_address: Vec<String>,
-    /// print version string
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          default_value = "false", value_parser = go_bool)]
-    version: bool,
     #[command(flatten)]
-    log: cli::LogArgs,
+    sources: cli::ConsumerArgs,
+    #[command(flatten)]
+    common: cli::CommonArgs,
 }
 
 struct Running {
@@ -120,7 +109,11 @@ fn start_topic(topic: &str, a: &Args, opts: &Options, cfg: &Config) -> Running {
     };
     let consumer = Consumer::new(topic, &a.channel, cfg.clone(), Arc::new(handler), 1)
         .unwrap_or_else(|e| cli::fatal(e));
-    cli::connect(&consumer, &a.nsqd_tcp_address, &a.lookupd_http_address);
+    cli::connect(
+        &consumer,
+        &a.sources.nsqd_tcp_address,
+        &a.sources.lookupd_http_address,
+    );
     let (etx, erx) = mpsc::channel();
     let tag = format!("[{topic}/{}]", a.channel);
     let thread = std::thread::spawn(move || {
@@ -140,18 +133,18 @@ fn main() {
     // NSQ's nsq_to_file logs as its daemons do: `[nsq_to_file] <time> INFO: …`.
     nsq_tools::log::set_style(nsq_tools::log::Style::App);
     let mut a: Args = cli::parse();
-    if a.version {
+    if a.common.version {
         cli::print_version("nsq_to_file");
     }
-    a.log.init("[nsq_to_file] ");
+    a.common.log.init("[nsq_to_file] ");
     if a.channel.is_empty() {
         cli::fatal("--channel is required");
     }
-    cli::check_sources(&a.nsqd_tcp_address, &a.lookupd_http_address);
+    cli::check_sources(&a.sources.nsqd_tcp_address, &a.sources.lookupd_http_address);
     if a.topic.is_empty() && a.topic_pattern.is_empty() {
         cli::fatal("--topic or --topic-pattern required");
     }
-    if a.topic.is_empty() && a.lookupd_http_address.is_empty() {
+    if a.topic.is_empty() && a.sources.lookupd_http_address.is_empty() {
         cli::fatal("--lookupd-http-address must be specified when no --topic specified");
     }
     if !(1..=9).contains(&a.gzip_level) {
@@ -187,7 +180,7 @@ fn main() {
         channel: a.channel.clone(),
     };
     opts.validate().unwrap_or_else(|e| cli::fatal(e));
-    let mut cfg = cli::config("nsq_to_file", &a.consumer_opt);
+    let mut cfg = cli::config("nsq_to_file", &a.sources.consumer_opt);
     cfg.max_in_flight = a.max_in_flight;
     let signals = cli::signals(true);
 
@@ -204,7 +197,7 @@ fn main() {
     loop {
         if discover && Instant::now() >= next_refresh {
             next_refresh = Instant::now() + a.topic_refresh;
-            for l in &a.lookupd_http_address {
+            for l in &a.sources.lookupd_http_address {
                 match lookup::topics(l, t) {
                     Ok(topics) => {
                         for topic in topics {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nsq_tools::cli::{self, go_bool, go_duration};
+use nsq_tools::cli::{self, go_duration};
 use nsq_tools::client::{random_u64, Consumer, Message};
 use nsq_tools::httpc::{self, query_escape, HttpError, Target, Timeouts};
 use nsq_tools::timer_metrics::Timings;
@@ -58,21 +58,10 @@ struct Args {
     /// Custom header for HTTP requests (may be given multiple times)
     #[arg(long, action = clap::ArgAction::Append)]
     header: Vec<String>,
-    /// option to passthrough to nsq.Consumer (may be given multiple times)
-    #[arg(long = "consumer-opt", action = clap::ArgAction::Append)]
-    consumer_opt: Vec<String>,
-    /// nsqd TCP address (may be given multiple times)
-    #[arg(long = "nsqd-tcp-address", action = clap::ArgAction::Append)]
-    nsqd_tcp_address: Vec<String>,
-    /// lookupd HTTP address (may be given multiple times)
-    #[arg(long = "lookupd-http-address", action = clap::ArgAction::Append)]
-    lookupd_http_address: Vec<String>,
-    /// print version string
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          default_value = "false", value_parser = go_bool)]
-    version: bool,
     #[command(flatten)]
-    log: cli::LogArgs,
+    sources: cli::ConsumerArgs,
+    #[command(flatten)]
+    common: cli::CommonArgs,
 }
 
 /// `Key: Value` → (Key, Value), split at the first `:`.
@@ -159,14 +148,14 @@ fn mode(name: &str) -> Mode {
 
 fn main() {
     let a: Args = cli::parse();
-    if a.version {
+    if a.common.version {
         cli::print_version("nsq_to_http");
     }
-    a.log.init("");
+    a.common.log.init("");
     if a.topic.is_empty() || a.channel.is_empty() {
         cli::fatal("--topic and --channel are required");
     }
-    cli::check_sources(&a.nsqd_tcp_address, &a.lookupd_http_address);
+    cli::check_sources(&a.sources.nsqd_tcp_address, &a.sources.lookupd_http_address);
     if a.get.is_empty() && a.post.is_empty() {
         cli::fatal("--get or --post required");
     }
@@ -234,7 +223,7 @@ fn main() {
         status.aggregate.status(start);
         Ok(())
     };
-    let mut cfg = cli::config("nsq_to_http", &a.consumer_opt);
+    let mut cfg = cli::config("nsq_to_http", &a.sources.consumer_opt);
     cfg.max_in_flight = a.max_in_flight;
     let signals = cli::signals(false);
     let consumer = Consumer::new(
@@ -245,7 +234,11 @@ fn main() {
         a.num_publishers,
     )
     .unwrap_or_else(|e| cli::fatal(e));
-    cli::connect(&consumer, &a.nsqd_tcp_address, &a.lookupd_http_address);
+    cli::connect(
+        &consumer,
+        &a.sources.nsqd_tcp_address,
+        &a.sources.lookupd_http_address,
+    );
     let _ = signals.recv();
     consumer.stop();
     consumer.wait(Duration::from_secs(30));

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
-use nsq_tools::cli::{self, go_bool};
+use nsq_tools::cli;
 use nsq_tools::client::producer::Pending;
 use nsq_tools::client::{Consumer, Message, Producer};
 use nsq_tools::timer_metrics::Timings;
@@ -61,12 +61,8 @@ struct Args {
     /// option to passthrough to nsq.Producer (may be given multiple times)
     #[arg(long = "producer-opt", action = clap::ArgAction::Append)]
     producer_opt: Vec<String>,
-    /// print version string
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          default_value = "false", value_parser = go_bool)]
-    version: bool,
     #[command(flatten)]
-    log: cli::LogArgs,
+    common: cli::CommonArgs,
 }
 
 /// One destination: its producer and the thread that answers messages in
@@ -109,10 +105,10 @@ impl std::error::Error for RelayError {}
 
 fn main() {
     let a: Args = cli::parse();
-    if a.version {
+    if a.common.version {
         cli::print_version("nsq_to_nsq");
     }
-    a.log.init("");
+    a.common.log.init("");
     if a.topic.is_empty() || a.channel.is_empty() {
         cli::fatal("--topic and --channel are required");
     }
@@ -235,12 +231,7 @@ fn main() {
         consumers.push(consumer);
     }
     let _ = signals.recv();
-    for c in &consumers {
-        c.stop();
-    }
-    for c in &consumers {
-        c.wait(std::time::Duration::from_secs(30));
-    }
+    cli::stop_and_wait(&consumers);
     for d in dests.iter() {
         d.producer.stop();
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use nsq_tools::cli::{self, go_bool};
+use nsq_tools::cli;
 use nsq_tools::client::Producer;
 
 #[derive(Parser, Debug)]
@@ -32,20 +32,16 @@ struct Args {
     /// Throttle messages to n/second. 0 to disable
     #[arg(long, default_value_t = 0)]
     rate: i64,
-    /// print version string
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          default_value = "false", value_parser = go_bool)]
-    version: bool,
     #[command(flatten)]
-    log: cli::LogArgs,
+    common: cli::CommonArgs,
 }
 
 fn main() {
     let args: Args = cli::parse();
-    if args.version {
+    if args.common.version {
         cli::print_version("to_nsq");
     }
-    args.log.init("");
+    args.common.log.init("");
     if args.topic.is_empty() {
         cli::fatal("--topic required");
     }

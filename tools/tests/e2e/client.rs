@@ -22,24 +22,28 @@ fn ready_counts(nsqd: &Daemon, topic: &str) -> Vec<i64> {
         .collect()
 }
 
+/// A handler that FINs everything.
+fn fin(_: &Message) -> Result<(), HandlerError> {
+    Ok(())
+}
+
+/// A consumer of `topic`/c with `max_in_flight`, connected to every nsqd.
+fn connected_consumer(topic: &str, max_in_flight: u64, nsqds: &[Daemon]) -> Consumer {
+    let cfg = Config {
+        max_in_flight,
+        ..Config::default()
+    };
+    let c = Consumer::new(topic, "c", cfg, Arc::new(fin), 1).unwrap();
+    for n in nsqds {
+        c.connect_to_nsqd(&n.tcp.to_string()).unwrap();
+    }
+    c
+}
+
 #[test]
 fn rdy_is_shared_across_nsqd_connections() {
     let nsqds: Vec<Daemon> = (0..3).map(|_| Daemon::nsqd(&[], &[])).collect();
-    let cfg = Config {
-        max_in_flight: 9,
-        ..Config::default()
-    };
-    let c = Consumer::new(
-        "rdy",
-        "c",
-        cfg,
-        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
-        1,
-    )
-    .unwrap();
-    for n in &nsqds {
-        c.connect_to_nsqd(&n.tcp.to_string()).unwrap();
-    }
+    let c = connected_consumer("rdy", 9, &nsqds);
     let got: Vec<u64> = c.rdy_counts().into_iter().map(|(_, r)| r).collect();
     assert_eq!(got, [3, 3, 3]);
     for n in &nsqds {
@@ -50,21 +54,7 @@ fn rdy_is_shared_across_nsqd_connections() {
     drop(c);
 
     // More connections than max_in_flight: RDY 1 on at most 2 of them.
-    let cfg = Config {
-        max_in_flight: 2,
-        ..Config::default()
-    };
-    let c = Consumer::new(
-        "rdy2",
-        "c",
-        cfg,
-        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
-        1,
-    )
-    .unwrap();
-    for n in &nsqds {
-        c.connect_to_nsqd(&n.tcp.to_string()).unwrap();
-    }
+    let c = connected_consumer("rdy2", 2, &nsqds);
     let got: Vec<u64> = c.rdy_counts().into_iter().map(|(_, r)| r).collect();
     assert!(
         got.iter().sum::<u64>() <= 2 && got.iter().all(|&r| r <= 1),
@@ -203,26 +193,12 @@ fn producer_orders_replies_and_speaks_mpub_dpub() {
 
 #[test]
 fn unreachable_nsqd_is_an_error() {
-    let c = Consumer::new(
-        "u",
-        "c",
-        Config::default(),
-        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
-        1,
-    )
-    .unwrap();
+    let c = Consumer::new("u", "c", Config::default(), Arc::new(fin), 1).unwrap();
     assert!(matches!(
         c.connect_to_nsqd("127.0.0.1:1"),
         Err(Error::Io(..))
     ));
-    assert!(Consumer::new(
-        "bad topic",
-        "c",
-        Config::default(),
-        Arc::new(|_: &Message| Ok::<_, HandlerError>(())),
-        1
-    )
-    .is_err());
+    assert!(Consumer::new("bad topic", "c", Config::default(), Arc::new(fin), 1).is_err());
 }
 
 #[test]
