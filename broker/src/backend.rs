@@ -31,11 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nsq_diskqueue::state::Position;
+use nsq_diskqueue::{DiskQueue, QueueConfig};
 use nsq_protocol::{MessageHeader, MessageId};
 
 use crate::channel::Channel;
-use crate::diskqueue::queue::{DiskQueue, QueueConfig};
-use crate::diskqueue::state::Position;
 use crate::message::Message;
 use crate::notify::{Event, Notify};
 use crate::shard::commit::GroupCommit;

@@ -4,7 +4,8 @@
 //! [`boot`] starts one executor per shard; [`net::listener`] places
 //! connections; [`net::conn`] runs a connection's read loop and
 //! [`handler`] its commands; [`shard`] owns topics ([`topic`], [`channel`],
-//! [`inflight`]) and their disk queues ([`backend`] over [`diskqueue`]),
+//! [`inflight`]) and their disk queues ([`backend`] over the `nsq-diskqueue`
+//! crate),
 //! and talks to other shards ([`shard::forward`],
 //! [`shard::mesh`]); [`timers`] fires in-flight timeouts and deferred
 //! deliveries.
@@ -22,7 +23,6 @@ pub mod backend;
 pub mod boot;
 pub mod channel;
 pub mod datadir;
-pub mod diskqueue;
 pub mod e2e;
 pub mod handler;
 pub mod http;

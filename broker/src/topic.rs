@@ -115,7 +115,7 @@ impl Topic {
         let topic = Rc::new(RefCell::new(topic));
         if !ephemeral {
             let owner = Owner::Topic(Rc::downgrade(&topic));
-            let queue_name = crate::diskqueue::format::topic_queue_name(name);
+            let queue_name = nsq_diskqueue::format::topic_queue_name(name);
             topic.borrow_mut().backend = Some(disk.open(queue_name, owner));
         }
         topic
@@ -162,7 +162,7 @@ impl Topic {
         c.borrow_mut().hand_off = capacity == 0 && !group_commit;
         if let (Some(disk), false) = (&self.disk, nsq_protocol::names::is_ephemeral(name)) {
             let owner = Owner::Channel(Rc::downgrade(&c));
-            let queue_name = crate::diskqueue::format::channel_queue_name(&self.name, name);
+            let queue_name = nsq_diskqueue::format::channel_queue_name(&self.name, name);
             c.borrow_mut().backend = Some(disk.open(queue_name, owner));
         }
         if let Some(window) = self.e2e_window {

@@ -31,7 +31,7 @@ pub enum AdminOp {
     PauseChannel(String, String, bool),
     /// Startup: a topic of `nsqd.dat` with its channels and paused
     /// flags, created at once and only then started.
-    Load(crate::diskqueue::metadata::TopicMetadata),
+    Load(crate::datadir::metadata::TopicMetadata),
     /// A new topic's channels as lookupd knows them
     /// (docs/lookupd.md#channel-pre-creation): create them, then start the
     /// topic.

@@ -9,6 +9,8 @@
 //! [`Context::metadata_changed`], and the writer asks every shard for its
 //! topics through the inbox, as `/stats` does.
 
+pub mod metadata;
+
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -16,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::diskqueue::metadata::{self, ChannelMetadata, Loaded, Metadata, TopicMetadata};
 use crate::shard::admin::{request_stats, AdminError, AdminOp, StatsFilter};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::route::owner_of;
 use crate::shard::Context;
+use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
 
 /// A locked data directory.
 #[derive(Debug)]

@@ -435,4 +435,35 @@ mod tests {
         assert_eq!(FILE_NAME, "nsqd.dat");
         assert_eq!(tmp_file_name(42), "nsqd.dat.42.tmp");
     }
+
+    /// Against the `nsqd.dat` Go nsqd 1.3.0 wrote (the fixture data directory).
+    #[test]
+    fn nsqd_dat_matches_the_manifest() {
+        let m = nsq_test_support::fixtures::go_nsqd_manifest();
+        let bytes =
+            std::fs::read(nsq_test_support::fixtures::go_nsqd_data().join(FILE_NAME)).unwrap();
+        let loaded = parse(&bytes).unwrap();
+        assert!(loaded.skipped.is_empty());
+        let want = &m["nsqd_dat"];
+        assert_eq!(loaded.metadata.version, want["version"].as_str().unwrap());
+        let topics = want["topics"].as_array().unwrap();
+        assert_eq!(loaded.metadata.topics.len(), topics.len());
+        for (got, want) in loaded.metadata.topics.iter().zip(topics) {
+            assert_eq!(got.name, want["name"].as_str().unwrap());
+            assert_eq!(got.paused, want["paused"].as_bool().unwrap());
+            let channels = want["channels"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            assert_eq!(got.channels.len(), channels.len(), "{}", got.name);
+            for (gc, wc) in got.channels.iter().zip(channels) {
+                assert_eq!(gc.name, wc["name"].as_str().unwrap());
+                assert_eq!(gc.paused, wc["paused"].as_bool().unwrap());
+            }
+        }
+        let paused = &loaded.metadata.topics[1].channels[2];
+        assert_eq!((paused.name.as_str(), paused.paused), ("paused", true));
+        // Our writer produces Go's bytes (same topic order as the file).
+        assert_eq!(encode(&loaded.metadata), bytes);
+    }
 }

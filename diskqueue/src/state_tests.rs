@@ -1,7 +1,7 @@
 //! Tests of [`super`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::*;
-use crate::diskqueue::format::decode_record;
+use crate::format::decode_record;
 use nsq_protocol::Decoded;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
