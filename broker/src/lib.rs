@@ -18,24 +18,29 @@
 //!   whatever of it went to disk ([`shard::commit`]).
 //! * No `RefCell` borrow is held across an `.await`.
 
-pub mod auth;
-pub mod backend;
 pub mod boot;
-pub mod channel;
-pub mod datadir;
-pub mod e2e;
-pub mod handler;
-pub mod http;
-pub mod inflight;
-pub mod log;
-pub mod lookupd;
-pub mod message;
-pub mod message_id;
-pub mod net;
-pub mod notify;
 pub mod options;
-pub mod shard;
-pub mod statsd;
-pub mod timers;
-pub mod tls;
-pub mod topic;
+
+pub(crate) mod auth;
+pub(crate) mod backend;
+pub(crate) mod channel;
+pub(crate) mod datadir;
+pub(crate) mod e2e;
+pub(crate) mod handler;
+pub(crate) mod http;
+pub(crate) mod inflight;
+pub(crate) mod log;
+pub(crate) mod lookupd;
+pub(crate) mod message;
+pub(crate) mod message_id;
+pub(crate) mod name;
+pub(crate) mod net;
+pub(crate) mod notify;
+pub(crate) mod publish;
+pub(crate) mod shard;
+pub(crate) mod statsd;
+pub(crate) mod timers;
+pub(crate) mod tls;
+pub(crate) mod topic;
+
+pub use shard::route::owner_of;

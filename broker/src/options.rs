@@ -240,7 +240,7 @@ pub struct Options {
     /// Flags given on the command line whose feature this build lacks.
     pub unsupported: Vec<&'static str>,
     /// End-to-end latency percentiles, when configured.
-    pub e2e: Option<crate::e2e::E2eConfig>,
+    pub(crate) e2e: Option<crate::e2e::E2eConfig>,
 }
 
 /// Flags accepted for compatibility whose feature is not built yet.

@@ -15,7 +15,7 @@ use crate::shard::Context;
 
 /// `--statsd-prefix` with `%s` replaced by `<broadcast address>_<port>` (dots
 /// and colons made underscores) and a trailing dot ensured.
-pub fn prefix(template: &str, broadcast_address: &str, http_port: u16) -> String {
+pub(crate) fn prefix(template: &str, broadcast_address: &str, http_port: u16) -> String {
     if template.is_empty() {
         return String::new();
     }
@@ -32,7 +32,7 @@ fn ephemeral(name: &str) -> bool {
 }
 
 /// The statsd lines for one push: counters are deltas against `last`.
-pub fn lines(
+pub(crate) fn lines(
     prefix: &str,
     topics: &[TopicStats],
     last: &[TopicStats],
@@ -128,7 +128,7 @@ pub fn lines(
 
 /// Pack lines (each ending in `\n`) into datagrams of at most `size` bytes,
 /// never splitting a line (a longer line travels alone).
-pub fn pack(lines: &[String], size: usize) -> Vec<Vec<u8>> {
+pub(crate) fn pack(lines: &[String], size: usize) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     let mut current = Vec::new();
     for line in lines {
@@ -176,7 +176,7 @@ fn gather(ctx: &Context) -> Vec<TopicStats> {
 }
 
 /// Start the statsd thread if `--statsd-address` is set.
-pub fn spawn(ctx: Arc<Context>) {
+pub(crate) fn spawn(ctx: Arc<Context>) {
     let f = &ctx.opts.flags;
     if f.statsd_address.is_empty() {
         return;

@@ -22,7 +22,7 @@ use crate::options::Flags;
 
 /// `--tls-required` (docs/protocol.md#tls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsRequired {
+pub(crate) enum TlsRequired {
     /// `false`.
     No,
     /// `true`: TCP and plain HTTP.
@@ -33,22 +33,22 @@ pub enum TlsRequired {
 
 impl TlsRequired {
     /// Whether TCP commands other than IDENTIFY need TLS first.
-    pub fn on_tcp(self) -> bool {
+    pub(crate) fn on_tcp(self) -> bool {
         self != TlsRequired::No
     }
 }
 
 /// The TLS part of the configuration.
 #[derive(Debug, Clone)]
-pub struct TlsSetup {
+pub(crate) struct TlsSetup {
     /// Server config for the TCP upgrade and the HTTPS listener (`None`
     /// without `--tls-cert`/`--tls-key`).
-    pub server: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) server: Option<Arc<rustls::ServerConfig>>,
     /// Effective `--tls-required` (a client auth policy forces `true`).
-    pub required: TlsRequired,
+    pub(crate) required: TlsRequired,
     /// Client config for HTTPS auth servers (system roots or
     /// `--tls-root-ca-file`).
-    pub client: Arc<rustls::ClientConfig>,
+    pub(crate) client: Arc<rustls::ClientConfig>,
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -140,7 +140,7 @@ impl ClientCertVerifier for AnyClientCert {
 }
 
 /// Parse `--tls-required`.
-pub fn parse_required(s: &str) -> Result<TlsRequired, String> {
+pub(crate) fn parse_required(s: &str) -> Result<TlsRequired, String> {
     match s {
         "tcp-https" => Ok(TlsRequired::TcpHttps),
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(TlsRequired::Yes),
@@ -150,7 +150,7 @@ pub fn parse_required(s: &str) -> Result<TlsRequired, String> {
 }
 
 /// Build the TLS setup from the flags (startup errors are NSQ's texts).
-pub fn build(f: &Flags) -> Result<TlsSetup, String> {
+pub(crate) fn build(f: &Flags) -> Result<TlsSetup, String> {
     let provider = provider();
     let mut required = parse_required(&f.tls_required)?;
     if !f.tls_client_auth_policy.is_empty() && required == TlsRequired::No {
@@ -252,7 +252,7 @@ fn der_string(tag: u8, v: &[u8]) -> String {
 
 /// The subject CommonName of a DER certificate (the last CN attribute, as
 /// Go's `pkix.Name` keeps it); empty if it has none or does not parse.
-pub fn common_name(der: &[u8]) -> String {
+pub(crate) fn common_name(der: &[u8]) -> String {
     fn inner(der: &[u8]) -> Option<String> {
         let (_, cert, _) = tlv(der)?;
         let (_, tbs, _) = tlv(cert)?;

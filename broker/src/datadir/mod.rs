@@ -9,12 +9,12 @@
 //! [`Context::metadata_changed`], and the writer asks every shard for its
 //! topics through the inbox, as `/stats` does.
 
-pub mod metadata;
+pub(crate) mod metadata;
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
 
 /// A locked data directory.
 #[derive(Debug)]
-pub struct DataDir {
+pub(crate) struct DataDir {
     path: PathBuf,
     _lock: File,
     /// Serialises snapshot+write between the writer thread and the final
@@ -40,7 +40,7 @@ impl DataDir {
     /// does, so two nsqd never share one.
     ///
     /// [`Options::data_dir`]: crate::options::Options::data_dir
-    pub fn lock(path: PathBuf) -> Result<DataDir, String> {
+    pub(crate) fn lock(path: PathBuf) -> Result<DataDir, String> {
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
         let dir = File::open(&path)
@@ -61,17 +61,12 @@ impl DataDir {
         })
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn file(&self) -> PathBuf {
         self.path.join("nsqd.dat")
     }
 
     /// Read `nsqd.dat`; `None` when there is none yet.
-    pub fn load(&self) -> Result<Option<Loaded>, String> {
+    pub(crate) fn load(&self) -> Result<Option<Loaded>, String> {
         let file = self.file();
         match std::fs::read(&file) {
             Ok(bytes) => metadata::parse(&bytes)
@@ -86,7 +81,7 @@ impl DataDir {
     }
 
     /// Write `nsqd.dat` atomically: a temp file, fsync, rename.
-    pub fn write(&self, meta: &Metadata) -> std::io::Result<()> {
+    pub(crate) fn write(&self, meta: &Metadata) -> std::io::Result<()> {
         let random = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() as u64 ^ d.as_secs())
@@ -108,7 +103,7 @@ impl DataDir {
 
 /// The current topics and channels of every shard; `None` unless every
 /// shard answered.
-pub fn snapshot(ctx: &Context) -> Option<Metadata> {
+pub(crate) fn snapshot(ctx: &Context) -> Option<Metadata> {
     let filter = StatsFilter {
         include_clients: false,
         ..StatsFilter::default()
@@ -153,7 +148,7 @@ fn run_admin(ctx: &Context, op: AdminOp) -> Result<(), AdminError> {
 
 /// Recreate the loaded topics and channels on their owners (startup, before
 /// their disk queues open).
-pub fn apply(ctx: &Context, loaded: &Loaded) {
+pub(crate) fn apply(ctx: &Context, loaded: &Loaded) {
     for skipped in &loaded.skipped {
         crate::log!(Warn, "skipping entry in nsqd.dat: {skipped:?}");
     }
@@ -167,7 +162,7 @@ pub fn apply(ctx: &Context, loaded: &Loaded) {
 
 /// Persist now; logs failures. `last` marks the final write at shutdown,
 /// after which nothing is written any more.
-pub fn persist(ctx: &Context, dir: &DataDir, last: bool) {
+pub(crate) fn persist(ctx: &Context, dir: &DataDir, last: bool) {
     let Ok(mut done) = dir.writing.lock() else {
         return;
     };
@@ -186,7 +181,7 @@ pub fn persist(ctx: &Context, dir: &DataDir, last: bool) {
 }
 
 /// The writer thread: persists after every (coalesced) change notification.
-pub fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiver<()>) {
+pub(crate) fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiver<()>) {
     let spawned = std::thread::Builder::new()
         .name("metadata".into())
         .spawn(move || {

@@ -12,13 +12,20 @@ use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
 use crate::http::reply::Reply;
 use crate::http::router::Route;
 use crate::http::{HttpConn, RequestHead};
+use crate::name::TopicName;
 use crate::options::NSQ_VERSION;
+use crate::publish::bodies::Bodies;
+use crate::publish::{PubKind, PutError};
 use crate::shard::admin::{request_stats, AdminError, AdminOp, ShardStats, StatsFilter};
-use crate::shard::mesh::{Bodies, ForwardedPublish, ShardMsg};
-use crate::topic::PutError;
+use crate::shard::mesh::ShardMsg;
 
 /// Run one endpoint.
-pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body: Bytes) -> Reply {
+pub(crate) async fn handle(
+    conn: &mut HttpConn,
+    route: Route,
+    head: &RequestHead,
+    body: Bytes,
+) -> Reply {
     let q = head.query.as_str();
     match route {
         Route::Ping => match conn.shard.ctx.health() {
@@ -39,7 +46,7 @@ pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body:
 }
 
 #[path = "config.rs"]
-pub mod config;
+pub(crate) mod config;
 
 fn info(conn: &HttpConn) -> Reply {
     let ctx = &conn.shard.ctx;
@@ -59,47 +66,12 @@ fn info(conn: &HttpConn) -> Reply {
 }
 
 /// `topic=` checked as NSQ's `getTopicFromQuery`.
-fn topic_param(q: &str) -> Result<String, Reply> {
+fn topic_param(q: &str) -> Result<TopicName, Reply> {
     if !query_is_valid(q) {
         return Err(Reply::err(400, "INVALID_REQUEST"));
     }
     let topic = query_get(q, "topic").ok_or_else(|| Reply::err(400, "MISSING_ARG_TOPIC"))?;
-    if !is_valid_topic_name(topic.as_bytes()) {
-        return Err(Reply::err(400, "INVALID_TOPIC"));
-    }
-    Ok(topic.into_owned())
-}
-
-/// Publish through the owner shard (the same forwarder as TCP).
-async fn put(
-    conn: &mut HttpConn,
-    topic: &str,
-    defer_ms: u64,
-    bodies: Bodies,
-) -> Result<(), PutError> {
-    let shard = conn.shard.clone();
-    let owner = shard.owner_of(topic);
-    if owner == shard.id {
-        let epoch = shard.publish_local(topic, defer_ms, bodies)?;
-        if epoch > 0 {
-            return shard.commit.wait(epoch).await;
-        }
-        return Ok(());
-    }
-    let seq = conn.next_seq();
-    let command = ForwardedPublish {
-        topic: Bytes::copy_from_slice(topic.as_bytes()),
-        defer_ms,
-        bodies,
-        connection: 0,
-    };
-    shard.forwarder.submit(owner, command, &conn.sink, seq);
-    loop {
-        if let Some(result) = conn.sink.take(seq) {
-            return result;
-        }
-        conn.sink.wake.notified().await;
-    }
+    TopicName::new(Bytes::from(topic.into_owned())).ok_or_else(|| Reply::err(400, "INVALID_TOPIC"))
 }
 
 fn put_error(e: PutError) -> Reply {
@@ -125,7 +97,10 @@ async fn publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
             _ => return Reply::err(400, "INVALID_DEFER"),
         }
     }
-    match put(conn, &topic, defer_ms, Bodies::One(body)).await {
+    let put = conn
+        .publisher
+        .publish(PubKind::Pub, topic, defer_ms, Bodies::One(body));
+    match put.await {
         Ok(()) => Reply::Text(b"OK".to_vec()),
         Err(e) => put_error(e),
     }
@@ -170,7 +145,10 @@ async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
     if bodies.is_empty() {
         return Reply::Text(b"OK".to_vec());
     }
-    match put(conn, &topic, 0, Bodies::Many(bodies)).await {
+    let put = conn
+        .publisher
+        .publish(PubKind::Mpub, topic, 0, Bodies::Many(bodies));
+    match put.await {
         Ok(()) => Reply::Text(b"OK".to_vec()),
         Err(e) => put_error(e),
     }
@@ -324,7 +302,7 @@ async fn peek(conn: &HttpConn, q: &str) -> Reply {
 
 /// Gather every shard's part of `/stats` (each shard answers between its
 /// own tasks; none is stopped).
-pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
+pub(crate) async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
     let shard = &conn.shard;
     let waiting = request_stats(&shard.ctx.mesh, filter, Some(shard.id));
     let mut parts = vec![shard.stats(filter)];
@@ -338,7 +316,7 @@ pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
 
 /// This process's memory figures under Go's names
 /// (docs/compatibility.md#go-runtime).
-pub fn memory_stats() -> MemoryStats {
+pub(crate) fn memory_stats() -> MemoryStats {
     // SAFETY: mallinfo2 only reads glibc's allocator statistics.
     let mi = unsafe { libc::mallinfo2() };
     MemoryStats {
@@ -355,10 +333,14 @@ pub fn memory_stats() -> MemoryStats {
 }
 
 #[path = "process.rs"]
-pub mod process;
+pub(crate) mod process;
 
 /// Build the whole `/stats` answer.
-pub async fn collect_stats(conn: &HttpConn, filter: &StatsFilter, include_mem: bool) -> Stats {
+pub(crate) async fn collect_stats(
+    conn: &HttpConn,
+    filter: &StatsFilter,
+    include_mem: bool,
+) -> Stats {
     let parts = gather(conn, filter).await;
     let found = filter.topic.is_none() || parts.iter().any(|p| p.topic_found);
     let mut topics: Vec<_> = parts

@@ -6,7 +6,7 @@
 
 /// An nsqd endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// GET /ping.
     Ping,
     /// GET /info.
@@ -33,7 +33,7 @@ pub enum Route {
 
 /// What the router decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Routed {
+pub(crate) enum Routed {
     /// Run this endpoint.
     Endpoint(Route),
     /// 404.
@@ -100,7 +100,7 @@ fn endpoint(method: &str, path: &str) -> Option<Route> {
 }
 
 /// Route a request.
-pub fn route(method: &str, path: &str) -> Routed {
+pub(crate) fn route(method: &str, path: &str) -> Routed {
     let methods = methods_for(path);
     if !methods.is_empty() {
         if let Some(r) = endpoint(method, path) {

@@ -14,8 +14,8 @@
 //! the owner creates them and then starts the topic (`AdminOp::Start`), so
 //! no existing channel misses the first messages.
 
-pub mod channels;
-pub mod peer;
+pub(crate) mod channels;
+pub(crate) mod peer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// What a shard (or the HTTP config endpoint) tells the announcer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Announce {
+pub(crate) enum Announce {
     /// A topic created at run time, not started yet: look up its
     /// channels, have the owner create them and start it, register it.
     NewTopic(String),
@@ -53,7 +53,7 @@ pub enum Announce {
 }
 
 /// Start the announcer thread.
-pub fn spawn(ctx: Arc<Context>, events: flume::Receiver<Announce>) {
+pub(crate) fn spawn(ctx: Arc<Context>, events: flume::Receiver<Announce>) {
     let spawned = std::thread::Builder::new()
         .name("lookupd".into())
         .spawn(move || Announcer::new(ctx).run(events));

@@ -19,10 +19,10 @@
 
 /// Read buffers in a row, all small and to the same other shard, before
 /// the connection moves.
-pub const STREAK: u32 = 32;
+pub(crate) const STREAK: u32 = 32;
 
 /// At most this many messages in a read buffer count as small.
-pub const SMALL: usize = 8;
+pub(crate) const SMALL: usize = 8;
 
 /// Where one read buffer's publishes went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ enum Buffer {
 
 /// A connection's publishing pattern.
 #[derive(Debug, Clone, Copy)]
-pub struct PublishAffinity {
+pub(crate) struct PublishAffinity {
     buffer: Buffer,
     /// The shard of the current streak.
     target: Option<usize>,
@@ -56,7 +56,7 @@ impl Default for PublishAffinity {
 
 impl PublishAffinity {
     /// A publish of `messages` messages to a topic owned by `owner`.
-    pub fn note(&mut self, owner: usize, messages: usize) {
+    pub(crate) fn note(&mut self, owner: usize, messages: usize) {
         self.buffer = match self.buffer {
             Buffer::None => Buffer::To(owner, messages),
             Buffer::To(o, n) if o == owner => Buffer::To(o, n.saturating_add(messages)),
@@ -66,7 +66,7 @@ impl PublishAffinity {
 
     /// The read buffer's commands are done (on shard `here`): the shard
     /// to move to, if the streak is complete.
-    pub fn end_buffer(&mut self, here: usize) -> Option<usize> {
+    pub(crate) fn end_buffer(&mut self, here: usize) -> Option<usize> {
         let buffer = std::mem::replace(&mut self.buffer, Buffer::None);
         match buffer {
             // Heartbeat answers, FIN, NOP: neither for nor against.

@@ -16,7 +16,7 @@ use crate::shard::Shard;
 
 /// Which protocol a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// The V2 TCP protocol.
     Tcp,
     /// The HTTP API.
@@ -27,16 +27,16 @@ pub enum Protocol {
 
 impl Protocol {
     /// Start serving an accepted connection on the current shard.
-    pub fn serve(self, shard: Rc<Shard>, stream: TcpStream) {
+    pub(crate) fn serve(self, shard: Rc<Shard>, stream: TcpStream) {
         match self {
-            Protocol::Tcp => crate::boot::spawn_connection(serve(shard, stream)),
-            Protocol::Http => crate::boot::spawn_connection(crate::http::serve(shard, stream)),
-            Protocol::Https => crate::boot::spawn_connection(crate::http::serve_tls(shard, stream)),
+            Protocol::Tcp => crate::net::spawn_connection(serve(shard, stream)),
+            Protocol::Http => crate::net::spawn_connection(crate::http::serve(shard, stream)),
+            Protocol::Https => crate::net::spawn_connection(crate::http::serve_tls(shard, stream)),
         }
     }
 
     /// Name for logs.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
             Protocol::Http => "HTTP",
@@ -46,7 +46,7 @@ impl Protocol {
 }
 
 /// Accept until the shard stops.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
+pub(crate) async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
     let shards = shard.ctx.shards();
     let mut next = 0usize;
     let stop = Rc::new(crate::notify::Notify::default());

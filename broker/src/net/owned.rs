@@ -7,46 +7,26 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use nsq_protocol::command::Command;
-use nsq_protocol::ClientError;
+use nsq_protocol::{ClientError, ErrorCode};
 
-use crate::shard::mesh::Bodies;
-
-/// Which publish command (for its error texts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PubKind {
-    /// PUB.
-    Pub,
-    /// MPUB.
-    Mpub,
-    /// DPUB.
-    Dpub,
-}
-
-impl PubKind {
-    /// Command name.
-    pub fn name(self) -> &'static str {
-        match self {
-            PubKind::Pub => "PUB",
-            PubKind::Mpub => "MPUB",
-            PubKind::Dpub => "DPUB",
-        }
-    }
-}
+use crate::name::TopicName;
+use crate::publish::bodies::Bodies;
+use crate::publish::PubKind;
 
 /// A publish with owned topic and bodies.
 #[derive(Debug)]
-pub struct OwnedPublish {
-    /// Topic name bytes (valid name, ASCII).
-    pub topic: Bytes,
+pub(crate) struct OwnedPublish {
+    /// Topic name.
+    pub(crate) topic: TopicName,
     /// Delay in ms.
-    pub defer_ms: u64,
+    pub(crate) defer_ms: u64,
     /// Bodies.
-    pub bodies: Bodies,
+    pub(crate) bodies: Bodies,
 }
 
 /// An owned command.
 #[derive(Debug)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// IDENTIFY.
     Identify(Result<Bytes, ClientError>),
     /// AUTH.
@@ -73,7 +53,7 @@ pub enum Cmd {
 
 /// A command whose buffer spans are still offsets.
 #[derive(Debug)]
-pub enum Spans {
+pub(crate) enum Spans {
     /// Nothing borrowed.
     Ready(Cmd),
     /// IDENTIFY or AUTH body span.
@@ -84,7 +64,7 @@ pub enum Spans {
 
 /// Body spans of a publish (no allocation for PUB and DPUB).
 #[derive(Debug)]
-pub enum BodySpans {
+pub(crate) enum BodySpans {
     /// PUB, DPUB.
     One(Range<usize>),
     /// MPUB.
@@ -104,7 +84,7 @@ fn id16(raw: &[u8]) -> [u8; 16] {
 
 impl Spans {
     /// Record `command`'s spans relative to `base` (the buffer it was decoded from).
-    pub fn of(command: Command<'_>, base: &[u8]) -> Spans {
+    pub(crate) fn of(command: Command<'_>, base: &[u8]) -> Spans {
         match command {
             Command::Identify(Ok(b)) => Spans::Body(true, span(base, b)),
             Command::Identify(Err(e)) => Spans::Ready(Cmd::Identify(Err(e))),
@@ -145,7 +125,7 @@ impl Spans {
     }
 
     /// Resolve the spans against the frozen bytes of the command.
-    pub fn resolve(self, chunk: &Bytes) -> Cmd {
+    pub(crate) fn resolve(self, chunk: &Bytes) -> Cmd {
         match self {
             Spans::Ready(cmd) => cmd,
             Spans::Body(true, r) => Cmd::Identify(Ok(chunk.slice(r))),
@@ -157,14 +137,20 @@ impl Spans {
                         Bodies::Many(rs.into_iter().map(|r| chunk.slice(r)).collect())
                     }
                 };
-                Cmd::Publish(
-                    kind,
-                    Ok(OwnedPublish {
-                        topic: chunk.slice(topic),
+                // The decoder checked the name already: it is valid.
+                let publish = TopicName::new(chunk.slice(topic))
+                    .map(|topic| OwnedPublish {
+                        topic,
                         defer_ms,
                         bodies,
-                    }),
-                )
+                    })
+                    .ok_or_else(|| {
+                        ClientError::new(
+                            ErrorCode::BadTopic,
+                            format!("{} topic name is not valid", kind.name()),
+                        )
+                    });
+                Cmd::Publish(kind, publish)
             }
         }
     }

@@ -12,7 +12,7 @@ use crate::shard::Shard;
 
 /// An administrative operation on a topic or channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdminOp {
+pub(crate) enum AdminOp {
     /// `/topic/create`.
     CreateTopic(String),
     /// `/topic/delete`.
@@ -40,7 +40,7 @@ pub enum AdminOp {
 
 impl AdminOp {
     /// The topic it acts on (decides the owner shard).
-    pub fn topic(&self) -> &str {
+    pub(crate) fn topic(&self) -> &str {
         match self {
             AdminOp::CreateTopic(t)
             | AdminOp::DeleteTopic(t)
@@ -58,7 +58,7 @@ impl AdminOp {
 
 /// Why an operation failed (NSQ's HTTP error texts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminError {
+pub(crate) enum AdminError {
     /// 404 `TOPIC_NOT_FOUND`.
     TopicNotFound,
     /// 404 `CHANNEL_NOT_FOUND`.
@@ -69,29 +69,29 @@ pub enum AdminError {
 
 /// What `/stats` asks of each shard.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatsFilter {
+pub(crate) struct StatsFilter {
     /// `topic=`.
-    pub topic: Option<String>,
+    pub(crate) topic: Option<String>,
     /// `channel=`.
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// `include_clients` (default true).
-    pub include_clients: bool,
+    pub(crate) include_clients: bool,
 }
 
 /// One shard's answer to `/stats`.
 #[derive(Debug, Clone, Default)]
-pub struct ShardStats {
+pub(crate) struct ShardStats {
     /// Its topics (filtered).
-    pub topics: Vec<TopicStats>,
+    pub(crate) topics: Vec<TopicStats>,
     /// Its connections that published.
-    pub producers: Vec<ClientStats>,
+    pub(crate) producers: Vec<ClientStats>,
     /// Whether the `topic=` filter's topic lives here.
-    pub topic_found: bool,
+    pub(crate) topic_found: bool,
 }
 
 /// Ask every shard except `skip` for its part of `/stats`; the answers
 /// arrive on the returned receivers.
-pub fn request_stats(
+pub(crate) fn request_stats(
     mesh: &[flume::Sender<crate::shard::mesh::ShardMsg>],
     filter: &StatsFilter,
     skip: Option<usize>,
@@ -119,7 +119,7 @@ fn no_e2e() -> E2eLatency {
 
 impl Shard {
     /// Run an admin operation on a topic owned here.
-    pub fn admin(&self, op: AdminOp) -> Result<(), AdminError> {
+    pub(crate) fn admin(&self, op: AdminOp) -> Result<(), AdminError> {
         if self.stopping.get() {
             return Err(AdminError::Exiting);
         }
@@ -204,7 +204,7 @@ impl Shard {
     }
 
     /// `/channel/peek`: up to `n` messages queued in the channel's memory.
-    pub fn peek(
+    pub(crate) fn peek(
         &self,
         topic: &str,
         channel: &str,
@@ -220,7 +220,7 @@ impl Shard {
     }
 
     /// Delete a topic: close its consumers, drop its messages.
-    pub fn delete_topic(&self, name: &str) {
+    pub(crate) fn delete_topic(&self, name: &str) {
         let Some(topic) = self.remove_topic(name) else {
             return;
         };
@@ -231,7 +231,7 @@ impl Shard {
     }
 
     /// This shard's part of `/stats`.
-    pub fn stats(&self, filter: &StatsFilter) -> ShardStats {
+    pub(crate) fn stats(&self, filter: &StatsFilter) -> ShardStats {
         let mut out = ShardStats::default();
         let now = Instant::now();
         let percentiles = self.ctx.opts.e2e.as_ref().map(|e| e.percentiles.as_slice());
@@ -290,7 +290,7 @@ impl Shard {
         }
         if filter.include_clients {
             for client in self.live_connections() {
-                if client.pub_counts.borrow().is_empty() {
+                if client.profile.borrow().pub_counts.is_empty() {
                     continue;
                 }
                 let mut s = client.stats();

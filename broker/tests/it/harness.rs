@@ -19,7 +19,7 @@ use nsq_test_support::{Daemon, Listen};
 pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
     (0..)
         .map(|i| format!("{prefix}{i}"))
-        .filter(|t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+        .filter(|t| nsq_broker::owner_of(t, 2) == shard)
         .nth(skip)
         .expect("some name is owned by every shard")
 }

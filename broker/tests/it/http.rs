@@ -392,7 +392,7 @@ fn topics_on_both_shards(prefix: &str, count: usize) -> Vec<String> {
     let on = |shard| {
         let names = (0..).map(move |i| format!("{prefix}{i}"));
         names
-            .filter(move |t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+            .filter(move |t| nsq_broker::owner_of(t, 2) == shard)
             .take(count)
     };
     on(0).zip(on(1)).flat_map(|(a, b)| [a, b]).collect()

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use nsq_broker::shard::route::owner_of;
+use nsq_broker::owner_of;
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::decode_frame;
 use nsq_protocol::{Decoded, MessageId};
