@@ -1,15 +1,20 @@
 //! Process-level plumbing the daemons share, kept out of the pure
 //! `nsq-protocol` crate because it reads files and makes system calls:
 //! parsing a clap command with Go's flag spellings and the `--config` file
-//! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), and
-//! the OS hostname ([`host`]), and listening sockets ([`listen`]).
+//! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]),
+//! the OS hostname ([`host`]), listening sockets ([`listen`]), systemd
+//! readiness ([`sd_notify`]) and the `/ping` health probe behind the
+//! `nsq_ping` binary ([`ping`]).
 
 pub mod cli;
 pub mod host;
 pub mod listen;
 pub mod memlock;
+pub mod ping;
+pub mod sd_notify;
 
 pub use cli::{matches_with_config, ConfigKeys};
 pub use host::hostname;
 pub use listen::listen;
 pub use memlock::raise_memlock;
+pub use sd_notify::notify_ready;
