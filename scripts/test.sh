@@ -10,3 +10,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# A fresh clone of the committed tree needs nothing outside it (fixture tests
+# run there; no reference to paths or documents outside the repository).
+bash scripts/standalone-check.sh

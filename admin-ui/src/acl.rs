@@ -1,5 +1,5 @@
 //! Who may do what: `--admin-user` with `--acl-http-header` for actions,
-//! `--allow-config-from-cidr` for `/config` (reference F.1, F.3).
+//! `--allow-config-from-cidr` for `/config` (docs/nsqadmin.md#api).
 
 use std::net::IpAddr;
 

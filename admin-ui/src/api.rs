@@ -1,12 +1,13 @@
-//! Routing and the handlers of nsqadmin's HTTP API (reference F.3), all
+//! Routing and the handlers of nsqadmin's HTTP API (docs/nsqadmin.md#api), all
 //! under `--base-path`: the JSON API under `/api`, `/config/:opt`, the
 //! static assets and the page routes (every one serves `index.html`; the
 //! browser renders the page).
 //!
-//! Answers follow B.1: V1 JSON without envelope, errors `{"message":…}`.
-//! Reads that some upstreams failed answer 200 with `"message":"WARNING: …"`;
-//! when every upstream failed, 502 `UPSTREAM_ERROR: …`. Every mutating
-//! endpoint answers 403 `FORBIDDEN` to a user not in `--admin-user`.
+//! Answers are NSQ's "V1" format (docs/http-api.md#conventions): JSON without
+//! envelope, errors `{"message":…}`. Reads that some upstreams failed answer
+//! 200 with `"message":"WARNING: …"`; when every upstream failed, 502
+//! `UPSTREAM_ERROR: …`. Every mutating endpoint answers 403 `FORBIDDEN` to a
+//! user not in `--admin-user`.
 
 use std::collections::BTreeMap;
 

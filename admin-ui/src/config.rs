@@ -1,4 +1,4 @@
-//! `GET/PUT /config/:opt` (reference F.3): read any option by its
+//! `GET/PUT /config/:opt` (docs/nsqadmin.md#api): read any option by its
 //! config-file name; change `nsqlookupd_http_addresses` and `log_level` at
 //! run time. Only from `--allow-config-from-cidr`.
 

@@ -1,8 +1,8 @@
-//! nsqadmin: NSQ's web admin UI and its JSON API (reference part F),
-//! written from scratch (decision 7).
+//! nsqadmin: NSQ's web admin UI and its JSON API (docs/nsqadmin.md),
+//! written from scratch: same pages, actions and `/api`, none of NSQ's assets.
 //!
 //! Where to start: [`boot`] binds the listener; [`server`] serves HTTP on
-//! plain threads; [`api`] routes and answers (the F.3 JSON API, `/config`,
+//! plain threads; [`api`] routes and answers (the JSON API, `/config`,
 //! pages); [`cluster`] asks nsqlookupd and nsqd (through [`upstream`],
 //! concurrently) and [`model`] sums their `/stats` into nsqadmin's shapes;
 //! [`assets`] embeds the front end (`static/`: plain JS modules and CSS).

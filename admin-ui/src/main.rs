@@ -14,8 +14,5 @@ fn main() {
         );
         return;
     }
-    if let Err(e) = nsq_admin_ui::boot::run(opts) {
-        eprintln!("[nsqadmin] FATAL: {e}");
-        std::process::exit(1);
-    }
+    nsq_daemon_support::run_or_exit("nsqadmin", || nsq_admin_ui::boot::run(opts));
 }

@@ -1,5 +1,5 @@
-//! `GET /metrics` (extension, decision "Extensions"): Prometheus text with
-//! nsqadmin's own counters.
+//! `GET /metrics` (extension, docs/compatibility.md#metrics): Prometheus text
+//! with nsqadmin's own counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

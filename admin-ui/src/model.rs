@@ -1,4 +1,4 @@
-//! The JSON shapes of nsqadmin's API (reference F.3; Go's `clusterinfo`
+//! The JSON shapes of nsqadmin's API (docs/nsqadmin.md#api; Go's `clusterinfo`
 //! types, key for key) and the pure aggregation of per-nsqd `/stats` into
 //! them: one [`TopicStats`] / [`ChannelStats`] per nsqd, summed into a
 //! cluster-wide one whose `node` is `"*"` and whose `nodes` lists the parts.

@@ -1,4 +1,4 @@
-//! Admin-action notifications (reference F.4): with
+//! Admin-action notifications (docs/nsqadmin.md#notifications): with
 //! `--notification-http-endpoint`, every action POSTs a JSON description,
 //! asynchronously and best effort (a failure is logged, never reported).
 

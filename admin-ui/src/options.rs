@@ -1,4 +1,4 @@
-//! nsqadmin's command-line flags (reference F.1), with NSQ's names and
+//! nsqadmin's command-line flags (docs/nsqadmin.md#flags), with NSQ's names and
 //! defaults, in every spelling Go accepts (`-flag v`, `-flag=v`, `--flag v`,
 //! `--flag=v`) plus the TOML `--config` file (flag > file > default), and
 //! the startup validations of Go's `nsqadmin.New`.
@@ -12,7 +12,7 @@ use nsq_protocol::flags::{config_args, normalize_args, parse_bool, parse_go_dura
 
 use crate::acl::Cidr;
 
-/// The version NSQ tools see (decision 2).
+/// The version NSQ tools see (docs/compatibility.md#version).
 pub const NSQ_VERSION: &str = "1.3.0";
 
 /// The nsqadmin flags. Field docs are the `--help` text.

@@ -1,4 +1,4 @@
-// Calls to nsqadmin's own JSON API (reference F.3). Errors carry NSQ's
+// Calls to nsqadmin's own JSON API (docs/nsqadmin.md#api). Errors carry NSQ's
 // message; a "WARNING: ..." message of a partial answer is shown.
 
 import { settings, notice, confirmAction } from "./dom.js";

@@ -1,6 +1,6 @@
 // The nsqadmin single-page app: a router over the page routes of
-// reference F.2 (all served by index.html), and a refresh loop that polls
-// the current page's data every few seconds (the pages compute live rates
+// docs/nsqadmin.md#pages (all served by index.html), and a refresh loop that
+// polls the current page's data every few seconds (the pages compute live rates
 // from successive readings).
 
 import { settings, h, replace, notice } from "./dom.js";

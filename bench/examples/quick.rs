@@ -12,8 +12,8 @@
 //! ```
 //!
 //! `NSQ_FEATURES=tls|snappy|deflate|tls+snappy|tls+deflate` negotiates those
-//! upgrades on every connection (IDENTIFY, reference A.6.2); with `tls`,
-//! `NSQ_CA=<pem>` is the CA that signed nsqd's certificate (for
+//! upgrades on every connection (IDENTIFY, docs/protocol.md#upgrades); with
+//! `tls`, `NSQ_CA=<pem>` is the CA that signed nsqd's certificate (for
 //! `localhost`). `NSQ_DEFLATE_LEVEL` (default 6) is the level asked for.
 #![allow(clippy::unwrap_used)]
 

@@ -1,4 +1,5 @@
-//! AUTH against external auth servers (reference A.6.3, H.5).
+//! AUTH against external auth servers (docs/protocol.md#auth,
+//! #the-auth-server).
 //!
 //! The HTTP call never runs on a shard: helper threads ("auth-N") take
 //! requests from a channel, make the blocking HTTP request (plain or HTTPS

@@ -1,5 +1,6 @@
 //! A durable topic's or channel's disk queue as its owner sees it
-//! (reference A.11.1, D.1, D.5).
+//! (docs/protocol.md#publishing, docs/data-directory.md#disk-queues,
+//! #shutdown).
 //!
 //! The owner ([`crate::topic::Topic`] or [`crate::channel::Channel`]) is
 //! synchronous; the [`DiskQueue`] is async. A [`Backend`] sits between them:
@@ -129,7 +130,7 @@ impl DiskShard {
             f.sync_timeout,
         );
         DiskShard {
-            dir: PathBuf::from(&f.data_path),
+            dir: ctx.opts.data_dir(),
             cfg,
             durable: f.sync_every <= 1,
             mem_queue_size: f.mem_queue_size.max(0) as usize,

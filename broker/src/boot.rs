@@ -21,7 +21,8 @@ use crate::shard::mesh::ShardMsg;
 use crate::shard::{Context, Shard};
 use nsq_daemon_support::raise_memlock;
 
-/// Startup failures (exit non-zero with this message, reference C.3).
+/// Startup failures (exit non-zero with this message,
+/// docs/configuration.md#startup-failures).
 #[derive(Debug)]
 pub enum BootError {
     /// Bad `--tcp-address`.
@@ -34,6 +35,8 @@ pub enum BootError {
     DataDir(String),
     /// TLS configuration (certificates, policy).
     Tls(String),
+    /// io_uring cannot run here (seccomp, kernel, locked memory).
+    Uring(nsq_daemon_support::UringError),
 }
 
 impl std::fmt::Display for BootError {
@@ -47,6 +50,7 @@ impl std::fmt::Display for BootError {
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
             BootError::DataDir(e) => f.write_str(e),
             BootError::Tls(e) => f.write_str(e),
+            BootError::Uring(e) => write!(f, "{e}"),
         }
     }
 }
@@ -100,10 +104,13 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         Debug,
         "memlock limit {memlock} bytes, io_memory {io_memory} bytes per shard"
     );
+    // Before anything listens: a daemon that cannot run its executors says
+    // why and exits, instead of accepting connections nobody serves.
+    nsq_daemon_support::uring::probe(io_memory).map_err(BootError::Uring)?;
 
     let tls = crate::tls::build(&opts.flags).map_err(BootError::Tls)?;
 
-    let datadir = Arc::new(DataDir::lock(&opts.flags.data_path).map_err(BootError::DataDir)?);
+    let datadir = Arc::new(DataDir::lock(opts.data_dir()).map_err(BootError::DataDir)?);
     let loaded = datadir.load().map_err(BootError::DataDir)?;
 
     let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;
@@ -143,7 +150,6 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let mut handles = Vec::with_capacity(shards);
-    let (ended_tx, ended_rx) = flume::unbounded::<ShardEnded>();
     for (i, inbox) in receivers.into_iter().enumerate() {
         let placement = if pin {
             Placement::Fixed(i % cpus)
@@ -161,20 +167,29 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             .spawn(move || shard_main(i, ctx, inbox))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         // glommio leaks a panicked executor's tasks (nothing is dropped),
-        // so the end of a shard is learnt by joining its thread.
-        let ended = ended_tx.clone();
+        // so the end of a shard is learnt by joining its thread. A shard
+        // whose thread panicked (at start or later) leaves its topics and
+        // connections dead and no shutdown able to finish: the watcher ends
+        // the process at once, whatever the main thread is waiting for, as
+        // Go's nsqd dies on a panic in any goroutine, so that a supervisor
+        // restarts it.
         let watcher = std::thread::Builder::new()
             .name(format!("shard-{i}-watch"))
             .spawn(move || {
-                let panicked = handle.join().is_err();
-                let _ = ended.send(ShardEnded { id: i, panicked });
+                if handle.join().is_err() {
+                    if !nsq_daemon_support::main_exit::claim_fatal_exit() {
+                        nsq_daemon_support::main_exit::wait_for_exit();
+                    }
+                    crate::log!(Fatal, "shard {i} panicked: exiting");
+                    std::process::exit(1);
+                }
             })
             .map_err(|e| BootError::Executor(e.to_string()))?;
         handles.push(watcher);
     }
 
-    // D.4: recreate the topics and channels of nsqd.dat, persist, and only
-    // then start accepting clients.
+    // docs/data-directory.md#startup: recreate the topics and channels of
+    // nsqd.dat, persist, and only then start accepting clients.
     if let Some(loaded) = &loaded {
         crate::datadir::apply(&ctx, loaded);
     }
@@ -190,16 +205,6 @@ pub fn run(opts: Options) -> Result<(), BootError> {
         crate::log!(Warn, "sd_notify READY=1 failed - {e}");
     }
     crate::statsd::spawn(ctx.clone());
-    drop(ended_tx);
-    // A shard whose thread panicked leaves its topics and connections dead
-    // and the shutdown unable to finish: exit at once, as Go's nsqd dies on
-    // a panic in any goroutine, so that a supervisor restarts it.
-    while let Ok(ended) = ended_rx.recv() {
-        if ended.panicked {
-            crate::log!(Fatal, "shard {} panicked: exiting", ended.id);
-            std::process::exit(1);
-        }
-    }
     for h in handles {
         let _ = h.join();
     }
@@ -207,7 +212,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     Ok(())
 }
 
-/// D.4 step 3: every loaded topic's and channel's disk queue is open
+/// Every loaded topic's and channel's disk queue is open
 /// (its messages counted and deliverable) before clients are accepted.
 fn wait_disk_queues_open(ctx: &Context) {
     let replies: Vec<_> = ctx
@@ -257,8 +262,9 @@ fn spawn_signal_thread(
                 }
                 first = Some(Instant::now());
                 crate::log!(Info, "signal {sig} received: shutting down");
-                // D.5: stop accepting and close clients first, then persist
-                // (the stopped shards still answer the snapshot).
+                // docs/data-directory.md#shutdown: stop accepting and close
+                // clients first, then persist (the stopped shards still answer
+                // the snapshot).
                 for tx in &ctx.mesh {
                     let _ = tx.send(ShardMsg::Shutdown);
                 }
@@ -283,12 +289,6 @@ pub fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
         }
     })
     .detach();
-}
-
-/// A shard's executor thread ended (normally at shutdown, or in a panic).
-struct ShardEnded {
-    id: usize,
-    panicked: bool,
 }
 
 async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {
@@ -399,7 +399,7 @@ async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMs
             )
             .await;
         }
-        // D.5: memory, in-flight and deferred messages to disk.
+        // Memory, in-flight and deferred messages to disk.
         shard.flush_to_disk().await;
         // Answer late requests a little longer (the final nsqd.dat).
         glommio::timer::sleep(

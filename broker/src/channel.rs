@@ -1,5 +1,6 @@
 //! A channel: its memory and disk queues, in-flight table, deferred queue
-//! and the consumers it delivers to (reference A.10, A.11, A.13, D.5).
+//! and the consumers it delivers to (docs/protocol.md#flow-control,
+//! #message-lifecycle, #lifecycle; docs/data-directory.md#shutdown).
 //!
 //! A message goes to the memory queue while it has room
 //! (`--mem-queue-size`), else to the disk queue ([`Backend`]), which reads
@@ -231,7 +232,8 @@ impl Channel {
     }
 
     /// Remove a consumer; its in-flight messages stay until they time out
-    /// (A.14). Returns whether it was here and the channel now has none.
+    /// (docs/protocol.md#disconnect). Returns whether it was here and the
+    /// channel now has none.
     pub fn remove_consumer(&mut self, client_id: u64) -> bool {
         let before = self.consumers.len();
         self.consumers.retain(|c| c.id != client_id);
@@ -397,10 +399,10 @@ impl Channel {
         }
     }
 
-    /// Shutdown (D.5): write the memory queue, then the in-flight messages
-    /// (attempts kept), then the deferred ones (with their due times, an
-    /// extension) to the disk queue, and close it. An ephemeral channel's
-    /// messages are dropped.
+    /// Shutdown (docs/data-directory.md#shutdown): write the memory queue, then
+    /// the in-flight messages (attempts kept), then the deferred ones (with
+    /// their due times, an extension) to the disk queue, and close it. An
+    /// ephemeral channel's messages are dropped.
     pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
         let Some(b) = self.backend.take() else {
             return;

@@ -1,8 +1,8 @@
-//! The data directory (reference D.3, D.4, D.5): an exclusive lock on it,
-//! and `nsqd.dat`, the list of topics and channels with their paused flags,
-//! loaded at startup and rewritten (temp file, fsync, rename) whenever a
-//! durable topic or channel is created, deleted, paused or unpaused, and at
-//! shutdown.
+//! The data directory (docs/data-directory.md#lock, #nsqd-dat, #startup,
+//! #shutdown): an exclusive lock on it, and `nsqd.dat`, the list of topics and
+//! channels with their paused flags, loaded at startup and rewritten (temp
+//! file, fsync, rename) whenever a durable topic or channel is created,
+//! deleted, paused or unpaused, and at shutdown.
 //!
 //! Writing happens on a plain thread fed by a coalescing channel, so no shard
 //! ever blocks on the disk for metadata: a shard only calls
@@ -34,14 +34,11 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Lock `--data-path` (the working directory when empty) exclusively, as
-    /// NSQ does, so two nsqd never share one.
-    pub fn lock(data_path: &str) -> Result<DataDir, String> {
-        let path = if data_path.is_empty() {
-            std::env::current_dir().map_err(|e| format!("failed to lock data-path: {e}"))?
-        } else {
-            PathBuf::from(data_path)
-        };
+    /// Lock the data directory ([`Options::data_dir`]) exclusively, as NSQ
+    /// does, so two nsqd never share one.
+    ///
+    /// [`Options::data_dir`]: crate::options::Options::data_dir
+    pub fn lock(path: PathBuf) -> Result<DataDir, String> {
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
         let dir = File::open(&path)
@@ -152,7 +149,8 @@ fn run_admin(ctx: &Context, op: AdminOp) -> Result<(), AdminError> {
         .unwrap_or(Err(AdminError::Exiting))
 }
 
-/// Recreate the loaded topics and channels on their owners (D.4 step 2).
+/// Recreate the loaded topics and channels on their owners (startup, before
+/// their disk queues open).
 pub fn apply(ctx: &Context, loaded: &Loaded) {
     for skipped in &loaded.skipped {
         crate::log!(Warn, "skipping entry in nsqd.dat: {skipped:?}");

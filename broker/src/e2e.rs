@@ -1,4 +1,4 @@
-//! End-to-end processing latency (reference A.11.7): with
+//! End-to-end processing latency (docs/protocol.md#end-to-end-latency): with
 //! `--e2e-processing-latency-percentile`, every FIN records "now − publish
 //! time" in its channel's rolling window; `/stats` and statsd report the
 //! configured percentiles per channel and, merged, per topic.

@@ -1,4 +1,5 @@
-//! A channel's in-flight table and deferred queue (reference A.11.2-A.11.5).
+//! A channel's in-flight table and deferred queue (docs/protocol.md#delivery to
+//! #deferred-messages).
 //!
 //! Both are plain data structures driven by an explicit `now`, so timeouts
 //! are tested without sleeping. Deadlines live in binary heaps with lazy

@@ -1,5 +1,5 @@
 //! NSQ-style logging to stderr: `<prefix>YYYY/MM/DD HH:MM:SS.micro LEVEL: message`
-//! (reference C.4), filtered by `--log-level`.
+//! (docs/configuration.md#signals-and-logs), filtered by `--log-level`.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -14,8 +14,5 @@ fn main() {
         );
         return;
     }
-    if let Err(e) = nsq_broker::boot::run(opts) {
-        eprintln!("[nsqd] FATAL: {e}");
-        std::process::exit(1);
-    }
+    nsq_daemon_support::run_or_exit("nsqd", || nsq_broker::boot::run(opts));
 }

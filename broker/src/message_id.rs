@@ -1,5 +1,5 @@
-//! Message ID generation (reference A.16): snowflake-style 63-bit IDs,
-//! `(ms since 2010-11-04) << 22 | node_id << 12 | sequence`, one generator
+//! Message ID generation (docs/protocol.md#message-ids): snowflake-style 63-bit
+//! IDs, `(ms since 2010-11-04) << 22 | node_id << 12 | sequence`, one generator
 //! per shard (a topic lives on one shard, so IDs are unique per topic).
 //!
 //! Unlike NSQ, the generator never sleeps: when the 12-bit sequence runs out

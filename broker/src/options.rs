@@ -1,18 +1,21 @@
-//! nsqd's command-line flags (reference C.1), with NSQ's names and defaults.
+//! nsqd's command-line flags (docs/configuration.md#nsqd-flags), with NSQ's
+//! names and defaults.
 //!
 //! Go's flag package accepts `-flag v`, `-flag=v`, `--flag v` and
 //! `--flag=v`; [`normalize_args`] rewrites single-dash spellings of known
-//! flags so clap sees only the double-dash forms (decision 4). Boolean flags
-//! take an optional `=value`, as in Go. Flags for features this build does
-//! not have yet are accepted and reported by [`Options::unsupported`].
+//! flags so clap sees only the double-dash forms
+//! (docs/configuration.md#flag-syntax). Boolean flags take an optional
+//! `=value`, as in Go. Flags for features this build does not have yet are
+//! accepted and reported by [`Options::unsupported`].
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use nsq_daemon_support::{matches_with_config, ConfigKeys};
 
-/// The version NSQ clients and tools see (decision 2).
+/// The version NSQ clients and tools see (docs/compatibility.md#version).
 pub const NSQ_VERSION: &str = "1.3.0";
 
 use nsq_protocol::flags::parse_bool;
@@ -251,7 +254,8 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "worker-id",
 ];
 
-/// Flags whose config-file integers are milliseconds (reference C.2).
+/// Flags whose config-file integers are milliseconds
+/// (docs/configuration.md#config-file).
 const DURATION_FLAGS: &[&str] = &[
     "http-client-connect-timeout",
     "http-client-request-timeout",
@@ -301,7 +305,7 @@ fn default_node_id() -> u16 {
 impl Options {
     /// Parse and validate `args` (including the program name). With
     /// `--config`, the file's keys fill every flag not given on the command
-    /// line (reference C.2: flag > config file > default).
+    /// line (as NSQ: flag > config file > default).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
         let matches = matches_with_config(Flags::command, args, &CONFIG_KEYS)?;
         let flags = Flags::from_arg_matches(&matches)?;
@@ -373,6 +377,17 @@ impl Options {
             unsupported,
             flags,
         })
+    }
+
+    /// The data directory: `--data-path`, or the working directory when
+    /// the flag is empty (NSQ's default), made absolute so that every log
+    /// line and queue file names the same place.
+    pub fn data_dir(&self) -> PathBuf {
+        let given = Path::new(&self.flags.data_path);
+        if given.as_os_str().is_empty() {
+            return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        }
+        std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf())
     }
 
     /// Options with NSQ's defaults (for tests).

@@ -1,5 +1,5 @@
-//! statsd push (reference B.5): every `--statsd-interval` a plain thread
-//! gathers `/stats` from every shard (through their inboxes, without
+//! statsd push (docs/http-api.md#statsd): every `--statsd-interval` a plain
+//! thread gathers `/stats` from every shard (through their inboxes, without
 //! stopping them), formats NSQ's metric names, packs whole lines into UDP
 //! datagrams of at most `--statsd-udp-packet-size` bytes and spreads them over
 //! the interval minus one second (at most 100 ms apart), as nsqd does.

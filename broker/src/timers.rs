@@ -1,7 +1,7 @@
 //! The shard's timer: one task that sleeps until the earliest in-flight
 //! deadline or deferred due time of any channel on the shard, then lets those
 //! channels requeue and release. Exact to the executor's timer resolution,
-//! instead of NSQ's sampled 100 ms scan (reference A.11.3, J.3.1).
+//! instead of NSQ's sampled 100 ms scan (docs/compatibility.md#exact-timers).
 //!
 //! Each channel registers only when its own earliest deadline moves earlier,
 //! so steady traffic adds no timer work per message.

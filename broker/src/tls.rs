@@ -1,8 +1,8 @@
-//! TLS configuration (reference A.18, C.1, C.3): the rustls server config
+//! TLS configuration (docs/protocol.md#tls): the rustls server config
 //! built from `--tls-cert`, `--tls-key`, `--tls-root-ca-file`,
 //! `--tls-client-auth-policy` and `--tls-min-version`, the client config the
 //! auth client uses for HTTPS auth servers, and the client certificate's
-//! CommonName (passed to the auth server, H.5).
+//! CommonName (passed to the auth server as `common_name`).
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `--tls-min-version` tls1.0 and tls1.1
 //! (NSQ's default is tls1.0) therefore mean "TLS 1.2 or newer", which every
@@ -20,7 +20,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 
 use crate::options::Flags;
 
-/// `--tls-required` (A.18).
+/// `--tls-required` (docs/protocol.md#tls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsRequired {
     /// `false`.

@@ -1,5 +1,5 @@
-//! A topic: its memory queue, its disk queue and its channels (reference
-//! A.11.1, A.13, D.5).
+//! A topic: its memory queue, its disk queue and its channels
+//! (docs/protocol.md#publishing, #lifecycle; docs/data-directory.md#shutdown).
 //!
 //! Owned by one shard. A message goes to the memory queue while it has
 //! room (`--mem-queue-size`), otherwise to the topic's disk queue
@@ -53,7 +53,7 @@ pub struct Topic {
     /// Paused: messages stay at the topic.
     pub paused: bool,
     /// False while `nsqd.dat` is being loaded: messages stay at the topic
-    /// until every channel exists (D.4).
+    /// until every channel exists (docs/data-directory.md#startup).
     pub started: bool,
     queue: VecDeque<Message>,
     capacity: usize,
@@ -330,9 +330,9 @@ impl Topic {
         }
     }
 
-    /// Shutdown (D.5): every channel writes its messages to its disk queue
-    /// and closes it, then the topic does the same with its own memory
-    /// queue. An ephemeral topic's messages are dropped.
+    /// Shutdown (docs/data-directory.md#shutdown): every channel writes its
+    /// messages to its disk queue and closes it, then the topic does the same
+    /// with its own memory queue. An ephemeral topic's messages are dropped.
     pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
         for channel in &self.channels {
             channel.borrow_mut().flush_and_close(now, now_ms);

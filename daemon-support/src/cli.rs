@@ -1,6 +1,6 @@
-//! A daemon's command line as NSQ reads it (decision 4, reference C.2):
-//! Go's single-dash spellings of the command's long flags, then the TOML
-//! `--config` file's keys for every flag not given on the command line
+//! A daemon's command line as NSQ reads it (docs/configuration.md#flag-syntax,
+//! #config-file): Go's single-dash spellings of the command's long flags, then
+//! the TOML `--config` file's keys for every flag not given on the command line
 //! (flag > file > default). The pure parts are `nsq_protocol::flags`; this
 //! module owns the clap side and reads the file.
 

@@ -13,12 +13,16 @@
 //! * `LineTooLong` only when more than `MAX_LINE_LEN` bytes hold no newline;
 //! * accepted PUB/DPUB/MPUB bodies, IDENTIFY/AUTH bodies, RDY counts and DPUB
 //!   delays are within the limits, names are valid, IDs are 16 bytes;
+//! * an incomplete rest gets, at EOF, either no answer or a fatal one, and
+//!   none while the command line itself is unfinished;
 //! * accepted SUB/PUB/DPUB/MPUB re-encode with `Request::encode` and decode
 //!   back to the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nsq_protocol::command::{decode_command, Command, Limits, Request, MAX_LINE_LEN};
+use nsq_protocol::command::{
+    decode_at_eof, decode_command, Command, Limits, Request, MAX_LINE_LEN,
+};
 use nsq_protocol::names::is_valid_name;
 use nsq_protocol::Decoded;
 
@@ -94,7 +98,15 @@ fn decode_all(data: &[u8], limits: &Limits) {
                 check(&value, limits);
                 rest = &rest[consumed..];
             }
-            Ok(Decoded::Incomplete) => break,
+            Ok(Decoded::Incomplete) => {
+                // The stream ending here: an answer only for a command
+                // with a body, and always a fatal one.
+                if let Some(err) = decode_at_eof(rest, limits) {
+                    assert!(err.is_fatal(), "non-fatal answer at EOF: {err}");
+                    assert!(rest.contains(&b'\n'), "answer at EOF to an unfinished line");
+                }
+                break;
+            }
             Err(_line_too_long) => {
                 assert!(
                     rest.len() > MAX_LINE_LEN,

@@ -59,6 +59,8 @@ pub fn run(opts: Options) -> Result<(), LookupError> {
     );
     let memlock = raise_memlock();
     crate::log!(Debug, "memlock limit {memlock} bytes");
+    // Before anything listens: without io_uring, say why and exit.
+    nsq_daemon_support::uring::probe(IO_MEMORY).map_err(LookupError::Uring)?;
 
     let (tcp_fd, tcp_local) = bind("tcp-address", &opts.flags.tcp_address)?;
     crate::log!(Info, "TCP: listening on {tcp_local}");
@@ -86,7 +88,11 @@ pub fn run(opts: Options) -> Result<(), LookupError> {
             crate::log!(Info, "HTTP: closing {http_local}");
         })
         .map_err(|e| LookupError::Executor(e.to_string()))?;
-    let _ = handle.join();
+    // A panic on the executor thread (at start or later) leaves nobody
+    // serving: exit non-zero so that a supervisor restarts nsqlookupd.
+    if handle.join().is_err() {
+        return Err(LookupError::Panicked);
+    }
     crate::log!(Info, "exiting");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The crate's error type: what stops nsqlookupd from starting (exit
-//! non-zero with this message, reference C.3). Protocol errors sent to a
-//! peer are `nsq_protocol::ClientError`s and never end the process.
+//! non-zero with this message, docs/configuration.md#startup-failures).
+//! Protocol errors sent to a peer are `nsq_protocol::ClientError`s and never
+//! end the process.
 
 use std::fmt;
 
@@ -23,6 +24,10 @@ pub enum LookupError {
     },
     /// The glommio executor could not start (often: `ulimit -l` too low).
     Executor(String),
+    /// io_uring cannot run here (seccomp, kernel, locked memory).
+    Uring(nsq_daemon_support::UringError),
+    /// The executor thread panicked.
+    Panicked,
 }
 
 impl fmt::Display for LookupError {
@@ -36,6 +41,8 @@ impl fmt::Display for LookupError {
                 f,
                 "failed to start the executor - {e} (io_uring needs locked memory: check `ulimit -l`)"
             ),
+            LookupError::Uring(e) => write!(f, "{e}"),
+            LookupError::Panicked => f.write_str("the executor thread panicked: exiting"),
         }
     }
 }
@@ -44,6 +51,7 @@ impl std::error::Error for LookupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             LookupError::Listen { source, .. } => Some(source),
+            LookupError::Uring(e) => Some(e),
             _ => None,
         }
     }

@@ -1,4 +1,4 @@
-//! nsqlookupd: NSQ's discovery daemon (reference part E), on one glommio
+//! nsqlookupd: NSQ's discovery daemon (docs/lookupd.md), on one glommio
 //! executor.
 //!
 //! Where to start: [`boot`] binds the listeners and runs the executor;

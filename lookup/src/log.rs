@@ -1,6 +1,7 @@
 //! NSQ-style logging to stderr: `<prefix>YYYY/MM/DD HH:MM:SS.micro LEVEL: message`
-//! (reference C.4; the format lives in `nsq_protocol::logfmt`), filtered by
-//! `--log-level`. Tests read the bound ports from the `listening on` lines.
+//! (docs/configuration.md#signals-and-logs; the format lives in
+//! `nsq_protocol::logfmt`), filtered by `--log-level`. Tests read the bound
+//! ports from the `listening on` lines.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};

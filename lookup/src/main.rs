@@ -14,8 +14,5 @@ fn main() {
         );
         return;
     }
-    if let Err(e) = nsq_lookup::boot::run(opts) {
-        eprintln!("[nsqlookupd] FATAL: {e}");
-        std::process::exit(1);
-    }
+    nsq_daemon_support::run_or_exit("nsqlookupd", || nsq_lookup::boot::run(opts));
 }

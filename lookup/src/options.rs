@@ -1,6 +1,7 @@
-//! nsqlookupd's command-line flags (reference E.4), with NSQ's names and
-//! defaults, in every spelling Go accepts (`-flag v`, `-flag=v`, `--flag v`,
-//! `--flag=v`) plus the TOML `--config` file (flag > file > default).
+//! nsqlookupd's command-line flags (docs/lookupd.md#flags), with NSQ's names
+//! and defaults, in every spelling Go accepts (`-flag v`, `-flag=v`,
+//! `--flag v`, `--flag=v`) plus the TOML `--config` file (flag > file >
+//! default).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use nsq_protocol::flags::{parse_bool, parse_go_duration};
 /// The OS hostname.
 pub use nsq_daemon_support::hostname;
 
-/// The version NSQ clients and tools see (decision 2).
+/// The version NSQ clients and tools see (docs/compatibility.md#version).
 pub const NSQ_VERSION: &str = "1.3.0";
 
 /// The nsqlookupd flags. Field docs are the `--help` text.
@@ -56,7 +57,8 @@ pub struct Flags {
     pub tombstone_lifetime: Duration,
 }
 
-/// Config-file keys: these integers are milliseconds (reference C.2).
+/// Config-file keys: these integers are milliseconds
+/// (docs/configuration.md#config-file).
 const CONFIG_KEYS: ConfigKeys<'static> = ConfigKeys {
     durations: &["inactive-producer-timeout", "tombstone-lifetime"],
     repeatable: &[],

@@ -1,5 +1,5 @@
-//! The registration DB (reference E.2): pure, synchronous state, with the
-//! time passed in by the caller (`now`), so tests never sleep.
+//! The registration DB (docs/lookupd.md#registrations): pure, synchronous
+//! state, with the time passed in by the caller (`now`), so tests never sleep.
 //!
 //! Registrations are keyed by (category, key, subkey): `client/""/""` (every
 //! identified nsqd), `topic/<topic>/""` and `channel/<topic>/<channel>`; each
@@ -149,7 +149,8 @@ struct Peer {
     registrations: BTreeSet<Registration>,
 }
 
-/// How long producers stay visible (flags of E.4).
+/// How long producers stay visible (`--inactive-producer-timeout`,
+/// `--tombstone-lifetime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetimes {
     /// `--inactive-producer-timeout`.
@@ -208,7 +209,7 @@ impl Registry {
         }
     }
 
-    // ---- TCP side (E.1) ----
+    // ---- TCP side ----
 
     /// IDENTIFY: remember the peer (`id` is its `ip:port`) and add it to the
     /// `client` registration. Returns false if it was already known.
@@ -273,7 +274,7 @@ impl Registry {
         added
     }
 
-    /// UNREGISTER (reference E.1): with a channel, leave that channel
+    /// UNREGISTER: with a channel, leave that channel
     /// (deleting an emptied `#ephemeral` one); without, leave every channel
     /// of the topic and the topic (deleting an emptied `#ephemeral` topic).
     pub fn unregister(&mut self, peer: PeerId, topic: &str, channel: Option<&str>) -> Unregistered {
@@ -319,7 +320,7 @@ impl Registry {
         p.registrations.into_iter().collect()
     }
 
-    // ---- HTTP side (E.3) ----
+    // ---- HTTP side ----
 
     /// `/lookup`: None if the topic has no registration at all.
     pub fn lookup(&self, topic: &str, now: UnixNanos) -> Option<LookupResponse> {

@@ -1,4 +1,5 @@
-//! The TCP "  V1" server (reference E.1): one task per nsqd connection.
+//! The TCP "  V1" server (docs/lookupd.md#tcp-protocol): one task per nsqd
+//! connection.
 //!
 //! [`Session`] is the connection's protocol state machine over bytes
 //! (magic, commands, the IDENTIFY body); it never does I/O, so

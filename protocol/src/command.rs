@@ -1,5 +1,5 @@
-//! Client-to-server commands (reference A.2, A.6): the decoder the broker
-//! runs on its read buffer, and the encoders clients use.
+//! Client-to-server commands (docs/protocol.md#commands): the decoder the
+//! broker runs on its read buffer, and the encoders clients use.
 //!
 //! ```text
 //! NAME[ SP param]* LF                      (a trailing CR before LF is stripped)
@@ -41,7 +41,7 @@ impl std::fmt::Display for LineTooLong {
 
 impl std::error::Error for LineTooLong {}
 
-/// Server limits the decoder checks (flags of reference C.1).
+/// Server limits the decoder checks (nsqd's flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `--max-msg-size`: largest single message body.
@@ -353,6 +353,56 @@ pub fn decode_command<'a>(
             ))),
             after,
         ),
+    }
+}
+
+/// What nsqd answers when the client's stream ends (EOF, such as a
+/// half-close of its write side) while `buf` holds the start of a command
+/// that [`decode_command`] found incomplete.
+///
+/// NSQ reads a command's body straight from the socket, so a body cut
+/// short fails the read that came up short, and that read's error is
+/// answered (fatal) before the connection closes: `E_BAD_MESSAGE PUB failed
+/// to read message body`, `E_BAD_BODY IDENTIFY failed to read body size`,
+/// and so on. `None` when NSQ closes without an answer: the command line
+/// itself is unfinished, or the command has no body.
+pub fn decode_at_eof(buf: &[u8], limits: &Limits) -> Option<ClientError> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let after = nl + 1;
+    let mut line = &buf[..nl];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    let name = Params { line }.get(0).unwrap_or_default();
+    let rest = buf.get(after..).unwrap_or_default();
+    let has_size = rest.len() >= 4;
+    let bad_body = |t: String| Some(ClientError::new(ErrorCode::BadBody, t));
+    let bad_msg = |t: String| Some(ClientError::new(ErrorCode::BadMessage, t));
+    match name {
+        b"IDENTIFY" | b"AUTH" => {
+            let cmd = lossy(name);
+            if has_size {
+                bad_body(format!("{cmd} failed to read body"))
+            } else {
+                bad_body(format!("{cmd} failed to read body size"))
+            }
+        }
+        b"PUB" | b"DPUB" => {
+            let cmd = lossy(name);
+            if has_size {
+                bad_msg(format!("{cmd} failed to read message body"))
+            } else {
+                bad_msg(format!("{cmd} failed to read message body size"))
+            }
+        }
+        b"MPUB" if !has_size => bad_body("MPUB failed to read body size".into()),
+        // The messages are read one by one: the first read that comes up
+        // short is the one answered.
+        b"MPUB" => match validate_mpub_body(&rest[4..], limits) {
+            Err(e) => Some(e),
+            Ok(_) => bad_msg("MPUB failed to read message body".into()),
+        },
+        _ => None,
     }
 }
 

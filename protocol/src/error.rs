@@ -1,5 +1,5 @@
-//! The error-code catalogue of reference A.9 and the typed client errors the V2
-//! protocol reports.
+//! The error-code catalogue (docs/protocol.md#error-codes) and the typed client
+//! errors the V2 protocol reports.
 //!
 //! Every error the server sends is an error frame whose body is
 //! `"<CODE> <description>"`. [`ClientError`] carries both parts; its
@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-/// A machine-readable NSQ error code (reference A.9).
+/// A machine-readable NSQ error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// Wrong 4-byte magic.

@@ -1,7 +1,8 @@
-//! Command-line flag helpers shared by every daemon (decision 4, reference
-//! C.2): Go duration and boolean syntax, the single-dash spellings Go's flag
-//! package accepts, and the TOML `--config` file turned into `--flag=value`
-//! arguments. Pure: the caller reads the file and owns the clap command.
+//! Command-line flag helpers shared by every daemon
+//! (docs/configuration.md#flag-syntax, #config-file): Go duration and boolean
+//! syntax, the single-dash spellings Go's flag package accepts, and the TOML
+//! `--config` file turned into `--flag=value` arguments. Pure: the caller
+//! reads the file and owns the clap command.
 //!
 //! ```
 //! use nsq_protocol::flags::normalize_args;
@@ -85,7 +86,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>, known: &[String]) 
 pub struct ConfigSpec<'a> {
     /// Every long flag name the daemon knows.
     pub known: &'a [String],
-    /// Flags whose TOML integers are milliseconds (reference C.2).
+    /// Flags whose TOML integers are milliseconds (as NSQ reads them).
     pub durations: &'a [&'a str],
     /// Flags that may repeat (a comma-separated string splits).
     pub repeatable: &'a [&'a str],

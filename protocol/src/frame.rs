@@ -1,8 +1,9 @@
-//! Server-to-client frames (reference A.3).
+//! Server-to-client frames (docs/protocol.md#frames).
 //!
 //! ```text
 //! [ 4-byte u32 size N ][ 4-byte u32 frame type ][ N-4 bytes data ]
-//! frame type: 0 = response, 1 = error, 2 = message (data = A.5 payload)
+//! frame type: 0 = response, 1 = error, 2 = message (data = the message
+//! payload)
 //! ```
 //! Encoders append to a caller-owned buffer (one contiguous output buffer per
 //! connection); the decoder works on a byte slice and returns

@@ -1,8 +1,8 @@
-//! A small, pure HTTP/1.1 codec for the daemons' HTTP APIs (reference B.1),
-//! on top of `httparse`: request heads, `Content-Length` and chunked bodies,
-//! query strings, response encoding, and NSQ's V1 replies ([`Reply`]). No
-//! I/O: the caller owns the buffers and decides the body limit per route
-//! after seeing the head.
+//! A small, pure HTTP/1.1 codec for the daemons' HTTP APIs
+//! (docs/http-api.md#conventions), on top of `httparse`: request heads,
+//! `Content-Length` and chunked bodies, query strings, response encoding, and
+//! NSQ's V1 replies ([`Reply`]). No I/O: the caller owns the buffers and
+//! decides the body limit per route after seeing the head.
 //!
 //! ```text
 //! POST /pub?topic=t HTTP/1.1\r\n         decode_head → Head { method, path, query, framing, .. }

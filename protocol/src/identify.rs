@@ -1,5 +1,5 @@
 //! The IDENTIFY request and response bodies and the negotiation rules
-//! (reference A.6.1).
+//! (docs/protocol.md#identify).
 //!
 //! [`IdentifyRequest`] decodes the client's JSON (unknown keys ignored, types
 //! strict as Go's decoder is); [`negotiate`] validates it in NSQ's order and
@@ -69,7 +69,7 @@ impl IdentifyRequest {
     }
 }
 
-/// Server settings that bound negotiation (flags of reference C.1).
+/// Server settings that bound negotiation (nsqd's flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentifyPolicy {
     /// Default heartbeat interval (client timeout / 2 = 30 s).

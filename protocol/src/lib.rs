@@ -5,17 +5,21 @@
 //! be fuzzed and property-tested on its own and shared by the broker, the
 //! bench harness and the client utilities.
 //!
-//! * [`command`]: client → server commands (decoder and encoders), reference A.2/A.6.
-//! * [`frame`]: server → client frames, reference A.3.
-//! * [`message`]: message IDs and the 26-byte message header, reference A.5/A.16.
-//! * [`identify`]: IDENTIFY JSON and negotiation rules, reference A.6.1.
-//! * [`names`]: topic and channel names, reference A.12.
-//! * [`error`]: the error-code catalogue, reference A.9.
-//! * [`lookupd`]: nsqlookupd's TCP "  V1" protocol, reference E.1;
-//!   [`api::lookup`] its HTTP JSON shapes, E.3.
-//! * [`http`]: HTTP/1.1 requests and V1 replies, reference B.1.
+//! * [`command`]: client → server commands (decoder and encoders),
+//!   docs/protocol.md#commands.
+//! * [`frame`]: server → client frames, docs/protocol.md#frames.
+//! * [`message`]: message IDs and the 26-byte message header,
+//!   docs/protocol.md#message-format.
+//! * [`identify`]: IDENTIFY JSON and negotiation rules,
+//!   docs/protocol.md#identify.
+//! * [`names`]: topic and channel names, docs/protocol.md#names.
+//! * [`error`]: the error-code catalogue, docs/protocol.md#error-codes.
+//! * [`lookupd`]: nsqlookupd's TCP "  V1" protocol,
+//!   docs/lookupd.md#tcp-protocol; [`api::lookup`] its HTTP JSON shapes,
+//!   docs/lookupd.md#http-api.
+//! * [`http`]: HTTP/1.1 requests and V1 replies, docs/http-api.md#conventions.
 //! * [`flags`], [`logfmt`]: flag spellings, `--config` TOML and log lines
-//!   shared by the daemons, reference C.2/C.4.
+//!   shared by the daemons, docs/configuration.md.
 //!
 //! ```text
 //! client                                       server

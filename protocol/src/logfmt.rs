@@ -1,4 +1,5 @@
-//! NSQ's log line format, shared by the daemons (reference C.4):
+//! NSQ's log line format, shared by the daemons
+//! (docs/configuration.md#signals-and-logs):
 //! `<prefix>YYYY/MM/DD HH:MM:SS.micro LEVEL: message`, and the level names
 //! `--log-level` takes. Pure: the daemons own the output.
 

@@ -1,5 +1,5 @@
-//! The nsqlookupd TCP protocol "  V1" (reference E.1): what nsqd sends to
-//! nsqlookupd and what comes back. Pure: decoders for the server side,
+//! The nsqlookupd TCP protocol "  V1" (docs/lookupd.md#tcp-protocol): what nsqd
+//! sends to nsqlookupd and what comes back. Pure: decoders for the server side,
 //! encoders and a response decoder for nsqd's side.
 //!
 //! ```text
@@ -101,7 +101,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Decode one command line from the front of `buf` (reference E.1): the
+/// Decode one command line from the front of `buf`: the
 /// line is trimmed and split on single spaces, as NSQ does.
 pub fn decode_command(buf: &[u8]) -> Result<Decoded<LookupCommand<'_>>, LineTooLong> {
     let Some(eol) = buf.iter().position(|&b| b == b'\n') else {

@@ -1,4 +1,5 @@
-//! Message IDs (reference A.16) and the message payload layout (reference A.5).
+//! Message IDs (docs/protocol.md#message-ids) and the message payload layout
+//! (docs/protocol.md#message-format).
 //!
 //! ```text
 //! message frame payload, also the record stored on disk:

@@ -1,4 +1,4 @@
-//! Topic and channel name rules (reference A.12).
+//! Topic and channel name rules (docs/protocol.md#names).
 //!
 //! A name is 1..=64 bytes of `[.a-zA-Z0-9_-]`, optionally followed by the
 //! suffix `#ephemeral` (which counts toward the 64 bytes). The same rule holds

@@ -59,12 +59,26 @@ impl Daemon {
     /// Spawn `bin` with `args`: stdin and stdout null, stderr collected.
     /// Panics if it cannot be spawned.
     pub fn spawn<S: AsRef<OsStr>>(bin: &Path, args: &[S]) -> Daemon {
+        Daemon::spawn_with(bin, args, None)
+    }
+
+    /// [`Daemon::spawn`] with `cwd` as its working directory (as a user
+    /// starts a daemon with nothing but its addresses, in some directory).
+    pub fn spawn_in<S: AsRef<OsStr>>(bin: &Path, args: &[S], cwd: &Path) -> Daemon {
+        Daemon::spawn_with(bin, args, Some(cwd))
+    }
+
+    fn spawn_with<S: AsRef<OsStr>>(bin: &Path, args: &[S], cwd: Option<&Path>) -> Daemon {
         process::raise_memlock();
         let name = bin.file_name().map_or_else(
             || bin.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -89,7 +103,21 @@ impl Daemon {
         want: Listen,
         within: Duration,
     ) -> Result<Daemon, String> {
-        let mut daemon = Daemon::spawn(bin, args);
+        Daemon::started(Daemon::spawn(bin, args), want, within)
+    }
+
+    /// [`Daemon::start`] with `cwd` as the working directory.
+    pub fn start_in<S: AsRef<OsStr>>(
+        bin: &Path,
+        args: &[S],
+        cwd: &Path,
+        want: Listen,
+        within: Duration,
+    ) -> Result<Daemon, String> {
+        Daemon::started(Daemon::spawn_in(bin, args, cwd), want, within)
+    }
+
+    fn started(mut daemon: Daemon, want: Listen, within: Duration) -> Result<Daemon, String> {
         match daemon.wait_listening(want, within) {
             Ok(()) => Ok(daemon),
             Err(_) => {

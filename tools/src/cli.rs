@@ -1,7 +1,8 @@
-//! What the six binaries share: Go flag spellings (decision 4: `-flag v`,
-//! `-flag=v`, `--flag v`, `--flag=v`), Go booleans and durations,
-//! `--consumer-opt` / `--producer-opt`, the nsqd-or-lookupd rule, fatal
-//! errors, termination signals and `--log-level` / `--log-prefix`.
+//! What the six binaries share: Go flag spellings
+//! (docs/configuration.md#flag-syntax: `-flag v`, `-flag=v`, `--flag v`,
+//! `--flag=v`), Go booleans and durations, `--consumer-opt` / `--producer-opt`,
+//! the nsqd-or-lookupd rule, fatal errors, termination signals and
+//! `--log-level` / `--log-prefix`.
 
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;

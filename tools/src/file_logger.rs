@@ -1,7 +1,7 @@
-//! nsq_to_file's per-topic file logger (reference G.3): file naming tokens,
-//! revisions, work dir → output dir moves, gzip members, size / interval /
-//! datetime rotation, SIGHUP, and the durability contract: a message is
-//! FINed only after the bytes holding it are fsynced.
+//! nsq_to_file's per-topic file logger (docs/utilities.md#nsq_to_file): file
+//! naming tokens, revisions, work dir → output dir moves, gzip members, size /
+//! interval / datetime rotation, SIGHUP, and the durability contract: a message
+//! is FINed only after the bytes holding it are fsynced.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

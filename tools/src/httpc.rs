@@ -263,6 +263,14 @@ fn exchange(
             url.path
         ))
     };
+    // A socket timeout surfaces as EAGAIN/EWOULDBLOCK ("Resource
+    // temporarily unavailable"): say what it is.
+    let timed_out = |what: &str, e: std::io::Error, after: Duration| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            io(what, &format_args!("timed out after {}", seconds(after)))
+        }
+        _ => io(what, &e),
+    };
     let sock = dial(&url.host, t.connect).map_err(|e| io("connect", &e))?;
     let mut s = if let Some(config) = tls {
         let name = transport::server_name(&url.host).map_err(|e| HttpError::Tls(e.to_string()))?;
@@ -297,20 +305,23 @@ fn exchange(
     out.extend_from_slice(body);
     s.write_all(&out)
         .and_then(|_| s.flush())
-        .map_err(|e| io("write", &e))?;
+        .map_err(|e| timed_out("write", e, t.request))?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io("read", &"request timeout"));
+            return Err(io(
+                "read",
+                &format_args!("timed out after {}", seconds(t.request)),
+            ));
         }
         let _ = s.socket().set_read_timeout(Some(left));
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read", &e)),
+            Err(e) => return Err(timed_out("read", e, t.request)),
         }
         if let Some(r) = try_parse(&raw, method, false)? {
             return Ok(r);
@@ -322,6 +333,16 @@ fn exchange(
 
 /// A complete response in `raw`, if there is one yet (a body without a
 /// length runs to EOF: the caller passes what it has at EOF).
+/// A duration as Go prints a whole number of seconds (`5s`), else `1.5s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{s}s")
+    }
+}
+
 fn try_parse(raw: &[u8], method: &str, eof: bool) -> Result<Option<Response>, HttpError> {
     let mut hs = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut hs);
@@ -461,7 +482,37 @@ mod tests {
         let target = Target::parse(&format!("https://{addr}/")).unwrap();
         let r = request_to("GET", &target, &[], b"", t);
         let _ = tx.send(());
-        assert!(matches!(r, Err(HttpError::Io(_))), "{r:?}");
+        let Err(HttpError::Io(text)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(text.ends_with("timed out after 0.2s"), "{text}");
+    }
+
+    #[test]
+    fn a_silent_http_server_times_out_saying_so() {
+        // Accepts, reads the request, never answers.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let held = l.accept();
+            let _ = rx.recv();
+            drop(held);
+        });
+        let t = Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(1),
+        };
+        let target = Target::parse(&format!("http://{addr}/stats")).unwrap();
+        let r = request_to("GET", &target, &[], b"", t);
+        let _ = tx.send(());
+        let Err(HttpError::Io(text)) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            text,
+            format!("GET http://{addr}/stats: read: timed out after 1s")
+        );
     }
 
     #[test]

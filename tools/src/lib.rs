@@ -3,7 +3,7 @@
 //! * [`client`]: consumer (IDENTIFY, SUB, RDY distribution, backoff, max
 //!   attempts, lookupd discovery, graceful CLS) and producer (ordered
 //!   responses, MPUB, DPUB), configured with go-nsq's option names
-//!   (reference H.1–H.9).
+//!   (docs/clients.md).
 //! * [`httpc`]: a minimal HTTP/1.1 client (lookupd, `/stats`, nsq_to_http).
 //! * [`cli`]: what the six binaries share: flag spellings, `--consumer-opt`,
 //!   logging, signals.

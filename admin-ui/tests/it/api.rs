@@ -1,4 +1,4 @@
-//! The JSON API of reference F.3 against a live cluster.
+//! nsqadmin's JSON API (docs/nsqadmin.md#api) against a live cluster.
 
 use serde_json::{json, Value};
 
@@ -195,7 +195,7 @@ fn read_api_shapes_and_fan_out() {
         "{nodes:?}"
     );
 
-    // Router errors (B.1).
+    // Router errors (docs/http-api.md#conventions).
     let r = http(&a, "GET", "/api/nope", &[], "");
     assert_eq!((r.status, r.json()), (404, json!({"message": "NOT_FOUND"})));
     let r = http(&a, "PUT", "/api/topics", &[], "");

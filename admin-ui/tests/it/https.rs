@@ -1,10 +1,11 @@
-//! nsqadmin against an nsqd that requires TLS (reference F.1, F.3, A.18):
-//! nsqd's plain HTTP port answers 403 `{"https_port":N}`, nsqadmin retries
-//! over HTTPS on that port, verifying with `--http-client-tls-root-ca-file`
-//! (or `--http-client-tls-insecure-skip-verify`) and presenting
-//! `--http-client-tls-cert`/`--http-client-tls-key` when nsqd asks for a
-//! client certificate. A CA that did not sign nsqd's certificate gives a
-//! clear `UPSTREAM_ERROR`. Certificates come from the shared test PKI.
+//! nsqadmin against an nsqd that requires TLS
+//! (docs/nsqadmin.md#upstream-queries): nsqd's plain HTTP port answers 403
+//! `{"https_port":N}`, nsqadmin retries over HTTPS on that port, verifying with
+//! `--http-client-tls-root-ca-file` (or
+//! `--http-client-tls-insecure-skip-verify`) and presenting
+//! `--http-client-tls-cert`/`--http-client-tls-key` when nsqd asks for a client
+//! certificate. A CA that did not sign nsqd's certificate gives a clear
+//! `UPSTREAM_ERROR`. Certificates come from the shared test PKI.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! nsqadmin against a live local cluster of our nsqlookupd and nsqd
-//! (127.0.0.1, kernel-chosen ports): the F.3 JSON API's shapes, fan-out,
+//! (127.0.0.1, kernel-chosen ports): the JSON API's shapes, fan-out,
 //! actions, errors and ACL; and every page in headless Chromium (browser.rs).
 //!
 //! nsqd and nsqlookupd are built by other packages of the workspace:

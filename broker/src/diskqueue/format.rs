@@ -1,5 +1,6 @@
-//! Bytes and names of a go-diskqueue queue (reference D.1): file names,
-//! the `[4-byte BE length][payload]` record codec and the `.meta.dat` text.
+//! Bytes and names of a go-diskqueue queue
+//! (docs/data-directory.md#disk-queues): file names, the
+//! `[4-byte BE length][payload]` record codec and the `.meta.dat` text.
 //!
 //! Nothing here panics on disk bytes: every decoder returns a value or an
 //! error, never indexes out of range (enforced by the lints below).
@@ -13,7 +14,7 @@ use nsq_protocol::Decoded;
 pub const RECORD_LEN_PREFIX: usize = 4;
 
 /// Smallest record nsqd writes or accepts: the 26-byte message header
-/// (`minValidMsgLength`, reference A.5) with an empty body.
+/// (`minValidMsgLength`, docs/protocol.md#message-format) with an empty body.
 pub const NSQD_MIN_RECORD: u32 = nsq_protocol::message::MESSAGE_HEADER_LEN as u32;
 
 // ---------------------------------------------------------------------------
@@ -21,7 +22,8 @@ pub const NSQD_MIN_RECORD: u32 = nsq_protocol::message::MESSAGE_HEADER_LEN as u3
 // ---------------------------------------------------------------------------
 
 /// Separator between topic and channel in a channel's queue name (Linux;
-/// Go uses `;` on Windows, which is out of scope: decisions.md 9).
+/// Go uses `;` on Windows, which is out of scope:
+/// docs/compatibility.md#platforms).
 pub const CHANNEL_SEPARATOR: char = ':';
 
 /// The queue name of a topic's disk queue: the topic name itself.
@@ -56,10 +58,10 @@ pub fn meta_tmp_file_name(queue_name: &str, random: u64) -> String {
     format!("{}.{random}.tmp", meta_file_name(queue_name))
 }
 
-/// `<name>.deferred.dat`: our extension (decisions.md, "durable deferred
-/// messages"). Lists, for messages in the queue that are deferred, their
-/// ID and due time; Go nsqd never opens it (it reads those messages as
-/// ready ones, as it always does).
+/// `<name>.deferred.dat`: our extension (docs/data-directory.md#deferred-file).
+/// Lists, for messages in the queue that are deferred, their ID and due time;
+/// Go nsqd never opens it (it reads those messages as ready ones, as it always
+/// does).
 pub fn deferred_file_name(queue_name: &str) -> String {
     format!("{queue_name}.deferred.dat")
 }
@@ -245,9 +247,9 @@ pub fn decode_record<'a>(
 /// The five numbers of a `.meta.dat` file, as Go's `int64`s.
 ///
 /// Signed on purpose: Go reads and writes whatever `%d` takes, and `depth`
-/// can legitimately be negative (reference D.1, tail check). Positions and
-/// file numbers are checked when a queue is opened
-/// ([`super::state::State::open`]).
+/// can legitimately be negative (before the tail check of
+/// docs/data-directory.md#reading fixes it). Positions and file numbers are
+/// checked when a queue is opened ([`super::state::State::open`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Meta {
     /// Messages between the read and the write position.

@@ -1,5 +1,5 @@
 //! `nsqd.dat`: the topics and channels nsqd recreates at startup, with
-//! their paused flags (reference D.3).
+//! their paused flags (docs/data-directory.md#nsqd-dat).
 //!
 //! ```text
 //! {"topics":[{"name":"t","paused":false,"channels":[{"name":"c","paused":true}]}],"version":"1.3.0"}
@@ -83,8 +83,8 @@ impl Metadata {
 /// excluded"). Order is kept as given (Go's follows map iteration, so any
 /// order is as valid).
 ///
-/// Byte-identical to Go's `json.Marshal` for valid names (reference A.12:
-/// `[.a-zA-Z0-9_-]`, which no JSON escaping touches).
+/// Byte-identical to Go's `json.Marshal` for valid names
+/// (docs/protocol.md#names: `[.a-zA-Z0-9_-]`, which no JSON escaping touches).
 pub fn encode(meta: &Metadata) -> Vec<u8> {
     let kept = Metadata {
         topics: meta
@@ -169,7 +169,7 @@ impl std::error::Error for ParseError {}
 ///   data is an error (fatal in nsqd); top-level `null` is no topics;
 /// * invalid UTF-8 inside strings becomes U+FFFD.
 ///
-/// Names are then checked (reference A.12) and invalid ones reported in
+/// Names are then checked (docs/protocol.md#names) and invalid ones reported in
 /// [`Loaded::skipped`].
 pub fn parse(bytes: &[u8]) -> Result<Loaded, ParseError> {
     let text = String::from_utf8_lossy(bytes);

@@ -1,5 +1,5 @@
 //! Data directories byte-compatible with Go nsqd 1.3.0 and go-diskqueue
-//! v1.1.0 (reference D.1, D.3; decisions.md 5). `format`, `state` and
+//! v1.1.0 (docs/data-directory.md), in both directions. `format`, `state` and
 //! `metadata` are pure (no I/O, no async, no clock); `queue` carries out
 //! their decisions with glommio's io_uring files. Nothing here uses the rest
 //! of the broker (only `nsq-protocol`, serde, glommio, bytes, libc), so it
@@ -39,7 +39,7 @@
 //!   big-endian int32, no file header, no footer, no checksum;
 //!   nsqd: 26 ≤ len ≤ max-msg-size + 26
 //!
-//! nsqd payload (reference A.5, nsq_protocol::MessageHeader):
+//! nsqd payload (docs/protocol.md#message-format, nsq_protocol::MessageHeader):
 //! ┌──────────────────────┬──────────────────┬───────────────────────┬──────────┐
 //! │ timestamp ns: i64 BE │ attempts: u16 BE │ ID: 16 ASCII hex bytes │ body ... │
 //! └──────────────────────┴──────────────────┴───────────────────────┴──────────┘
@@ -60,7 +60,7 @@
 //! ```
 //!
 //! What a real Go nsqd 1.3.0 directory looks like (the fixture in
-//! `/work/shared/fixtures/go-nsqd-1.3.0-datadir`, checked by the tests
+//! `test-support/fixtures/go-nsqd-1.3.0-datadir`, checked by the tests
 //! here): every finished file is shorter than 64 KiB by less than the next
 //! record (the roll happens before a record that would not fit); a fully
 //! read queue keeps its last file, with both positions at its end and
@@ -83,11 +83,11 @@ mod fixture_tests {
     use super::metadata;
     use super::state::{Config, Effect, ReadStep, State};
     use nsq_protocol::{Decoded, MessageHeader};
+    use nsq_test_support::fixtures;
     use serde_json::Value;
     use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
-    /// `--max-bytes-per-file=65536` in the fixture's README.
+    /// The fixture was written with `--max-bytes-per-file=65536`.
     const MAX_BYTES_PER_FILE: u64 = 65536;
 
     fn config() -> Config {
@@ -98,31 +98,18 @@ mod fixture_tests {
         }
     }
 
-    fn fixture_dir() -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/go-nsqd-1.3.0-datadir");
-        assert!(
-            dir.join("manifest.json").is_file() && dir.join("data").is_dir(),
-            "fixture missing: expected the Go nsqd 1.3.0 data directory at {} \
-             (data/ and manifest.json; see /work/shared/fixtures/README.md)",
-            dir.display()
-        );
-        dir
-    }
-
     fn manifest() -> Value {
-        let text = std::fs::read(fixture_dir().join("manifest.json")).unwrap();
-        serde_json::from_slice(&text).unwrap()
+        fixtures::go_nsqd_manifest()
     }
 
     fn read_data(name: &str) -> Option<Vec<u8>> {
-        std::fs::read(fixture_dir().join("data").join(name)).ok()
+        std::fs::read(fixtures::go_nsqd_data().join(name)).ok()
     }
 
     /// Data files of `queue` present in the fixture, by number.
     fn data_files(queue: &str) -> BTreeMap<u64, Vec<u8>> {
         let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(fixture_dir().join("data")).unwrap() {
+        for entry in std::fs::read_dir(fixtures::go_nsqd_data()).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if let Some((q, n)) = format::parse_data_file_name(&name) {
                 if q == queue {

@@ -1,5 +1,5 @@
 //! One go-diskqueue compatible queue on disk: the I/O layer over
-//! [`State`] (reference D.1).
+//! [`State`] (docs/data-directory.md#disk-queues).
 //!
 //! A [`DiskQueue`] belongs to one task on a glommio executor and is used
 //! through `&mut self`: no locks, no shared state, nothing from the rest

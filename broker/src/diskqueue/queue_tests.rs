@@ -560,19 +560,8 @@ fn the_sync_behind_the_writer_finishes_before_a_roll() {
 
 // ----- the Go nsqd 1.3.0 fixture ------------------------------------
 
-fn fixture_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/go-nsqd-1.3.0-datadir");
-    assert!(
-        dir.join("manifest.json").is_file() && dir.join("data").is_dir(),
-        "fixture missing at {}",
-        dir.display()
-    );
-    dir
-}
-
 fn manifest() -> Value {
-    serde_json::from_slice(&std::fs::read(fixture_dir().join("manifest.json")).unwrap()).unwrap()
+    nsq_test_support::fixtures::go_nsqd_manifest()
 }
 
 /// `--max-bytes-per-file=65536`, default `--max-msg-size`.
@@ -606,22 +595,12 @@ fn manifest_payloads(m: &Value, queue: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A writable copy of the fixture's data directory.
-fn copy_fixture(tmp: &TempDir) {
-    for entry in std::fs::read_dir(fixture_dir().join("data")).unwrap() {
-        let entry = entry.unwrap();
-        let to = tmp.0.join(entry.file_name());
-        std::fs::copy(entry.path(), &to).unwrap();
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-}
-
 #[test]
 fn reads_every_record_of_go_nsqds_data_directory() {
     run(|| async {
         let m = manifest();
         let tmp = TempDir::new("fixture-read");
-        copy_fixture(&tmp);
+        nsq_test_support::fixtures::copy_go_nsqd_data(&tmp.0);
         let queues: Vec<String> = m["queues"].as_object().unwrap().keys().cloned().collect();
         assert!(queues.iter().any(|q| q == "fixture:c1"));
         for queue in &queues {
@@ -671,7 +650,7 @@ fn reads_every_record_of_go_nsqds_data_directory() {
 fn writes_the_same_files_as_go_nsqd() {
     run(|| async {
         let m = manifest();
-        let go_dir = fixture_dir().join("data");
+        let go_dir = nsq_test_support::fixtures::go_nsqd_data();
         // One record a call, batches that straddle rolls, all at once.
         for (queue, batch) in [
             ("fixture:c1", 1),

@@ -1,4 +1,5 @@
-//! One disk queue's positions as a pure state machine (reference D.1).
+//! One disk queue's positions as a pure state machine
+//! (docs/data-directory.md#disk-queues).
 //!
 //! [`State`] holds what go-diskqueue keeps in memory and persists in the
 //! `.meta.dat` file — `readFileNum,readPos`, `writeFileNum,writePos`,

@@ -1,5 +1,5 @@
-//! IDENTIFY with the feature upgrades (reference A.6.1, A.6.2) and AUTH
-//! with its permission checks (A.6.3, H.5).
+//! IDENTIFY with the feature upgrades (docs/protocol.md#identify, #upgrades)
+//! and AUTH with its permission checks (docs/protocol.md#auth).
 
 use std::time::Duration;
 
@@ -75,10 +75,10 @@ impl Connection {
         }
     }
 
-    /// A.6.2: the JSON goes out in plain text, then the TLS handshake and
-    /// an `OK` inside TLS, then compression and an `OK` compressed. The
-    /// writer task is held off meanwhile; input the client sent early is
-    /// dropped, as NSQ replaces its reader at each upgrade.
+    /// The upgrade order clients rely on: the JSON goes out in plain text, then
+    /// the TLS handshake and an `OK` inside TLS, then compression and an `OK`
+    /// compressed. The writer task is held off meanwhile; input the client sent
+    /// early is dropped, as NSQ replaces its reader at each upgrade.
     async fn upgrade(&mut self, tls: bool, compress: bool) -> std::io::Result<()> {
         self.client.upgrading.set(true);
         let result = self.upgrade_inner(tls, compress).await;
@@ -97,6 +97,7 @@ impl Connection {
         self.client.take_output(&mut plain);
         self.send_through_transport(&plain).await?;
         self.input.clear();
+        let mut after_handshake = Vec::new();
 
         if tls {
             let config = self
@@ -112,20 +113,21 @@ impl Connection {
                 async {
                     tls_handshake(&self.stream, &self.shard.scratch, &mut session)
                         .await
-                        .map(|()| true)
+                        .map(Some)
                 },
                 async {
                     glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
-                    Ok(false)
+                    Ok(None)
                 },
             )
             .await?;
-            if !handshake {
+            let Some(after) = handshake else {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "TLS handshake timeout",
                 ));
-            }
+            };
+            after_handshake = after;
             {
                 let mut features = self.client.features.borrow_mut();
                 features.tls = true;
@@ -172,10 +174,11 @@ impl Connection {
             self.client.has_transport.set(true);
             self.send_frame_ok().await?;
         }
-        // Plain text the TLS layer decrypted along with the handshake.
+        // What the client sent right behind its handshake (plain text the
+        // TLS layer decrypted along with it, and bytes read after it).
         let mut t = self.client.transport.borrow_mut();
         if let Some(t) = t.as_mut() {
-            t.decode(&[], &mut self.input)?;
+            t.decode(&after_handshake, &mut self.input)?;
         }
         Ok(())
     }
@@ -228,8 +231,8 @@ impl Connection {
         self.auth = Some(session);
     }
 
-    /// AUTH (A.6.3): ask the auth servers (off the shard) and answer with
-    /// the identity and the number of authorizations.
+    /// AUTH (docs/protocol.md#auth): ask the auth servers (off the shard) and
+    /// answer with the identity and the number of authorizations.
     pub async fn auth(&mut self, body: Result<Bytes, ClientError>) -> Flow {
         if self.state != State::Init {
             return self.fail(ClientError::invalid("cannot AUTH in current state"));

@@ -1,4 +1,4 @@
-//! PUB, MPUB and DPUB (reference A.6.11-A.6.13).
+//! PUB, MPUB and DPUB (docs/protocol.md#pub, #mpub, #dpub).
 //!
 //! The ownership rule at this hop: the connection's shard never touches a
 //! topic it does not own. A publish to a local topic is applied at once; one

@@ -1,5 +1,5 @@
 //! The consumer commands: SUB (with the handoff to the owning shard), RDY,
-//! FIN, REQ, TOUCH, CLS (reference A.6.4-A.6.9).
+//! FIN, REQ, TOUCH, CLS (docs/protocol.md#sub to #cls).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! `GET /config/:opt` and `PUT /config/:opt` (reference B.2, J.3.3): every
+//! `GET /config/:opt` and `PUT /config/:opt` (docs/http-api.md#config): every
 //! option by its config-file name; strings come back as raw text, durations
 //! as nanoseconds, the log level as NSQ's number. Only
 //! `nsqlookupd_tcp_addresses` and `log_level` can be changed.

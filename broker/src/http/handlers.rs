@@ -1,5 +1,5 @@
-//! The endpoint handlers (reference B.2-B.4), with NSQ's parameter checks,
-//! in NSQ's order, and NSQ's error texts.
+//! The endpoint handlers (docs/http-api.md#endpoints), with NSQ's parameter
+//! checks, in NSQ's order, and NSQ's error texts.
 
 use std::time::Duration;
 
@@ -210,7 +210,7 @@ async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
         return Reply::err(400, "MISSING_ARG_TOPIC");
     };
     // create and empty validate the name; delete, pause and unpause do not
-    // (an invalid name is simply not found; J.3.7).
+    // (an invalid name is simply not found, as in NSQ).
     if matches!(op, "create" | "empty") && !is_valid_topic_name(topic.as_bytes()) {
         return Reply::err(400, "INVALID_TOPIC");
     }
@@ -336,7 +336,8 @@ pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
     parts
 }
 
-/// This process's memory figures under Go's names (decision 6).
+/// This process's memory figures under Go's names
+/// (docs/compatibility.md#go-runtime).
 pub fn memory_stats() -> MemoryStats {
     // SAFETY: mallinfo2 only reads glibc's allocator statistics.
     let mi = unsafe { libc::mallinfo2() };

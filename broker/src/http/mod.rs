@@ -1,4 +1,4 @@
-//! nsqd's HTTP API (reference part B), served by every shard.
+//! nsqd's HTTP API (docs/http-api.md), served by every shard.
 //!
 //! Connections are accepted and placed like TCP ones. Each runs [`serve`]:
 //! decode a request head, pick the route, read the body within the route's
@@ -128,24 +128,30 @@ pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
         async {
             crate::net::io::tls_handshake(&stream, &shard.scratch, &mut session)
                 .await
-                .is_ok()
+                .ok()
         },
         async {
             glommio::timer::sleep(std::time::Duration::from_secs(5)).await;
-            false
+            None
         },
     )
     .await;
-    if !done {
+    let Some(after_handshake) = done else {
+        return;
+    };
+    let mut transport = Transport::with_tls(session, String::new());
+    // A request sent right behind the handshake: decrypted along with it,
+    // or read after it.
+    let mut input = BytesMut::with_capacity(4096);
+    if transport.decode(&after_handshake, &mut input).is_err() {
         return;
     }
-    let transport = Transport::with_tls(session, String::new());
     let io = HttpIo {
         stream,
         tls: Some(RefCell::new(Some(Box::new(transport)))),
         wire: Vec::new(),
     };
-    serve_io(shard, io, false).await;
+    serve_io(shard, io, input, false).await;
 }
 
 /// Serve one HTTP connection until it closes.
@@ -159,16 +165,16 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tls: None,
         wire: Vec::new(),
     };
-    serve_io(shard, io, tls_required).await;
+    serve_io(shard, io, BytesMut::with_capacity(4096), tls_required).await;
 }
 
-async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, tls_required: bool) {
+/// The request loop; `input` holds request bytes already received.
+async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_required: bool) {
     let mut conn = HttpConn {
         shard: shard.clone(),
         sink: Rc::new(AckSink::default()),
         seq: 0,
     };
-    let mut input = BytesMut::with_capacity(4096);
     let mut out: Vec<u8> = Vec::new();
     loop {
         // The head.

@@ -1,7 +1,8 @@
-//! The nsqd HTTP route table (reference B.2), exact paths as NSQ's router:
-//! a known path with another method is 405 (with `Allow`), `OPTIONS` on a
-//! known path is 200 with `Allow`, a known path plus a trailing slash
-//! redirects (301 for GET, 307 otherwise; J.3.4), anything else is 404.
+//! The nsqd HTTP route table (docs/http-api.md#endpoints), exact paths as NSQ's
+//! router: a known path with another method is 405 (with `Allow`), `OPTIONS` on
+//! a known path is 200 with `Allow`, a known path plus a trailing slash
+//! redirects (301 for GET, 307 otherwise; docs/http-api.md#conventions),
+//! anything else is 404.
 
 /// An nsqd endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The `/channels?topic=` query nsqd makes to each connected lookupd before
-//! a new topic starts (reference A.13): a small blocking HTTP/1.0 GET, run
-//! only by the announcer thread.
+//! a new topic starts (docs/lookupd.md#channel-pre-creation): a small blocking
+//! HTTP/1.0 GET, run only by the announcer thread.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

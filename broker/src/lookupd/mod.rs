@@ -1,4 +1,5 @@
-//! nsqd's side of nsqlookupd (reference E.5, A.13): the announcer.
+//! nsqd's side of nsqlookupd (docs/lookupd.md#announcements,
+//! #channel-pre-creation): the announcer.
 //!
 //! One plain thread, off the shards, owns a [`peer::Peer`] per
 //! `--lookupd-tcp-address`. Shards tell it what happened with a
@@ -253,8 +254,9 @@ impl Announcer {
         out
     }
 
-    /// A.13 on a thread of its own (a slow or hung lookupd delays only
-    /// this topic, never the announcements or other new topics).
+    /// The new topic's channel query, on a thread of its own (a slow or hung
+    /// lookupd delays only this topic, never the announcements or other new
+    /// topics).
     fn start_topic(&mut self, topic: &str) {
         let lookupds: Vec<(String, u16)> = self
             .peers

@@ -1,6 +1,6 @@
-//! One nsqlookupd as nsqd sees it (reference E.5): a lazily (re)connected
-//! TCP V1 connection. Plain blocking I/O with 1 s deadlines, run only by
-//! the announcer thread, never by a shard.
+//! One nsqlookupd as nsqd sees it (docs/lookupd.md#announcements): a lazily
+//! (re)connected TCP V1 connection. Plain blocking I/O with 1 s deadlines, run
+//! only by the announcer thread, never by a shard.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

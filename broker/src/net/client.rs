@@ -61,7 +61,7 @@ pub struct Client {
     pub identity: RefCell<Identity>,
     /// Unix seconds at connect.
     pub connect_ts: Cell<i64>,
-    /// A.4 state number for stats.
+    /// State number for stats (docs/protocol.md#states).
     pub state: Cell<i32>,
     /// Messages published per topic (stats `pub_counts`).
     pub pub_counts: RefCell<Vec<(String, u64)>>,
@@ -98,7 +98,7 @@ pub struct Features {
     pub auth_identity_url: String,
 }
 
-/// The identity fields of a connection (A.17).
+/// The identity fields of a connection (docs/protocol.md#client-identity).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     /// IDENTIFY client_id.
@@ -211,12 +211,14 @@ impl Client {
         }
     }
 
-    /// Whether the channel may deliver one more message here (A.10).
+    /// Whether the channel may deliver one more message here
+    /// (docs/protocol.md#flow-control).
     pub fn is_ready(&self) -> bool {
         !self.closing.get() && !self.closed.get() && self.in_flight.get() < self.rdy.get()
     }
 
-    /// Sampling (A.11.6): true if this message is to be discarded.
+    /// Sampling (docs/protocol.md#sampling): true if this message is to be
+    /// discarded.
     pub fn sampled_out(&self) -> bool {
         let rate = self.sample_rate.get();
         if rate <= 0 {

@@ -1,11 +1,11 @@
 //! One client connection: the read loop that decodes commands from the read
 //! buffer and runs them, the writer task, the SUB handoff to the owning shard,
-//! and the cleanup on disconnect (reference A.1, A.14).
+//! and the cleanup on disconnect (docs/protocol.md#connection, #disconnect).
 //!
 //! Per read buffer the loop runs every complete command, then waits for the
 //! owners' answers to publishes it forwarded, then reads again: so responses
-//! stay in command order (H.2) and a connection never has more than one read
-//! buffer of publishes in flight across shards.
+//! stay in command order (producers depend on it) and a connection never has
+//! more than one read buffer of publishes in flight across shards.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -39,7 +39,8 @@ const OWNER_BUSY: u32 = 500;
 /// commands until the client has read some of it.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
 
-/// Connection state (reference A.4; the numbers are what /stats reports).
+/// Connection state (docs/protocol.md#states; the numbers are what /stats
+/// reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// After the magic.
@@ -109,7 +110,7 @@ pub struct Connection {
     next_seq: u64,
     /// The owner of the forwarded publishes in `pending`, if any.
     pub pending_remote_owner: Option<usize>,
-    /// AUTH result (A.6.3), when auth is on and AUTH was sent.
+    /// AUTH result, when auth is on and AUTH was sent.
     pub auth: Option<crate::auth::AuthSession>,
     /// TLS done (for `--tls-required` and the auth server's `tls`).
     pub tls: bool,
@@ -309,8 +310,8 @@ impl Connection {
         self.writer = Some(task.detach());
     }
 
-    /// Read deadline 2 x heartbeat (A.7); the writer enforces the write
-    /// deadline per flush.
+    /// Read deadline 2 x heartbeat (docs/protocol.md#heartbeats); the writer
+    /// enforces the write deadline per flush.
     pub fn apply_timeouts(&self) {
         let hb = self.settings.heartbeat_interval;
         let stream = self.stream.borrow();
@@ -387,7 +388,8 @@ impl Connection {
                     }
                     Ok(Decoded::Incomplete) => break,
                     Ok(Decoded::Complete { value, consumed }) => {
-                        // A.18: before the TLS upgrade only IDENTIFY runs.
+                        // --tls-required: before the TLS upgrade only IDENTIFY
+                        // runs.
                         if !self.tls
                             && self.shard.ctx.tls.required.on_tcp()
                             && !matches!(value, nsq_protocol::command::Command::Identify(_))
@@ -455,7 +457,16 @@ impl Connection {
                 self.client.writer_progress.notified().await;
             }
             match self.read_more().await {
-                Ok(0) => return Flow::Close,
+                Ok(0) => {
+                    // The client ended its stream inside a command's body
+                    // (a half-close): NSQ answers the short read's error
+                    // before it closes, as it reads bodies from the socket.
+                    let limits = &self.shard.ctx.limits;
+                    if let Some(err) = nsq_protocol::command::decode_at_eof(&self.input, limits) {
+                        self.fail(err);
+                    }
+                    return Flow::Close;
+                }
                 Ok(_) => self.now = None,
                 Err(e) => {
                     if !self.client.closed.get() {

@@ -82,13 +82,17 @@ pub async fn read_transport(
 
 /// Run a TLS server handshake on `stream` (the caller bounds its time).
 /// On a failed handshake the alert rustls prepared is sent before the error
-/// is returned.
+/// is returned. Returns the bytes read after the handshake completed
+/// (application data the client sent right behind its Finished): the
+/// caller decodes them through the session, after whatever plaintext the
+/// session already decrypted.
 pub async fn tls_handshake(
     stream: &SharedStream,
     scratch: &RefCell<Vec<u8>>,
     tls: &mut rustls::ServerConnection,
-) -> io::Result<()> {
+) -> io::Result<Vec<u8>> {
     let mut wire = Vec::new();
+    let mut after = Vec::new();
     loop {
         while tls.wants_write() {
             wire.clear();
@@ -96,13 +100,20 @@ pub async fn tls_handshake(
             write_all(stream, &wire).await?;
         }
         if !tls.is_handshaking() {
-            return Ok(());
+            return Ok(after);
         }
         let (n, result) = read_with(stream, scratch, |mut raw| {
             while !raw.is_empty() {
                 tls.read_tls(&mut raw)?;
                 if let Err(e) = tls.process_new_packets() {
                     return Ok(Some(e));
+                }
+                if !tls.is_handshaking() {
+                    // The rest is application data: feeding it here could
+                    // fill the session's plaintext buffer, which nobody
+                    // drains until the handshake returns.
+                    after.extend_from_slice(raw);
+                    break;
                 }
             }
             Ok(None)

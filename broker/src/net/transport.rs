@@ -1,6 +1,6 @@
-//! The per-connection transport layer negotiated by IDENTIFY (reference
-//! A.6.2, H.3, H.4): TLS, then snappy or deflate, between the socket and the
-//! connection's plain buffers.
+//! The per-connection transport layer negotiated by IDENTIFY
+//! (docs/protocol.md#upgrades, #compression): TLS, then snappy or deflate,
+//! between the socket and the connection's plain buffers.
 //!
 //! ```text
 //! inbound:  socket bytes -> (TLS decrypt) -> (decompress) -> input
@@ -114,12 +114,10 @@ impl Transport {
         let mut eof = false;
         let mut rest = raw;
         loop {
-            if !rest.is_empty() {
-                tls.read_tls(&mut rest)?;
-                tls.process_new_packets().map_err(invalid)?;
-            }
-            // Drain the plaintext (rustls bounds what it buffers, so this
-            // alternates with `read_tls` for large inputs).
+            // Drain the plaintext first (the session may hold some from the
+            // handshake, and `read_tls` refuses input while it holds more
+            // than 16 KiB), then feed more: rustls bounds what it buffers,
+            // so this alternates with `read_tls` for large inputs.
             let sink: &mut Vec<u8> = &mut self.plain_in;
             loop {
                 let at = sink.len();
@@ -144,6 +142,8 @@ impl Transport {
             if rest.is_empty() || eof {
                 break;
             }
+            tls.read_tls(&mut rest)?;
+            tls.process_new_packets().map_err(invalid)?;
         }
         match self.codec.as_mut() {
             Some(codec) => codec.decode(&self.plain_in, input)?,

@@ -1,11 +1,11 @@
 //! A connection's writer task: flushes the client's output buffer whenever
 //! the reader or a channel appended to it (so frames written during one tick
-//! go out in one `send`), and sends `_heartbeat_` on a fixed ticker (A.7),
-//! also while output keeps flowing. The output-buffer timeout of NSQ is only
-//! an upper bound; flushing as soon as the tick's work is done is always
-//! within it.
+//! go out in one `send`), and sends `_heartbeat_` on a fixed ticker
+//! (docs/protocol.md#heartbeats), also while output keeps flowing. The
+//! output-buffer timeout of NSQ is only an upper bound; flushing as soon as the
+//! tick's work is done is always within it.
 //!
-//! Write deadline (A.7): each flush must complete within one heartbeat
+//! Write deadline: each flush must complete within one heartbeat
 //! interval, or the connection is closed (a consumer that stopped draining).
 
 use std::rc::Rc;

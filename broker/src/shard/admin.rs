@@ -1,7 +1,8 @@
 //! Operations on a shard's topics and channels requested over HTTP (create,
-//! delete, empty, pause, unpause; reference A.13, B.2) and the shard's part
-//! of `/stats` (B.3). Both run on the owning shard: the HTTP connection's
-//! shard sends them through the inbox when it is not the owner.
+//! delete, empty, pause, unpause; docs/protocol.md#lifecycle) and the shard's
+//! part of `/stats` (docs/http-api.md#stats). Both run on the owning shard: the
+//! HTTP connection's shard sends them through the inbox when it is not the
+//! owner.
 
 use std::time::Instant;
 
@@ -28,11 +29,12 @@ pub enum AdminOp {
     EmptyChannel(String, String),
     /// `/channel/pause` and `/channel/unpause`.
     PauseChannel(String, String, bool),
-    /// Startup (D.4): a topic of `nsqd.dat` with its channels and paused
+    /// Startup: a topic of `nsqd.dat` with its channels and paused
     /// flags, created at once and only then started.
     Load(crate::diskqueue::metadata::TopicMetadata),
-    /// A new topic's channels as lookupd knows them (A.13): create them,
-    /// then start the topic.
+    /// A new topic's channels as lookupd knows them
+    /// (docs/lookupd.md#channel-pre-creation): create them, then start the
+    /// topic.
     Start(String, Vec<String>),
 }
 

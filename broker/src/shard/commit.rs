@@ -1,5 +1,5 @@
-//! Group commit: which publishes are on disk yet (reference D.1, decision
-//! "group commit").
+//! Group commit: which publishes are on disk yet
+//! (docs/compatibility.md#group-commit).
 //!
 //! A publish whose messages went to one or more disk queues is answered
 //! only once every one of those writes is done (and fsynced, with

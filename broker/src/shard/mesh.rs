@@ -167,7 +167,8 @@ pub enum ShardMsg {
         /// Where the answer goes.
         reply: flume::Sender<crate::shard::admin::ShardStats>,
     },
-    /// Answer once every disk queue of the shard has opened (startup, D.4).
+    /// Answer once every disk queue of the shard has opened
+    /// (docs/data-directory.md#startup).
     Ready(flume::Sender<()>),
     /// Start accepting on these listening sockets (after startup loading).
     Listen(Vec<(i32, crate::net::listener::Protocol)>),

@@ -49,9 +49,9 @@ pub struct Context {
     pub identify: IdentifyPolicy,
     /// Inbox of every shard, by shard number.
     pub mesh: Vec<flume::Sender<ShardMsg>>,
-    /// TLS server config and policy (A.18).
+    /// TLS server config and policy (docs/protocol.md#tls).
     pub tls: crate::tls::TlsSetup,
-    /// The auth client, with `--auth-http-address` (A.6.3).
+    /// The auth client, with `--auth-http-address` (docs/protocol.md#auth).
     pub auth: Option<crate::auth::AuthClient>,
     /// The HTTPS port actually listened on (0 when not listening).
     pub https_port: u16,
@@ -286,7 +286,8 @@ impl Shard {
 
     /// Find or create a topic owned here. A new topic starts moving
     /// messages to channels at once, unless lookupds are configured: then
-    /// the announcer first has the channels lookupd knows created (A.13).
+    /// the announcer first has the channels lookupd knows created
+    /// (docs/lookupd.md#channel-pre-creation).
     pub fn get_or_create_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
         if let Some(t) = self.topic(name) {
             return t;
@@ -323,7 +324,8 @@ impl Shard {
         topic
     }
 
-    /// Startup (D.4): a topic of `nsqd.dat`, not started (no lookupd query).
+    /// Startup (docs/data-directory.md#startup): a topic of `nsqd.dat`, not
+    /// started (no lookupd query).
     pub fn load_topic(&self, name: &str) -> Rc<RefCell<Topic>> {
         let topic = self.topic(name).unwrap_or_else(|| self.create_topic(name));
         topic.borrow_mut().started = false;
@@ -348,9 +350,10 @@ impl Shard {
     }
 
     /// A consumer left its channel: delete an abandoned ephemeral channel,
-    /// and an ephemeral topic left without channels (A.13). Acts only on the
-    /// very channel the consumer joined: a channel deleted and recreated
-    /// since then (over HTTP) is a different one and is left alone.
+    /// and an ephemeral topic left without channels
+    /// (docs/protocol.md#lifecycle). Acts only on the very channel the consumer
+    /// joined: a channel deleted and recreated since then (over HTTP) is a
+    /// different one and is left alone.
     pub fn remove_consumer(&self, sub: &crate::net::conn::Subscription, client_id: u64) {
         let abandoned = sub.channel.borrow_mut().remove_consumer(client_id);
         if !abandoned || !sub.channel.borrow().ephemeral {
@@ -484,9 +487,9 @@ impl Shard {
         }
     }
 
-    /// After the connections closed (D.5): write every topic's and
-    /// channel's memory, in-flight and deferred messages to their disk
-    /// queues, close those, and wait until they are closed.
+    /// After the connections closed (docs/data-directory.md#shutdown): write
+    /// every topic's and channel's memory, in-flight and deferred messages to
+    /// their disk queues, close those, and wait until they are closed.
     pub async fn flush_to_disk(&self) {
         let now = Instant::now();
         let now_ms = wall_clock_ns() / 1_000_000;

@@ -1,9 +1,9 @@
-//! nsqd with the real `nsqlookupd` binary (reference E.1–E.5, A.13, H.9):
-//! registration and unregistration, channel pre-creation for a new topic,
-//! reconnection after a lookupd restart, lookupd peers changed at run time,
-//! the broadcast flags, and a cluster of two lookupds and three nsqd that
-//! tokio-nsq and pynsq consumers discover through lookupd while nodes stop
-//! and restart.
+//! nsqd with the real `nsqlookupd` binary (docs/lookupd.md,
+//! docs/clients.md#discovery): registration and unregistration, channel
+//! pre-creation for a new topic, reconnection after a lookupd restart, lookupd
+//! peers changed at run time, the broadcast flags, and a cluster of two
+//! lookupds and three nsqd that tokio-nsq and pynsq consumers discover through
+//! lookupd while nodes stop and restart.
 //!
 //! nsqlookupd is built by another package of the workspace: it is expected
 //! next to the nsqd binary (`cargo build --workspace --bins`, which
@@ -304,7 +304,7 @@ fn wait_registered(l: &Lookupd, tcp_port: u16, want: &[(&str, &[&str])], timeout
 
 // -------------------------------------------------------------------- tests
 
-/// E.5: PUB and SUB register the topic and channel with lookupd, with
+/// PUB and SUB register the topic and channel with lookupd, with
 /// nsqd's broadcast address and ports; `/nodes` lists its topics; an
 /// ephemeral channel is forgotten when its last consumer leaves; nsqd's
 /// `/channel/delete` and `/topic/delete` send UNREGISTER.
@@ -418,7 +418,7 @@ fn nsqd_registers_topics_and_channels_and_unregisters_on_delete() {
     );
 }
 
-/// A.13/E.1: an ephemeral topic deleted with its last (ephemeral) channel
+/// An ephemeral topic deleted with its last (ephemeral) channel
 /// when the last consumer leaves is unregistered, and lookupd forgets it
 /// entirely.
 #[test]
@@ -459,7 +459,7 @@ fn ephemeral_topic_is_forgotten_when_its_last_consumer_leaves() {
     );
 }
 
-/// E.5/A.13: a lookupd that accepts connections but never answers
+/// A lookupd that accepts connections but never answers
 /// (SIGSTOP) must not hold back delivery on topics created meanwhile for
 /// long: NSQ bounds the channel query by --http-client-request-timeout
 /// (5 s), each new topic independently.
@@ -510,7 +510,7 @@ fn hung_lookupd_does_not_hold_new_topics_back() {
     );
 }
 
-/// A.13: a topic new to nsqd first creates the (non-ephemeral) channels
+/// A topic new to nsqd first creates the (non-ephemeral) channels
 /// lookupd knows, so a consumer that subscribes later gets the messages
 /// published before it came.
 #[test]
@@ -573,7 +573,7 @@ fn new_topic_precreates_the_channels_lookupd_knows() {
     }
 }
 
-/// E.5: lookupd restarted on the same ports gets every topic and channel
+/// lookupd restarted on the same ports gets every topic and channel
 /// again (the PING every 15 s reconnects); while it is down nsqd keeps
 /// accepting publishes, creating topics and delivering.
 #[test]
@@ -632,7 +632,7 @@ fn nsqd_registers_everything_again_after_lookupd_restarts() {
     assert_eq!(m.body, b"after");
 }
 
-/// E.5: an nsqd that did nothing while lookupd was down registers again
+/// An nsqd that did nothing while lookupd was down registers again
 /// within ~20 s of lookupd's restart (PING interval 15 s).
 #[test]
 fn idle_nsqd_registers_again_within_20s_of_a_lookupd_restart() {
@@ -656,7 +656,7 @@ fn idle_nsqd_registers_again_within_20s_of_a_lookupd_restart() {
     eprintln!("re-registered {:?} after the lookupd restart", t1.elapsed());
 }
 
-/// B.2/E.5: `PUT /config/nsqlookupd_tcp_addresses` connects new lookupds
+/// `PUT /config/nsqlookupd_tcp_addresses` connects new lookupds
 /// (registering everything) and closes removed ones (lookupd drops nsqd).
 #[test]
 fn lookupd_addresses_changed_at_run_time() {
@@ -721,7 +721,7 @@ fn lookupd_addresses_changed_at_run_time() {
     assert_eq!(got, BTreeSet::from([b"x".to_vec(), b"w".to_vec()]));
 }
 
-/// C.1/E.5: `--broadcast-tcp-port` and `--broadcast-http-port` are what
+/// `--broadcast-tcp-port` and `--broadcast-http-port` are what
 /// nsqd tells lookupd (and so what clients connect to).
 #[test]
 fn broadcast_ports_are_what_lookupd_reports() {
@@ -986,8 +986,9 @@ fn cluster_of_two_lookupds_and_three_nsqd_with_real_consumers() {
     let mut l1 = Lookupd::start();
     let l2 = Lookupd::start();
     // Both consumers' channels are known to lookupd before any nsqd has the
-    // topic: every nsqd creates them with the topic (A.13), so neither
-    // consumer misses what was published before it connected.
+    // topic: every nsqd creates them with the topic
+    // (docs/lookupd.md#channel-pre-creation), so neither consumer misses what
+    // was published before it connected.
     l1.post(&format!("/channel/create?topic={TOPIC}&channel=tokio"));
     l1.post(&format!("/channel/create?topic={TOPIC}&channel=pynsq"));
 

@@ -1,5 +1,5 @@
-//! Message delivery as a consumer sees it (reference A.5, A.6.4-A.6.13,
-//! A.10, A.11, A.13, A.14; checklist J.2):
+//! Message delivery as a consumer sees it (docs/protocol.md#message-format,
+//! #sub to #dpub, #flow-control, #message-lifecycle, #lifecycle, #disconnect):
 //! - the message frame layout, read byte by byte off a raw socket; FIN;
 //! - RDY as an in-flight window, RDY 0, RDY above `--max-rdy-count`;
 //! - REQ 0, REQ with a delay, REQ beyond `--max-req-timeout` (clamped);
@@ -558,7 +558,7 @@ fn ephemeral_topic_and_channel_lose_in_flight_messages_with_the_last_consumer() 
     let nsqd = Nsqd::start(&["--max-channel-consumers=1"]);
     let (t, ch) = ("et#ephemeral", "ec#ephemeral");
     let mut p = nsqd.connect();
-    // A topic that never had a channel holds its messages (A.13).
+    // A topic that never had a channel holds its messages.
     let all = bodies("x", 4);
     publish_all(&mut p, t, &all[0..3]);
     let mut first = consumer(&nsqd, t, ch, Some(&msg_timeout(1000)), 10);

@@ -1,5 +1,5 @@
-//! Disk persistence through the real binary (reference A.11.1, A.13, A.15,
-//! D.1–D.6; decisions.md: durable deferrals, group commit): a Go nsqd
+//! Disk persistence through the real binary (docs/data-directory.md;
+//! docs/compatibility.md#durable-deferred-messages, #group-commit): a Go nsqd
 //! 1.3.0 data directory delivers every record; what we write is
 //! go-diskqueue's format, checked by an independent parser here; overflow
 //! and depths; empty and delete remove the files; corrupt files become
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::Decoded;
+use nsq_test_support::fixtures;
 
 use crate::harness::*;
 
@@ -274,10 +275,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     nsq_protocol::base64::decode(s).expect("the manifest's base64")
 }
 
-fn fixture_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/go-nsqd-1.3.0-datadir")
-}
-
 /// The manifest's records of `queue`, in read order.
 fn manifest_records(manifest: &serde_json::Value, queue: &str) -> Vec<Rec> {
     manifest["queues"][queue]["records_in_read_order"]
@@ -339,22 +336,9 @@ fn assert_same_records(what: &str, got: &[Rec], want: &[Rec]) {
 /// once unpaused; `lonely` keeps its 100 messages until it has a channel.
 #[test]
 fn a_go_nsqd_data_directory_delivers_every_record_as_the_manifest_lists_it() {
-    let root = fixture_root();
-    assert!(root.is_dir(), "fixture missing: {}", root.display());
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = fixtures::go_nsqd_manifest();
     let dir = TempDir::new();
-    for entry in std::fs::read_dir(root.join("data")).unwrap() {
-        let entry = entry.unwrap();
-        let to = dir.path().join(entry.file_name());
-        std::fs::copy(entry.path(), &to).unwrap();
-        // The fixture is read-only; a copy in a data dir is not.
-        let mut perm = std::fs::metadata(&to).unwrap().permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perm.set_readonly(false);
-        std::fs::set_permissions(&to, perm).unwrap();
-    }
+    fixtures::copy_go_nsqd_data(dir.path());
     let nsqd = start_on(dir.path());
 
     // Right after startup: the manifest's depths, all on disk.
@@ -1123,8 +1107,9 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
         });
     }
     // No consumer during the kills: a message already sent to a consumer
-    // and in flight lives in memory until FIN, as in NSQ (D.6), so a
-    // SIGKILL can lose it with the consumer's unread socket data.
+    // and in flight lives in memory until FIN, as in NSQ
+    // (docs/data-directory.md#what-survives), so a SIGKILL can lose it with the
+    // consumer's unread socket data.
     let acked = publish_through_restarts(dir.path(), &flags, 5, libc::SIGKILL, 150, None);
     assert!(acked.len() >= 5 * 150, "{}", acked.len());
     drain_and_check(dir.path(), &flags, &acked, HashSet::new());
@@ -1366,7 +1351,7 @@ fn a_deferred_message_keeps_its_due_time_across_a_restart_and_is_an_ordinary_rec
 
 /// The same for a REQ with a delay, and for a DPUB that goes through the
 /// disk at once (`--mem-queue-size=0`; Go would lose its deferral, we do
-/// not: decisions.md 3, quirk 10).
+/// not: docs/compatibility.md#deferral-lost).
 #[test]
 fn a_requeue_delay_survives_a_restart_and_a_dpub_through_the_disk_stays_deferred() {
     let dir = TempDir::new();

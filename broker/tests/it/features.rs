@@ -1,9 +1,9 @@
-//! Feature negotiation (reference A.6.1-A.6.3, A.18, B.1/B.2, H.3-H.5):
-//! TLS, snappy and deflate upgrades alone and combined, each followed by
-//! PUB/MPUB and SUB of many messages both ways (topics on both shards, so
-//! the TLS session and codec state survive the SUB handoff); certificates
-//! and client-auth policies; `--tls-required` on TCP and HTTP and the
-//! HTTPS listener; AUTH against a stub auth server started here (GET and
+//! Feature negotiation (docs/protocol.md#identify, #upgrades, #compression,
+//! #tls, #auth): TLS, snappy and deflate upgrades alone and combined, each
+//! followed by PUB/MPUB and SUB of many messages both ways (topics on both
+//! shards, so the TLS session and codec state survive the SUB handoff);
+//! certificates and client-auth policies; `--tls-required` on TCP and HTTP and
+//! the HTTPS listener; AUTH against a stub auth server started here (GET and
 //! POST; grant, deny, expiry and re-query, unreachable server).
 //!
 //! The client side uses independent implementations: rustls as TLS client,
@@ -783,6 +783,104 @@ fn tls_required_on_tcp_and_http_and_the_https_listener() {
     c.expect_error("E_INVALID cannot NOP in current state (TLS required)");
 }
 
+/// Many HTTPS clients at once, each sending keep-alive POSTs
+/// (`/channel/create` and `/pub` alternating over several topics): every
+/// request is answered.
+#[test]
+fn https_keep_alive_posts_from_many_clients_are_all_answered() {
+    let pki = Pki::new();
+    let nsqd = start_tls(&pki, &["--https-address=127.0.0.1:0"]);
+    let https = https_addr(&nsqd);
+    let config = pki.client_config(&pki.ca_pem, None);
+    for t in 0..7 {
+        post(&nsqd, &format!("/topic/create?topic=https_load_{t}"));
+    }
+    const CLIENTS: usize = 20;
+    const ROUNDS: usize = 10;
+    const REQUESTS: usize = 5;
+    let unanswered: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let config = config.clone();
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for round in 0..ROUNDS {
+                        let tcp = TcpStream::connect(https).unwrap();
+                        tcp.set_read_timeout(Some(WAIT)).unwrap();
+                        let conn = rustls::ClientConnection::new(
+                            config.clone(),
+                            ServerName::try_from("localhost").unwrap(),
+                        )
+                        .unwrap();
+                        let mut s = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                        for i in 0..REQUESTS {
+                            let topic = format!("https_load_{}", (client + round + i) % 7);
+                            let (target, body) = if i % 2 == 0 {
+                                (format!("/channel/create?topic={topic}&channel=c"), "")
+                            } else {
+                                (format!("/pub?topic={topic}"), "hello")
+                            };
+                            let request = format!(
+                                "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if let Err(e) = s.get_mut().write_all(request.as_bytes()) {
+                                failures.push(format!("client {client} round {round} #{i}: write {e}"));
+                                break;
+                            }
+                            match read_http_answer(&mut s) {
+                                Ok(200) => {}
+                                Ok(status) => failures.push(format!(
+                                    "client {client} round {round} #{i}: status {status}"
+                                )),
+                                Err(e) => {
+                                    failures.push(format!(
+                                        "client {client} round {round} #{i} {target}: {e}"
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(unanswered.is_empty(), "{unanswered:#?}");
+}
+
+/// One HTTP/1.1 answer with a Content-Length body: its status.
+fn read_http_answer(s: &mut impl BufRead) -> std::io::Result<u16> {
+    let mut status = 0;
+    let mut length = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
+            status = rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        } else if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    s.read_exact(&mut body)?;
+    Ok(status)
+}
+
 #[test]
 fn stats_show_negotiated_features() {
     let pki = Pki::new();
@@ -1348,4 +1446,66 @@ fn auth_requests_stuck_on_a_slow_server_do_not_delay_other_clients() {
         other => panic!("AUTH behind 12 hung ones: {other:?}"),
     }
     drop(stuck);
+}
+
+/// One HTTPS request written right behind the client's handshake Finished
+/// (rustls sends plaintext queued before the handshake completes in the
+/// same write): the status and body of the answer.
+fn https_pipelined(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    request: &[u8],
+) -> (u16, String) {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    conn.writer().write_all(request).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut out = Vec::new();
+    if let Err(e) = s.read_to_end(&mut out) {
+        assert!(!out.is_empty(), "no answer: {e}");
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn https_request_arriving_with_the_handshake_or_in_one_large_write_is_answered() {
+    // Found by the chaos harness: application data read together with the
+    // handshake's last flight stayed in the TLS session (a small request
+    // was never answered), and more than 16 KiB of it made the next read
+    // fail with "received plaintext buffer full" (the connection closed
+    // without an answer).
+    let pki = Pki::new();
+    let nsqd = start_tls(&pki, &["--https-address=127.0.0.1:0"]);
+    let https = https_addr(&nsqd);
+    let cfg = pki.client_config(&pki.ca_pem, None);
+    let ping = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for _ in 0..5 {
+        assert_eq!(
+            https_pipelined(https, cfg.clone(), ping),
+            (200, "OK".into())
+        );
+    }
+    for size in [20_000, 40_000, 60_000] {
+        let mut req = format!(
+            "POST /pub?topic=big HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n"
+        )
+        .into_bytes();
+        req.extend(std::iter::repeat_n(b'b', size));
+        assert_eq!(
+            https_pipelined(https, cfg.clone(), &req),
+            (200, "OK".into()),
+            "{size}-byte body"
+        );
+    }
+    let stats = stats(&nsqd);
+    assert_eq!(stats["topics"][0]["message_count"], 3);
 }

@@ -195,6 +195,13 @@ impl Client {
         self.stream.write_all(bytes).expect("write");
     }
 
+    /// Shut down the write side (a half-close): the server reads EOF.
+    pub fn shutdown_write(&mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    }
+
     /// Write one command.
     pub fn send(&mut self, req: Request<'_>) {
         let mut out = Vec::new();

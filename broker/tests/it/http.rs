@@ -1,6 +1,6 @@
-//! nsqd's HTTP API as curl or a tool sees it (reference B.1-B.4, A.13,
-//! J.1 item 15, J.3 items 3, 4, 5, 7; decisions 2, 3 and the `/metrics`
-//! extension), over a tiny blocking HTTP/1.1 client written here:
+//! nsqd's HTTP API as curl or a tool sees it (docs/http-api.md;
+//! docs/compatibility.md#version, #null-not-empty, #pub_counts and #metrics),
+//! over a tiny blocking HTTP/1.1 client written here:
 //! - `/ping`, `/info` (keys in order, real ports, durations in ns);
 //! - `/pub`: delivery to TCP consumers of topics on both shards from HTTP
 //!   connections on both shards, `defer=`, chunked bodies, and every error
@@ -208,10 +208,10 @@ fn once(nsqd: &Nsqd, raw: &[u8], spec: &str) {
 
 // ------------------------------------------------------------ assertions --
 
-/// Check a V1 answer (B.1) against a short spec: `"200"` is an empty 200
-/// without Content-Type (J.3.7), `"200 <text>"` a raw text body, and
-/// `"<status> <MESSAGE>"` an error `{"message":"<MESSAGE>"}`. Every V1
-/// answer carries `X-NSQ-Content-Type`.
+/// Check a V1 answer (docs/http-api.md#conventions) against a short spec:
+/// `"200"` is an empty 200 without Content-Type, `"200 <text>"` a raw text
+/// body, and `"<status> <MESSAGE>"` an error `{"message":"<MESSAGE>"}`. Every
+/// V1 answer carries `X-NSQ-Content-Type`.
 fn expect(r: &Response, spec: &str) {
     let (status, text) = spec.split_once(' ').unwrap_or((spec, ""));
     let status: u16 = status.parse().unwrap();
@@ -310,7 +310,7 @@ fn int(raw: &str, key: &str) -> i64 {
 }
 
 /// The object's keys are exactly the space-separated `expected`, in order
-/// (decision 2's extra `build` key is tolerated).
+/// (an extra `build` key, our version, is tolerated).
 fn assert_keys(raw: &str, expected: &str) {
     let keys = members(raw).into_iter().map(|(k, _)| k);
     let keys = keys.filter(|k| *k != "build");
@@ -346,7 +346,7 @@ fn names(array: &str, key: &str) -> Vec<String> {
     items(array).into_iter().map(name).collect()
 }
 
-// Keys in NSQ's order (B.3, B.4).
+// Keys in NSQ's order (docs/http-api.md#stats, #info).
 const INFO_KEYS: &str = "version broadcast_address hostname http_port tcp_port start_time \
     max_heartbeat_interval max_output_buffer_size max_output_buffer_timeout max_deflate_level";
 const TOP_KEYS: &str = "version health start_time topics memory producers";
@@ -443,7 +443,7 @@ fn ping_and_info() {
         "max_output_buffer_timeout": 30_000_000_000u64, "max_deflate_level": 6});
     assert!(recent(int(&raw, "start_time")));
     assert!(!field(&raw, "hostname").trim_matches('"').is_empty());
-    // --broadcast-address defaults to the OS hostname (C.1).
+    // --broadcast-address defaults to the OS hostname.
     assert_eq!(field(&raw, "broadcast_address"), field(&raw, "hostname"));
 }
 
@@ -574,7 +574,7 @@ fn topic_and_channel_admin_replies() {
     let mut http = Http::connect(&nsqd);
     let mut post = |target: String, spec: &str| http.post_expect(&target, b"", spec);
     for op in ["create", "delete", "empty", "pause", "unpause"] {
-        // Only create and empty validate the name (J.3.7).
+        // Only create and empty validate the name, as in NSQ.
         let bad_name = match op {
             "create" | "empty" => "400 INVALID_TOPIC",
             _ => "404 TOPIC_NOT_FOUND",
@@ -814,7 +814,8 @@ fn stats_json_after_a_scripted_session() {
     assert!(recent(int(client, "connect_ts")));
 
     // The TCP producer only (no consumer published; HTTP publishers never
-    // appear), with every topic it published to (decision 3).
+    // appear), with every topic it published to
+    // (docs/compatibility.md#pub_counts).
     let producers = items(field(&raw, "producers"));
     assert_eq!(producers.len(), 1, "{producers:?}");
     assert_client_keys(producers[0], true);
@@ -832,7 +833,7 @@ fn stats_filters_and_text_format() {
     let raw = stats(&mut http, "topic=nope");
     let got = (field(&raw, "topics"), field(&raw, "producers"));
     assert_eq!(got, ("null", "null"));
-    // topic= keeps every producer, narrowing pub_counts (J.3.5).
+    // topic= keeps every producer, narrowing pub_counts, as NSQ does.
     let raw = stats(&mut http, "topic=s_main");
     assert_eq!(names(field(&raw, "topics"), "topic_name"), ["s_main"]);
     let producer = items(field(&raw, "producers"))[0];
@@ -872,7 +873,7 @@ fn stats_filters_and_text_format() {
 }
 
 /// A query Go's `url.ParseQuery` refuses (bad escape, `;`) is 400
-/// INVALID_REQUEST (B.2 `/stats`; NSQ's other query readers likewise).
+/// INVALID_REQUEST (NSQ's `/stats`, and its other query readers likewise).
 #[test]
 fn unparsable_queries_are_invalid_request() {
     let nsqd = Nsqd::start(&[]);
@@ -903,7 +904,7 @@ fn config_get_and_put() {
     assert_eq!(get("tls_required"), "0");
     assert_eq!(get("log_level"), "2");
     assert_eq!(get("nsqlookupd_tcp_addresses"), "[]");
-    // Strings come back as raw text (J.3.3).
+    // Strings come back as raw text (docs/http-api.md#config).
     expect(&http.get("/config/log_prefix"), "200 [nsqd] ");
     expect(&http.get("/config/nope"), "400 INVALID_OPTION");
 
@@ -952,7 +953,7 @@ fn router_statuses_and_redirects() {
         let got = (r.status, r.body.as_str(), allow(&r));
         assert_eq!(got, (200, "", set(allowed)));
     }
-    // Trailing slashes (J.3.4).
+    // Trailing slashes (docs/http-api.md#conventions).
     let r = http.get("/stats/");
     assert_eq!((r.status, r.header("Location")), (301, Some("/stats")));
     assert_eq!(r.body, "<a href=\"/stats\">Moved Permanently</a>.\n\n");

@@ -8,11 +8,17 @@ mod clients;
 /// With the real nsqlookupd: registration, channel pre-creation, restarts,
 /// run-time peer changes, and a two-lookupd, three-nsqd cluster.
 mod cluster;
+/// Daemons started with nothing but their addresses, in an empty working
+/// directory: publish, consume, restart, read back.
+mod defaults;
 /// SUB/RDY/FIN/REQ/TOUCH/CLS, timeouts, redelivery, fan-out, ephemeral.
 mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
 /// corrupt files, crashes, a full disk, durable deferrals.
 mod disk;
+/// Hosts where the daemons cannot run (io_uring denied by seccomp, too
+/// little locked memory): one FATAL line and exit 1, never a hang.
+mod environment;
 /// TLS, snappy, deflate, --tls-required, HTTPS and AUTH.
 mod features;
 /// The HTTP API: every endpoint, /stats shape and filters, router details.

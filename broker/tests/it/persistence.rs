@@ -3,8 +3,6 @@
 //! directory written by Go nsqd 1.3.0; queued, in-flight and deferred
 //! messages across a clean restart.
 
-use std::path::Path;
-
 use crate::harness::*;
 
 /// A topic as `/stats` lists it: name, paused, its channels (name, paused).
@@ -93,14 +91,8 @@ fn a_second_nsqd_cannot_use_a_locked_data_path() {
 
 #[test]
 fn a_data_directory_written_by_go_nsqd_opens_with_its_topics_channels_and_pauses() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/go-nsqd-1.3.0-datadir/data");
-    assert!(fixture.is_dir(), "fixture missing: {}", fixture.display());
     let dir = fresh_data_dir();
-    for entry in std::fs::read_dir(&fixture).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
+    nsq_test_support::fixtures::copy_go_nsqd_data(&dir);
     let nsqd = start_on(&dir);
     let f = |s: &str| s.to_string();
     assert_eq!(
@@ -118,10 +110,10 @@ fn a_data_directory_written_by_go_nsqd_opens_with_its_topics_channels_and_pauses
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// SIGTERM at default settings loses nothing (D.5): messages waiting at a
-/// topic without channels, queued in a channel, in flight (redelivered
-/// with their attempts), and deferred (still deferred after the restart:
-/// an extension) all come back.
+/// SIGTERM at default settings loses nothing (docs/data-directory.md#shutdown):
+/// messages waiting at a topic without channels, queued in a channel, in flight
+/// (redelivered with their attempts), and deferred (still deferred after the
+/// restart: an extension) all come back.
 #[test]
 fn sigterm_writes_every_message_to_disk_and_a_restart_delivers_them() {
     use nsq_protocol::command::Request;

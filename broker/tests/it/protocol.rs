@@ -1,4 +1,4 @@
-//! The TCP V2 protocol surface a client sees (reference A.1-A.9, A.12, J.2):
+//! The TCP V2 protocol surface a client sees (docs/protocol.md):
 //!
 //! * magic: `  V2` works; a bad magic gets one `E_BAD_PROTOCOL` error frame
 //!   then EOF; a client that sends 2 bytes and leaves does not hurt others;
@@ -166,6 +166,68 @@ fn bystander_still_served(nsqd: &Nsqd, b: &mut Client, body: &[u8]) {
     p.publish("bystander_check", b"still here");
 }
 
+/// A command whose body the client's half-close cut short gets the short
+/// read's error (fatal) before the close, for every command with a body;
+/// a command line cut short gets no answer.
+#[test]
+fn a_body_cut_short_by_a_half_close_is_answered_before_the_close() {
+    let nsqd = Nsqd::start(&[]);
+    let mut b = bystander(&nsqd);
+    let cases: [(Vec<u8>, &str); 8] = [
+        (
+            b"PUB t\n\0\0".to_vec(),
+            "E_BAD_MESSAGE PUB failed to read message body size",
+        ),
+        (
+            [&sized("PUB t", 5)[..], b"ab"].concat(),
+            "E_BAD_MESSAGE PUB failed to read message body",
+        ),
+        (
+            [&sized("DPUB t 100", 5)[..], b"ab"].concat(),
+            "E_BAD_MESSAGE DPUB failed to read message body",
+        ),
+        (
+            sized("MPUB t", 20)[..9].to_vec(),
+            "E_BAD_BODY MPUB failed to read body size",
+        ),
+        (
+            sized("MPUB t", 20),
+            "E_BAD_BODY MPUB failed to read message count",
+        ),
+        (
+            [&sized("MPUB t", 20)[..], &[0, 0, 0, 2, 0, 0, 0, 3], b"a"].concat(),
+            "E_BAD_MESSAGE MPUB failed to read message body",
+        ),
+        (
+            [&sized("IDENTIFY", 10)[..], b"{}"].concat(),
+            "E_BAD_BODY IDENTIFY failed to read body",
+        ),
+        (
+            [&sized("AUTH", 10)[..], b"sec"].concat(),
+            "E_BAD_BODY AUTH failed to read body",
+        ),
+    ];
+    for (bytes, err) in cases {
+        let mut c = nsqd.connect();
+        c.send_bytes(&bytes);
+        c.shutdown_write();
+        expect_fatal(&mut c, err);
+    }
+    // Earlier commands on the connection are answered first.
+    let mut c = nsqd.connect();
+    c.send(Request::Pub("t", b"whole"));
+    c.send_bytes(b"PUB t\n\0\0\0\x09cut");
+    c.shutdown_write();
+    c.expect_response("OK");
+    expect_fatal(&mut c, "E_BAD_MESSAGE PUB failed to read message body");
+    // A command line cut short: EOF without an answer.
+    let mut c = nsqd.connect();
+    c.send_bytes(b"PUB t");
+    c.shutdown_write();
+    c.expect_closed();
+    bystander_still_served(&nsqd, &mut b, b"after half-closes");
+}
+
 // ---------------------------------------------------------------- magic --
 
 #[test]
@@ -226,7 +288,8 @@ fn identify_without_negotiation_is_ok_and_never_upgrades() {
         r#"{"tls_v1":true,"snappy":true,"deflate":true,"feature_negotiation":false}"#,
         "OK",
     );
-    // A second IDENTIFY before SUB is accepted (quirk J.1.9, copied).
+    // A second IDENTIFY before SUB is accepted
+    // (docs/compatibility.md#second-identify).
     let (got, mut c) = identify(&nsqd, "{}");
     assert_eq!(got, Got::Response("OK".into()));
     assert_eq!(c.identify("{}"), Got::Response("OK".into()));

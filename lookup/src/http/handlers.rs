@@ -1,6 +1,6 @@
-//! The endpoints of reference E.3: query parameters in, a V1 [`Reply`] out.
-//! Synchronous: each runs against the registry with the time passed in, and
-//! never holds a borrow across an `.await` (there is none).
+//! The endpoints of docs/lookupd.md#http-api: query parameters in, a V1
+//! [`Reply`] out. Synchronous: each runs against the registry with the time
+//! passed in, and never holds a borrow across an `.await` (there is none).
 
 use std::borrow::Cow;
 

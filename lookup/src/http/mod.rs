@@ -1,4 +1,5 @@
-//! nsqlookupd's HTTP API (reference E.3; V1 format per B.1).
+//! nsqlookupd's HTTP API (docs/lookupd.md#http-api; the V1 format of
+//! docs/http-api.md#conventions).
 //!
 //! [`serve`] runs one connection: decode a request head, route it, read
 //! (and discard: lookupd reads parameters from the query only) the body,

@@ -1,8 +1,8 @@
-//! The nsqlookupd HTTP route table (reference E.3), exact paths as NSQ's
-//! router (httprouter): a known path with another method is 405 (with
-//! `Allow`), `OPTIONS` on a known path is 200 with `Allow`, a known path
-//! plus a trailing slash redirects (301 for GET, 307 otherwise), anything
-//! else (including `/debug/pprof`, decision 6) is 404.
+//! The nsqlookupd HTTP route table (docs/lookupd.md#http-api), exact paths as
+//! NSQ's router (httprouter): a known path with another method is 405 (with
+//! `Allow`), `OPTIONS` on a known path is 200 with `Allow`, a known path plus a
+//! trailing slash redirects (301 for GET, 307 otherwise), anything else
+//! (including `/debug/pprof`, docs/compatibility.md#go-runtime) is 404.
 
 /// An nsqlookupd endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

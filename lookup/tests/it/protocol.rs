@@ -1,5 +1,6 @@
-//! The "  V1" protocol against the real binary: every error text of E.1,
-//! errors are fatal, and REGISTER/UNREGISTER/disconnect effects.
+//! The "  V1" protocol against the real binary: every error text of
+//! docs/lookupd.md#tcp-protocol, errors are fatal, and
+//! REGISTER/UNREGISTER/disconnect effects.
 
 use crate::harness::{identity, Lookupd, Peer};
 

@@ -1,5 +1,5 @@
-//! JSON shapes of nsqlookupd's HTTP API (reference E.3), with NSQ's key
-//! order: structs where NSQ marshals a struct, sorted keys where it
+//! JSON shapes of nsqlookupd's HTTP API (docs/lookupd.md#http-api), with NSQ's
+//! key order: structs where NSQ marshals a struct, sorted keys where it
 //! marshals a Go map. Shared by nsqlookupd (which serializes them) and the
 //! tools that read them (nsqd's channel pre-creation, nsqadmin, clients).
 //!

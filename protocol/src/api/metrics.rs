@@ -1,10 +1,10 @@
-//! `GET /metrics` (an extension, decisions.md): nsqd's `/stats` in the
-//! Prometheus text exposition format, version 0.0.4
+//! `GET /metrics` (an extension, docs/compatibility.md#metrics): nsqd's
+//! `/stats` in the Prometheus text exposition format, version 0.0.4
 //! (`Content-Type: text/plain; version=0.0.4; charset=utf-8`).
 //!
 //! Names are `nsq_topic_<stat>` and `nsq_channel_<stat>` after the `/stats`
-//! JSON keys (and statsd names, reference B.5), with `_total` added to the
-//! counters as Prometheus names them:
+//! JSON keys (and statsd names, docs/http-api.md#statsd), with `_total` added
+//! to the counters as Prometheus names them:
 //!
 //! | family | type | labels |
 //! |---|---|---|

@@ -1,6 +1,7 @@
-//! `/stats` (reference B.3) and `/info` (B.4): field names, order, and the
-//! null-versus-empty rules of J.1 item 15. The text form of `/stats` is in
-//! [`super::stats_text`], the Prometheus form in [`super::metrics`].
+//! `/stats` and `/info` (docs/http-api.md#stats, #info): field names, order,
+//! and the null-versus-empty rules (docs/compatibility.md#null-not-empty). The
+//! text form of `/stats` is in [`super::stats_text`], the Prometheus form in
+//! [`super::metrics`].
 //!
 //! Serialization follows nsqd 1.3.0 key for key (Go's `encoding/json` emits
 //! struct fields in declaration order, and these structs declare them in the
@@ -97,7 +98,7 @@ pub struct ClientStats {
     pub version: String,
     /// "ip:port".
     pub remote_address: String,
-    /// A.4 state number.
+    /// Connection state number (docs/protocol.md#states).
     pub state: i32,
     /// RDY.
     pub ready_count: i64,
@@ -182,7 +183,8 @@ pub struct Quantile {
     pub value: f64,
 }
 
-/// `memory` (Go runtime names; this process's allocator and RSS figures, decision 6).
+/// `memory` (Go runtime names; this process's allocator and RSS figures,
+/// docs/compatibility.md#go-runtime).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct MemoryStats {
@@ -206,7 +208,7 @@ pub struct MemoryStats {
     pub gc_total_runs: u64,
 }
 
-/// `/info` (reference B.4).
+/// `/info` (docs/http-api.md#info).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Info {

@@ -198,7 +198,7 @@ fn split_host_port_port(hostport: &str) -> &str {
 /// `e2e_processing_latency` as the text form shows it (`quantile.Result.String`):
 /// each percentile's value through [`nanos_to_human`], joined by `", "`;
 /// empty when percentiles are off, which leaves the trailing space after
-/// `e2e%:` (reference J.3 item 7).
+/// `e2e%:`, as NSQ's does.
 pub fn e2e_text(e: &E2eLatency) -> String {
     let parts: Vec<String> = e
         .percentiles

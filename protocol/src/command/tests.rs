@@ -338,6 +338,79 @@ fn pipelined_commands_decode_one_by_one() {
     assert_eq!(count, sample_requests().len());
 }
 
+fn at_eof(buf: &[u8]) -> Option<String> {
+    assert_eq!(
+        decode_command(buf, &limits()).unwrap(),
+        Decoded::Incomplete,
+        "complete: {buf:?}"
+    );
+    decode_at_eof(buf, &limits()).map(|e| {
+        assert!(e.is_fatal(), "{e}");
+        e.to_string()
+    })
+}
+
+#[test]
+fn a_body_cut_short_by_eof_gets_the_error_of_the_read_that_came_up_short() {
+    let cases: [(&[u8], &str); 12] = [
+        (
+            b"PUB t\n",
+            "E_BAD_MESSAGE PUB failed to read message body size",
+        ),
+        (
+            b"PUB t\n\0\0",
+            "E_BAD_MESSAGE PUB failed to read message body size",
+        ),
+        (
+            b"PUB t\n\0\0\0\x05abc",
+            "E_BAD_MESSAGE PUB failed to read message body",
+        ),
+        (
+            b"DPUB t 10\n\0\0\0\x05",
+            "E_BAD_MESSAGE DPUB failed to read message body",
+        ),
+        (
+            b"IDENTIFY\n\0",
+            "E_BAD_BODY IDENTIFY failed to read body size",
+        ),
+        (
+            b"IDENTIFY\n\0\0\0\x02{",
+            "E_BAD_BODY IDENTIFY failed to read body",
+        ),
+        (
+            b"AUTH\n\0\0\0\x09secr",
+            "E_BAD_BODY AUTH failed to read body",
+        ),
+        (b"MPUB t\n\0\0", "E_BAD_BODY MPUB failed to read body size"),
+        (
+            b"MPUB t\n\0\0\0\x20\0\0",
+            "E_BAD_BODY MPUB failed to read message count",
+        ),
+        (
+            b"MPUB t\n\0\0\0\x20\0\0\0\x02\0\0\0\x01a\0\0",
+            "E_BAD_MESSAGE MPUB failed to read message(1) body size",
+        ),
+        (
+            b"MPUB t\n\0\0\0\x20\0\0\0\x02\0\0\0\x01a\0\0\0\x03b",
+            "E_BAD_MESSAGE MPUB failed to read message body",
+        ),
+        (
+            b"MPUB t\n\0\0\0\x20\0\0\0\0",
+            "E_BAD_BODY MPUB invalid message count 0",
+        ),
+    ];
+    for (buf, want) in cases {
+        assert_eq!(at_eof(buf).as_deref(), Some(want), "{buf:?}");
+    }
+}
+
+#[test]
+fn an_unfinished_command_line_or_bodiless_command_closes_quietly_at_eof() {
+    for buf in [&b""[..], b"PUB t", b"NOP", b"SUB t c", b"IDENTIFY"] {
+        assert_eq!(at_eof(buf), None, "{buf:?}");
+    }
+}
+
 fn name() -> impl Strategy<Value = String> {
     "[.a-zA-Z0-9_-]{1,54}(#ephemeral)?"
 }
@@ -384,6 +457,21 @@ proptest! {
             decode(&wire).0,
             Command::Sub(Ok(Sub { topic: &topic, channel: &channel }))
         );
+    }
+
+    #[test]
+    fn every_strict_prefix_of_a_publish_gets_an_answer_at_eof(body in proptest::collection::vec(any::<u8>(), 1..50), cut in 0usize..1000) {
+        for request in [Request::Pub("t", &body), Request::Mpub("t", &[&body, &body])] {
+            let wire = encoded(request);
+            let line = wire.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let at = line + cut % (wire.len() - line);
+            prop_assert!(decode_at_eof(&wire[..at], &limits()).is_some(), "cut at {}", at);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_at_eof(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_at_eof(&data, &limits());
     }
 
     #[test]

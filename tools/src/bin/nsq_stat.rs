@@ -1,6 +1,6 @@
 //! nsq_stat: poll `/stats` of every nsqd holding `--topic` and print one
 //! aggregated line per `--interval` for `--channel`, with NSQ's columns and
-//! header cadence (reference G.6).
+//! header cadence (docs/utilities.md#nsq_stat).
 
 use std::time::Duration;
 

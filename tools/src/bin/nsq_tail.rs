@@ -1,5 +1,5 @@
 //! nsq_tail: consume topics and print message bodies to stdout, one per
-//! line (reference G.1).
+//! line (docs/utilities.md#nsq_tail).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
-//! nsq_to_file: archive topics to newline-delimited files (reference G.3).
-//! One consumer and one file logger per topic; topics given with `--topic`
-//! or discovered through lookupd every `--topic-refresh` (filtered by
-//! `--topic-pattern`).
+//! nsq_to_file: archive topics to newline-delimited files
+//! (docs/utilities.md#nsq_to_file). One consumer and one file logger per topic;
+//! topics given with `--topic` or discovered through lookupd every
+//! `--topic-refresh` (filtered by `--topic-pattern`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! nsq_to_http: consume a topic and make an HTTP(S) request per message
-//! (reference G.4). Success is a 2xx for POST and exactly 200 for GET; a
-//! failure REQueues the message with backoff. `--status-every` logs
+//! (docs/utilities.md#nsq_to_http). Success is a 2xx for POST and exactly 200
+//! for GET; a failure REQueues the message with backoff. `--status-every` logs
 //! timing percentiles per destination and in aggregate.
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! nsq_to_nsq: consume topics and republish to other nsqds over TCP, with
 //! optional JSON filtering; a message is FINed when its publish succeeded
-//! and REQueued (with backoff) when it failed (reference G.5). The
-//! destination is marked good or bad for `--mode` when the reply arrives;
+//! and REQueued (with backoff) when it failed (docs/utilities.md#nsq_to_nsq).
+//! The destination is marked good or bad for `--mode` when the reply arrives;
 //! every reply is timed for `--status-every`.
 
 use std::sync::atomic::{AtomicU64, Ordering};

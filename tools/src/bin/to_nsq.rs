@@ -1,5 +1,6 @@
 //! to_nsq: read stdin, split on `--delimiter`, publish every non-empty
-//! record to `--topic` on every `--nsqd-tcp-address` (reference G.2).
+//! record to `--topic` on every `--nsqd-tcp-address`
+//! (docs/utilities.md#to_nsq).
 
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicI64, Ordering};

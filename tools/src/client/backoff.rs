@@ -1,5 +1,5 @@
-//! The consumer's backoff state machine (reference H.7), pure: the caller
-//! feeds it handler results and applies the returned [`Action`] to RDY.
+//! The consumer's backoff state machine (docs/clients.md#backoff), pure: the
+//! caller feeds it handler results and applies the returned [`Action`] to RDY.
 
 use std::time::Duration;
 

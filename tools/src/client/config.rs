@@ -1,6 +1,6 @@
-//! Client options with go-nsq's names and defaults (reference H.8), so
-//! that `--consumer-opt=max_attempts,10` and `--producer-opt` work as they
-//! do for NSQ's tools.
+//! Client options with go-nsq's names and defaults
+//! (docs/clients.md#message-handling), so that `--consumer-opt=max_attempts,10`
+//! and `--producer-opt` work as they do for NSQ's tools.
 
 use std::time::Duration;
 
@@ -306,7 +306,7 @@ impl Config {
         }
     }
 
-    /// The IDENTIFY body (go-nsq's, reference H.1).
+    /// The IDENTIFY body (go-nsq's, docs/clients.md#consumer-bootstrap).
     pub fn identify_json(&self) -> Vec<u8> {
         let ms = |d: Option<Duration>| d.map_or(-1, |d| d.as_millis() as i64);
         serde_json::json!({

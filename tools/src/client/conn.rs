@@ -1,7 +1,7 @@
 //! One V2 connection: dial, magic, IDENTIFY with feature negotiation
-//! (TLS, then snappy or deflate: reference A.6.2, H.3, H.4), AUTH when
-//! required (reference H.1), then a frame reader and a shared command
-//! writer.
+//! (TLS, then snappy or deflate: docs/clients.md#upgrades), AUTH when
+//! required (docs/clients.md#consumer-bootstrap), then a frame reader and a
+//! shared command writer.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -150,21 +150,50 @@ fn expect_response(frame: OwnedFrame, what: &str) -> Result<Vec<u8>, Error> {
 /// Connect, send the magic and IDENTIFY, upgrade the stream as
 /// negotiated, AUTH if the server requires it.
 pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotiated), Error> {
+    // Fail on bad options before dialing.
+    let tls = prepare(addr, cfg)?;
+    let stream = dial(addr, cfg.dial_timeout)?;
+    connect_stream(stream, addr, cfg, tls)
+}
+
+/// [`connect`] over a socket the caller dialed (and may keep a clone of,
+/// to shut it down from another thread).
+pub fn connect_on(
+    stream: TcpStream,
+    addr: &str,
+    cfg: &Config,
+) -> Result<(Writer, FrameReader, Negotiated), Error> {
+    let tls = prepare(addr, cfg)?;
+    connect_stream(stream, addr, cfg, tls)
+}
+
+type TlsSetup = Option<(
+    Arc<rustls::ClientConfig>,
+    rustls::pki_types::ServerName<'static>,
+)>;
+
+/// Check the compression options and build the TLS configuration.
+fn prepare(addr: &str, cfg: &Config) -> Result<TlsSetup, Error> {
     if cfg.snappy && cfg.deflate {
         return Err(Error::Config(
             "cannot enable both deflate and snappy compression".into(),
         ));
     }
-    // Fail on bad TLS options before dialing.
-    let tls_config = if cfg.tls_v1 {
-        Some((
-            transport::client_config(cfg)?,
-            transport::server_name(addr)?,
-        ))
-    } else {
-        None
-    };
-    let stream = dial(addr, cfg.dial_timeout)?;
+    if !cfg.tls_v1 {
+        return Ok(None);
+    }
+    Ok(Some((
+        transport::client_config(cfg)?,
+        transport::server_name(addr)?,
+    )))
+}
+
+fn connect_stream(
+    stream: TcpStream,
+    addr: &str,
+    cfg: &Config,
+    tls_config: TlsSetup,
+) -> Result<(Writer, FrameReader, Negotiated), Error> {
     let _ = stream.set_nodelay(true);
     stream
         .set_write_timeout(Some(cfg.write_timeout))

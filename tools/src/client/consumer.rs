@@ -1,6 +1,6 @@
-//! The consumer (reference H.1, H.6–H.9): one reader thread per nsqd
-//! connection, a pool of handler threads, a control thread for RDY
-//! redistribution and backoff timers, and a lookupd poller.
+//! The consumer (docs/clients.md#consumer-bootstrap, #rdy to #discovery): one
+//! reader thread per nsqd connection, a pool of handler threads, a control
+//! thread for RDY redistribution and backoff timers, and a lookupd poller.
 //!
 //! ```text
 //! nsqd ──frames──▶ reader thread ──Message──▶ queue ──▶ handler threads

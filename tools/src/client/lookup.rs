@@ -1,5 +1,5 @@
-//! nsqlookupd queries (reference H.9): the `/lookup` URL for an address
-//! that may be `host:port` or a full URL, the `X-NSQ-Content-Type` rule
+//! nsqlookupd queries (docs/clients.md#discovery): the `/lookup` URL for an
+//! address that may be `host:port` or a full URL, the `X-NSQ-Content-Type` rule
 //! (without that header the body is the legacy `{"status_code",
 //! "status_txt","data"}` envelope), and `/topics` for topic discovery.
 

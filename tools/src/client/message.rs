@@ -1,5 +1,5 @@
 //! A received message and its responses (FIN, REQ, TOUCH), which may be
-//! sent from any thread, once (reference H.8).
+//! sent from any thread, once (docs/clients.md#message-handling).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

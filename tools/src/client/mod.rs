@@ -1,5 +1,5 @@
 //! The client library: [`Consumer`] and [`Producer`] over blocking TCP, with
-//! go-nsq's conventions (reference H) and option names ([`Config::set`]).
+//! go-nsq's conventions (docs/clients.md) and option names ([`Config::set`]).
 
 pub mod backoff;
 pub mod config;

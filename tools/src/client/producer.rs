@@ -1,6 +1,6 @@
-//! The producer (reference H.2): one lazily opened connection to one nsqd;
-//! every PUB/MPUB/DPUB waits for its own reply, matched strictly in order
-//! (FIFO) because nsqd answers a connection's commands in order.
+//! The producer (docs/clients.md#producers): one lazily opened connection to
+//! one nsqd; every PUB/MPUB/DPUB waits for its own reply, matched strictly in
+//! order (FIFO) because nsqd answers a connection's commands in order.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! RDY distribution across a consumer's nsqd connections (reference H.6),
+//! RDY distribution across a consumer's nsqd connections (docs/clients.md#rdy),
 //! pure: given each connection's state, the RDY each should have.
 
 use std::time::Duration;

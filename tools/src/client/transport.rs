@@ -1,5 +1,5 @@
-//! The stream layers IDENTIFY can negotiate (reference A.6.2, H.3, H.4),
-//! as blocking wrappers over one socket:
+//! The stream layers IDENTIFY can negotiate (docs/clients.md#upgrades,
+//! docs/protocol.md#compression), as blocking wrappers over one socket:
 //!
 //! ```text
 //! read:  socket -> (TLS decrypt) -> (snappy frames | raw inflate) -> NSQ frames

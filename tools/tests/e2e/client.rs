@@ -1,6 +1,6 @@
 //! The client library against real nsqds: RDY shared across connections
-//! (H.6), backoff (H.7), max attempts (H.8), producer ordering, MPUB, DPUB
-//! and error replies (H.2).
+//! (docs/clients.md#rdy), backoff (#backoff), max attempts (#message-handling),
+//! producer ordering, MPUB, DPUB and error replies (#producers).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! The IDENTIFY upgrades (reference A.6.2, H.3, H.4) against our nsqd: TLS,
+//! The IDENTIFY upgrades (docs/clients.md#upgrades) against our nsqd: TLS,
 //! snappy, deflate and TLS + compression for the consumer and the producer,
 //! client certificates, verification failures, and the tools'
 //! `--consumer-opt` / `--producer-opt` spellings.

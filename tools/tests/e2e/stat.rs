@@ -1,4 +1,4 @@
-//! nsq_stat (reference G.6).
+//! nsq_stat (docs/utilities.md#nsq_stat).
 
 use crate::args;
 use crate::harness::*;

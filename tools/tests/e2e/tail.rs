@@ -1,4 +1,4 @@
-//! nsq_tail (reference G.1).
+//! nsq_tail (docs/utilities.md#nsq_tail).
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! nsq_to_file (reference G.3): names, contents, gzip round trip, size
-//! rotation, work dir, SIGHUP, and FIN only after fsync (a crash before the
-//! sync leads to redelivery, not loss).
+//! nsq_to_file (docs/utilities.md#nsq_to_file): names, contents, gzip round
+//! trip, size rotation, work dir, SIGHUP, and FIN only after fsync (a crash
+//! before the sync leads to redelivery, not loss).
 
 use std::io::Read;
 use std::path::Path;

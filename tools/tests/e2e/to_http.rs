@@ -1,4 +1,4 @@
-//! nsq_to_http (reference G.4).
+//! nsq_to_http (docs/utilities.md#nsq_to_http).
 
 use crate::args;
 use crate::harness::*;

@@ -1,4 +1,4 @@
-//! to_nsq (reference G.2).
+//! to_nsq (docs/utilities.md#to_nsq).
 
 use std::time::{Duration, Instant};
 

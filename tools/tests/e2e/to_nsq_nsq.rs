@@ -1,4 +1,4 @@
-//! nsq_to_nsq (reference G.5).
+//! nsq_to_nsq (docs/utilities.md#nsq_to_nsq).
 
 use crate::args;
 use crate::harness::*;
