@@ -15,7 +15,8 @@
 //! * [`clock`]: the process clock and the open-loop [`clock::Schedule`];
 //!   [`body`]: the timestamps carried in each body.
 //! * [`run`]: window, counters and the `/proc` [`run::Meter`];
-//!   [`procstat`]: `/proc` parsing.
+//!   [`procstat`]: `/proc` parsing; [`syscalls`]: the broker's system
+//!   calls counted by perf.
 //! * [`report`]: figures, JSON and text table; [`svg`]: the sweep plot.
 //! * [`error`]: the error type, [`error::BenchError`].
 
@@ -30,3 +31,4 @@ pub mod publisher;
 pub mod report;
 pub mod run;
 pub mod svg;
+pub mod syscalls;

@@ -30,6 +30,11 @@ struct Cli {
     /// Broker PID: CPU seconds, CPU-us per message and RSS from /proc.
     #[arg(long, global = true)]
     broker_pid: Option<u32>,
+    /// Count the broker's system calls per message with `perf stat`
+    /// (needs --broker-pid and perf; wake-ups and context switches are
+    /// always reported with --broker-pid).
+    #[arg(long, global = true)]
+    count_syscalls: bool,
     /// Topic (default: a fresh name per run).
     #[arg(long, global = true)]
     topic: Option<String>,
@@ -215,6 +220,7 @@ fn run(cli: Cli) -> Result<(), BenchError> {
         warmup: secs(cli.warmup),
         duration: secs(cli.duration),
         broker_pid: cli.broker_pid,
+        count_syscalls: cli.count_syscalls,
         topic: cli.topic.clone(),
     };
     let pub_opts = |p: &PubArgs| PubOpts {

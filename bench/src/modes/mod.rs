@@ -27,6 +27,8 @@ pub struct Common {
     pub duration: Duration,
     /// Broker PID for CPU and RSS.
     pub broker_pid: Option<u32>,
+    /// Count the broker's system calls (perf).
+    pub count_syscalls: bool,
     /// Topic (default: a fresh name per run, so runs never see each
     /// other's backlog).
     pub topic: Option<String>,
