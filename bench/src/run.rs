@@ -9,7 +9,6 @@ use crate::procstat::{self, CpuTicks, Memory, Target, TaskTotals};
 use crate::report::{PerMessage, ProcessUsage, Report};
 use crate::syscalls::SyscallCounter;
 
-
 /// The measured window in clock nanoseconds: samples whose (intended)
 /// time falls inside count; warm-up and cool-down do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +115,7 @@ impl Meter {
         let b = broker.map(Target::Pid);
         Meter {
             broker,
-            syscalls: broker
-                .filter(|_| count_syscalls)
-                .map(SyscallCounter::start),
+            syscalls: broker.filter(|_| count_syscalls).map(SyscallCounter::start),
             broker_tasks: broker.and_then(procstat::task_totals),
             broker_cpu: b.and_then(|t| t.cpu()),
             broker_mem: b.and_then(|t| t.memory()).unwrap_or_default(),
