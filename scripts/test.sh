@@ -13,3 +13,6 @@ cargo test --workspace --doc
 # A fresh clone of the committed tree needs nothing outside it (fixture tests
 # run there; no reference to paths or documents outside the repository).
 bash scripts/standalone-check.sh
+# The image, compose file, seccomp profile and units, for real with podman
+# (installs podman and runc itself; builds the release binaries).
+bash scripts/container-test.sh
