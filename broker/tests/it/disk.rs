@@ -1539,3 +1539,72 @@ fn sigkill_with_sync_every_1_loses_nothing_read_ahead_for_a_slow_consumer() {
 fn sigkill_with_sync_every_1_loses_no_acknowledged_dpub() {
     sigkill_after_acks(false, true);
 }
+
+/// Found by nsq-chaos (`--sync`, seed 5): with an early message still in
+/// flight and the later ones finished, the persisted read position is the
+/// unfinished message's (so a crash redelivers it), but the persisted depth
+/// counted only the unfinished messages, not every record from there to the
+/// reader. After a SIGKILL the re-read records used the depth up, it went
+/// negative, and what was published later stayed on disk undelivered.
+#[test]
+fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_publish() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    let flags = ["--sync-every=1", "--mem-queue-size=0"];
+    let nsqd = start_on_with(d, &flags);
+    post(&nsqd, "/topic/create?topic=fl");
+    post(&nsqd, "/channel/create?topic=fl&channel=c");
+    let mut p = nsqd.connect();
+    let old: Vec<String> = (0..20).map(|i| format!("old{i}")).collect();
+    let refs: Vec<&[u8]> = old.iter().map(|b| b.as_bytes()).collect();
+    p.send(Request::Mpub("fl", &refs));
+    p.expect_response("OK");
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(20));
+    let got: Vec<Msg> = (0..20).map(|_| c.expect_message()).collect();
+    // The first stays in flight, the others are finished; nothing more is
+    // read back.
+    c.send(Request::Rdy(0));
+    for m in &got[1..] {
+        c.send(Request::Fin(m.id()));
+    }
+    c.expect_silence(Duration::from_millis(200));
+    // One more, read back and delivered: the metadata is synced with the
+    // floor still at the first message.
+    p.send(Request::Pub("fl", b"mid"));
+    p.expect_response("OK");
+    c.send(Request::Rdy(2));
+    assert_eq!(c.expect_message().body, b"mid");
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe {
+        libc::kill(nsqd.pid() as i32, libc::SIGKILL);
+    }
+    drop((c, p, nsqd));
+    let meta = read_meta(d, "fl:c").expect("fl:c metadata");
+    // old0..old19 and mid are after the persisted read position.
+    assert_eq!(meta.depth, 21, "{meta:?}");
+
+    let nsqd = start_on_with(d, &flags);
+    let mut p = nsqd.connect();
+    p.send(Request::Pub("fl", b"late"));
+    p.expect_response("OK");
+    // One at a time: each read-back batch is then gated by the depth.
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(1));
+    let mut want: HashSet<String> = ["old0", "mid", "late"].map(String::from).into();
+    while !want.is_empty() {
+        match c.try_next_within(Duration::from_secs(4)) {
+            Some(Some(Got::Message(m))) => {
+                want.remove(&body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!("still missing {want:?}, then {other:?}"),
+        }
+    }
+    wait_for_value("depth 0", WAIT, Some((0, 0)), || {
+        depths(&nsqd, "fl", Some("c"))
+    });
+}
