@@ -1247,27 +1247,33 @@ impl DiskQueue {
                 ChunkDecode::Outside => {}
             }
         }
-        let size = need
-            .max(READ_CHUNK as u64)
-            .min(at.end.saturating_sub(at.pos));
-        let data = self
-            .read_at(at.file_num, at.pos, size)
-            .await
-            .map_err(CorruptReason::Io)?;
-        let chunk = Chunk {
-            file_num: at.file_num,
-            start: at.pos,
-            data,
-        };
-        let result = match decode_in_chunk(&chunk, at, &limits) {
-            ChunkDecode::Record(payload, consumed) => Ok((payload, consumed)),
-            ChunkDecode::Bad(e) => Err(CorruptReason::BadLength(e)),
-            ChunkDecode::Need(_) | ChunkDecode::Outside => {
-                Err(CorruptReason::Truncated { end: at.end })
-            }
-        };
-        self.chunk = Some(chunk);
-        result
+        let left = at.end.saturating_sub(at.pos);
+        loop {
+            let size = need.max(READ_CHUNK as u64).min(left);
+            let data = self
+                .read_at(at.file_num, at.pos, size)
+                .await
+                .map_err(CorruptReason::Io)?;
+            let chunk = Chunk {
+                file_num: at.file_num,
+                start: at.pos,
+                data,
+            };
+            let result = match decode_in_chunk(&chunk, at, &limits) {
+                ChunkDecode::Record(payload, consumed) => Ok((payload, consumed)),
+                ChunkDecode::Bad(e) => Err(CorruptReason::BadLength(e)),
+                // A record larger than the chunk just read: read it whole.
+                ChunkDecode::Need(n) if n > size && n <= left => {
+                    need = n;
+                    continue;
+                }
+                ChunkDecode::Need(_) | ChunkDecode::Outside => {
+                    Err(CorruptReason::Truncated { end: at.end })
+                }
+            };
+            self.chunk = Some(chunk);
+            return result;
+        }
     }
 
     /// Up to `size` bytes at `pos` (fewer only at the end of the file).

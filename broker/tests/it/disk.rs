@@ -1608,3 +1608,41 @@ fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_
         depths(&nsqd, "fl", Some("c"))
     });
 }
+
+/// Found by nsq-chaos (64 KiB bodies): a record larger than the 64 KiB
+/// read chunk was taken for a truncated one whenever the chunk in memory
+/// did not already hold its start (the first record of a file, or one
+/// starting right at the end of the previous chunk): the file was renamed
+/// `.bad` and every message in it lost.
+#[test]
+fn messages_larger_than_the_read_chunk_come_back_from_disk() {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=0"]);
+    post(&nsqd, "/topic/create?topic=big");
+    post(&nsqd, "/channel/create?topic=big&channel=c");
+    // Big first (the start of the file), then big ones after small ones
+    // that end exactly where a chunk read ends.
+    let sizes = [100_000, 10, 70_000, 65_536 - 30 - 4, 200_000, 1];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| vec![b'a' + i as u8; n])
+        .collect();
+    let mut p = nsqd.connect();
+    for b in &bodies {
+        p.send(Request::Pub("big", b));
+        p.expect_response("OK");
+    }
+    wait_for_value("all on disk", WAIT, Some((6, 6)), || {
+        depths(&nsqd, "big", Some("c"))
+    });
+    let got = consume(&nsqd, "big", "c", bodies.len());
+    let got: Vec<Vec<u8>> = got.into_iter().map(|m| m.body.to_vec()).collect();
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), sizes.to_vec());
+    assert_eq!(got, bodies);
+    assert!(
+        !list(dir.path()).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(dir.path())
+    );
+}
