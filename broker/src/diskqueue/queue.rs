@@ -289,6 +289,16 @@ fn io_error(op: IoOp, path: &Path, e: GlommioError<()>) -> QueueError {
     }
 }
 
+/// An error that says nothing about the file itself (out of descriptors or
+/// memory, interrupted): the read is tried again later instead of the file
+/// being taken for corrupt and its records dropped.
+fn transient(e: &QueueError) -> bool {
+    matches!(e, QueueError::Io { source, .. } if matches!(
+        source.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR)
+    ))
+}
+
 fn not_found(e: &QueueError) -> bool {
     matches!(e, QueueError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
@@ -665,7 +675,9 @@ impl DiskQueue {
     /// [`DiskQueue::advance`]. `None` when the reader is at the writer.
     ///
     /// Moves past finished files (deleting them) and past corrupt ones
-    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way. The
+    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way; a
+    /// transient error (no descriptor or memory left) is returned instead,
+    /// and the same record is tried again by the next call. The
     /// payload is a slice of a shared read chunk of up to [`READ_CHUNK`]
     /// bytes.
     pub async fn peek(&mut self) -> Result<Option<Bytes>, QueueError> {
@@ -679,6 +691,7 @@ impl DiskQueue {
                     Ok(size) => {
                         self.state.set_read_file_end(file_num, size);
                     }
+                    Err(e) if transient(&e) => return Err(e),
                     Err(e) => {
                         let pos = self.state.read_position().pos;
                         self.corrupt(file_num, pos, CorruptReason::Io(e)).await?;
@@ -696,6 +709,7 @@ impl DiskQueue {
                             payload,
                         });
                     }
+                    Err(CorruptReason::Io(e)) if transient(&e) => return Err(e),
                     Err(reason) => self.corrupt(at.file_num, at.pos, reason).await?,
                 },
             }

@@ -1646,3 +1646,63 @@ fn messages_larger_than_the_read_chunk_come_back_from_disk() {
         list(dir.path())
     );
 }
+
+/// Found by nsq-chaos (a connection flood to the fd limit): a reader that
+/// could not open the next data file for lack of descriptors took the file
+/// for corrupt, renamed it `.bad` and dropped its messages. Such errors say
+/// nothing about the file: the read is tried again.
+#[test]
+fn a_read_without_a_descriptor_left_is_retried_not_taken_for_corruption() {
+    let nsqd = Nsqd::start_with_fd_limit(96, &["--mem-queue-size=0", "--max-bytes-per-file=4096"]);
+    post(&nsqd, "/topic/create?topic=fd");
+    post(&nsqd, "/channel/create?topic=fd&channel=c");
+    let mut p = nsqd.connect();
+    let bodies: Vec<String> = (0..60)
+        .map(|i| format!("{i:03}{}", "x".repeat(500)))
+        .collect();
+    for b in &bodies {
+        p.send(Request::Pub("fd", b.as_bytes()));
+        p.expect_response("OK");
+    }
+    let mut c = nsqd.connect();
+    c.subscribe("fd", "c");
+    // Every descriptor nsqd may open, taken by connections.
+    let mut flood = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !nsqd.log().contains("Too many open files") {
+        assert!(
+            Instant::now() < deadline,
+            "nsqd never ran out of descriptors"
+        );
+        for _ in 0..20 {
+            if let Ok(s) = TcpStream::connect_timeout(&nsqd.tcp, Duration::from_millis(200)) {
+                flood.push(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Now the channel reads its backlog: the first data file cannot be opened.
+    c.send(Request::Rdy(100));
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    let mut seen = HashSet::new();
+    while seen.len() < bodies.len() {
+        match c.try_next_within(WAIT) {
+            Some(Some(Got::Message(m))) => {
+                seen.insert(body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!(
+                "{} of {} delivered, then {other:?}; files: {:?}",
+                seen.len(),
+                bodies.len(),
+                list(&nsqd.data_dir)
+            ),
+        }
+    }
+    assert!(
+        !list(&nsqd.data_dir).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(&nsqd.data_dir)
+    );
+}
