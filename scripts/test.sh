@@ -10,3 +10,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The fault-injection harness against the release binaries (issue 20):
+# 45 s in sync mode (every acknowledged message must survive SIGKILL), 30 s
+# at the defaults. A random seed each time; a failure prints its replay
+# command (scripts/chaos.sh SECONDS --seed=N ...).
+bash scripts/chaos.sh 45 --sync
+bash scripts/chaos.sh 30
