@@ -52,12 +52,15 @@ fn with_message<T: Serialize>(value: &T, errors: &[String]) -> Answer {
     })
 }
 
-/// Unwrap a cluster query, or return its 502.
+/// Unwrap a cluster query, or return its 502. A partial failure adds one
+/// message (NSQ joins a query's errors with newlines, messages with `; `).
 macro_rules! up {
     ($res:expr, $errors:ident) => {
         match $res {
             Ok(Partial { value, errors }) => {
-                $errors.extend(errors);
+                if !errors.is_empty() {
+                    $errors.push(errors.join("\n"));
+                }
                 value
             }
             Err(e) => return upstream_error(&e),
@@ -174,9 +177,10 @@ fn topics(app: &App, req: &Request) -> Answer {
     let mut errors = Vec::new();
     let topics = up!(cluster.topics(), errors);
     if query_get(&req.query, "inactive").as_deref() == Some("true") {
-        let mut inactive: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut inactive: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
         if cluster.lookupd_mode() {
-            let found = crate::upstream::fan_out(&topics, |t| {
+            let names = topics.unwrap_or_default();
+            let found = crate::upstream::fan_out(&names, |t| {
                 let producers = cluster
                     .topic_producers(t)
                     .map(|p| p.value)
@@ -195,7 +199,7 @@ fn topics(app: &App, req: &Request) -> Answer {
         }
         #[derive(Serialize)]
         struct R {
-            topics: BTreeMap<String, Vec<String>>,
+            topics: BTreeMap<String, Option<Vec<String>>>,
             message: String,
         }
         return Answer::json(&R {
@@ -205,7 +209,7 @@ fn topics(app: &App, req: &Request) -> Answer {
     }
     #[derive(Serialize)]
     struct R {
-        topics: Vec<String>,
+        topics: Option<Vec<String>>,
         message: String,
     }
     Answer::json(&R {
@@ -234,7 +238,7 @@ fn channel(app: &App, topic: &str, channel: &str) -> Answer {
     let mut agg: Option<ChannelStats> = None;
     for c in per_node
         .iter()
-        .flat_map(|t| t.channels.iter())
+        .flat_map(|t| t.channels.iter().flatten())
         .filter(|c| c.channel_name == channel)
     {
         agg.get_or_insert_with(|| ChannelStats::aggregate(topic, channel))
@@ -252,11 +256,11 @@ fn nodes(app: &App) -> Answer {
     let producers = up!(app.cluster().producers(), errors);
     #[derive(Serialize)]
     struct R {
-        nodes: Vec<Producer>,
+        nodes: Option<Vec<Producer>>,
         message: String,
     }
     Answer::json(&R {
-        nodes: producers,
+        nodes: (!producers.is_empty()).then_some(producers),
         message: warn_msg(&errors),
     })
 }
@@ -281,21 +285,24 @@ fn node(app: &App, req: &Request, node: &str) -> Answer {
     let topics = up!(cluster.nsqd_stats(&[producer], "", "", clients), errors);
     let total_clients: usize = topics
         .iter()
-        .flat_map(|t| t.channels.iter())
-        .map(|c| c.clients.len().max(c.client_count.max(0) as usize))
+        .flat_map(|t| t.channels.iter().flatten())
+        .map(|c| {
+            let listed = c.clients.as_ref().map_or(0, Vec::len);
+            listed.max(c.client_count.max(0) as usize)
+        })
         .sum();
     let total_messages: u64 = topics.iter().map(|t| t.message_count).sum();
     #[derive(Serialize)]
     struct R<'a> {
         node: &'a str,
-        topics: Vec<TopicStats>,
+        topics: Option<Vec<TopicStats>>,
         total_messages: u64,
         total_clients: usize,
         message: String,
     }
     Answer::json(&R {
         node,
-        topics,
+        topics: (!topics.is_empty()).then_some(topics),
         total_messages,
         total_clients,
         message: warn_msg(&errors),
@@ -325,7 +332,13 @@ fn topics_summary(app: &App) -> Answer {
     let cluster = app.cluster();
     let mut errors = Vec::new();
     let producers = up!(cluster.producers(), errors);
-    let per_node = up!(cluster.nsqd_stats(&producers, "", "", false), errors);
+    // Unlike /api/counter (NSQ: 502 when there is no nsqd), an empty
+    // cluster is an empty list here.
+    let per_node = if producers.is_empty() {
+        Vec::new()
+    } else {
+        up!(cluster.nsqd_stats(&producers, "", "", false), errors)
+    };
     #[derive(Serialize)]
     struct Row {
         topic_name: String,
@@ -345,8 +358,8 @@ fn topics_summary(app: &App) -> Answer {
         .map(|t| Row {
             depth: t.depth,
             message_count: t.message_count,
-            channel_count: t.channels.len(),
-            node_count: t.nodes.len(),
+            channel_count: t.channels.as_ref().map_or(0, Vec::len),
+            node_count: t.nodes.as_ref().map_or(0, Vec::len),
             paused: t.paused,
             topic_name: t.topic_name,
         })
@@ -422,25 +435,20 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
     serde_json::from_slice(body).map_err(|e| Answer::error(400, &e.to_string()))
 }
 
-/// `{"message": ""|"WARNING: …"}`.
+/// An action's answer: `{"message": ""|"WARNING: …"}`. As NSQ, every
+/// upstream call that failed is a warning (one message, a line each); only
+/// failing to find the producers at all is a 502.
 fn done(errors: &[String]) -> Answer {
     #[derive(Serialize)]
     struct R {
         message: String,
     }
-    Answer::json(&R {
-        message: warn_msg(errors),
-    })
-}
-
-/// Run `post_all`, collecting its warnings; the 502 if all failed.
-macro_rules! post {
-    ($cluster:expr, $addrs:expr, $path:expr, $errors:ident) => {
-        match $cluster.post_all($addrs, $path) {
-            Ok(errs) => $errors.extend(errs),
-            Err(e) => return upstream_error(&e),
-        }
+    let message = if errors.is_empty() {
+        String::new()
+    } else {
+        format!("WARNING: {}", errors.join("\n"))
     };
+    Answer::json(&R { message })
 }
 
 fn http_addrs(producers: &[Producer]) -> Vec<String> {
@@ -463,42 +471,19 @@ fn create_topic_channel(app: &App, req: &Request) -> Answer {
     let tq = format!("topic={}", q(&body.topic));
     let cq = format!("{tq}&channel={}", q(&body.channel));
     if cluster.lookupd_mode() {
-        post!(
-            cluster,
-            &cluster.lookupds,
-            &format!("/topic/create?{tq}"),
-            errors
-        );
+        errors.extend(cluster.post_all(&cluster.lookupds, &format!("/topic/create?{tq}")));
         if !body.channel.is_empty() {
-            post!(
-                cluster,
-                &cluster.lookupds,
-                &format!("/channel/create?{cq}"),
-                errors
-            );
+            errors.extend(cluster.post_all(&cluster.lookupds, &format!("/channel/create?{cq}")));
             let producers = up!(cluster.topic_producers(&body.topic), errors);
-            post!(
-                cluster,
-                &http_addrs(&producers),
-                &format!("/channel/create?{cq}"),
-                errors
+            errors.extend(
+                cluster.post_all(&http_addrs(&producers), &format!("/channel/create?{cq}")),
             );
         }
     } else {
         // Static mode (no lookupd to register with): create on every nsqd.
-        post!(
-            cluster,
-            &cluster.nsqds,
-            &format!("/topic/create?{tq}"),
-            errors
-        );
+        errors.extend(cluster.post_all(&cluster.nsqds, &format!("/topic/create?{tq}")));
         if !body.channel.is_empty() {
-            post!(
-                cluster,
-                &cluster.nsqds,
-                &format!("/channel/create?{cq}"),
-                errors
-            );
+            errors.extend(cluster.post_all(&cluster.nsqds, &format!("/channel/create?{cq}")));
         }
     }
     notify::send(
@@ -541,7 +526,7 @@ fn action(app: &App, req: &Request, topic: &str, channel: &str) -> Answer {
             format!("{}_channel", body.action),
         )
     };
-    post!(cluster, &http_addrs(&producers), &path, errors);
+    errors.extend(cluster.post_all(&http_addrs(&producers), &path));
     notify::send(app, notify::action(app, req, &what, topic, channel, ""));
     done(&errors)
 }
@@ -557,9 +542,9 @@ fn delete(app: &App, req: &Request, topic: &str, channel: &str) -> Answer {
         format!("/channel/delete?topic={}&channel={}", q(topic), q(channel))
     };
     if cluster.lookupd_mode() {
-        post!(cluster, &cluster.lookupds, &path, errors);
+        errors.extend(cluster.post_all(&cluster.lookupds, &path));
     }
-    post!(cluster, &http_addrs(&producers), &path, errors);
+    errors.extend(cluster.post_all(&http_addrs(&producers), &path));
     let what = if channel.is_empty() {
         "delete_topic"
     } else {
@@ -585,18 +570,20 @@ fn tombstone(app: &App, req: &Request, node: &str) -> Answer {
     let mut errors = Vec::new();
     let tq = format!("topic={}", q(&body.topic));
     if cluster.lookupd_mode() {
-        post!(
-            cluster,
+        errors.extend(cluster.post_all(
             &cluster.lookupds,
             &format!("/topic/tombstone?{tq}&node={}", q(node)),
-            errors
-        );
+        ));
     }
     let addr = match cluster.producers() {
         Ok(p) => find_node(p.value, node).map_or_else(|| node.to_string(), |p| p.http_addr),
         Err(_) => node.to_string(),
     };
-    post!(cluster, &[addr], &format!("/topic/delete?{tq}"), errors);
+    // NSQ asks the node itself first: an nsqd that does not answer is a 502.
+    if let Err(e) = cluster.client.get_json::<serde_json::Value>(&addr, "/info") {
+        return upstream_error(&format!("failed to query any nsqd: {e}"));
+    }
+    errors.extend(cluster.post_all(&[addr], &format!("/topic/delete?{tq}")));
     notify::send(
         app,
         notify::action(app, req, "tombstone_topic_producer", &body.topic, "", node),
@@ -604,20 +591,20 @@ fn tombstone(app: &App, req: &Request, node: &str) -> Answer {
     done(&errors)
 }
 
+/// `GET /api/graphite?metric=rate&target=…`: the per-second rate of the
+/// window [-2 intervals, -1 interval] from graphite's `/render`. As NSQ:
+/// 500 `INTERNAL_ERROR` when graphite cannot be asked (no `--graphite-url`
+/// included) or gives no data point, `N/A` for a negative one.
 fn graphite(app: &App, req: &Request) -> Answer {
     if query_get(&req.query, "metric").as_deref() != Some("rate") {
         return Answer::error(400, "INVALID_ARG_METRIC");
     }
-    let Some(target) = query_get(&req.query, "target").filter(|t| !t.is_empty()) else {
+    let Some(target) = query_get(&req.query, "target") else {
         return Answer::error(400, "INVALID_ARG_TARGET");
     };
-    #[derive(Serialize)]
-    struct R {
-        rate: String,
-    }
-    let na = || Answer::json(&R { rate: "N/A".into() });
+    let failed = || Answer::error(500, "INTERNAL_ERROR");
     let Some((host, base)) = graphite_base(app) else {
-        return na();
+        return failed();
     };
     let secs = app.opts.flags.statsd_interval.as_secs().max(1);
     let path = format!(
@@ -626,21 +613,32 @@ fn graphite(app: &App, req: &Request) -> Answer {
         secs * 2,
         secs
     );
-    let Ok(v) = app.client.get_json::<serde_json::Value>(&host, &path) else {
-        return na();
+    let value = match app.client.get_json::<serde_json::Value>(&host, &path) {
+        Ok(v) => v
+            .get(0)
+            .and_then(|s| s.get("datapoints"))
+            .and_then(|d| d.get(0))
+            .and_then(|p| p.get(0))
+            .and_then(serde_json::Value::as_f64),
+        Err(e) => {
+            crate::log!(Error, "graphite request failed - {e}");
+            None
+        }
     };
-    let value = v
-        .get(0)
-        .and_then(|s| s.get("datapoints"))
-        .and_then(|d| d.get(0))
-        .and_then(|p| p.get(0))
-        .and_then(serde_json::Value::as_f64);
-    match value {
-        Some(x) => Answer::json(&R {
-            rate: format!("{:.2}", x / secs as f64),
-        }),
-        None => na(),
+    let Some(x) = value else {
+        return failed();
+    };
+    #[derive(Serialize)]
+    struct R {
+        rate: String,
     }
+    Answer::json(&R {
+        rate: if x < 0.0 {
+            "N/A".into()
+        } else {
+            format!("{:.2}", x / secs as f64)
+        },
+    })
 }
 
 /// `--graphite-url` as (host:port, path prefix).

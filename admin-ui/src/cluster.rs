@@ -41,8 +41,9 @@ pub struct ProducerTopic {
 /// An nsqd (Go's `clusterinfo.Producer`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Producer {
-    /// `<lookupd>/<remote_address>` per lookupd that knows it.
-    pub remote_addresses: Vec<String>,
+    /// `<lookupd>/<remote_address>` per lookupd that knows it (static
+    /// mode: null, as NSQ).
+    pub remote_addresses: Option<Vec<String>>,
     /// As lookupd sees it.
     pub remote_address: String,
     /// OS hostname.
@@ -55,8 +56,8 @@ pub struct Producer {
     pub http_port: i64,
     /// Version.
     pub version: String,
-    /// Topics it registered.
-    pub topics: Vec<ProducerTopic>,
+    /// Topics it registered (none: null, as NSQ).
+    pub topics: Option<Vec<ProducerTopic>>,
     /// Older than the newest version seen.
     pub out_of_date: bool,
     /// Where nsqadmin reaches its HTTP API (static mode: the configured
@@ -66,6 +67,11 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// Whether it has `topic`.
+    pub fn has_topic(&self, topic: &str) -> bool {
+        self.topics.iter().flatten().any(|t| t.topic == topic)
+    }
+
     /// The node name: `broadcast_address:http_port` (IPv6 in brackets).
     pub fn node(&self) -> String {
         if self.broadcast_address.contains(':') {
@@ -122,12 +128,20 @@ fn collect<T>(
         }
     }
     if n > 0 && out.value.is_empty() {
-        return Err(format!(
-            "Failed to query any {what}: {}",
-            out.errors.join("; ")
-        ));
+        return Err(all_failed(what, &out.errors));
     }
     Ok(out)
+}
+
+/// NSQ's message when no upstream answered (its error list joins with
+/// newlines).
+fn all_failed(what: &str, errors: &[String]) -> Total {
+    format!("failed to query any {what}: {}", errors.join("\n"))
+}
+
+/// A list NSQ builds by appending: null when nothing was appended.
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
 }
 
 impl Cluster {
@@ -136,8 +150,8 @@ impl Cluster {
         !self.lookupds.is_empty()
     }
 
-    /// Every topic name, sorted.
-    pub fn topics(&self) -> Res<Vec<String>> {
+    /// Every topic name, sorted (none: null, as NSQ).
+    pub fn topics(&self) -> Res<Option<Vec<String>>> {
         if self.lookupd_mode() {
             let r = collect(
                 "nsqlookupd",
@@ -147,7 +161,7 @@ impl Cluster {
             )?;
             let set: BTreeSet<String> = r.value.into_iter().flat_map(|t| t.topics).collect();
             Ok(Partial {
-                value: set.into_iter().collect(),
+                value: non_empty(set.into_iter().collect()),
                 errors: r.errors,
             })
         } else {
@@ -158,14 +172,14 @@ impl Cluster {
                 .flat_map(|(_, s, _)| s.topics.iter().flatten().map(|t| t.topic_name.clone()))
                 .collect();
             Ok(Partial {
-                value: set.into_iter().collect(),
+                value: non_empty(set.into_iter().collect()),
                 errors: r.errors,
             })
         }
     }
 
-    /// Channels lookupd knows for `topic` (union, sorted).
-    pub fn lookupd_topic_channels(&self, topic: &str) -> Res<Vec<String>> {
+    /// Channels lookupd knows for `topic` (union, sorted; none: null).
+    pub fn lookupd_topic_channels(&self, topic: &str) -> Res<Option<Vec<String>>> {
         let path = format!("/channels?topic={}", q(topic));
         let r = collect(
             "nsqlookupd",
@@ -175,21 +189,21 @@ impl Cluster {
         )?;
         let set: BTreeSet<String> = r.value.into_iter().flat_map(|c| c.channels).collect();
         Ok(Partial {
-            value: set.into_iter().collect(),
+            value: non_empty(set.into_iter().collect()),
             errors: r.errors,
         })
     }
 
-    /// nsqd producing `topic` per lookupd `/lookup` (a 404 = none).
+    /// nsqd producing `topic` per lookupd `/lookup`. As in NSQ, a lookupd
+    /// that does not know the topic (404) counts as a failed one.
     fn lookupd_topic_producers(&self, topic: &str) -> Res<Vec<Producer>> {
         let path = format!("/lookup?topic={}", q(topic));
         let r = collect(
             "nsqlookupd",
             fan_out(&self.lookupds, |a| {
-                match self.client.get_json::<LookupResponse>(a, &path) {
-                    Err(e) if e.status() == Some(404) => Ok((a.clone(), LookupResponse::default())),
-                    r => r.map(|l| (a.clone(), l)),
-                }
+                self.client
+                    .get_json::<LookupResponse>(a, &path)
+                    .map(|l| (a.clone(), l))
             }),
         )?;
         let mut by_node: BTreeMap<String, Producer> = BTreeMap::new();
@@ -210,6 +224,7 @@ impl Cluster {
                     .entry(node)
                     .or_insert(prod)
                     .remote_addresses
+                    .get_or_insert_with(Vec::new)
                     .push(format!("{lookupd}/{}", p.remote_address));
             }
         }
@@ -265,18 +280,20 @@ impl Cluster {
                 let entry = by_node.entry(node).or_insert(prod);
                 entry
                     .remote_addresses
+                    .get_or_insert_with(Vec::new)
                     .push(format!("{lookupd}/{}", n.remote_address));
                 for (i, t) in n.topics.iter().enumerate() {
                     let tomb = n.tombstones.get(i).copied().unwrap_or(false);
-                    match entry.topics.iter_mut().find(|pt| &pt.topic == t) {
+                    let topics = entry.topics.get_or_insert_with(Vec::new);
+                    match topics.iter_mut().find(|pt| &pt.topic == t) {
                         Some(pt) => pt.tombstoned |= tomb,
-                        None => entry.topics.push(ProducerTopic {
+                        None => topics.push(ProducerTopic {
                             topic: t.clone(),
                             tombstoned: tomb,
                         }),
                     }
+                    topics.sort();
                 }
-                entry.topics.sort();
             }
         }
         Ok(Partial {
@@ -324,14 +341,14 @@ impl Cluster {
                     .collect();
                 topics.sort();
                 Producer {
-                    remote_addresses: Vec::new(),
+                    remote_addresses: None,
                     remote_address: String::new(),
                     hostname: info.hostname,
                     broadcast_address: info.broadcast_address,
                     tcp_port: info.tcp_port,
                     http_port: info.http_port,
                     version: info.version,
-                    topics,
+                    topics: non_empty(topics),
                     out_of_date: false,
                     http_addr: addr,
                 }
@@ -350,17 +367,14 @@ impl Cluster {
         }
         let r = self.static_producers()?;
         Ok(Partial {
-            value: r
-                .value
-                .into_iter()
-                .filter(|p| p.topics.iter().any(|t| t.topic == topic))
-                .collect(),
+            value: r.value.into_iter().filter(|p| p.has_topic(topic)).collect(),
             errors: r.errors,
         })
     }
 
     /// The per-node topics of these producers' `/stats` (sorted by topic,
-    /// then host), optionally filtered by topic and channel.
+    /// then host), optionally filtered by topic and channel. As in NSQ, no
+    /// producer at all counts as every nsqd failing.
     pub fn nsqd_stats(
         &self,
         producers: &[Producer],
@@ -374,6 +388,9 @@ impl Cluster {
         }
         if !channel.is_empty() {
             path.push_str(&format!("&channel={}", q(channel)));
+        }
+        if producers.is_empty() {
+            return Err(all_failed("nsqd", &[]));
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -404,15 +421,13 @@ impl Cluster {
         })
     }
 
-    /// POST `path` to every address; the error lines of the failures, or
-    /// Err if every call failed.
-    pub fn post_all(&self, addrs: &[String], path: &str) -> Result<Vec<String>, Total> {
-        let what = path.split('?').next().unwrap_or(path);
-        collect(
-            &format!("upstream for {what}"),
-            fan_out(addrs, |a| self.client.post(a, path)),
-        )
-        .map(|p| p.errors)
+    /// POST `path` to every address; the error lines of the failures
+    /// (NSQ reports them as warnings, even when every call failed).
+    pub fn post_all(&self, addrs: &[String], path: &str) -> Vec<String> {
+        fan_out(addrs, |a| self.client.post(a, path))
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect()
     }
 }
 

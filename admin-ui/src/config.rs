@@ -1,6 +1,8 @@
 //! `GET/PUT /config/:opt` (docs/nsqadmin.md#api): read any option by its
 //! config-file name; change `nsqlookupd_http_addresses` and `log_level` at
-//! run time. Only from `--allow-config-from-cidr`.
+//! run time. Only from `--allow-config-from-cidr`. As NSQ's nsqadmin, a
+//! string option comes back as raw text, any other as JSON; a PUT without
+//! a body (or over 1 MiB) is 413 `INVALID_VALUE`.
 
 use serde_json::{json, Value};
 
@@ -16,6 +18,9 @@ pub fn handle(app: &App, req: &Request, opt: &str) -> Answer {
         return Answer::error(403, "FORBIDDEN");
     }
     if req.method == "PUT" {
+        if req.body.is_empty() || req.body.len() > 1024 * 1024 {
+            return Answer::error(413, "INVALID_VALUE");
+        }
         match opt {
             "nsqlookupd_http_addresses" => {
                 let Ok(list) = serde_json::from_slice::<Vec<String>>(&req.body) else {
@@ -36,6 +41,15 @@ pub fn handle(app: &App, req: &Request, opt: &str) -> Answer {
         }
     }
     match value(app, opt) {
+        Some(Value::String(text)) => {
+            let mut a = Answer::plain("text/plain; charset=utf-8", text.into_bytes());
+            a.nsq_v1 = true;
+            if a.body.is_empty() {
+                // An empty answer carries no Content-Type (Go's server).
+                a.content_type = None;
+            }
+            a
+        }
         Some(v) => Answer::json(&v),
         None => Answer::error(400, "INVALID_OPTION"),
     }

@@ -1,83 +1,123 @@
-//! The JSON shapes of nsqadmin's API (docs/nsqadmin.md#api; Go's `clusterinfo`
-//! types, key for key) and the pure aggregation of per-nsqd `/stats` into
-//! them: one [`TopicStats`] / [`ChannelStats`] per nsqd, summed into a
-//! cluster-wide one whose `node` is `"*"` and whose `nodes` lists the parts.
+//! The JSON shapes of nsqadmin's API, key for key and `null` for `null` as
+//! NSQ 1.3.0's nsqadmin writes them (docs/nsqadmin.md#api, which lists
+//! where we differ), and the pure aggregation of per-nsqd `/stats` into
+//! them.
+//!
+//! A per-node entry is what one nsqd reported (`node` = its
+//! `broadcast_address:http_port`, `nodes` null, `clients` as nsqd sent
+//! them: null without `include_clients`). An aggregate has `node` `"*"` and
+//! lists its parts in `nodes`. Where NSQ lists a channel present on a
+//! single nsqd inside a topic, it shows that node's entry itself, and so
+//! do we. Unlike NSQ (whose aggregation writes into the first node's
+//! entries), the per-node entries keep their own figures and an aggregate
+//! lists every node, the first one included.
 
 use std::collections::BTreeMap;
 
 use nsq_protocol::api::stats as nsqd;
+use nsq_protocol::api::stats::go_float;
 use serde::Serialize;
 
-/// One quantile across nodes (a Go map: keys sorted).
+/// One quantile (a Go `map[string]float64`: keys sorted).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Percentile {
-    /// Mean of the nodes' values.
+    /// Mean over the nodes, weighted by their sample counts.
+    #[serde(serialize_with = "go_float")]
     pub average: f64,
-    /// How many nodes reported this quantile.
+    /// Samples behind it.
+    #[serde(serialize_with = "go_float")]
     pub count: f64,
-    /// Largest value (ns).
+    /// Largest node value (ns).
+    #[serde(serialize_with = "go_float")]
     pub max: f64,
-    /// Smallest value (ns).
+    /// Smallest node value (ns).
+    #[serde(serialize_with = "go_float")]
     pub min: f64,
     /// The quantile, e.g. 0.99.
+    #[serde(serialize_with = "go_float")]
     pub quantile: f64,
+    /// The value nsqd reported: in a node's entry (and, as in NSQ, kept
+    /// in an aggregate started from one).
+    #[serde(
+        serialize_with = "go_float_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub value: Option<f64>,
 }
 
-/// `e2e_processing_latency` of an nsqadmin answer.
+fn go_float_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    go_float(&v.unwrap_or_default(), s)
+}
+
+/// `e2e_processing_latency` as nsqadmin shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct E2eAggregate {
+pub struct E2e {
     /// Samples.
     pub count: u64,
     /// Per quantile (null when no node reports percentiles).
     pub percentiles: Option<Vec<Percentile>>,
-    /// Topic.
+    /// Topic: empty in a node's entry (nsqd does not send it).
     pub topic: String,
-    /// Channel (empty for a topic).
+    /// Channel: likewise.
     pub channel: String,
-    /// Node (`*` for an aggregate).
+    /// `*` once aggregated, else empty.
     pub host: String,
 }
 
-impl E2eAggregate {
-    /// One node's figures.
-    fn from_node(e: &nsqd::E2eLatency, topic: &str, channel: &str, host: &str) -> E2eAggregate {
-        let mut agg = E2eAggregate {
-            topic: topic.into(),
-            channel: channel.into(),
-            host: host.into(),
-            ..E2eAggregate::default()
-        };
-        agg.count = e.count;
-        if let Some(ps) = &e.percentiles {
-            agg.percentiles = Some(
+impl E2e {
+    /// One node's figures, as NSQ reads them from `/stats`.
+    fn from_node(e: &nsqd::E2eLatency) -> E2e {
+        E2e {
+            count: e.count,
+            percentiles: e.percentiles.as_ref().map(|ps| {
                 ps.iter()
                     .map(|p| Percentile {
                         average: p.value,
-                        count: 1.0,
+                        count: e.count as f64,
                         max: p.value,
                         min: p.value,
                         quantile: p.quantile,
+                        value: Some(p.value),
                     })
-                    .collect(),
-            );
+                    .collect()
+            }),
+            ..E2e::default()
         }
-        agg
     }
 
-    /// Fold another node's figures in.
-    fn add(&mut self, other: &E2eAggregate) {
+    /// An empty aggregate.
+    fn aggregate(topic: &str, channel: &str) -> E2e {
+        E2e {
+            topic: topic.into(),
+            channel: channel.into(),
+            host: "*".into(),
+            ..E2e::default()
+        }
+    }
+
+    /// Fold another node's figures in (NSQ's merge: counts summed, the
+    /// average weighted by counts; the min is the smallest value).
+    fn add(&mut self, other: &E2e) {
+        self.host = "*".into();
         self.count += other.count;
         for p in other.percentiles.iter().flatten() {
             let mine = self.percentiles.get_or_insert_with(Vec::new);
             match mine.iter_mut().find(|m| m.quantile == p.quantile) {
                 Some(m) => {
-                    let n = m.count + p.count;
-                    m.average = (m.average * m.count + p.average * p.count) / n;
-                    m.count = n;
-                    m.min = m.min.min(p.min);
                     m.max = m.max.max(p.max);
+                    m.min = m.min.min(p.min);
+                    m.count += p.count;
+                    m.average = if m.count == 0.0 {
+                        0.0
+                    } else {
+                        m.average + (p.average - m.average) * p.count / m.count
+                    };
                 }
-                None => mine.push(p.clone()),
+                None => mine.push(Percentile {
+                    average: if p.count == 0.0 { 0.0 } else { p.average },
+                    value: None,
+                    ..p.clone()
+                }),
             }
         }
     }
@@ -167,12 +207,17 @@ impl ClientStats {
     }
 }
 
+/// Order of nodes in an aggregate: by hostname (as NSQ), then node.
+fn by_host<T>(key: impl Fn(&T) -> (&str, &str)) -> impl Fn(&T, &T) -> std::cmp::Ordering {
+    move |a, b| key(a).cmp(&key(b))
+}
+
 /// A channel on one nsqd, or summed over nodes (`node` = `*`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChannelStats {
     /// Node, or `*`.
     pub node: String,
-    /// nsqd hostname (empty for an aggregate).
+    /// nsqd hostname (an aggregate of a channel view: empty).
     pub hostname: String,
     /// Topic.
     pub topic_name: String,
@@ -196,14 +241,14 @@ pub struct ChannelStats {
     pub message_count: u64,
     /// Clients.
     pub client_count: i64,
-    /// Per node (aggregates only).
-    pub nodes: Vec<ChannelStats>,
-    /// Clients (empty when not asked for).
-    pub clients: Vec<ClientStats>,
+    /// Per node (aggregates only; else null).
+    pub nodes: Option<Vec<ChannelStats>>,
+    /// Clients (null when not asked for, or none in an aggregate).
+    pub clients: Option<Vec<ClientStats>>,
     /// Paused anywhere.
     pub paused: bool,
     /// Latency.
-    pub e2e_processing_latency: E2eAggregate,
+    pub e2e_processing_latency: Option<E2e>,
 }
 
 impl ChannelStats {
@@ -222,41 +267,31 @@ impl ChannelStats {
             timeout_count: c.timeout_count,
             message_count: c.message_count,
             client_count: c.client_count,
-            nodes: Vec::new(),
-            clients: c
-                .clients
-                .iter()
-                .flatten()
-                .map(|cl| ClientStats::from_nsqd(cl, node, now))
-                .collect(),
+            nodes: None,
+            clients: c.clients.as_ref().map(|cs| {
+                cs.iter()
+                    .map(|cl| ClientStats::from_nsqd(cl, node, now))
+                    .collect()
+            }),
             paused: c.paused,
-            e2e_processing_latency: E2eAggregate::from_node(
-                &c.e2e_processing_latency,
-                topic,
-                &c.channel_name,
-                node,
-            ),
+            e2e_processing_latency: Some(E2e::from_node(&c.e2e_processing_latency)),
         }
     }
 
-    /// An empty aggregate for `topic`/`channel`.
+    /// An empty aggregate for `topic`/`channel` (`/api/topics/:t/:c`).
     pub fn aggregate(topic: &str, channel: &str) -> ChannelStats {
         ChannelStats {
             node: "*".into(),
             topic_name: topic.into(),
             channel_name: channel.into(),
-            e2e_processing_latency: E2eAggregate {
-                topic: topic.into(),
-                channel: channel.into(),
-                host: "*".into(),
-                ..E2eAggregate::default()
-            },
             ..ChannelStats::default()
         }
     }
 
-    /// Fold one node's channel in (Go's `ChannelStats.Add`).
+    /// Fold one node's channel in (NSQ's `ChannelStats.Add`): counters
+    /// summed, the node kept in `nodes`, its clients appended.
     pub fn add(&mut self, a: &ChannelStats) {
+        self.node = "*".into();
         self.depth += a.depth;
         self.memory_depth += a.memory_depth;
         self.backend_depth += a.backend_depth;
@@ -267,20 +302,37 @@ impl ChannelStats {
         self.message_count += a.message_count;
         self.client_count += a.client_count;
         self.paused |= a.paused;
-        self.e2e_processing_latency.add(&a.e2e_processing_latency);
-        self.clients.extend(a.clients.iter().cloned());
-        self.clients.sort_by(|x, y| {
-            (&x.hostname, &x.remote_address, &x.node).cmp(&(
-                &y.hostname,
-                &y.remote_address,
-                &y.node,
-            ))
-        });
-        let mut part = a.clone();
-        part.clients = Vec::new();
-        self.nodes.push(part);
-        self.nodes
-            .sort_by(|x, y| (&x.hostname, &x.node).cmp(&(&y.hostname, &y.node)));
+        let nodes = self.nodes.get_or_insert_with(Vec::new);
+        nodes.push(a.clone());
+        nodes.sort_by(by_host(|n: &ChannelStats| (&n.hostname, &n.node)));
+        let (topic, channel) = (self.topic_name.clone(), self.channel_name.clone());
+        if let Some(e) = &a.e2e_processing_latency {
+            self.e2e_processing_latency
+                .get_or_insert_with(|| E2e::aggregate(&topic, &channel))
+                .add(e);
+        }
+        // Appending none keeps a null list null (Go's append to nil).
+        if let Some(cs) = a.clients.as_ref().filter(|cs| !cs.is_empty()) {
+            let mine = self.clients.get_or_insert_with(Vec::new);
+            mine.extend(cs.iter().cloned());
+            mine.sort_by(|x, y| {
+                (&x.hostname, &x.remote_address, &x.node).cmp(&(
+                    &y.hostname,
+                    &y.remote_address,
+                    &y.node,
+                ))
+            });
+        }
+    }
+
+    /// Merge another node's entry of the same channel inside a topic: the
+    /// first node's entry grows into the aggregate (NSQ's shape: its
+    /// hostname and its `e2e_processing_latency`, now with host `*`).
+    fn merge_in_topic(&mut self, a: &ChannelStats) {
+        if self.nodes.is_none() {
+            self.nodes = Some(vec![self.clone()]);
+        }
+        self.add(a);
     }
 }
 
@@ -301,26 +353,19 @@ pub struct TopicStats {
     pub backend_depth: i64,
     /// Messages.
     pub message_count: u64,
-    /// Messages its channels received.
-    pub delivery_msg_count: u64,
-    /// Per node (aggregates only).
-    pub nodes: Vec<TopicStats>,
-    /// Channels (on one node, or summed).
-    pub channels: Vec<ChannelStats>,
+    /// Per node (aggregates only; else null).
+    pub nodes: Option<Vec<TopicStats>>,
+    /// Channels (on one node, or merged; an aggregate without any: null).
+    pub channels: Option<Vec<ChannelStats>>,
     /// Paused anywhere.
     pub paused: bool,
-    /// Latency.
-    pub e2e_processing_latency: E2eAggregate,
+    /// Latency (an aggregate of no node: null).
+    pub e2e_processing_latency: Option<E2e>,
 }
 
 impl TopicStats {
     /// One node's topic from its `/stats`.
     pub fn from_nsqd(t: &nsqd::TopicStats, node: &str, host: &str, now: i64) -> TopicStats {
-        let channels: Vec<ChannelStats> = t
-            .channels
-            .iter()
-            .map(|c| ChannelStats::from_nsqd(c, &t.topic_name, node, host, now))
-            .collect();
         TopicStats {
             node: node.into(),
             hostname: host.into(),
@@ -329,63 +374,57 @@ impl TopicStats {
             memory_depth: t.depth - t.backend_depth,
             backend_depth: t.backend_depth,
             message_count: t.message_count,
-            delivery_msg_count: channels.iter().map(|c| c.message_count).sum(),
-            nodes: Vec::new(),
-            channels,
-            paused: t.paused,
-            e2e_processing_latency: E2eAggregate::from_node(
-                &t.e2e_processing_latency,
-                &t.topic_name,
-                "",
-                node,
+            nodes: None,
+            channels: Some(
+                t.channels
+                    .iter()
+                    .map(|c| ChannelStats::from_nsqd(c, &t.topic_name, node, host, now))
+                    .collect(),
             ),
+            paused: t.paused,
+            e2e_processing_latency: Some(E2e::from_node(&t.e2e_processing_latency)),
         }
     }
 
-    /// An empty aggregate for `topic`.
+    /// An empty aggregate for `topic` (what NSQ answers when no node has it).
     pub fn aggregate(topic: &str) -> TopicStats {
         TopicStats {
-            node: "*".into(),
             topic_name: topic.into(),
-            e2e_processing_latency: E2eAggregate {
-                topic: topic.into(),
-                host: "*".into(),
-                ..E2eAggregate::default()
-            },
             ..TopicStats::default()
         }
     }
 
-    /// Fold one node's topic in (Go's `TopicStats.Add`): counters summed,
+    /// Fold one node's topic in (NSQ's `TopicStats.Add`): counters summed,
     /// channels merged by name (sorted), the node kept in `nodes`.
     pub fn add(&mut self, a: &TopicStats) {
+        self.node = "*".into();
         self.depth += a.depth;
         self.memory_depth += a.memory_depth;
         self.backend_depth += a.backend_depth;
         self.message_count += a.message_count;
-        self.delivery_msg_count += a.delivery_msg_count;
         self.paused |= a.paused;
-        self.e2e_processing_latency.add(&a.e2e_processing_latency);
-        for c in &a.channels {
-            let at = match self
-                .channels
-                .iter()
-                .position(|m| m.channel_name == c.channel_name)
+        for c in a.channels.iter().flatten() {
+            let channels = self.channels.get_or_insert_with(Vec::new);
+            match channels
+                .iter_mut()
+                .find(|m| m.channel_name == c.channel_name)
             {
-                Some(i) => i,
-                None => {
-                    self.channels
-                        .push(ChannelStats::aggregate(&self.topic_name, &c.channel_name));
-                    self.channels.len() - 1
-                }
-            };
-            self.channels[at].add(c);
+                Some(m) => m.merge_in_topic(c),
+                None => channels.push(c.clone()),
+            }
         }
-        self.channels
-            .sort_by(|x, y| x.channel_name.cmp(&y.channel_name));
-        self.nodes.push(a.clone());
-        self.nodes
-            .sort_by(|x, y| (&x.hostname, &x.node).cmp(&(&y.hostname, &y.node)));
+        if let Some(cs) = &mut self.channels {
+            cs.sort_by(|x, y| x.channel_name.cmp(&y.channel_name));
+        }
+        let nodes = self.nodes.get_or_insert_with(Vec::new);
+        nodes.push(a.clone());
+        nodes.sort_by(by_host(|n: &TopicStats| (&n.hostname, &n.node)));
+        let topic = self.topic_name.clone();
+        if let Some(e) = &a.e2e_processing_latency {
+            self.e2e_processing_latency
+                .get_or_insert_with(|| E2e::aggregate(&topic, ""))
+                .add(e);
+        }
     }
 }
 
@@ -406,7 +445,7 @@ pub struct CounterStats {
 pub fn counter(per_node: &[TopicStats]) -> BTreeMap<String, CounterStats> {
     let mut out = BTreeMap::new();
     for t in per_node {
-        for c in &t.channels {
+        for c in t.channels.iter().flatten() {
             let key = format!("{}:{}:{}", t.topic_name, c.channel_name, t.node);
             let e = out.entry(key).or_insert_with(|| CounterStats {
                 node: t.node.clone(),
@@ -420,10 +459,13 @@ pub fn counter(per_node: &[TopicStats]) -> BTreeMap<String, CounterStats> {
     out
 }
 
-/// Sum per-node topics into one aggregate per topic name (sorted).
+/// Sum per-node topics into one aggregate per topic name (sorted), the
+/// nodes taken in NSQ's order (by hostname).
 pub fn aggregate_topics(per_node: &[TopicStats]) -> Vec<TopicStats> {
+    let mut sorted: Vec<&TopicStats> = per_node.iter().collect();
+    sorted.sort_by(|a, b| (&a.hostname, &a.node).cmp(&(&b.hostname, &b.node)));
     let mut by_name: BTreeMap<&str, TopicStats> = BTreeMap::new();
-    for t in per_node {
+    for t in sorted {
         by_name
             .entry(&t.topic_name)
             .or_insert_with(|| TopicStats::aggregate(&t.topic_name))
@@ -435,6 +477,7 @@ pub fn aggregate_topics(per_node: &[TopicStats]) -> Vec<TopicStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn node_topic(node: &str, depth: i64, channels: &[(&str, u64, &str)]) -> TopicStats {
         let t = nsqd::TopicStats {
@@ -459,7 +502,7 @@ mod tests {
                 })
                 .collect(),
             e2e_processing_latency: nsqd::E2eLatency {
-                count: 3,
+                count: if node == "a" { 1 } else { 3 },
                 percentiles: Some(vec![nsqd::Quantile {
                     quantile: 0.99,
                     value: if node == "a" { 10.0 } else { 30.0 },
@@ -478,28 +521,69 @@ mod tests {
         assert_eq!(agg.len(), 1);
         let t = &agg[0];
         assert_eq!((t.node.as_str(), t.depth, t.memory_depth), ("*", 12, 10));
+        assert_eq!(t.hostname, "");
         assert_eq!(t.message_count, 20);
-        assert_eq!(t.delivery_msg_count, 13);
+        let nodes = t.nodes.as_ref().unwrap();
         assert_eq!(
-            t.nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(),
+            nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        let c1 = &t.channels[0];
+        assert_eq!(nodes[0], a, "the nodes keep their own figures");
+        let chans = t.channels.as_ref().unwrap();
+        // c1 on both: the first node's entry grown into an aggregate.
+        let c1 = &chans[0];
         assert_eq!((c1.channel_name.as_str(), c1.message_count), ("c1", 9));
-        assert_eq!(c1.clients.len(), 2);
-        assert_eq!(c1.clients[0].connected, 5_000_000_000);
-        assert_eq!(c1.nodes.len(), 2);
-        assert!(c1.nodes[0].clients.is_empty(), "clients only at the top");
-        let p = &t.e2e_processing_latency.percentiles.as_ref().unwrap()[0];
-        assert_eq!((p.min, p.max, p.average, p.count), (10.0, 30.0, 20.0, 2.0));
+        assert_eq!((c1.node.as_str(), c1.hostname.as_str()), ("*", "host-a"));
+        assert_eq!(c1.nodes.as_ref().unwrap().len(), 2);
+        assert_eq!(c1.clients.as_ref().unwrap().len(), 2);
+        assert_eq!(c1.clients.as_ref().unwrap()[0].connected, 5_000_000_000);
+        let e = c1.e2e_processing_latency.as_ref().unwrap();
+        assert_eq!((e.topic.as_str(), e.host.as_str()), ("", "*"));
+        // c2 on one node: that node's entry itself.
+        let c2 = &chans[1];
+        assert_eq!((c2.node.as_str(), c2.nodes.is_none()), ("a", true));
         let json = serde_json::to_value(t).unwrap();
+        // Weighted by the sample counts (1 and 3).
         assert_eq!(
-            json["e2e_processing_latency"]["percentiles"][0],
-            serde_json::json!({"average":20.0,"count":2.0,"max":30.0,"min":10.0,"quantile":0.99})
+            json["e2e_processing_latency"],
+            json!({"count": 4, "topic": "t", "channel": "", "host": "*", "percentiles":
+                [{"average": 25, "count": 4, "max": 30, "min": 10, "quantile": 0.99}]})
         );
+        assert_eq!(
+            json["nodes"][0]["e2e_processing_latency"],
+            json!({"count": 1, "topic": "", "channel": "", "host": "", "percentiles":
+                [{"average": 10, "count": 1, "max": 10, "min": 10, "quantile": 0.99, "value": 10}]})
+        );
+        assert_eq!(json["nodes"][0]["nodes"], json!(null));
         let counter = counter(&[a, b]);
         assert_eq!(counter["t:c1:a"].message_count, 3);
         assert_eq!(counter["t:c1:b"].message_count, 6);
         assert_eq!(counter.len(), 3);
+    }
+
+    #[test]
+    fn null_where_nsq_has_null() {
+        let mut t = nsqd::TopicStats {
+            topic_name: "t".into(),
+            ..Default::default()
+        };
+        t.channels.push(nsqd::ChannelStats {
+            channel_name: "c".into(),
+            clients: None,
+            ..Default::default()
+        });
+        let node = TopicStats::from_nsqd(&t, "a", "h", 0);
+        let mut agg = TopicStats::aggregate("t");
+        assert_eq!(serde_json::to_value(&agg).unwrap()["channels"], json!(null));
+        agg.add(&node);
+        let json = serde_json::to_value(&agg).unwrap();
+        assert_eq!(json["channels"][0]["clients"], json!(null));
+        assert_eq!(json["channels"][0]["nodes"], json!(null));
+        let mut c = ChannelStats::aggregate("t", "c");
+        c.add(&node.channels.as_ref().unwrap()[0]);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["clients"], json!(null), "no clients: null, as NSQ");
+        assert_eq!(json["hostname"], "");
+        assert_eq!(json["e2e_processing_latency"]["channel"], "c");
     }
 }

@@ -31,6 +31,19 @@ async function call(method, path, body) {
   return data;
 }
 
+/**
+ * Whether an error is NSQ's answer for "no nsqd to ask": a topic or
+ * channel that no nsqd has (lookupd does not know it, or knows no producer
+ * of it), or a cluster without nsqd.
+ */
+export function noProducers(e) {
+  return (
+    e instanceof ApiError &&
+    e.status === 502 &&
+    (e.message === "UPSTREAM_ERROR: failed to query any nsqd: " || e.message.includes("TOPIC_NOT_FOUND"))
+  );
+}
+
 /** GET /api<path>; shows a partial-failure warning. */
 export async function get(path) {
   const data = await call("GET", path);

@@ -4,7 +4,7 @@
 // and Delete actions.
 
 import { h, replace, link, enc, num, rate, duration, badge, actionButton, go } from "./dom.js";
-import { get, act, send } from "./api.js";
+import { get, act, send, noProducers } from "./api.js";
 import { DataTable } from "./table.js";
 import { Rates, rateAndDepth } from "./chart.js";
 import { e2e } from "./page-topic.js";
@@ -76,7 +76,14 @@ export default function channelPage({ topic, channel }) {
     }
   }
   async function refresh() {
-    const c = await get(path);
+    let c;
+    try {
+      c = await get(path);
+    } catch (e) {
+      // No nsqd has the topic (NSQ answers 502).
+      if (!noProducers(e)) throw e;
+      c = {};
+    }
     const now = Date.now();
     if (!c.channel_name) {
       replace(state, badge("not found", "error"));

@@ -49,7 +49,7 @@ export default function lookupPage() {
             link("/topics/" + enc(t), t),
             " ",
             actionButton("Delete", () => act(`Delete inactive topic ${t}?`, "DELETE", "/topics/" + enc(t), undefined, refresh), "small"),
-            r.topics[t].length
+            (r.topics[t] || []).length
               ? h(
                   "ul",
                   {},

@@ -32,13 +32,14 @@ export default function nodePage({ node }) {
       const n = await get("/nodes/" + enc(node) + "?include_clients=false");
       const now = Date.now();
       const rows = [];
-      for (const t of n.topics) {
+      const topics = n.topics || [];
+      for (const t of topics) {
         rows.push({ ...t, topic: t.topic_name, rate: rates.update(t.topic_name, t.message_count, now) });
-        for (const c of t.channels) {
+        for (const c of t.channels || []) {
           rows.push({ ...c, topic: t.topic_name, channel: c.channel_name, clients: c.client_count, rate: rates.update(t.topic_name + "/" + c.channel_name, c.message_count, now) });
         }
       }
-      replace(totals, "Topics: ", num(n.topics.length), " · Messages: ", num(n.total_messages), " · Clients: ", num(n.total_clients));
+      replace(totals, "Topics: ", num(topics.length), " · Messages: ", num(n.total_messages), " · Clients: ", num(n.total_clients));
       table.update(rows);
     },
   };

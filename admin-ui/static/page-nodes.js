@@ -10,7 +10,7 @@ export default function nodesPage() {
   const lookupds = (settings.nsqlookupd || []).length;
   const table = new DataTable({
     testid: "nodes",
-    key: (n) => [n.hostname, n.broadcast_address, ...n.topics.map((t) => t.topic)].join(" "),
+    key: (n) => [n.hostname, n.broadcast_address, ...(n.topics || []).map((t) => t.topic)].join(" "),
     empty: "No nsqd found.",
     columns: [
       { title: "Hostname", cell: (n) => link("/nodes/" + enc(n.broadcast_address + ":" + n.http_port), n.hostname || n.broadcast_address) },
@@ -22,7 +22,7 @@ export default function nodesPage() {
         title: "Lookupd Conns",
         cls: "num",
         cell: (n) => {
-          const c = n.remote_addresses.length;
+          const c = (n.remote_addresses || []).length;
           if (!settings.lookupd_mode) return "–";
           return [num(c), c < lookupds ? [" ", badge("not in every lookupd", "warn")] : null];
         },
@@ -30,7 +30,7 @@ export default function nodesPage() {
       {
         title: "Topics",
         cell: (n) =>
-          n.topics.length
+          (n.topics || []).length
             ? n.topics.flatMap((t) => [link("/topics/" + enc(t.topic), t.topic), t.tombstoned ? [" ", badge("tombstoned", "error")] : null, " "])
             : h("span", { class: "muted" }, "none"),
       },
@@ -40,7 +40,7 @@ export default function nodesPage() {
     title: "Nodes",
     el: h("section", {}, h("h1", {}, "NSQd Nodes"), table.el),
     async refresh() {
-      table.update((await get("/nodes")).nodes);
+      table.update((await get("/nodes")).nodes || []);
     },
   };
 }

@@ -3,7 +3,7 @@
 // channels, and the Pause/UnPause, Empty and Delete actions.
 
 import { h, replace, link, enc, num, rate, latency, badge, settings, actionButton, go } from "./dom.js";
-import { get, act } from "./api.js";
+import { get, act, noProducers } from "./api.js";
 import { DataTable } from "./table.js";
 import { Rates, rateAndDepth } from "./chart.js";
 
@@ -32,7 +32,7 @@ export default function topicPage({ topic }) {
       { title: "Memory + Disk", cls: "num", cell: (n) => num(n.memory_depth) + " + " + num(n.backend_depth), total: (t) => num(t.memory_depth) + " + " + num(t.backend_depth) },
       { title: "Messages", cls: "num", cell: (n) => num(n.message_count), total: (t) => num(t.message_count) },
       { title: "Rate (msg/s)", cls: "num", cell: (n) => rate(n.rate), total: (t) => rate(t.rate) },
-      { title: "Channels", cls: "num", cell: (n) => num(n.channels.length), total: (t) => num(t.channels.length) },
+      { title: "Channels", cls: "num", cell: (n) => num((n.channels || []).length), total: (t) => num((t.channels || []).length) },
       { title: "E2E latency", cell: (n) => e2e(n.e2e_processing_latency), total: (t) => e2e(t.e2e_processing_latency) },
       { title: "", cell: (n) => n.paused ? badge("paused", "warn") : null },
       {
@@ -62,7 +62,17 @@ export default function topicPage({ topic }) {
     ],
   });
   async function refresh() {
-    const t = await get(path);
+    let t;
+    try {
+      t = await get(path);
+    } catch (e) {
+      if (!noProducers(e)) throw e;
+      // No nsqd has the topic (NSQ answers 502): nothing to show.
+      replace(state, badge("no nsqd has it", "warn"));
+      nodes.update([]);
+      channels.update([]);
+      return;
+    }
     const now = Date.now();
     t.rate = rates.update("*", t.message_count || 0, now);
     for (const n of t.nodes || []) n.rate = rates.update(n.node, n.message_count, now);

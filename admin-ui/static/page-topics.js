@@ -29,7 +29,7 @@ export default function topicsPage() {
       const [names, stats] = await Promise.all([get("/topics"), get("/stats/topics")]);
       const now = Date.now();
       const byName = new Map(stats.topics.map((t) => [t.topic_name, t]));
-      const rows = names.topics.map((name) => {
+      const rows = (names.topics || []).map((name) => {
         const t = byName.get(name) || { topic_name: name };
         t.rate = t.message_count === undefined ? null : rates.update(name, t.message_count, now);
         return t;

@@ -15,11 +15,14 @@
 //! * [`clock`]: the process clock and the open-loop [`clock::Schedule`];
 //!   [`body`]: the timestamps carried in each body.
 //! * [`run`]: window, counters and the `/proc` [`run::Meter`];
-//!   [`procstat`]: `/proc` parsing.
+//!   [`procstat`]: `/proc` parsing; [`syscalls`]: the broker's system
+//!   calls counted by perf.
 //! * [`report`]: figures, JSON and text table; [`svg`]: the sweep plot.
 //! * [`error`]: the error type, [`error::BenchError`].
+//! * [`chaos`]: the `nsq-chaos` fault-injection harness.
 
 pub mod body;
+pub mod chaos;
 pub mod clock;
 pub mod conn;
 pub mod consumer;
@@ -30,3 +33,4 @@ pub mod publisher;
 pub mod report;
 pub mod run;
 pub mod svg;
+pub mod syscalls;

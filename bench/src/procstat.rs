@@ -101,6 +101,69 @@ impl Target {
     }
 }
 
+/// Scheduler figures summed over every thread of a process: CPU time in
+/// nanoseconds and how often its threads were put on a CPU (wake-ups), from
+/// `/proc/<pid>/task/*/schedstat`, and its context switches from each
+/// thread's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskTotals {
+    /// Time on a CPU, nanoseconds (schedstat field 1).
+    pub run_ns: u64,
+    /// Times a thread was scheduled onto a CPU (schedstat field 3).
+    pub timeslices: u64,
+    /// `voluntary_ctxt_switches`: a thread blocked (slept, waited).
+    pub voluntary: u64,
+    /// `nonvoluntary_ctxt_switches`: a thread was preempted.
+    pub involuntary: u64,
+}
+
+impl TaskTotals {
+    /// The counts of `self` minus `before` (threads that ended meanwhile
+    /// take their counts with them, hence saturating).
+    pub fn since(&self, before: &TaskTotals) -> TaskTotals {
+        TaskTotals {
+            run_ns: self.run_ns.saturating_sub(before.run_ns),
+            timeslices: self.timeslices.saturating_sub(before.timeslices),
+            voluntary: self.voluntary.saturating_sub(before.voluntary),
+            involuntary: self.involuntary.saturating_sub(before.involuntary),
+        }
+    }
+
+    /// Add one thread's `schedstat` and `status` texts.
+    pub fn add_thread(&mut self, schedstat: &str, status: &str) {
+        let mut f = schedstat.split_whitespace().map(|v| v.parse::<u64>().ok());
+        if let (Some(Some(run)), Some(_), Some(Some(slices))) = (f.next(), f.next(), f.next()) {
+            self.run_ns += run;
+            self.timeslices += slices;
+        }
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        self.voluntary += field("voluntary_ctxt_switches:");
+        self.involuntary += field("nonvoluntary_ctxt_switches:");
+    }
+}
+
+/// [`TaskTotals`] of process `pid` now; `None` if it cannot be read.
+pub fn task_totals(pid: u32) -> Option<TaskTotals> {
+    let mut totals = TaskTotals::default();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = entry.ok()?.path();
+        let (Ok(sched), Ok(status)) = (
+            std::fs::read_to_string(dir.join("schedstat")),
+            std::fs::read_to_string(dir.join("status")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        totals.add_thread(&sched, &status);
+    }
+    Some(totals)
+}
+
 /// The machine's load average now (zeros if unreadable).
 pub fn loadavg() -> [f64; 3] {
     std::fs::read_to_string("/proc/loadavg")
@@ -150,6 +213,34 @@ mod tests {
             })
         );
         assert_eq!(parse_status("Name: x\n"), None);
+    }
+
+    #[test]
+    fn task_totals_add_threads() {
+        let mut t = TaskTotals::default();
+        t.add_thread(
+            "1500 99 7\n",
+            "Name:\tx\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t2\n",
+        );
+        t.add_thread("500 1 3\n", "voluntary_ctxt_switches:\t1\n");
+        assert_eq!(
+            t,
+            TaskTotals {
+                run_ns: 2000,
+                timeslices: 10,
+                voluntary: 6,
+                involuntary: 2
+            }
+        );
+        let later = TaskTotals {
+            run_ns: 2500,
+            timeslices: 9,
+            voluntary: 7,
+            involuntary: 2,
+        };
+        assert_eq!(later.since(&t).run_ns, 500);
+        assert_eq!(later.since(&t).timeslices, 0);
+        assert!(task_totals(std::process::id()).is_some_and(|t| t.timeslices > 0));
     }
 
     #[test]

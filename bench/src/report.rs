@@ -167,6 +167,39 @@ pub struct ProcessUsage {
     pub rss_end_kib: u64,
     /// Peak RSS of the process's life so far (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// What the process cost per message in scheduler and kernel terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_msg: Option<PerMessage>,
+}
+
+/// Scheduler and kernel work per message over the window (the broker's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerMessage {
+    /// Times one of its threads was put on a CPU (schedstat timeslices):
+    /// the wake-ups the work took.
+    pub wakeups: f64,
+    /// Context switches (voluntary + involuntary), from each thread's status.
+    pub context_switches: f64,
+    /// System calls (all of them, io_uring_enter included), when perf
+    /// counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<f64>,
+}
+
+impl PerMessage {
+    /// Per-message figures from window totals; `None` without messages.
+    pub fn of(
+        totals: &crate::procstat::TaskTotals,
+        syscalls: Option<u64>,
+        messages: u64,
+    ) -> Option<PerMessage> {
+        let n = messages as f64;
+        (messages > 0).then(|| PerMessage {
+            wakeups: totals.timeslices as f64 / n,
+            context_switches: (totals.voluntary + totals.involuntary) as f64 / n,
+            syscalls: syscalls.map(|c| c as f64 / n),
+        })
+    }
 }
 
 impl ProcessUsage {
@@ -186,6 +219,7 @@ impl ProcessUsage {
             rss_start_kib: mem.0.rss_kib,
             rss_end_kib: mem.1.rss_kib,
             peak_rss_kib: mem.1.peak_rss_kib,
+            per_msg: None,
         }
     }
 }
@@ -274,6 +308,9 @@ pub struct Report {
     /// Sweep: the SVG plot written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plot: Option<String>,
+    /// `conns`: the idle connections' cost and the window before them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conns: Option<crate::modes::conns::ConnsFigures>,
     /// Free-form remarks (what was measured, caveats).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -382,6 +419,19 @@ impl Report {
                         p.peak_rss_kib
                     ),
                 );
+                if let Some(m) = &p.per_msg {
+                    line(
+                        "",
+                        format!(
+                            "per message: {:.2} wake-ups, {:.2} context switches, {} syscalls",
+                            m.wakeups,
+                            m.context_switches,
+                            m.syscalls
+                                .map(|c| format!("{c:.2}"))
+                                .unwrap_or_else(|| "-".into())
+                        ),
+                    );
+                }
             }
         }
         line(

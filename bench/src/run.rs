@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::now_ns;
-use crate::procstat::{self, CpuTicks, Memory, Target};
-use crate::report::{ProcessUsage, Report};
+use crate::procstat::{self, CpuTicks, Memory, Target, TaskTotals};
+use crate::report::{PerMessage, ProcessUsage, Report};
+use crate::syscalls::SyscallCounter;
 
 /// The measured window in clock nanoseconds: samples whose (intended)
 /// time falls inside count; warm-up and cool-down do not.
@@ -93,10 +94,13 @@ impl std::ops::Sub for Snapshot {
     }
 }
 
-/// `/proc` readings at the start of the window.
+/// `/proc` readings at the start of the window (and the broker's syscall
+/// counter, when asked for).
 pub struct Meter {
     broker: Option<u32>,
     broker_cpu: Option<CpuTicks>,
+    broker_tasks: Option<TaskTotals>,
+    syscalls: Option<Result<SyscallCounter, String>>,
     broker_mem: Memory,
     self_cpu: CpuTicks,
     self_mem: Memory,
@@ -105,11 +109,14 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// Read everything now. `broker` is the broker's PID, if known.
-    pub fn start(broker: Option<u32>) -> Meter {
+    /// Read everything now. `broker` is the broker's PID, if known;
+    /// `count_syscalls` also counts its system calls with perf.
+    pub fn start(broker: Option<u32>, count_syscalls: bool) -> Meter {
         let b = broker.map(Target::Pid);
         Meter {
             broker,
+            syscalls: broker.filter(|_| count_syscalls).map(SyscallCounter::start),
+            broker_tasks: broker.and_then(procstat::task_totals),
             broker_cpu: b.and_then(|t| t.cpu()),
             broker_mem: b.and_then(|t| t.memory()).unwrap_or_default(),
             self_cpu: Target::Myself.cpu().unwrap_or_default(),
@@ -127,13 +134,27 @@ impl Meter {
             let t = Target::Pid(pid);
             if let Some(after) = t.cpu() {
                 let mem = t.memory().unwrap_or_default();
-                report.broker_process = Some(ProcessUsage::new(
-                    Some(pid),
-                    procstat::cpu_seconds(before, after),
-                    secs,
-                    messages,
-                    (self.broker_mem, mem),
-                ));
+                let tasks = procstat::task_totals(pid)
+                    .zip(self.broker_tasks)
+                    .map(|(after, before)| after.since(&before));
+                let syscalls = match self.syscalls {
+                    Some(Ok(counter)) => counter.finish().map_err(|e| report.notes.push(e)).ok(),
+                    Some(Err(e)) => {
+                        report.notes.push(e);
+                        None
+                    }
+                    None => None,
+                };
+                // schedstat's nanoseconds when there are any (clock ticks
+                // are too coarse at low rates).
+                let cpu_s = match tasks {
+                    Some(t) if t.run_ns > 0 => t.run_ns as f64 / 1e9,
+                    _ => procstat::cpu_seconds(before, after),
+                };
+                let mut usage =
+                    ProcessUsage::new(Some(pid), cpu_s, secs, messages, (self.broker_mem, mem));
+                usage.per_msg = tasks.and_then(|t| PerMessage::of(&t, syscalls, messages));
+                report.broker_process = Some(usage);
             } else {
                 report
                     .notes
@@ -209,7 +230,7 @@ mod tests {
 
     #[test]
     fn meter_reads_itself() {
-        let m = Meter::start(Some(std::process::id()));
+        let m = Meter::start(Some(std::process::id()), false);
         let mut r = Report::default();
         m.finish(10, &mut r);
         assert!(r.broker_process.is_some());

@@ -250,20 +250,31 @@ struct Inner {
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
     generation: u64,
     /// With `retain`: where each read-back message not yet settled starts
-    /// on disk, and how many start at each position.
+    /// on disk, and the pins at each position.
     pin_of: HashMap<u64, Position>,
-    pins: std::collections::BTreeMap<Position, u32>,
+    pins: std::collections::BTreeMap<Position, Pin>,
+    /// Records read back so far: a pin's `seq` numbers its record, so the
+    /// records from the lowest pin to the reader are counted exactly.
+    read_seq: u64,
     /// The lowest pin moved: persist the new floor.
     floor_moved: bool,
     empty_requested: bool,
     end: Option<End>,
 }
 
+/// The unsettled messages read back from one position.
+#[derive(Debug, Clone, Copy)]
+struct Pin {
+    count: u32,
+    /// `read_seq` of the record there.
+    seq: u64,
+}
+
 impl Inner {
     fn unpin(&mut self, at: Position) {
-        if let Some(n) = self.pins.get_mut(&at) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(p) = self.pins.get_mut(&at) {
+            p.count -= 1;
+            if p.count == 0 {
                 self.pins.remove(&at);
             }
         }
@@ -343,12 +354,15 @@ impl Backend {
         }
     }
 
-    /// The read position to persist (the lowest pin) and the messages
-    /// read but not settled.
+    /// The read position to persist (the lowest pin) and the records from
+    /// there to the reader: all of them are read again after a crash, so
+    /// all of them count in the persisted depth (settled ones too; counting
+    /// only the unsettled left the depth short, and the records at the end
+    /// of the queue unread).
     fn floor(&self) -> Option<(Position, u64)> {
         let i = self.inner.borrow();
-        let lowest = *i.pins.keys().next()?;
-        Some((lowest, i.pin_of.len() as u64))
+        let (&lowest, pin) = i.pins.iter().next()?;
+        Some((lowest, i.read_seq - pin.seq))
     }
 
     /// Drop everything queued and delete the files (`/topic/empty`,
@@ -602,13 +616,18 @@ impl Backend {
                     // The same ID read twice (a duplicate on disk).
                     i.unpin(old);
                 }
-                *i.pins.entry(at).or_insert(0) += 1;
+                let seq = i.read_seq;
+                i.pins.entry(at).or_insert(Pin { count: 0, seq }).count += 1;
                 drop(i);
                 queue.set_floor(self.floor());
             }
             if let Err(e) = queue.advance_batched().await {
                 crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
                 break;
+            }
+            if self.retain {
+                self.inner.borrow_mut().read_seq += 1;
+                queue.set_floor(self.floor());
             }
             bytes += payload.len();
             match decoded {

@@ -200,6 +200,9 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     if let Some(signals) = signals {
         spawn_signal_thread(ctx.clone(), datadir, signals);
     }
+    if let Err(e) = nsq_daemon_support::notify_ready() {
+        crate::log!(Warn, "sd_notify READY=1 failed - {e}");
+    }
     crate::statsd::spawn(ctx.clone());
     for h in handles {
         let _ = h.join();

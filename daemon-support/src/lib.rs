@@ -1,16 +1,19 @@
 //! Process-level plumbing the daemons share, kept out of the pure
 //! `nsq-protocol` crate because it reads files and makes system calls:
 //! parsing a clap command with Go's flag spellings and the `--config` file
-//! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), and
-//! the OS hostname ([`host`]), listening sockets ([`listen`]), and the
-//! startup check that io_uring can run here at all ([`uring`]), and how
-//! `main` ends on an error or a panic ([`main_exit`]).
+//! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), the OS
+//! hostname ([`host`]), listening sockets ([`listen`]), the startup check
+//! that io_uring can run here at all ([`uring`]), how `main` ends on an
+//! error or a panic ([`main_exit`]), systemd readiness ([`sd_notify`]), and
+//! the `/ping` health probe behind the `nsq_ping` binary ([`ping`]).
 
 pub mod cli;
 pub mod host;
 pub mod listen;
 pub mod main_exit;
 pub mod memlock;
+pub mod ping;
+pub mod sd_notify;
 pub mod uring;
 
 pub use cli::{matches_with_config, ConfigKeys};
@@ -18,4 +21,5 @@ pub use host::hostname;
 pub use listen::listen;
 pub use main_exit::run_or_exit;
 pub use memlock::raise_memlock;
+pub use sd_notify::notify_ready;
 pub use uring::UringError;

@@ -25,8 +25,19 @@ pub fn parse_from<T: CommandFactory + FromArgMatches>(args: impl IntoIterator<It
         .filter_map(|a| a.get_long().map(str::to_string))
         .collect();
     let args = nsq_protocol::flags::normalize_args(args, &known);
-    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
-    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let matches = cmd
+        .try_get_matches_from(args)
+        .unwrap_or_else(|e| flag_exit(e));
+    T::from_arg_matches(&matches).unwrap_or_else(|e| flag_exit(e))
+}
+
+/// End on a flag error as Go's flag package does: the message or the
+/// usage on stderr (`--help` too: stdout is the tool's output), exit 2,
+/// or 0 for `--help`.
+fn flag_exit(e: clap::Error) -> ! {
+    use std::io::Write;
+    let _ = write!(std::io::stderr(), "{}", e.render());
+    std::process::exit(if e.use_stderr() { 2 } else { 0 })
 }
 
 /// A Go boolean flag value (`--flag`, `--flag=true`, `--flag=0`).
@@ -41,7 +52,9 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
 
 /// `--log-level` and `--log-prefix`, flattened into every tool's flags.
 /// NSQ 1.3.0 has them on nsq_to_file only; the other tools accept them
-/// too (an extension: the defaults print what they printed before).
+/// too (an extension: the defaults print what NSQ's tools print). The
+/// level filters every line; the prefix leads the tool's own lines, not
+/// the client library's (go-nsq's logger has none).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LogArgs {
     /// set log verbosity: debug, info, warn, error, or fatal
@@ -63,15 +76,16 @@ impl LogArgs {
     }
 }
 
-/// Print `FATAL: msg` on stderr and exit 1 (Go's `log.Fatal`).
+/// Log `FATAL: msg` on stderr (in the tool's log format) and exit 1
+/// (Go's `log.Fatal`).
 pub fn fatal(msg: impl std::fmt::Display) -> ! {
-    eprintln!("FATAL: {msg}");
+    crate::log::fatal(&msg.to_string());
     std::process::exit(1)
 }
 
-/// Print `<tool> v1.3.0` and exit 0.
+/// Print `<tool> v1.3.0` on stdout, exactly as NSQ's tools, and exit 0.
 pub fn print_version(tool: &str) -> ! {
-    println!("{tool} v{} (nsq-tools)", crate::NSQ_VERSION);
+    println!("{tool} v{}", crate::NSQ_VERSION);
     std::process::exit(0)
 }
 

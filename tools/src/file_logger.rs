@@ -152,6 +152,16 @@ impl FileLogger {
         })
     }
 
+    /// An info line about this topic, led by `[topic/channel]` as NSQ's.
+    fn log_info(&self, s: &str) {
+        crate::log::info(&format!("[{}/{}] {s}", self.topic, self.opts.channel));
+    }
+
+    /// A warning about this topic.
+    fn log_warn(&self, s: &str) {
+        crate::log::warn(&format!("[{}/{}] {s}", self.topic, self.opts.channel));
+    }
+
     fn current_filename(&self) -> String {
         let dt = strftime::format(&self.opts.datetime_format, &strftime::now());
         self.format.replace("<DATETIME>", &dt)
@@ -192,7 +202,7 @@ impl FileLogger {
                 let dst = self.output_path_for(self.rev);
                 make_parent(&dst)?;
                 if dst.exists() {
-                    crate::log::warn(&format!("output file already exists: {}", dst.display()));
+                    self.log_warn(&format!("output file already exists: {}", dst.display()));
                     self.rev += 1;
                     continue;
                 }
@@ -207,7 +217,7 @@ impl FileLogger {
             let file = match oo.open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    crate::log::warn(&format!("working file already exists: {}", path.display()));
+                    self.log_warn(&format!("working file already exists: {}", path.display()));
                     self.rev += 1;
                     continue;
                 }
@@ -218,7 +228,7 @@ impl FileLogger {
                 .map_err(|e| ferr(format!("unable to stat {}", path.display()), e))?
                 .len();
             if self.opts.rotate_size > 0 && size > self.opts.rotate_size {
-                crate::log::info(&format!(
+                self.log_info(&format!(
                     "{} currently {size} bytes (> {}), rotating...",
                     path.display(),
                     self.opts.rotate_size
@@ -226,7 +236,7 @@ impl FileLogger {
                 self.rev += 1;
                 continue;
             }
-            crate::log::info(&format!("opening {}", path.display()));
+            self.log_info(&format!("opening {}", path.display()));
             self.size = size;
             self.written = 0;
             self.path = path;
@@ -309,7 +319,7 @@ impl FileLogger {
             .map_err(|e| ferr(format!("syncing {shown}"), e))?;
         drop(file);
         if self.opts.skip_empty_files && self.written == 0 {
-            crate::log::info(&format!("removing empty file {shown}"));
+            self.log_info(&format!("removing empty file {shown}"));
             let _ = std::fs::remove_file(&path);
             return Ok(());
         }
@@ -317,7 +327,7 @@ impl FileLogger {
             let mut rev = self.rev;
             loop {
                 let dst = self.output_path_for(rev);
-                crate::log::info(&format!(
+                self.log_info(&format!(
                     "moving finished file {shown} to {}",
                     dst.display()
                 ));
@@ -423,12 +433,7 @@ pub fn route(
             sync = true;
         }
         if (sync || consumer.is_starved()) && !pending.is_empty() {
-            crate::log::info(&format!(
-                "[{}/{}] syncing {} records to disk",
-                fl.topic,
-                fl.opts.channel,
-                pending.len()
-            ));
+            fl.log_info(&format!("syncing {} records to disk", pending.len()));
             fl.sync()?;
             for m in pending.drain(..) {
                 m.finish();

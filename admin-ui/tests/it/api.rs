@@ -66,7 +66,8 @@ fn read_api_shapes_and_fan_out() {
 
     // The client appears once nsqd has processed the SUB.
     let channel = wait_for("the consumer in /api/topics/orders/audit", || {
-        let v = get_json(&a, "/api/topics/orders/audit");
+        // 502 until lookupd lists the channel's nsqd.
+        let v = try_json(&a, "/api/topics/orders/audit")?;
         (v["clients"].as_array().map(Vec::len) == Some(1)).then_some(v)
     });
     assert_eq!(channel["node"], "*");
@@ -208,8 +209,12 @@ fn read_api_shapes_and_fan_out() {
         (g.status, g.json()),
         (400, json!({"message": "INVALID_ARG_METRIC"}))
     );
-    let g = get_json(&a, "/api/graphite?metric=rate&target=x");
-    assert_eq!(g, json!({"rate": "N/A"}));
+    // No graphite to ask: NSQ's 500.
+    let g = http(&a, "GET", "/api/graphite?metric=rate&target=x", &[], "");
+    assert_eq!(
+        (g.status, g.json()),
+        (500, json!({"message": "INTERNAL_ERROR"}))
+    );
 }
 
 /// nsqd's view of a topic: (paused, depth, channels as (name, paused, depth)).
@@ -314,9 +319,10 @@ fn actions_fan_out_to_every_producer() {
         .as_array()
         .unwrap()
         .contains(&json!("fresh")));
-    // An inactive topic: registered in lookupd, no producer.
+    // An inactive topic: registered in lookupd, no producer (no channel:
+    // null, as NSQ).
     let inactive = get_json(&a, "/api/topics?inactive=true");
-    assert_eq!(inactive["topics"]["fresh"], json!([]));
+    assert_eq!(inactive["topics"]["fresh"], json!(null));
     assert!(inactive["topics"].get("orders").is_none());
     let bad = http(&a, "POST", "/api/topics", &[], r#"{"topic":"bad name!"}"#);
     assert_eq!(
@@ -503,6 +509,7 @@ fn partial_and_total_upstream_failures() {
         let m = r.json()["message"].as_str().unwrap().to_string();
         assert!(m.starts_with("UPSTREAM_ERROR: "), "{m}");
     }
+    // As NSQ, an action's failed upstream calls are warnings, even all.
     let r = http(
         &only_dead.addr(),
         "POST",
@@ -510,7 +517,60 @@ fn partial_and_total_upstream_failures() {
         &[],
         r#"{"topic":"x"}"#,
     );
-    assert_eq!(r.status, 502);
+    assert_eq!(r.status, 200);
+    let m = r.json()["message"].as_str().unwrap().to_string();
+    assert!(m.starts_with("WARNING: ") && m.contains(&dead), "{m}");
+}
+
+/// A graphite stand-in: every request gets `body` (JSON) as its answer.
+fn fake_graphite(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_read_timeout(Some(WAIT));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn graphite_rate_as_nsq() {
+    let f = fixture();
+    let rate = |body: &'static str| {
+        let g = fake_graphite(body);
+        let admin = admin_for(&f, &[&format!("--graphite-url=http://{g}")]);
+        http(
+            &admin.addr(),
+            "GET",
+            "/api/graphite?metric=rate&target=x",
+            &[],
+            "",
+        )
+    };
+    // Per second over the default 60 s statsd interval.
+    let r = rate(r#"[{"target":"x","datapoints":[[120.0,1700000000]]}]"#);
+    assert_eq!((r.status, r.json()), (200, json!({"rate": "2.00"})));
+    let r = rate(r#"[{"target":"x","datapoints":[[-1.0,1700000000]]}]"#);
+    assert_eq!((r.status, r.json()), (200, json!({"rate": "N/A"})));
+    // No data point: NSQ's 500.
+    let r = rate("[]");
+    assert_eq!(
+        (r.status, r.json()),
+        (500, json!({"message": "INTERNAL_ERROR"}))
+    );
 }
 
 #[test]

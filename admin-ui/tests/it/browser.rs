@@ -721,5 +721,10 @@ fn browser_actions_change_the_cluster() {
     });
     b.wait_text("[data-testid=inactive]", &["fresh", "fresh-ch"]);
     b.screenshot("action-created");
+
+    // Its topic page: NSQ's API answers 502 (no nsqd to ask); the page
+    // says no nsqd has the topic.
+    b.open(&c.url("/topics/fresh"));
+    b.wait_text("main h1", &["fresh", "no nsqd has it"]);
     b.assert_not_pwned();
 }

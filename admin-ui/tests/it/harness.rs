@@ -17,7 +17,7 @@ pub const WAIT: Duration = nsq_test_support::WAIT;
 
 /// A binary of the workspace: nsqadmin from this package, the others from
 /// `target/<profile>/` (built by `cargo build --workspace --bins`).
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     nsq_test_support::sibling_bin(env!("CARGO_BIN_EXE_nsqadmin"), name)
 }
 
@@ -34,12 +34,17 @@ pub struct Daemon {
 impl Daemon {
     /// Start `name` with `args`; wait for its listening lines.
     pub fn start(name: &str, args: &[String], want_tcp: bool) -> Daemon {
+        Daemon::start_bin(&bin(name), args, want_tcp)
+    }
+
+    /// [`Daemon::start`] for a binary given by path.
+    pub fn start_bin(path: &std::path::Path, args: &[String], want_tcp: bool) -> Daemon {
         let want = Listen {
             tcp: want_tcp,
             http: true,
         };
-        let inner = nsq_test_support::Daemon::start(&bin(name), args, want, WAIT)
-            .unwrap_or_else(|log| panic!("{name} {args:?} did not start:\n{log}"));
+        let inner = nsq_test_support::Daemon::start(path, args, want, WAIT)
+            .unwrap_or_else(|log| panic!("{} {args:?} did not start:\n{log}", path.display()));
         Daemon {
             tcp: inner.tcp,
             http: inner.http.expect("http"),
@@ -112,6 +117,13 @@ pub fn get_json(addr: &str, path: &str) -> Value {
     let r = http(addr, "GET", path, &[], "");
     assert_eq!(r.status, 200, "GET {path}: {}", r.body);
     r.json()
+}
+
+/// GET: the JSON of a 200 answer, `None` for any other status (for polls
+/// that wait until something exists).
+pub fn try_json(addr: &str, path: &str) -> Option<Value> {
+    let r = http(addr, "GET", path, &[], "");
+    (r.status == 200).then(|| r.json())
 }
 
 /// POST with an empty body, require 200.

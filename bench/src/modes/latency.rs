@@ -117,7 +117,10 @@ pub(crate) fn open_loop_run(
         })
         .collect::<Result<_>>()?;
     sleep_until(window.start_ns);
-    let (s0, meter) = (counters.snapshot(), Meter::start(c.broker_pid));
+    let (s0, meter) = (
+        counters.snapshot(),
+        Meter::start(c.broker_pid, c.count_syscalls),
+    );
     sleep_until(window.end_ns);
     let d = counters.snapshot() - s0;
     let secs = window.seconds();

@@ -7,7 +7,13 @@
 //! * [`latency`]: `latency` (open loop at a fixed rate, coordinated-omission
 //!   corrected) and `sweep` (10%..100% of the measured maximum, SVG plot).
 //! * [`many`]: thousands of topics and channels.
+//! * [`conns`]: what idle consumer connections cost (memory, and latency
+//!   and `/stats` for the busy ones).
+//! * [`fill`]: many topics with channels and queued messages (for the
+//!   restart workload of `scripts/bench-compare.sh`).
 
+pub mod conns;
+pub mod fill;
 pub mod latency;
 pub mod many;
 pub mod throughput;
@@ -27,6 +33,8 @@ pub struct Common {
     pub duration: Duration,
     /// Broker PID for CPU and RSS.
     pub broker_pid: Option<u32>,
+    /// Count the broker's system calls (perf).
+    pub count_syscalls: bool,
     /// Topic (default: a fresh name per run, so runs never see each
     /// other's backlog).
     pub topic: Option<String>,

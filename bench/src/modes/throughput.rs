@@ -77,7 +77,10 @@ pub fn run_pub(c: &Common, p: &PubOpts, no_channel: bool) -> Result<Report> {
     let window = Window::after(c.warmup, c.duration);
     let hs = spawn_publishers(c, p, &topic, &stop, &counters, window, None)?;
     sleep_until(window.start_ns);
-    let (s0, meter) = (counters.snapshot(), Meter::start(c.broker_pid));
+    let (s0, meter) = (
+        counters.snapshot(),
+        Meter::start(c.broker_pid, c.count_syscalls),
+    );
     sleep_until(window.end_ns);
     let d = counters.snapshot() - s0;
     let mut r = Report {
@@ -189,7 +192,7 @@ pub fn run_sub(c: &Common, s: &SubOpts, prefill: u64, fill: &PubOpts) -> Result<
     }
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
-    let meter = Meter::start(c.broker_pid);
+    let meter = Meter::start(c.broker_pid, c.count_syscalls);
     let t0 = now_ns();
     let deadline = t0 + c.duration.as_nanos() as u64;
     let window = Window {
@@ -268,7 +271,10 @@ pub fn run_flow(
     let subs = spawn_consumers(c, s, &topic, &names, true, &stop, &counters, window)?;
     let pubs = spawn_publishers(c, p, &topic, &stop, &counters, window, None)?;
     sleep_until(window.start_ns);
-    let (s0, meter) = (counters.snapshot(), Meter::start(c.broker_pid));
+    let (s0, meter) = (
+        counters.snapshot(),
+        Meter::start(c.broker_pid, c.count_syscalls),
+    );
     let k = names.len() as i64;
     let mut samples = Vec::new();
     loop {

@@ -243,7 +243,10 @@ impl Shard {
             let topic = topic.borrow();
             let mut topic_e2e = crate::e2e::empty();
             let mut channels = Vec::new();
+            // As NSQ: a topic's figures merge its channels'; none, no figures.
+            let mut any_channel = false;
             for channel in topic.channels() {
+                any_channel = true;
                 let mut c = channel.borrow_mut();
                 let e2e = match (percentiles, c.e2e_snapshot(now)) {
                     (Some(p), Some(h)) => {
@@ -285,6 +288,7 @@ impl Shard {
                 message_bytes: topic.message_bytes,
                 paused: topic.paused,
                 e2e_processing_latency: percentiles
+                    .filter(|_| any_channel)
                     .map_or_else(no_e2e, |p| crate::e2e::report(&topic_e2e, p)),
             });
         }

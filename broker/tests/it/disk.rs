@@ -1524,3 +1524,170 @@ fn sigkill_with_sync_every_1_loses_nothing_read_ahead_for_a_slow_consumer() {
 fn sigkill_with_sync_every_1_loses_no_acknowledged_dpub() {
     sigkill_after_acks(false, true);
 }
+
+/// Found by nsq-chaos (`--sync`, seed 5): with an early message still in
+/// flight and the later ones finished, the persisted read position is the
+/// unfinished message's (so a crash redelivers it), but the persisted depth
+/// counted only the unfinished messages, not every record from there to the
+/// reader. After a SIGKILL the re-read records used the depth up, it went
+/// negative, and what was published later stayed on disk undelivered.
+#[test]
+fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_publish() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    let flags = ["--sync-every=1", "--mem-queue-size=0"];
+    let nsqd = start_on_with(d, &flags);
+    post(&nsqd, "/topic/create?topic=fl");
+    post(&nsqd, "/channel/create?topic=fl&channel=c");
+    let mut p = nsqd.connect();
+    let old: Vec<String> = (0..20).map(|i| format!("old{i}")).collect();
+    let refs: Vec<&[u8]> = old.iter().map(|b| b.as_bytes()).collect();
+    p.send(Request::Mpub("fl", &refs));
+    p.expect_response("OK");
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(20));
+    let got: Vec<Msg> = (0..20).map(|_| c.expect_message()).collect();
+    // The first stays in flight, the others are finished; nothing more is
+    // read back.
+    c.send(Request::Rdy(0));
+    for m in &got[1..] {
+        c.send(Request::Fin(m.id()));
+    }
+    c.expect_silence(Duration::from_millis(200));
+    // One more, read back and delivered: the metadata is synced with the
+    // floor still at the first message.
+    p.send(Request::Pub("fl", b"mid"));
+    p.expect_response("OK");
+    c.send(Request::Rdy(2));
+    assert_eq!(c.expect_message().body, b"mid");
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe {
+        libc::kill(nsqd.pid() as i32, libc::SIGKILL);
+    }
+    drop((c, p, nsqd));
+    let meta = read_meta(d, "fl:c").expect("fl:c metadata");
+    // old0..old19 and mid are after the persisted read position.
+    assert_eq!(meta.depth, 21, "{meta:?}");
+
+    let nsqd = start_on_with(d, &flags);
+    let mut p = nsqd.connect();
+    p.send(Request::Pub("fl", b"late"));
+    p.expect_response("OK");
+    // One at a time: each read-back batch is then gated by the depth.
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(1));
+    let mut want: HashSet<String> = ["old0", "mid", "late"].map(String::from).into();
+    while !want.is_empty() {
+        match c.try_next_within(Duration::from_secs(4)) {
+            Some(Some(Got::Message(m))) => {
+                want.remove(&body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!("still missing {want:?}, then {other:?}"),
+        }
+    }
+    wait_for_value("depth 0", WAIT, Some((0, 0)), || {
+        depths(&nsqd, "fl", Some("c"))
+    });
+}
+
+/// Found by nsq-chaos (64 KiB bodies): a record larger than the 64 KiB
+/// read chunk was taken for a truncated one whenever the chunk in memory
+/// did not already hold its start (the first record of a file, or one
+/// starting right at the end of the previous chunk): the file was renamed
+/// `.bad` and every message in it lost.
+#[test]
+fn messages_larger_than_the_read_chunk_come_back_from_disk() {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=0"]);
+    post(&nsqd, "/topic/create?topic=big");
+    post(&nsqd, "/channel/create?topic=big&channel=c");
+    // Big first (the start of the file), then big ones after small ones
+    // that end exactly where a chunk read ends.
+    let sizes = [100_000, 10, 70_000, 65_536 - 30 - 4, 200_000, 1];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| vec![b'a' + i as u8; n])
+        .collect();
+    let mut p = nsqd.connect();
+    for b in &bodies {
+        p.send(Request::Pub("big", b));
+        p.expect_response("OK");
+    }
+    wait_for_value("all on disk", WAIT, Some((6, 6)), || {
+        depths(&nsqd, "big", Some("c"))
+    });
+    let got = consume(&nsqd, "big", "c", bodies.len());
+    let got: Vec<Vec<u8>> = got.into_iter().map(|m| m.body.to_vec()).collect();
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), sizes.to_vec());
+    assert_eq!(got, bodies);
+    assert!(
+        !list(dir.path()).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(dir.path())
+    );
+}
+
+/// Found by nsq-chaos (a connection flood to the fd limit): a reader that
+/// could not open the next data file for lack of descriptors took the file
+/// for corrupt, renamed it `.bad` and dropped its messages. Such errors say
+/// nothing about the file: the read is tried again.
+#[test]
+fn a_read_without_a_descriptor_left_is_retried_not_taken_for_corruption() {
+    let nsqd = Nsqd::start_with_fd_limit(96, &["--mem-queue-size=0", "--max-bytes-per-file=4096"]);
+    post(&nsqd, "/topic/create?topic=fd");
+    post(&nsqd, "/channel/create?topic=fd&channel=c");
+    let mut p = nsqd.connect();
+    let bodies: Vec<String> = (0..60)
+        .map(|i| format!("{i:03}{}", "x".repeat(500)))
+        .collect();
+    for b in &bodies {
+        p.send(Request::Pub("fd", b.as_bytes()));
+        p.expect_response("OK");
+    }
+    let mut c = nsqd.connect();
+    c.subscribe("fd", "c");
+    // Every descriptor nsqd may open, taken by connections.
+    let mut flood = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !nsqd.log().contains("Too many open files") {
+        assert!(
+            Instant::now() < deadline,
+            "nsqd never ran out of descriptors"
+        );
+        for _ in 0..20 {
+            if let Ok(s) = TcpStream::connect_timeout(&nsqd.tcp, Duration::from_millis(200)) {
+                flood.push(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Now the channel reads its backlog: the first data file cannot be opened.
+    c.send(Request::Rdy(100));
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    let mut seen = HashSet::new();
+    while seen.len() < bodies.len() {
+        match c.try_next_within(WAIT) {
+            Some(Some(Got::Message(m))) => {
+                seen.insert(body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!(
+                "{} of {} delivered, then {other:?}; files: {:?}",
+                seen.len(),
+                bodies.len(),
+                list(&nsqd.data_dir)
+            ),
+        }
+    }
+    assert!(
+        !list(&nsqd.data_dir).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(&nsqd.data_dir)
+    );
+}

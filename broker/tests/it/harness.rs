@@ -89,6 +89,33 @@ impl Nsqd {
         })
     }
 
+    /// [`Nsqd::start`] with at most `nofile` open descriptors (soft and
+    /// hard limit, set by `sh`'s `ulimit -n` before it execs nsqd).
+    pub fn start_with_fd_limit(nofile: u64, extra: &[&str]) -> Nsqd {
+        let data_dir = fresh_data_dir();
+        let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
+        let data_flag = format!("--data-path={}", data_dir.display());
+        let nsqd = nsqd_bin().display().to_string();
+        let mut args = vec![
+            "-c",
+            &script,
+            &nsqd,
+            "--tcp-address=127.0.0.1:0",
+            "--http-address=127.0.0.1:0",
+            "--shards=2",
+            &data_flag,
+        ];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start(Path::new("/bin/sh"), &args, Listen::TCP_HTTP, WAIT)
+            .expect("nsqd failed to start");
+        Nsqd {
+            tcp: daemon.tcp.expect("tcp address"),
+            http: daemon.http,
+            daemon,
+            data_dir,
+        }
+    }
+
     /// The process ID.
     pub fn pid(&self) -> u32 {
         self.daemon.pid()

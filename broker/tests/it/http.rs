@@ -1076,6 +1076,10 @@ fn e2e_percentiles_appear_in_stats_after_fins() {
     assert!(v > 0.0 && v < 10e9, "{v}");
     let topic = topic_stats(&mut http, "e2e");
     assert_eq!(field(field(&topic, "e2e_processing_latency"), "count"), "5");
+    // A topic without channels has no figures to merge: null, as NSQ.
+    p.publish("e2e_lone", b"x");
+    let lone = topic_stats(&mut http, "e2e_lone");
+    assert_eq!(field(&lone, "e2e_processing_latency"), NO_E2E);
 }
 
 #[test]

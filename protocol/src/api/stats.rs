@@ -246,7 +246,7 @@ where
 /// A `float64` as Go's `encoding/json` writes it: whole numbers below 1e21
 /// without a fraction or exponent, everything else as the shortest
 /// round-tripping decimal (serde_json's own form).
-fn go_float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+pub fn go_float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e21 {
         // Exact: a whole f64 below 1e21 fits an i128 without rounding.
         s.serialize_i128(*v as i128)

@@ -1,5 +1,6 @@
 //! nsq_tail: consume topics and print message bodies to stdout, one per
-//! line (docs/utilities.md#nsq_tail).
+//! line (docs/utilities.md#nsq_tail); everything else is logged on stderr,
+//! so that stdout can be piped.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,7 +74,7 @@ fn main() {
 
     let mut consumers = Vec::new();
     for topic in &args.topic {
-        println!("Adding consumer for topic: {topic}");
+        nsq_tools::log::info(&format!("Adding consumer for topic: {topic}"));
         let shown = Arc::new(AtomicU64::new(0));
         let (t, total, print_topic) = (topic.clone(), args.total_messages, args.print_topic);
         let handler = move |m: &Message| -> Result<(), String> {

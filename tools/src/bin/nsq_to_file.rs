@@ -110,11 +110,11 @@ fn start_topic(topic: &str, a: &Args, opts: &Options, cfg: &Config) -> Running {
         .unwrap_or_else(|e| cli::fatal(e));
     cli::connect(&consumer, &a.nsqd_tcp_address, &a.lookupd_http_address);
     let (etx, erx) = mpsc::channel();
-    let t = topic.to_string();
+    let tag = format!("[{topic}/{}]", a.channel);
     let thread = std::thread::spawn(move || {
         if let Err(e) = file_logger::route(fl, &consumer, mrx, erx) {
             // Unsynced messages are not FINed: they time out and come back.
-            cli::fatal(format!("[{t}] {e}"));
+            cli::fatal(format!("{tag} {e}"));
         }
         consumer.wait(Duration::from_secs(5));
     });
@@ -125,6 +125,8 @@ fn start_topic(topic: &str, a: &Args, opts: &Options, cfg: &Config) -> Running {
 }
 
 fn main() {
+    // NSQ's nsq_to_file logs as its daemons do: `[nsq_to_file] <time> INFO: …`.
+    nsq_tools::log::set_style(nsq_tools::log::Style::App);
     let mut a: Args = cli::parse();
     if a.version {
         cli::print_version("nsq_to_file");

@@ -30,7 +30,7 @@ pub enum OwnedFrame {
 }
 
 /// What IDENTIFY negotiated.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Negotiated {
     /// The server's `max_rdy_count` (2500 for an old server).
     pub max_rdy_count: u64,
@@ -38,6 +38,8 @@ pub struct Negotiated {
     pub tls: bool,
     /// `"snappy"`, `"deflate"` or `""`.
     pub compression: &'static str,
+    /// The IDENTIFY response as received (for the caller's debug log).
+    pub identify_response: String,
 }
 
 /// Reads frames from a connection.
@@ -153,7 +155,7 @@ pub fn connect(addr: &str, cfg: &Config) -> Result<(Writer, FrameReader, Negotia
     // Fail on bad options before dialing.
     let tls = prepare(addr, cfg)?;
     let stream = dial(addr, cfg.dial_timeout)?;
-    connect_stream(stream, addr, cfg, tls)
+    connect_stream(stream, cfg, tls)
 }
 
 /// [`connect`] over a socket the caller dialed (and may keep a clone of,
@@ -164,7 +166,7 @@ pub fn connect_on(
     cfg: &Config,
 ) -> Result<(Writer, FrameReader, Negotiated), Error> {
     let tls = prepare(addr, cfg)?;
-    connect_stream(stream, addr, cfg, tls)
+    connect_stream(stream, cfg, tls)
 }
 
 type TlsSetup = Option<(
@@ -190,7 +192,6 @@ fn prepare(addr: &str, cfg: &Config) -> Result<TlsSetup, Error> {
 
 fn connect_stream(
     stream: TcpStream,
-    addr: &str,
     cfg: &Config,
     tls_config: TlsSetup,
 ) -> Result<(Writer, FrameReader, Negotiated), Error> {
@@ -217,14 +218,11 @@ fn connect_stream(
     Request::Identify(&cfg.identify_json()).encode(&mut hello);
     writer.send_raw(&hello)?;
     let reply = expect_response(next_non_heartbeat(&mut reader, &writer)?, "IDENTIFY")?;
-    crate::log::debug(&format!(
-        "({addr}) IDENTIFY response: {}",
-        String::from_utf8_lossy(&reply)
-    ));
     let mut neg = Negotiated {
         max_rdy_count: 2500,
         tls: false,
         compression: "",
+        identify_response: String::from_utf8_lossy(&reply).into_owned(),
     };
     if reply.first() == Some(&b'{') {
         let v: serde_json::Value = serde_json::from_slice(&reply)

@@ -24,7 +24,7 @@ use super::message::{default_requeue_delay, Message, Responder, Response};
 use super::rdy::{self, ConnView, Mode, Timeouts};
 use super::{lookup, random_u64, Config, Error};
 use crate::httpc;
-use crate::log;
+use crate::log::{Level, Source};
 
 /// Handles messages. `Ok` → FIN, `Err` → REQ with backoff, unless the
 /// handler called [`Message::disable_auto_response`].
@@ -32,13 +32,10 @@ pub trait Handler: Send + Sync + 'static {
     /// Process one message.
     fn handle(&self, msg: &Message) -> Result<(), String>;
     /// A message arrived with more than `max_attempts` attempts; it is
-    /// FINed without processing after this call.
+    /// FINed without processing after this call (the consumer has logged
+    /// it).
     fn failed(&self, msg: &Message) {
-        log::warn(&format!(
-            "msg {} attempted {} times, giving up",
-            String::from_utf8_lossy(&msg.id.to_hex()),
-            msg.attempts
-        ));
+        let _ = msg;
     }
 }
 
@@ -73,6 +70,13 @@ struct ConnState {
     last_msg: Mutex<Instant>,
     rdy_changed: Mutex<Instant>,
     consumer: Weak<Inner>,
+    log: Source,
+}
+
+impl ConnState {
+    fn log(&self, level: Level, s: &str) {
+        self.log.log(level, Some(&self.addr), s);
+    }
 }
 
 impl ConnState {
@@ -81,9 +85,9 @@ impl ConnState {
             if let Ok(mut t) = self.rdy_changed.lock() {
                 *t = Instant::now();
             }
-            log::debug(&format!("({}) sending RDY {n}", self.addr));
+            self.log(Level::Debug, &format!("sending RDY {n}"));
             if let Err(e) = self.writer.send(&Request::Rdy(n)) {
-                log::error(&format!("({}) RDY {n}: {e}", self.addr));
+                self.log(Level::Error, &format!("RDY {n}: {e}"));
             }
         }
     }
@@ -121,7 +125,7 @@ impl Responder for ConnState {
             }
         };
         if let Err(e) = self.writer.send(&req) {
-            log::error(&format!("({}) {req:?}: {e}", self.addr));
+            self.log(Level::Error, &format!("{req:?}: {e}"));
         }
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         inner.on_result(signal);
@@ -143,6 +147,7 @@ struct State {
 struct Inner {
     topic: String,
     channel: String,
+    log: Source,
     cfg: Config,
     handler: Arc<dyn Handler>,
     state: Mutex<State>,
@@ -184,7 +189,12 @@ impl Inner {
     }
 
     /// Send every connection the RDY the plan gives it (only changes).
+    /// Once stopping, none: CLS already stopped the flow (as go-nsq), and
+    /// nsqd may have closed the connection.
     fn update_rdy(&self, st: &State) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
         let now = Instant::now();
         let views: Vec<ConnView> = st
             .conns
@@ -230,20 +240,26 @@ impl Inner {
         match st.backoff.signal(signal, in_timeout, rand01()) {
             Action::None => {}
             Action::Resume => {
-                log::warn(&format!(
-                    "[{}/{}] exiting backoff, returning all to RDY {}",
-                    self.topic,
-                    self.channel,
-                    rdy::per_conn_target(self.cfg.max_in_flight, st.conns.len(), 2500)
-                ));
+                self.log.log(
+                    Level::Warn,
+                    None,
+                    &format!(
+                        "exiting backoff, returning all to RDY {}",
+                        rdy::per_conn_target(self.cfg.max_in_flight, st.conns.len(), 2500)
+                    ),
+                );
                 st.backoff_until = None;
                 self.update_rdy(&st);
             }
             Action::BackoffFor(d) => {
-                log::warn(&format!(
-                    "[{}/{}] backing off for {d:?} (backoff level {}), setting all to RDY 0",
-                    self.topic, self.channel, st.backoff.counter
-                ));
+                self.log.log(
+                    Level::Warn,
+                    None,
+                    &format!(
+                        "backing off for {d:?} (backoff level {}), setting all to RDY 0",
+                        st.backoff.counter
+                    ),
+                );
                 st.backoff_until = Some(Instant::now() + d);
                 self.update_rdy(&st);
                 self.wake();
@@ -292,6 +308,7 @@ impl Consumer {
         let inner = Arc::new(Inner {
             topic: topic.to_string(),
             channel: channel.to_string(),
+            log: Source::consumer(topic, channel),
             state: Mutex::new(State {
                 conns: Vec::new(),
                 connecting: HashSet::new(),
@@ -374,7 +391,7 @@ impl Consumer {
         }
         for c in &st.conns {
             if let Err(e) = c.writer.send(&Request::Cls) {
-                log::error(&format!("({}) CLS: {e}", c.addr));
+                c.log(Level::Error, &format!("CLS: {e}"));
                 c.writer.shutdown();
             }
         }
@@ -475,7 +492,10 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
     if inner.stopping.load(Ordering::Acquire) {
         return Err(Error::Closed);
     }
+    inner.log.log(Level::Info, Some(addr), "connecting to nsqd");
     let (writer, mut reader, neg) = conn::connect(addr, &inner.cfg)?;
+    let identify = format!("IDENTIFY response: {}", neg.identify_response);
+    inner.log.log(Level::Debug, Some(addr), &identify);
     writer.send(&Request::Sub(&inner.topic, &inner.channel))?;
     match conn::next_non_heartbeat(&mut reader, &writer)? {
         OwnedFrame::Response(r) if r == b"OK" => {}
@@ -498,6 +518,7 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
         last_msg: Mutex::new(now),
         rdy_changed: Mutex::new(now),
         consumer: Arc::downgrade(inner),
+        log: inner.log.clone(),
     });
     {
         let mut st = inner.lock();
@@ -508,10 +529,7 @@ fn open(inner: &Arc<Inner>, addr: &str) -> Result<(), Error> {
             let _ = c.writer.send(&Request::Cls);
         }
     }
-    log::info(&format!(
-        "[{}/{}] ({addr}) connected",
-        inner.topic, inner.channel
-    ));
+    inner.log.log(Level::Info, Some(addr), "connected");
     let weak = Arc::downgrade(inner);
     std::thread::spawn(move || reader_loop(weak, c, reader));
     Ok(())
@@ -548,7 +566,7 @@ fn reader_loop(weak: Weak<Inner>, c: Arc<ConnState>, mut reader: conn::FrameRead
             OwnedFrame::Response(_) => {}
             OwnedFrame::Error(e) => {
                 let text = String::from_utf8_lossy(&e).into_owned();
-                log::error(&format!("({}) protocol error - {text}", c.addr));
+                c.log(Level::Error, &format!("protocol error - {text}"));
                 let code = text.split(' ').next().unwrap_or("");
                 let fatal = ErrorCode::ALL
                     .iter()
@@ -567,6 +585,15 @@ fn reader_loop(weak: Weak<Inner>, c: Arc<ConnState>, mut reader: conn::FrameRead
                 let msg = Message::new(h, body, c.addr.clone(), c.clone());
                 let max = inner.cfg.max_attempts;
                 if max > 0 && msg.attempts > max {
+                    inner.log.log(
+                        Level::Warn,
+                        None,
+                        &format!(
+                            "msg {} attempted {} times, giving up",
+                            String::from_utf8_lossy(&msg.id.to_hex()),
+                            msg.attempts
+                        ),
+                    );
                     inner.handler.failed(&msg);
                     msg.finish();
                     continue;
@@ -597,10 +624,7 @@ fn reader_loop(weak: Weak<Inner>, c: Arc<ConnState>, mut reader: conn::FrameRead
     if stopping {
         return;
     }
-    log::warn(&format!(
-        "[{}/{}] ({}) connection closed: {reason}",
-        inner.topic, inner.channel, c.addr
-    ));
+    c.log(Level::Warn, &format!("connection closed: {reason}"));
     let has_lookupd = inner
         .lookupds
         .lock()
@@ -623,7 +647,9 @@ fn reader_loop(weak: Weak<Inner>, c: Arc<ConnState>, mut reader: conn::FrameRead
         };
         match open(&inner, &addr) {
             Ok(()) => return,
-            Err(e) => log::error(&format!("({addr}) reconnect failed: {e}")),
+            Err(e) => inner
+                .log
+                .log(Level::Error, Some(&addr), &format!("reconnect failed: {e}")),
         }
     });
 }
@@ -669,12 +695,14 @@ fn handler_loop(weak: Weak<Inner>, qrx: Arc<Mutex<Receiver<Message>>>) {
             match result {
                 Ok(()) => msg.finish(),
                 Err(e) => {
-                    log::error(&format!(
-                        "[{}/{}] handler returned error ({e}) for msg {}",
-                        inner.topic,
-                        inner.channel,
-                        String::from_utf8_lossy(&msg.id.to_hex())
-                    ));
+                    inner.log.log(
+                        Level::Error,
+                        None,
+                        &format!(
+                            "Handler returned error ({e}) for msg {}",
+                            String::from_utf8_lossy(&msg.id.to_hex())
+                        ),
+                    );
                     msg.requeue(None);
                 }
             }
@@ -736,19 +764,19 @@ fn lookupd_loop(weak: Weak<Inner>, requery: Receiver<()>) {
                 .auth_secret
                 .as_deref()
                 .filter(|_| !inner.cfg.skip_lookupd_authorization);
-            log::info(&format!(
-                "[{}/{}] querying nsqlookupd {addr}",
-                inner.topic, inner.channel
-            ));
+            inner
+                .log
+                .log(Level::Info, None, &format!("querying nsqlookupd {addr}"));
             match lookup::lookup_with_secret(addr, &inner.topic, inner.lookup_timeouts(), secret) {
                 Ok(r) => {
                     producers = Some(r.producers);
                     break;
                 }
-                Err(e) => log::error(&format!(
-                    "[{}/{}] error querying nsqlookupd ({addr}) - {e}",
-                    inner.topic, inner.channel
-                )),
+                Err(e) => inner.log.log(
+                    Level::Error,
+                    None,
+                    &format!("error querying nsqlookupd ({addr}) - {e}"),
+                ),
             }
         }
         for p in producers.unwrap_or_default() {
@@ -771,7 +799,11 @@ fn lookupd_loop(weak: Weak<Inner>, requery: Receiver<()>) {
                     return;
                 };
                 if let Err(e) = open(&inner, &addr) {
-                    log::error(&format!("({addr}) error connecting to nsqd - {e}"));
+                    inner.log.log(
+                        Level::Error,
+                        Some(&addr),
+                        &format!("error connecting to nsqd - {e}"),
+                    );
                 }
                 inner.lock().connecting.remove(&addr);
                 inner.changed.notify_all();

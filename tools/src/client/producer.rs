@@ -12,6 +12,7 @@ use nsq_protocol::command::Request;
 
 use super::conn::{self, OwnedFrame, Writer};
 use super::{Config, Error};
+use crate::log::{Level, Source};
 
 type Reply = Result<(), Error>;
 
@@ -37,6 +38,7 @@ pub struct Producer {
     addr: String,
     cfg: Config,
     conn: Mutex<Option<Arc<PConn>>>,
+    log: Source,
 }
 
 /// A publish whose reply has not arrived yet.
@@ -63,6 +65,7 @@ impl Producer {
             addr: addr.to_string(),
             cfg,
             conn: Mutex::new(None),
+            log: Source::producer(),
         }
     }
 
@@ -83,7 +86,11 @@ impl Producer {
                 return Ok(c.clone());
             }
         }
-        let (writer, mut reader, _) = conn::connect(&self.addr, &self.cfg)?;
+        self.log
+            .log(Level::Info, Some(&self.addr), "connecting to nsqd");
+        let (writer, mut reader, neg) = conn::connect(&self.addr, &self.cfg)?;
+        let identify = format!("IDENTIFY response: {}", neg.identify_response);
+        self.log.log(Level::Debug, Some(&self.addr), &identify);
         let c = Arc::new(PConn {
             writer,
             pending: Mutex::new(VecDeque::new()),

@@ -196,6 +196,29 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
     })
 }
 
+/// Spawn tool `name` with `args`, stdout and stderr piped; stdin gets
+/// `input` (then EOF) if given, else nothing.
+pub fn spawn_tool(name: &str, args: &[String], input: Option<Vec<u8>>) -> Child {
+    let mut child = Command::new(tool_bin(name))
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    child
+}
+
 /// A running tool with its stdout and stderr collected line by line.
 pub struct Tool {
     pub child: Child,
@@ -207,23 +230,7 @@ pub struct Tool {
 impl Tool {
     /// Start `name` with `args`; stdin gets `input` (then EOF) if given.
     pub fn start(name: &str, args: &[String], input: Option<Vec<u8>>) -> Tool {
-        let mut child = Command::new(tool_bin(name))
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        if let Some(data) = input {
-            let mut stdin = child.stdin.take().expect("stdin");
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            });
-        }
+        let mut child = spawn_tool(name, args, input);
         let out = Lines::collect(child.stdout.take().expect("stdout"));
         let err = Lines::collect(child.stderr.take().expect("stderr"));
         Tool {

@@ -215,7 +215,7 @@ fn nsq_to_http_posts_to_https_and_refuses_an_untrusted_server() {
     let tool = post("nh_tls_bad", "/bad", "other-ca.pem");
     wait_for("a handler error naming the certificate", WAIT, || {
         let err = tool.stderr();
-        (err.contains("handler returned error") && err.to_lowercase().contains("certificate"))
+        (err.contains("Handler returned error") && err.to_lowercase().contains("certificate"))
             .then_some(())
     });
     let err = tool.stop();

@@ -1,6 +1,7 @@
 //! `--log-level` (and `--log-prefix`) through the shared implementation:
 //! `error` silences the info lines, `debug` adds the client's debug lines
-//! (IDENTIFY response, RDY), checked on nsq_tail and nsq_to_file.
+//! (IDENTIFY response, RDY), checked on nsq_tail and nsq_to_file, whose
+//! own lines have NSQ's daemon format and the prefix (go-nsq's have none).
 
 use crate::args;
 use crate::harness::*;
@@ -15,24 +16,36 @@ fn tail_stderr(nsqd: &Daemon, topic: &str, level: &str) -> String {
     err
 }
 
-fn has_tag(err: &str, prefix: &str, tag: &str) -> bool {
-    err.lines()
-        .any(|l| l.starts_with(&format!("{prefix}{tag} ")))
+/// A client-library line at level `tag` (go-nsq's `INF    1 …` after
+/// Go's time stamp; no prefix).
+fn has_tag(err: &str, tag: &str) -> bool {
+    let re = regex::Regex::new(&format!(r"^\d{{4}}/\d\d/\d\d \d\d:\d\d:\d\d {tag} +\d+ ")).unwrap();
+    err.lines().any(|l| re.is_match(l))
+}
+
+/// An nsq_to_file line at `level` (`<prefix><time.micro> LEVEL: …`).
+fn has_app_line(err: &str, prefix: &str, level: &str) -> bool {
+    let re = regex::Regex::new(&format!(
+        r"^{}\d{{4}}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{{6}} {level}: ",
+        regex::escape(prefix)
+    ))
+    .unwrap();
+    err.lines().any(|l| re.is_match(l))
 }
 
 #[test]
 fn nsq_tail_levels() {
     let nsqd = Daemon::nsqd(&[], &[]);
     let info = tail_stderr(&nsqd, "ll_info", "info");
-    assert!(has_tag(&info, "", "INF"), "{info}");
-    assert!(!has_tag(&info, "", "DBG"), "{info}");
+    assert!(has_tag(&info, "INF"), "{info}");
+    assert!(!has_tag(&info, "DBG"), "{info}");
 
     let error = tail_stderr(&nsqd, "ll_error", "ERROR");
-    assert!(!has_tag(&error, "", "INF"), "{error}");
-    assert!(!has_tag(&error, "", "DBG"), "{error}");
+    assert!(!has_tag(&error, "INF"), "{error}");
+    assert!(!has_tag(&error, "DBG"), "{error}");
 
     let debug = tail_stderr(&nsqd, "ll_debug", "debug");
-    assert!(has_tag(&debug, "", "INF"), "{debug}");
+    assert!(has_tag(&debug, "INF"), "{debug}");
     assert!(debug.contains("IDENTIFY response: {"), "{debug}");
     assert!(debug.contains("sending RDY 1"), "{debug}");
 
@@ -68,12 +81,15 @@ fn nsq_to_file_levels_and_prefix() {
     let nsqd = Daemon::nsqd(&[], &[]);
     let p = "[nsq_to_file] ";
     let info = to_file_stderr(&nsqd, "lf_info", &[]);
-    assert!(has_tag(&info, p, "INF"), "{info}");
+    assert!(has_app_line(&info, p, "INFO"), "{info}");
+    assert!(has_tag(&info, "INF"), "{info}");
     assert!(info.contains("opening "), "{info}");
-    assert!(!has_tag(&info, p, "DBG"), "{info}");
+    assert!(!has_app_line(&info, p, "DEBUG"), "{info}");
+    assert!(!has_tag(&info, "DBG"), "{info}");
 
     let error = to_file_stderr(&nsqd, "lf_error", &args!["--log-level=error"]);
-    assert!(!has_tag(&error, p, "INF"), "{error}");
+    assert!(!has_app_line(&error, p, "INFO"), "{error}");
+    assert!(!has_tag(&error, "INF"), "{error}");
     assert!(!error.contains("opening "), "{error}");
 
     let debug = to_file_stderr(
@@ -81,7 +97,7 @@ fn nsq_to_file_levels_and_prefix() {
         "lf_debug",
         &args!["-log-level", "debug", "--log-prefix=<f> "],
     );
-    assert!(has_tag(&debug, "<f> ", "DBG"), "{debug}");
-    assert!(has_tag(&debug, "<f> ", "INF"), "{debug}");
+    assert!(has_tag(&debug, "DBG"), "{debug}");
+    assert!(has_app_line(&debug, "<f> ", "INFO"), "{debug}");
     assert!(debug.contains("IDENTIFY response: {"), "{debug}");
 }

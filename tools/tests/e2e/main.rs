@@ -10,6 +10,7 @@ mod log_level;
 mod modes;
 mod stat;
 mod status_every;
+mod stdout;
 mod tail;
 mod to_file;
 mod to_http;

@@ -127,7 +127,9 @@ fn nsq_to_http_multicast_and_unknown_modes_send_to_every_url() {
         tool.signal(libc::SIGTERM);
         assert!(tool.wait(WAIT).success(), "{}", tool.stderr());
         tool.drain();
-        let warned = tool.stderr().contains("WRN multicast mode is deprecated");
+        let warned = tool
+            .stderr()
+            .contains(" WARNING: multicast mode is deprecated");
         assert_eq!(warned, mode == "multicast", "{}", tool.stderr());
     }
 }

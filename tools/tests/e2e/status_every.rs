@@ -41,7 +41,7 @@ fn nsq_to_http_status_lines() {
     let err = tool.stderr();
     let line = |prefix: &str| {
         regex::Regex::new(&format!(
-            r"^INF {} finished 2 - 99th: \d+\.\d\dms - 95th: \d+\.\d\dms - avg: \d+\.\d\dms$",
+            r"^\d{{4}}/\d\d/\d\d \d\d:\d\d:\d\d {} finished 2 - 99th: \d+\.\d\dms - 95th: \d+\.\d\dms - avg: \d+\.\d\dms$",
             regex::escape(prefix)
         ))
         .unwrap()
@@ -54,7 +54,7 @@ fn nsq_to_http_status_lines() {
     assert_eq!(count(&line(&format!("[{url_b}]:"))), 2, "{err}");
     assert!(
         err.contains(
-            "WRN use more than 100 status values for accurate percentiles (configured with 2)"
+            " WARNING: use more than 100 status values for accurate percentiles (configured with 2)"
         ),
         "{err}"
     );

@@ -6,7 +6,7 @@ use crate::harness::*;
 fn tail(nsqd: &Daemon, topic: &str, n: usize) -> Vec<String> {
     let (status, out, err) = crate::tail::run_tail(nsqd, topic, n, &[]);
     assert!(status.success(), "{err}");
-    let mut v: Vec<String> = out.into_iter().skip(1).collect();
+    let mut v = out;
     v.sort();
     v
 }
