@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::datadir::DataDir;
+pub use crate::datadir::{metadata::ParseError, DataDirError};
 use crate::net::listener::Protocol;
 use crate::options::{Options, NSQ_VERSION};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::Context;
+pub use crate::tls::{CertError, ServerError, TlsError};
 use nsq_daemon_support::raise_memlock;
 
 /// Startup failures (exit non-zero with this message,
@@ -27,13 +29,18 @@ pub enum BootError {
     /// Bad `--tcp-address`.
     Address(String),
     /// Could not listen.
-    Listen(String, std::io::Error),
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        error: std::io::Error,
+    },
     /// An executor could not start.
     Executor(String),
     /// The data directory or its metadata.
-    DataDir(String),
+    DataDir(DataDirError),
     /// TLS configuration (certificates, policy).
-    Tls(String),
+    Tls(TlsError),
     /// io_uring cannot run here (seccomp, kernel, locked memory).
     Uring(nsq_daemon_support::UringError),
 }
@@ -45,10 +52,12 @@ impl std::fmt::Display for BootError {
                 f,
                 "invalid --tcp-address {a:?} (want host:port; unix sockets are not supported yet)"
             ),
-            BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
+            BootError::Listen { address, error } => {
+                write!(f, "listen ({address}) failed - {error}")
+            }
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
-            BootError::DataDir(e) => f.write_str(e),
-            BootError::Tls(e) => f.write_str(e),
+            BootError::DataDir(e) => e.fmt(f),
+            BootError::Tls(e) => e.fmt(f),
             BootError::Uring(e) => write!(f, "{e}"),
         }
     }
@@ -75,7 +84,10 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
 /// Bind a listening socket (without SO_REUSEPORT), non-blocking.
 fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
     let addr = resolve(addr)?;
-    nsq_daemon_support::listen(addr).map_err(|e| BootError::Listen(addr.to_string(), e))
+    nsq_daemon_support::listen(addr).map_err(|error| BootError::Listen {
+        address: addr.to_string(),
+        error,
+    })
 }
 
 /// Run nsqd until SIGINT/SIGTERM.

@@ -139,6 +139,16 @@ pub(crate) fn io_error(op: IoOp, path: &Path, e: GlommioError<()>) -> QueueError
     }
 }
 
+/// An error that says nothing about the file itself (out of descriptors or
+/// memory, interrupted): the read is tried again later instead of the file
+/// being taken for corrupt and its records dropped.
+pub(crate) fn transient(e: &QueueError) -> bool {
+    matches!(e, QueueError::Io { source, .. } if matches!(
+        source.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR)
+    ))
+}
+
 pub(crate) fn not_found(e: &QueueError) -> bool {
     matches!(e, QueueError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }

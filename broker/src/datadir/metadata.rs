@@ -149,7 +149,7 @@ impl fmt::Display for Skipped {
 /// `nsqd.dat` is not JSON of the expected shape: nsqd refuses to start
 /// ("failed to parse metadata").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParseError(pub String);
+pub struct ParseError(pub(crate) String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,6 +24,61 @@ use crate::shard::route::owner_of;
 use crate::shard::Context;
 use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
 
+/// Why the data directory cannot be used (startup failures).
+#[derive(Debug)]
+pub enum DataDirError {
+    /// It could not be created, opened or locked.
+    Lock {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+        /// Another process holds the lock.
+        busy: bool,
+    },
+    /// `nsqd.dat` could not be read.
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// `nsqd.dat` does not parse.
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// Why (Go's JSON error text).
+        error: metadata::ParseError,
+    },
+}
+
+impl std::fmt::Display for DataDirError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataDirError::Lock { path, error, busy } => {
+                write!(f, "failed to lock data-path {}: {error}", path.display())?;
+                if *busy {
+                    f.write_str(" (is another nsqd using it?)")?;
+                }
+                Ok(())
+            }
+            DataDirError::Read { file, error } => {
+                write!(f, "failed to read metadata in {} - {error}", file.display())
+            }
+            DataDirError::Parse { file, error } => {
+                write!(
+                    f,
+                    "failed to parse metadata in {} - {}",
+                    file.display(),
+                    error.0
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DataDirError {}
+
 /// A locked data directory.
 #[derive(Debug)]
 pub(crate) struct DataDir {
@@ -40,19 +95,18 @@ impl DataDir {
     /// does, so two nsqd never share one.
     ///
     /// [`Options::data_dir`]: crate::options::Options::data_dir
-    pub(crate) fn lock(path: PathBuf) -> Result<DataDir, String> {
-        std::fs::create_dir_all(&path)
-            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
-        let dir = File::open(&path)
-            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
+    pub(crate) fn lock(path: PathBuf) -> Result<DataDir, DataDirError> {
+        let failed = |error, busy| DataDirError::Lock {
+            path: path.clone(),
+            error,
+            busy,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| failed(e, false))?;
+        let dir = File::open(&path).map_err(|e| failed(e, false))?;
         // SAFETY: flock(2) on a descriptor we own; released when it closes.
         let locked = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if locked != 0 {
-            return Err(format!(
-                "failed to lock data-path {}: {} (is another nsqd using it?)",
-                path.display(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(failed(std::io::Error::last_os_error(), true));
         }
         Ok(DataDir {
             path,
@@ -66,17 +120,15 @@ impl DataDir {
     }
 
     /// Read `nsqd.dat`; `None` when there is none yet.
-    pub(crate) fn load(&self) -> Result<Option<Loaded>, String> {
+    pub(crate) fn load(&self) -> Result<Option<Loaded>, DataDirError> {
         let file = self.file();
         match std::fs::read(&file) {
-            Ok(bytes) => metadata::parse(&bytes)
-                .map(Some)
-                .map_err(|e| format!("failed to parse metadata in {} - {}", file.display(), e.0)),
+            Ok(bytes) => match metadata::parse(&bytes) {
+                Ok(loaded) => Ok(Some(loaded)),
+                Err(error) => Err(DataDirError::Parse { file, error }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!(
-                "failed to read metadata in {} - {e}",
-                file.display()
-            )),
+            Err(error) => Err(DataDirError::Read { file, error }),
         }
     }
 

@@ -37,7 +37,7 @@ impl Connection {
 
     /// Join the channel on this (owning) shard and answer `OK`.
     pub(crate) fn subscribe_here(&mut self, topic_name: &str, channel_name: &str) -> Flow {
-        if self.shard.stopping.get() {
+        if self.shard.is_stopping() {
             return self.fail(ClientError::new(ErrorCode::SubFailed, "SUB failed exiting"));
         }
         let topic = self.shard.get_or_create_topic(topic_name);

@@ -16,8 +16,11 @@ use crate::name::TopicName;
 use crate::options::NSQ_VERSION;
 use crate::publish::bodies::Bodies;
 use crate::publish::{PubKind, PutError};
-use crate::shard::admin::{request_stats, AdminError, AdminOp, ShardStats, StatsFilter};
+use crate::shard::admin::{
+    request_stats, AdminError, AdminOp, ChannelRef, ShardStats, StatsFilter,
+};
 use crate::shard::mesh::ShardMsg;
+use crate::shard::Shard;
 
 /// Run one endpoint.
 pub(crate) async fn handle(
@@ -154,21 +157,38 @@ async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
     }
 }
 
-/// Run an admin operation on the topic's owner shard.
-async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
+/// Run `request` on shard `owner`: with `here` if that is this shard; else
+/// in the message `there` builds around a reply channel, whose answer is
+/// awaited.
+async fn on_owner<R, T>(
+    conn: &HttpConn,
+    owner: usize,
+    request: R,
+    here: impl FnOnce(&Shard, R) -> Result<T, AdminError>,
+    there: impl FnOnce(R, flume::Sender<Result<T, AdminError>>) -> ShardMsg,
+) -> Result<T, AdminError> {
     let shard = &conn.shard;
-    let owner = shard.owner_of(op.topic());
     if owner == shard.id {
-        return shard.admin(op);
+        return here(shard, request);
     }
-    let (tx, rx) = flume::bounded(1);
-    if shard.ctx.mesh[owner]
-        .send(ShardMsg::Admin { op, reply: tx })
-        .is_err()
-    {
+    let (reply, rx) = flume::bounded(1);
+    if shard.ctx.mesh[owner].send(there(request, reply)).is_err() {
         return Err(AdminError::Exiting);
     }
     rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
+}
+
+/// Run an admin operation on the topic's owner shard.
+async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
+    let owner = conn.shard.owner_of(op.topic());
+    on_owner(
+        conn,
+        owner,
+        op,
+        |shard, op| shard.admin(op),
+        |op, reply| ShardMsg::Admin { op, reply },
+    )
+    .await
 }
 
 fn admin_reply(result: Result<(), AdminError>) -> Reply {
@@ -199,34 +219,48 @@ async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
         "create" => AdminOp::CreateTopic(topic),
         "delete" => AdminOp::DeleteTopic(topic),
         "empty" => AdminOp::EmptyTopic(topic),
-        "pause" => AdminOp::PauseTopic(topic, true),
-        _ => AdminOp::PauseTopic(topic, false),
+        pause => AdminOp::PauseTopic {
+            topic,
+            paused: pause == "pause",
+        },
     };
     admin_reply(admin(conn, op).await)
 }
 
-async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+/// `topic=` and `channel=` of the `/channel/*` endpoints, checked in NSQ's
+/// order.
+fn channel_params(q: &str) -> Result<ChannelRef, Reply> {
     if !query_is_valid(q) {
-        return Reply::err(400, "INVALID_REQUEST");
+        return Err(Reply::err(400, "INVALID_REQUEST"));
     }
     let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_TOPIC");
+        return Err(Reply::err(400, "MISSING_ARG_TOPIC"));
     };
     if !is_valid_topic_name(topic.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_TOPIC");
+        return Err(Reply::err(400, "INVALID_ARG_TOPIC"));
     }
     let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_CHANNEL");
+        return Err(Reply::err(400, "MISSING_ARG_CHANNEL"));
     };
     if !is_valid_channel_name(channel.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_CHANNEL");
+        return Err(Reply::err(400, "INVALID_ARG_CHANNEL"));
     }
+    Ok(ChannelRef { topic, channel })
+}
+
+async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    let channel = match channel_params(q) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
     let op = match op {
-        "create" => AdminOp::CreateChannel(topic, channel),
-        "delete" => AdminOp::DeleteChannel(topic, channel),
-        "empty" => AdminOp::EmptyChannel(topic, channel),
-        "pause" => AdminOp::PauseChannel(topic, channel, true),
-        _ => AdminOp::PauseChannel(topic, channel, false),
+        "create" => AdminOp::CreateChannel(channel),
+        "delete" => AdminOp::DeleteChannel(channel),
+        "empty" => AdminOp::EmptyChannel(channel),
+        pause => AdminOp::PauseChannel {
+            channel,
+            paused: pause == "pause",
+        },
     };
     admin_reply(admin(conn, op).await)
 }
@@ -240,21 +274,10 @@ const PEEK_MAX: usize = 100;
 /// "attempts", "body" (UTF-8, lossy), "body_base64"}]}`. Messages on disk
 /// and in flight are not shown.
 async fn peek(conn: &HttpConn, q: &str) -> Reply {
-    if !query_is_valid(q) {
-        return Reply::err(400, "INVALID_REQUEST");
-    }
-    let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_TOPIC");
+    let channel = match channel_params(q) {
+        Ok(c) => c,
+        Err(reply) => return reply,
     };
-    if !is_valid_topic_name(topic.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_TOPIC");
-    }
-    let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_CHANNEL");
-    };
-    if !is_valid_channel_name(channel.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_CHANNEL");
-    }
     let n = match query_get(q, "n") {
         None => 10,
         Some(v) => match v.parse::<usize>() {
@@ -262,24 +285,15 @@ async fn peek(conn: &HttpConn, q: &str) -> Reply {
             Err(_) => return Reply::err(400, "INVALID_ARG_N"),
         },
     };
-    let shard = &conn.shard;
-    let owner = shard.owner_of(&topic);
-    let result = if owner == shard.id {
-        shard.peek(&topic, &channel, n)
-    } else {
-        let (reply, rx) = flume::bounded(1);
-        let msg = ShardMsg::Peek {
-            topic,
-            channel,
-            n,
-            reply,
-        };
-        if shard.ctx.mesh[owner].send(msg).is_err() {
-            Err(AdminError::Exiting)
-        } else {
-            rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
-        }
-    };
+    let owner = conn.shard.owner_of(&channel.topic);
+    let result = on_owner(
+        conn,
+        owner,
+        channel,
+        |shard, channel| shard.peek(&channel, n),
+        |channel, reply| ShardMsg::Peek { channel, n, reply },
+    )
+    .await;
     match result {
         Ok(messages) => {
             let messages: Vec<serde_json::Value> = messages

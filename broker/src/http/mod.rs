@@ -321,7 +321,10 @@ async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_req
                     body: b"",
                 },
             ),
-            Routed::Redirect(status, path) => {
+            Routed::Redirect {
+                status,
+                location: path,
+            } => {
                 let location = if head.query.is_empty() {
                     path
                 } else {

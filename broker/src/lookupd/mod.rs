@@ -41,11 +41,21 @@ pub(crate) enum Announce {
     /// `REGISTER <topic>`.
     Topic(String),
     /// `REGISTER <topic> <channel>`.
-    Channel(String, String),
+    Channel {
+        /// The topic.
+        topic: String,
+        /// The channel.
+        channel: String,
+    },
     /// `UNREGISTER <topic>`.
     TopicGone(String),
     /// `UNREGISTER <topic> <channel>`.
-    ChannelGone(String, String),
+    ChannelGone {
+        /// The topic.
+        topic: String,
+        /// The channel.
+        channel: String,
+    },
     /// `nsqlookupd_tcp_addresses` changed.
     PeersChanged,
     /// Exit: close the connections.
@@ -127,7 +137,7 @@ impl Announcer {
                 topic: &topic,
                 channel: None,
             }),
-            Announce::Channel(topic, channel) => self.send_all(LookupRequest::Register {
+            Announce::Channel { topic, channel } => self.send_all(LookupRequest::Register {
                 topic: &topic,
                 channel: Some(&channel),
             }),
@@ -135,7 +145,7 @@ impl Announcer {
                 topic: &topic,
                 channel: None,
             }),
-            Announce::ChannelGone(topic, channel) => self.send_all(LookupRequest::Unregister {
+            Announce::ChannelGone { topic, channel } => self.send_all(LookupRequest::Unregister {
                 topic: &topic,
                 channel: Some(&channel),
             }),
@@ -325,7 +335,10 @@ fn start_topic(ctx: &Context, topic: &str, lookupds: &[(String, u16)]) {
     }
     let owner = crate::shard::route::owner_of(topic, ctx.shards());
     let (reply, rx) = flume::bounded(1);
-    let op = AdminOp::Start(topic.to_string(), channels.into_iter().collect());
+    let op = AdminOp::Start {
+        topic: topic.to_string(),
+        channels: channels.into_iter().collect(),
+    };
     if ctx.mesh[owner].send(ShardMsg::Admin { op, reply }).is_ok() {
         let _ = rx.recv_timeout(Duration::from_secs(5));
     }

@@ -29,8 +29,13 @@ pub(crate) const SMALL: usize = 8;
 enum Buffer {
     /// No publish yet.
     None,
-    /// All to this shard, this many messages so far.
-    To(usize, usize),
+    /// All to one shard so far.
+    To {
+        /// The shard.
+        owner: usize,
+        /// Messages so far.
+        messages: usize,
+    },
     /// To several shards.
     Mixed,
 }
@@ -58,8 +63,14 @@ impl PublishAffinity {
     /// A publish of `messages` messages to a topic owned by `owner`.
     pub(crate) fn note(&mut self, owner: usize, messages: usize) {
         self.buffer = match self.buffer {
-            Buffer::None => Buffer::To(owner, messages),
-            Buffer::To(o, n) if o == owner => Buffer::To(o, n.saturating_add(messages)),
+            Buffer::None => Buffer::To { owner, messages },
+            Buffer::To {
+                owner: o,
+                messages: n,
+            } if o == owner => Buffer::To {
+                owner,
+                messages: n.saturating_add(messages),
+            },
             _ => Buffer::Mixed,
         };
     }
@@ -71,7 +82,7 @@ impl PublishAffinity {
         match buffer {
             // Heartbeat answers, FIN, NOP: neither for nor against.
             Buffer::None => None,
-            Buffer::To(owner, n) if owner != here && n <= SMALL => {
+            Buffer::To { owner, messages } if owner != here && messages <= SMALL => {
                 if self.target == Some(owner) {
                     self.streak += 1;
                 } else {

@@ -337,7 +337,7 @@ impl Connection {
                     // of one hot topic stay spread, their publishes batched
                     // by the forwarder.
                     let owner_busy = self.shard.ctx.shard_load.get(owner) >= OWNER_BUSY;
-                    if !owner_busy && !self.shard.stopping.get() {
+                    if !owner_busy && !self.shard.is_stopping() {
                         crate::log!(
                             Info,
                             "client({}) publishes to shard {owner}'s topics: moving there",

@@ -1,7 +1,7 @@
 //! Accept-and-place: shard 0 accepts every TCP and HTTP connection and
 //! places them round-robin over the shards (with the handful of connections
-//! of a typical bench, SO_REUSEPORT's hash split is a coin toss; see the
-//! performance guide, 3.7). The listening sockets are bound by `boot` without
+//! of a typical bench, SO_REUSEPORT's hash split is a coin toss: one shard
+//! may get them all). The listening sockets are bound by `boot` without
 //! SO_REUSEPORT, so a second nsqd on the same port fails instead of silently
 //! sharing it.
 
@@ -50,7 +50,7 @@ pub(crate) async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protoco
     let shards = shard.ctx.shards();
     let mut next = 0usize;
     let stop = Rc::new(crate::notify::Notify::default());
-    shard.accept_stops.borrow_mut().push(stop.clone());
+    shard.on_stop(stop.clone());
     loop {
         let accepted =
             futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
@@ -58,7 +58,7 @@ pub(crate) async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protoco
                 None
             })
             .await;
-        if shard.stopping.get() {
+        if shard.is_stopping() {
             break;
         }
         let Some(accepted) = accepted else { continue };
@@ -69,7 +69,7 @@ pub(crate) async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protoco
                 if target == shard.id {
                     protocol.serve(shard.clone(), stream.bind_to_executor());
                 } else if shard.ctx.mesh[target]
-                    .send(ShardMsg::Accepted(stream, protocol))
+                    .send(ShardMsg::Accepted { stream, protocol })
                     .is_err()
                 {
                     crate::log!(

@@ -56,10 +56,21 @@ pub(crate) enum Cmd {
 pub(crate) enum Spans {
     /// Nothing borrowed.
     Ready(Cmd),
-    /// IDENTIFY or AUTH body span.
-    Body(bool, Range<usize>),
+    /// IDENTIFY's body span.
+    Identify(Range<usize>),
+    /// AUTH's body span.
+    Auth(Range<usize>),
     /// A publish's topic and body spans.
-    Publish(PubKind, Range<usize>, u64, BodySpans),
+    Publish {
+        /// Which command.
+        kind: PubKind,
+        /// The topic name's span.
+        topic: Range<usize>,
+        /// DPUB's delay (0 for the others).
+        defer_ms: u64,
+        /// The bodies' spans.
+        bodies: BodySpans,
+    },
 }
 
 /// Body spans of a publish (no allocation for PUB and DPUB).
@@ -86,9 +97,9 @@ impl Spans {
     /// Record `command`'s spans relative to `base` (the buffer it was decoded from).
     pub(crate) fn of(command: Command<'_>, base: &[u8]) -> Spans {
         match command {
-            Command::Identify(Ok(b)) => Spans::Body(true, span(base, b)),
+            Command::Identify(Ok(b)) => Spans::Identify(span(base, b)),
             Command::Identify(Err(e)) => Spans::Ready(Cmd::Identify(Err(e))),
-            Command::Auth(Ok(b)) => Spans::Body(false, span(base, b)),
+            Command::Auth(Ok(b)) => Spans::Auth(span(base, b)),
             Command::Auth(Err(e)) => Spans::Ready(Cmd::Auth(Err(e))),
             Command::Sub(r) => Spans::Ready(Cmd::Sub(
                 r.map(|s| (s.topic.to_string(), s.channel.to_string())),
@@ -99,24 +110,24 @@ impl Spans {
             Command::Touch(r) => Spans::Ready(Cmd::Touch(r.map(id16))),
             Command::Cls => Spans::Ready(Cmd::Cls),
             Command::Nop => Spans::Ready(Cmd::Nop),
-            Command::Pub(Ok(p)) => Spans::Publish(
-                PubKind::Pub,
-                span(base, p.topic.as_bytes()),
-                0,
-                BodySpans::One(span(base, p.body)),
-            ),
-            Command::Dpub(Ok(p)) => Spans::Publish(
-                PubKind::Dpub,
-                span(base, p.topic.as_bytes()),
-                p.defer_ms,
-                BodySpans::One(span(base, p.body)),
-            ),
-            Command::Mpub(Ok(m)) => Spans::Publish(
-                PubKind::Mpub,
-                span(base, m.topic.as_bytes()),
-                0,
-                BodySpans::Many(m.bodies.iter().map(|b| span(base, b)).collect()),
-            ),
+            Command::Pub(Ok(p)) => Spans::Publish {
+                kind: PubKind::Pub,
+                topic: span(base, p.topic.as_bytes()),
+                defer_ms: 0,
+                bodies: BodySpans::One(span(base, p.body)),
+            },
+            Command::Dpub(Ok(p)) => Spans::Publish {
+                kind: PubKind::Dpub,
+                topic: span(base, p.topic.as_bytes()),
+                defer_ms: p.defer_ms,
+                bodies: BodySpans::One(span(base, p.body)),
+            },
+            Command::Mpub(Ok(m)) => Spans::Publish {
+                kind: PubKind::Mpub,
+                topic: span(base, m.topic.as_bytes()),
+                defer_ms: 0,
+                bodies: BodySpans::Many(m.bodies.iter().map(|b| span(base, b)).collect()),
+            },
             Command::Pub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Pub, Err(e))),
             Command::Dpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Dpub, Err(e))),
             Command::Mpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Mpub, Err(e))),
@@ -128,9 +139,14 @@ impl Spans {
     pub(crate) fn resolve(self, chunk: &Bytes) -> Cmd {
         match self {
             Spans::Ready(cmd) => cmd,
-            Spans::Body(true, r) => Cmd::Identify(Ok(chunk.slice(r))),
-            Spans::Body(false, r) => Cmd::Auth(Ok(chunk.slice(r))),
-            Spans::Publish(kind, topic, defer_ms, bodies) => {
+            Spans::Identify(r) => Cmd::Identify(Ok(chunk.slice(r))),
+            Spans::Auth(r) => Cmd::Auth(Ok(chunk.slice(r))),
+            Spans::Publish {
+                kind,
+                topic,
+                defer_ms,
+                bodies,
+            } => {
                 let bodies = match bodies {
                     BodySpans::One(r) => Bodies::One(chunk.slice(r)),
                     BodySpans::Many(rs) => {

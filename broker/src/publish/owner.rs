@@ -45,7 +45,7 @@ impl Shard {
         defer_ms: u64,
         bodies: Bodies,
     ) -> Result<u64, PutError> {
-        if self.stopping.get() {
+        if self.is_stopping() {
             return Err(PutError::Exiting);
         }
         let topic = self.get_or_create_topic(topic);

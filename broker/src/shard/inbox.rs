@@ -31,7 +31,7 @@ pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<Sha
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                ShardMsg::Accepted(stream, protocol) => {
+                ShardMsg::Accepted { stream, protocol } => {
                     protocol.serve(shard.clone(), stream.bind_to_executor())
                 }
                 ShardMsg::Publish {
@@ -49,13 +49,8 @@ pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<Sha
                 ShardMsg::Stats { filter, reply } => {
                     let _ = reply.send(shard.stats(&filter));
                 }
-                ShardMsg::Peek {
-                    topic,
-                    channel,
-                    n,
-                    reply,
-                } => {
-                    let _ = reply.send(shard.peek(&topic, &channel, n));
+                ShardMsg::Peek { channel, n, reply } => {
+                    let _ = reply.send(shard.peek(&channel, n));
                 }
                 ShardMsg::Ready(reply) => {
                     let shard = shard.clone();

@@ -13,7 +13,12 @@ use crate::publish::PutError;
 #[derive(Debug)]
 pub(crate) enum ShardMsg {
     /// A new connection placed on this shard.
-    Accepted(AcceptedTcpStream, crate::net::listener::Protocol),
+    Accepted {
+        /// The connection.
+        stream: AcceptedTcpStream,
+        /// What it speaks.
+        protocol: crate::net::listener::Protocol,
+    },
     /// Publishes for topics this shard owns, from shard `origin`.
     Publish {
         /// Sending shard.
@@ -42,10 +47,8 @@ pub(crate) enum ShardMsg {
     /// Up to `n` messages queued in a channel's memory, oldest first
     /// (`/channel/peek`).
     Peek {
-        /// Topic.
-        topic: String,
-        /// Channel.
-        channel: String,
+        /// The channel.
+        channel: crate::shard::admin::ChannelRef,
         /// How many at most.
         n: usize,
         /// Where the answer goes.

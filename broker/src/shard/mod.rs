@@ -55,7 +55,7 @@ pub(crate) struct Shard {
     pub(crate) ctx: Arc<Context>,
     topics: RefCell<HashMap<String, Rc<RefCell<Topic>>, BuildHasherDefault<IdHasher>>>,
     /// Timer for in-flight and deferred deadlines.
-    pub(crate) timers: Rc<Timers>,
+    timers: Rc<Timers>,
     /// Message IDs for topics on this shard.
     pub(crate) ids: IdGenerator,
     /// Cross-shard publishing.
@@ -63,14 +63,14 @@ pub(crate) struct Shard {
     /// Which publishes are on disk yet.
     pub(crate) commit: Rc<GroupCommit>,
     /// The disk queues of the shard's topics and channels.
-    pub(crate) disk: Rc<DiskShard>,
+    disk: Rc<DiskShard>,
     connections: RefCell<HashMap<u64, Weak<Client>>>,
     /// Set when shutting down.
-    pub(crate) stopping: Cell<bool>,
+    stopping: Cell<bool>,
     /// Wakes the shard's main task while shutting down.
-    pub(crate) stop_wake: Notify,
+    stop_wake: Notify,
     /// Wakes the accept loops at shutdown (one each: a `Notify` wakes one task).
-    pub(crate) accept_stops: RefCell<Vec<Rc<Notify>>>,
+    accept_stops: RefCell<Vec<Rc<Notify>>>,
     /// One read buffer for every connection of the shard (borrowed only
     /// within a single poll).
     pub(crate) scratch: RefCell<Vec<u8>>,
@@ -95,6 +95,16 @@ impl Shard {
             accept_stops: RefCell::new(Vec::new()),
             scratch: RefCell::new(vec![0; 64 * 1024]),
         }
+    }
+
+    /// Whether the shard is shutting down.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// Have `stop` notified when the shard stops (an accept loop).
+    pub(crate) fn on_stop(&self, stop: Rc<Notify>) {
+        self.accept_stops.borrow_mut().push(stop);
     }
 
     /// The shard that owns `topic`.
@@ -180,10 +190,10 @@ impl Shard {
             return;
         }
         topic_ref.remove_channel(&sub.channel_name);
-        self.ctx.announce(Announce::ChannelGone(
-            sub.topic_name.clone(),
-            sub.channel_name.clone(),
-        ));
+        self.ctx.announce(Announce::ChannelGone {
+            topic: sub.topic_name.clone(),
+            channel: sub.channel_name.clone(),
+        });
         crate::log!(
             Info,
             "TOPIC({}): deleting ephemeral channel {}",
@@ -211,8 +221,10 @@ impl Shard {
         let mut t = topic.borrow_mut();
         let c = t.get_or_create_channel(name, Instant::now());
         crate::log!(Info, "TOPIC({}): new channel({name})", t.name);
-        self.ctx
-            .announce(Announce::Channel(t.name.to_string(), name.to_string()));
+        self.ctx.announce(Announce::Channel {
+            topic: t.name.to_string(),
+            channel: name.to_string(),
+        });
         if !t.ephemeral && !nsq_protocol::names::is_ephemeral(name) {
             self.ctx.metadata_changed();
         }

@@ -1525,12 +1525,12 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_dpub() {
     sigkill_after_acks(false, true);
 }
 
-/// Found by nsq-chaos (`--sync`, seed 5): with an early message still in
-/// flight and the later ones finished, the persisted read position is the
-/// unfinished message's (so a crash redelivers it), but the persisted depth
-/// counted only the unfinished messages, not every record from there to the
-/// reader. After a SIGKILL the re-read records used the depth up, it went
-/// negative, and what was published later stayed on disk undelivered.
+/// With an early message still in flight and the later ones finished, the
+/// persisted read position is the unfinished message's (so a crash
+/// redelivers it) and the persisted depth counts every record from there to
+/// the reader, not only the unfinished ones: after a SIGKILL the re-read
+/// records do not use the depth up, and what was published later is
+/// delivered too (nsq-chaos `--sync`, seed 5, checks the same).
 #[test]
 fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_publish() {
     let dir = TempDir::new();
@@ -1594,11 +1594,11 @@ fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_
     });
 }
 
-/// Found by nsq-chaos (64 KiB bodies): a record larger than the 64 KiB
-/// read chunk was taken for a truncated one whenever the chunk in memory
-/// did not already hold its start (the first record of a file, or one
-/// starting right at the end of the previous chunk): the file was renamed
-/// `.bad` and every message in it lost.
+/// A record larger than the 64 KiB read chunk is read whole, also when the
+/// chunk in memory does not hold its start (the first record of a file, or
+/// one starting right at the end of the previous chunk): it is not taken
+/// for a truncated one, which would rename the file `.bad` and lose every
+/// message in it.
 #[test]
 fn messages_larger_than_the_read_chunk_come_back_from_disk() {
     let dir = TempDir::new();
@@ -1632,10 +1632,10 @@ fn messages_larger_than_the_read_chunk_come_back_from_disk() {
     );
 }
 
-/// Found by nsq-chaos (a connection flood to the fd limit): a reader that
-/// could not open the next data file for lack of descriptors took the file
-/// for corrupt, renamed it `.bad` and dropped its messages. Such errors say
-/// nothing about the file: the read is tried again.
+/// A reader that cannot open the next data file for lack of descriptors (a
+/// connection flood to the fd limit) tries again: such errors say nothing
+/// about the file, which is not taken for corrupt (renamed `.bad`, its
+/// messages dropped).
 #[test]
 fn a_read_without_a_descriptor_left_is_retried_not_taken_for_corruption() {
     let nsqd = Nsqd::start_with_fd_limit(96, &["--mem-queue-size=0", "--max-bytes-per-file=4096"]);

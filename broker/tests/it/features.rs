@@ -1385,8 +1385,9 @@ fn auth_over_https_and_the_403_redirect_to_https() {
 
 /// Clients whose AUTH hangs on a slow auth server do not hold up another
 /// client's AUTH (as in Go, where each connection makes its own request):
-/// nsqd's auth helpers grow when they are all busy. With a fixed pool of
-/// four, the fresh client below waited until the hung requests timed out.
+/// nsqd's auth helpers grow when they are all busy (with a fixed pool of
+/// four, the fresh client below would wait until the hung requests time
+/// out).
 #[test]
 fn auth_requests_stuck_on_a_slow_server_do_not_delay_other_clients() {
     // An auth server that never answers `secret=hang` and grants the rest.
@@ -1478,11 +1479,10 @@ fn https_pipelined(
 
 #[test]
 fn https_request_arriving_with_the_handshake_or_in_one_large_write_is_answered() {
-    // Found by the chaos harness: application data read together with the
-    // handshake's last flight stayed in the TLS session (a small request
-    // was never answered), and more than 16 KiB of it made the next read
-    // fail with "received plaintext buffer full" (the connection closed
-    // without an answer).
+    // Application data read together with the handshake's last flight is
+    // answered, not left in the TLS session unseen; more than 16 KiB of it
+    // does not fail the next read with "received plaintext buffer full"
+    // (which would close the connection without an answer).
     let pki = Pki::new();
     let nsqd = start_tls(&pki, &["--https-address=127.0.0.1:0"]);
     let https = https_addr(&nsqd);

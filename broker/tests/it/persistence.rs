@@ -196,7 +196,8 @@ fn sigterm_writes_every_message_to_disk_and_a_restart_delivers_them() {
 /// A SIGTERM that arrives while nsqd is still loading its data directory
 /// (here 300 topics of 2 channels, each with its disk queue to open) is
 /// kept and carried out once nsqd runs: a clean shutdown, exit 0, every
-/// topic still in nsqd.dat. It used to kill the process (status 143).
+/// topic still in nsqd.dat; the signal does not kill the process (status
+/// 143).
 #[test]
 fn sigterm_during_startup_is_a_clean_shutdown() {
     let dir = TempDir::new();

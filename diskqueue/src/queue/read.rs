@@ -9,7 +9,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 use nsq_protocol::Decoded;
 
 use super::{Chunk, DiskQueue, Handle, Peeked};
-use crate::error::{io_error, CorruptReason, IoOp, QueueError};
+use crate::error::{io_error, transient, CorruptReason, IoOp, QueueError};
 use crate::format::{decode_record, BadRecordLength, RecordLimits, RECORD_LEN_PREFIX};
 use crate::state::{Position, ReadAt, ReadStep};
 
@@ -21,7 +21,9 @@ impl DiskQueue {
     /// [`DiskQueue::advance`]. `None` when the reader is at the writer.
     ///
     /// Moves past finished files (deleting them) and past corrupt ones
-    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way. The
+    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way; a
+    /// transient error (no descriptor or memory left) is returned instead,
+    /// and the same record is tried again by the next call. The
     /// payload is a slice of a shared read chunk of up to [`READ_CHUNK`]
     /// bytes.
     pub async fn peek(&mut self) -> Result<Option<Bytes>, QueueError> {
@@ -35,6 +37,7 @@ impl DiskQueue {
                     Ok(size) => {
                         self.state.set_read_file_end(file_num, size);
                     }
+                    Err(e) if transient(&e) => return Err(e),
                     Err(e) => {
                         let pos = self.state.read_position().pos;
                         self.corrupt(file_num, pos, CorruptReason::Io(e)).await?;
@@ -52,6 +55,7 @@ impl DiskQueue {
                             payload,
                         });
                     }
+                    Err(CorruptReason::Io(e)) if transient(&e) => return Err(e),
                     Err(reason) => self.corrupt(at.file_num, at.pos, reason).await?,
                 },
             }
@@ -146,27 +150,33 @@ impl DiskQueue {
                 ChunkDecode::Outside => {}
             }
         }
-        let size = need
-            .max(READ_CHUNK as u64)
-            .min(at.end.saturating_sub(at.pos));
-        let data = self
-            .read_at(at.file_num, at.pos, size)
-            .await
-            .map_err(CorruptReason::Io)?;
-        let chunk = Chunk {
-            file_num: at.file_num,
-            start: at.pos,
-            data,
-        };
-        let result = match decode_in_chunk(&chunk, at, &limits) {
-            ChunkDecode::Record(payload, consumed) => Ok((payload, consumed)),
-            ChunkDecode::Bad(e) => Err(CorruptReason::BadLength(e)),
-            ChunkDecode::Need(_) | ChunkDecode::Outside => {
-                Err(CorruptReason::Truncated { end: at.end })
-            }
-        };
-        self.chunk = Some(chunk);
-        result
+        let left = at.end.saturating_sub(at.pos);
+        loop {
+            let size = need.max(READ_CHUNK as u64).min(left);
+            let data = self
+                .read_at(at.file_num, at.pos, size)
+                .await
+                .map_err(CorruptReason::Io)?;
+            let chunk = Chunk {
+                file_num: at.file_num,
+                start: at.pos,
+                data,
+            };
+            let result = match decode_in_chunk(&chunk, at, &limits) {
+                ChunkDecode::Record(payload, consumed) => Ok((payload, consumed)),
+                ChunkDecode::Bad(e) => Err(CorruptReason::BadLength(e)),
+                // A record larger than the chunk just read: read it whole.
+                ChunkDecode::Need(n) if n > size && n <= left => {
+                    need = n;
+                    continue;
+                }
+                ChunkDecode::Need(_) | ChunkDecode::Outside => {
+                    Err(CorruptReason::Truncated { end: at.end })
+                }
+            };
+            self.chunk = Some(chunk);
+            return result;
+        }
     }
 
     /// Up to `size` bytes at `pos` (fewer only at the end of the file).
