@@ -288,6 +288,14 @@ impl Channel {
         }
     }
 
+    /// Take message `id` (hex) out of flight, if `client` has it there.
+    fn take_in_flight(&mut self, client: &Client, id: &[u8]) -> Result<InFlight, InFlightError> {
+        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
+        let entry = self.in_flight.take(id, client.id)?;
+        client.release_in_flight();
+        Ok(entry)
+    }
+
     /// FIN. Frees a place in the consumer's RDY window: the caller
     /// dispatches (once per read buffer of commands, not per FIN).
     pub(crate) fn finish(
@@ -296,9 +304,7 @@ impl Channel {
         id: &[u8],
         now: Instant,
     ) -> Result<(), InFlightError> {
-        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
-        let entry = self.in_flight.take(id, client.id)?;
-        client.release_in_flight();
+        let entry = self.take_in_flight(client, id)?;
         client.finish_count.set(client.finish_count.get() + 1);
         if let Some(b) = &self.backend {
             b.settle(entry.message.id);
@@ -318,9 +324,7 @@ impl Channel {
         delay: Duration,
         now: Instant,
     ) -> Result<(), InFlightError> {
-        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
-        let entry = self.in_flight.take(id, client.id)?;
-        client.release_in_flight();
+        let entry = self.take_in_flight(client, id)?;
         client.requeue_count.set(client.requeue_count.get() + 1);
         self.requeue_count += 1;
         if delay.is_zero() {
@@ -484,12 +488,21 @@ mod tests {
     }
 
     fn channel() -> Rc<RefCell<Channel>> {
-        Channel::new_shared(
-            "c",
-            100,
-            Duration::from_secs(900),
-            Rc::new(Timers::default()),
-        )
+        channel_with_max(Duration::from_secs(900))
+    }
+
+    fn channel_with_max(max_msg_timeout: Duration) -> Rc<RefCell<Channel>> {
+        Channel::new_shared("c", 100, max_msg_timeout, Rc::new(Timers::default()))
+    }
+
+    /// `ch` with one consumer (ID 1, RDY 1) and message `id` delivered to it.
+    fn one_delivered(ch: &mut Channel, id: u64) -> (Rc<Client>, Instant) {
+        let c = client(1, 1);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        ch.put(msg(id), now, 0);
+        ch.dispatch(now);
+        (c, now)
     }
 
     #[test]
@@ -522,11 +535,7 @@ mod tests {
     fn timeout_requeues_with_attempts_kept() {
         let ch = channel();
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(7), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 7);
         c.rdy.set(0);
         ch.process_timers(now + Duration::from_secs(61));
         assert_eq!((ch.timeout_count, ch.depth(), c.in_flight.get()), (1, 1, 0));
@@ -543,11 +552,7 @@ mod tests {
     fn requeue_with_delay_defers() {
         let ch = channel();
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(1), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 1);
         ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now)
             .unwrap();
         assert_eq!(
@@ -562,18 +567,9 @@ mod tests {
 
     #[test]
     fn touch_is_capped() {
-        let ch = Channel::new_shared(
-            "c",
-            100,
-            Duration::from_secs(90),
-            Rc::new(Timers::default()),
-        );
+        let ch = channel_with_max(Duration::from_secs(90));
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(1), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 1);
         ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59))
             .unwrap();
         c.rdy.set(0);

@@ -1,21 +1,21 @@
 //! nsqd: a thread-per-core, shared-nothing NSQ broker on glommio.
 //!
 //! Read [`ARCHITECTURE.md`](../ARCHITECTURE.md) first. Where to start:
-//! [`boot`] starts one executor per shard; [`net::listener`] places
-//! connections; [`net::conn`] runs a connection's read loop and
-//! [`handler`] its commands; [`shard`] owns topics ([`topic`], [`channel`],
-//! [`inflight`]) and their disk queues ([`backend`] over the `nsq-diskqueue`
-//! crate),
-//! and talks to other shards ([`shard::forward`],
-//! [`shard::mesh`]); [`timers`] fires in-flight timeouts and deferred
-//! deliveries.
+//! [`boot`] starts one executor per shard, each running its inbox
+//! ([`shard::inbox`]); [`net::listener`] places connections; [`net::conn`]
+//! runs a connection's read loop and [`handler`] its commands; [`publish`]
+//! owns the publish path from a decoded command to its answer; [`shard`]
+//! owns topics ([`topic`], [`channel`], [`inflight`]) and their disk
+//! queues ([`backend`] over the `nsq-diskqueue` crate); [`timers`] fires
+//! in-flight timeouts and deferred deliveries; [`http`] serves the HTTP
+//! API; [`datadir`] keeps the data directory's lock and `nsqd.dat`.
 //!
 //! Invariants worth naming:
 //! * A topic, its channels and their tables are touched only by the shard
 //!   [`shard::route::owner_of`] names; no lock guards them.
 //! * Every publish is acknowledged exactly once, in command order per
 //!   connection, and only after the owner accepted it and wrote to disk
-//!   whatever of it went to disk ([`shard::commit`]).
+//!   whatever of it went to disk ([`publish::commit`]).
 //! * No `RefCell` borrow is held across an `.await`.
 
 pub mod boot;

@@ -20,7 +20,7 @@ pub struct QueueConfig {
     /// Reads and writes between syncs.
     pub sync_every: u64,
     /// Longest time between a read or write and the sync that covers it
-    /// (through [`DiskQueue::maybe_sync`]).
+    /// (through [`DiskQueue::maybe_sync`](crate::DiskQueue::maybe_sync)).
     pub sync_timeout: Duration,
 }
 

@@ -56,7 +56,7 @@ impl fmt::Display for IoOp {
     }
 }
 
-/// Why a [`DiskQueue`] operation failed.
+/// Why a [`DiskQueue`](crate::DiskQueue) operation failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum QueueError {
@@ -72,7 +72,7 @@ pub enum QueueError {
     /// Record `index` of a put has a length outside the limits; nothing
     /// of that put was written.
     RecordSize {
-        /// Index in the batch (0 for [`DiskQueue::put`]).
+        /// Index in the batch (0 for [`DiskQueue::put`](crate::DiskQueue::put)).
         index: usize,
         /// The length and the limits.
         error: BadRecordLength,
@@ -91,8 +91,8 @@ pub enum QueueError {
         /// The refused metadata.
         error: NegativeMeta,
     },
-    /// [`DiskQueue::advance`] without a record from [`DiskQueue::peek`]
-    /// (none peeked, or it was dropped by [`DiskQueue::empty`]).
+    /// [`DiskQueue::advance`](crate::DiskQueue::advance) without a record from [`DiskQueue::peek`](crate::DiskQueue::peek)
+    /// (none peeked, or it was dropped by [`DiskQueue::empty`](crate::DiskQueue::empty)).
     NotPeeked,
 }
 

@@ -8,6 +8,7 @@
 //! helpers over this crate.
 
 pub mod bins;
+pub mod bodies;
 pub mod daemon;
 pub mod dirs;
 pub mod fixtures;

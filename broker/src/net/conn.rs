@@ -1,6 +1,8 @@
 //! One client connection: the read loop that decodes commands from the read
-//! buffer and runs them, the writer task, the SUB handoff to the owning shard,
-//! and the cleanup on disconnect (docs/protocol.md#connection, #disconnect).
+//! buffer and runs them ([`crate::handler`]), starting and stopping its
+//! writer task ([`crate::net::writer`]), and the cleanup on disconnect
+//! (docs/protocol.md#connection, #disconnect). Moving to another shard is
+//! [`crate::net::handoff`].
 //!
 //! Per read buffer the loop runs every complete command, then waits for the
 //! owners' answers to publishes it forwarded, then reads again: so responses

@@ -24,6 +24,7 @@ use nsq_protocol::Decoded;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::harness::*;
+use nsq_test_support::bodies::mixed_body as body;
 
 // ------------------------------------------------------------ certificates
 
@@ -351,12 +352,8 @@ impl FClient {
     /// The next frame (heartbeats answered), `None` on EOF or a read error.
     pub fn next(&mut self) -> Option<Got> {
         loop {
-            if let Decoded::Complete { value, consumed } =
-                decode_frame(&self.buf, 64 << 20).expect("valid frame")
-            {
-                let got = Got::from_frame(value);
-                self.buf.drain(..consumed);
-                if got == Got::Response("_heartbeat_".into()) {
+            if let Some(got) = Got::take(&mut self.buf) {
+                if got.is_heartbeat() {
                     self.send(Request::Nop);
                     continue;
                 }
@@ -381,25 +378,6 @@ impl FClient {
     pub fn expect_ok(&mut self) {
         self.expect(Got::Response("OK".into()));
     }
-}
-
-fn body(i: usize) -> Vec<u8> {
-    // Varied sizes, compressible and not; every 97th is larger than a
-    // snappy block.
-    let len = if i.is_multiple_of(97) {
-        70_000 + i
-    } else {
-        1 + (i * 37) % 900
-    };
-    let mut b = format!("{i:08}|").into_bytes();
-    b.extend((0..len).map(|k| {
-        if k % 3 == 0 {
-            (i * k % 251) as u8
-        } else {
-            b'z'
-        }
-    }));
-    b
 }
 
 /// Publish `n` messages to each topic (PUB and MPUB mixed, pipelined),

@@ -8,7 +8,7 @@ use crate::files::{random_u63, read_whole_file, remove, write_atomically};
 use crate::format;
 
 impl DiskQueue {
-    /// The deferrals saved by [`DiskQueue::save_deferrals`] (message ID,
+    /// The deferrals saved by [`DiskQueue::save_deferrals`](crate::DiskQueue::save_deferrals) (message ID,
     /// due unix ms); none if there is no such file.
     pub async fn load_deferrals(&self) -> Result<Vec<(u64, i64)>, QueueError> {
         let path = self.dir.join(format::deferred_file_name(&self.name));

@@ -18,10 +18,10 @@ pub const READ_CHUNK: usize = 64 * 1024;
 
 impl DiskQueue {
     /// The next record, without consuming it: the same one until
-    /// [`DiskQueue::advance`]. `None` when the reader is at the writer.
+    /// [`DiskQueue::advance`](crate::DiskQueue::advance). `None` when the reader is at the writer.
     ///
     /// Moves past finished files (deleting them) and past corrupt ones
-    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`]) on the way; a
+    /// (renamed `.bad`, with a [`QueueEvent::Corrupt`](crate::QueueEvent::Corrupt)) on the way; a
     /// transient error (no descriptor or memory left) is returned instead,
     /// and the same record is tried again by the next call. The
     /// payload is a slice of a shared read chunk of up to [`READ_CHUNK`]
@@ -65,7 +65,7 @@ impl DiskQueue {
         Ok(None)
     }
 
-    /// Consume the record [`DiskQueue::peek`] returned: the read position
+    /// Consume the record [`DiskQueue::peek`](crate::DiskQueue::peek) returned: the read position
     /// and depth advance, a finished file is deleted, and a sync that
     /// became due (`sync_every`, a new read file) is done.
     pub async fn advance(&mut self) -> Result<(), QueueError> {
@@ -73,9 +73,9 @@ impl DiskQueue {
         self.sync_if_due().await
     }
 
-    /// [`DiskQueue::advance`] without the sync it may make due: for a
+    /// [`DiskQueue::advance`](crate::DiskQueue::advance) without the sync it may make due: for a
     /// reader that consumes a batch of records and then calls
-    /// [`DiskQueue::sync_if_due`] once (with `--sync-every=1`, one fsync
+    /// [`DiskQueue::sync_if_due`](crate::DiskQueue::sync_if_due) once (with `--sync-every=1`, one fsync
     /// per batch instead of one per record).
     pub async fn advance_batched(&mut self) -> Result<(), QueueError> {
         let Some(p) = self.peeked.take() else {
@@ -91,7 +91,7 @@ impl DiskQueue {
         Ok(())
     }
 
-    /// Where the record [`DiskQueue::peek`] returned starts.
+    /// Where the record [`DiskQueue::peek`](crate::DiskQueue::peek) returned starts.
     pub fn peeked_at(&self) -> Option<Position> {
         self.peeked.as_ref().map(|p| Position {
             file_num: p.at.file_num,

@@ -29,7 +29,7 @@ impl DiskQueue {
     /// Sync if one is due: `sync_every` reads and writes, a new read or
     /// write file, a repair, or `sync_timeout` since the last sync with
     /// any read or write since (Go's ticker). Call it at
-    /// [`DiskQueue::sync_deadline`] at the latest.
+    /// [`DiskQueue::sync_deadline`](crate::DiskQueue::sync_deadline) at the latest.
     pub async fn maybe_sync(&mut self) -> Result<(), QueueError> {
         self.collect_sync_behind().await;
         if self.last_sync.elapsed() >= self.cfg.sync_timeout {
@@ -42,7 +42,7 @@ impl DiskQueue {
         self.sync_if_due().await
     }
 
-    /// When [`DiskQueue::maybe_sync`] should run next for `sync_timeout`.
+    /// When [`DiskQueue::maybe_sync`](crate::DiskQueue::maybe_sync) should run next for `sync_timeout`.
     pub fn sync_deadline(&self) -> Instant {
         self.last_sync + self.cfg.sync_timeout
     }
@@ -94,7 +94,7 @@ impl DiskQueue {
     /// (the records since the last finished sync) plus those written while
     /// a sync was running. At most one runs: a previous one is finished
     /// first, and anything that closes, rolls, deletes or renames files
-    /// finishes it too ([`DiskQueue::finish_sync_behind`]). A failed one
+    /// finishes it too ([`DiskQueue::finish_sync_behind`](crate::DiskQueue::finish_sync_behind)). A failed one
     /// is an event and the sync stays due.
     pub(super) async fn start_sync_behind(&mut self) {
         self.finish_sync_behind().await;

@@ -13,7 +13,7 @@ use crate::format::record_prefix;
 use crate::state::{AppendPlan, Roll};
 
 impl DiskQueue {
-    /// Append one record. See [`DiskQueue::put_many`].
+    /// Append one record. See [`DiskQueue::put_many`](crate::DiskQueue::put_many).
     pub async fn put(&mut self, payload: &[u8]) -> Result<(), QueueError> {
         self.put_many(&[payload]).await
     }
@@ -24,7 +24,7 @@ impl DiskQueue {
     /// `sync_every`. A sync that became due is started before returning:
     /// with `sync_every` 1 it is also finished (group commit: the answer
     /// waits for the fsync); otherwise it runs behind the writer (see
-    /// [`DiskQueue::start_sync_behind`]).
+    /// [`DiskQueue::start_sync_behind`](crate::DiskQueue::start_sync_behind)).
     ///
     /// All lengths are checked first: if one is outside the limits nothing
     /// is written. If a write fails, the records of that write and after
