@@ -206,23 +206,29 @@ fn now_ms() -> i64 {
 
 // ----- stats and consuming -------------------------------------------------
 
-/// (depth, backend_depth) of a topic, or of one of its channels; None if
-/// it does not exist.
-fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)> {
+/// The `/stats` entry of a topic, or of one of its channels; None if it
+/// does not exist.
+fn stats_of(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<serde_json::Value> {
     let s = stats(nsqd);
     let t = s["topics"]
         .as_array()?
         .iter()
         .find(|t| t["topic_name"] == topic)?
         .clone();
-    let o = match channel {
-        None => t,
+    match channel {
+        None => Some(t),
         Some(c) => t["channels"]
             .as_array()?
             .iter()
-            .find(|x| x["channel_name"] == c)?
-            .clone(),
-    };
+            .find(|x| x["channel_name"] == c)
+            .cloned(),
+    }
+}
+
+/// (depth, backend_depth) of a topic, or of one of its channels; None if
+/// it does not exist.
+fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)> {
+    let o = stats_of(nsqd, topic, channel)?;
     Some((
         o["depth"].as_i64().unwrap(),
         o["backend_depth"].as_i64().unwrap(),
@@ -230,18 +236,7 @@ fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)>
 }
 
 fn channel_stat(nsqd: &Nsqd, topic: &str, channel: &str, key: &str) -> Option<i64> {
-    let s = stats(nsqd);
-    let t = s["topics"]
-        .as_array()?
-        .iter()
-        .find(|t| t["topic_name"] == topic)?
-        .clone();
-    let c = t["channels"]
-        .as_array()?
-        .iter()
-        .find(|x| x["channel_name"] == channel)?
-        .clone();
-    c[key].as_i64()
+    stats_of(nsqd, topic, Some(channel))?[key].as_i64()
 }
 
 /// Subscribe with RDY `n`, take exactly `n` messages, check nothing more
@@ -546,19 +541,25 @@ fn what_we_write_is_go_diskqueue_format_byte_for_byte() {
 // ----- 3. Overflow beyond --mem-queue-size, depth and backend_depth --------
 
 /// nsqd with `flags` on a fresh data directory, `topic` with its channel
-/// `c`, and a producer connection.
-fn start_with_channel(flags: &[&str], topic: &str) -> (TempDir, Nsqd, Client) {
+/// `c`, and a producer connection that published `<prefix><i>` for each
+/// `i` of `0..n` to it.
+fn start_publishing(
+    flags: &[&str],
+    topic: &str,
+    prefix: &str,
+    n: usize,
+) -> (TempDir, Nsqd, Client) {
     let dir = TempDir::new();
     let nsqd = start_on_with(dir.path(), flags);
     create_channel(&nsqd, topic, "c");
-    let producer = nsqd.connect();
+    let mut producer = nsqd.connect();
+    producer.publish_numbered(topic, prefix, 0..n);
     (dir, nsqd, producer)
 }
 
 #[test]
 fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
-    let (dir, nsqd, mut p) = start_with_channel(&["--mem-queue-size=5"], "ovf");
-    p.publish_numbered("ovf", "o", 0..20);
+    let (dir, nsqd, mut p) = start_publishing(&["--mem-queue-size=5"], "ovf", "o", 20);
     // Topic passes everything on; the channel keeps 5 in memory, 15 on disk.
     wait_for_value("channel depths", WAIT, Some((20, 15)), || {
         depths(&nsqd, "ovf", Some("c"))
@@ -585,8 +586,7 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
     let _ = dir;
 
     // --mem-queue-size=0: everything through the disk.
-    let (dir, mut nsqd, mut p) = start_with_channel(&["--mem-queue-size=0"], "zero");
-    p.publish_numbered("zero", "z", 0..10);
+    let (dir, mut nsqd, _p) = start_publishing(&["--mem-queue-size=0"], "zero", "z", 10);
     wait_for_value("all on disk", WAIT, Some((10, 10)), || {
         depths(&nsqd, "zero", Some("c"))
     });
@@ -610,8 +610,7 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
 /// percent.)
 #[test]
 fn a_disk_backlog_does_not_send_new_messages_to_disk_while_memory_has_room() {
-    let (_dir, nsqd, mut p) = start_with_channel(&["--mem-queue-size=100"], "backlog");
-    p.publish_numbered("backlog", "b", 0..300);
+    let (_dir, nsqd, mut p) = start_publishing(&["--mem-queue-size=100"], "backlog", "b", 300);
     wait_for_value("backlog", WAIT, Some((300, 200)), || {
         depths(&nsqd, "backlog", Some("c"))
     });
