@@ -229,7 +229,7 @@ impl Publisher {
         topic: TopicName,
         defer_ms: u64,
         bodies: Bodies,
-    ) -> Result<(), crate::publish::PutError> {
+    ) -> Result<(), PutError> {
         let owner = self.shard.owner_of(topic.as_str());
         if let Some(answer) = self.start(kind, topic, defer_ms, bodies, owner) {
             return answer.result;
