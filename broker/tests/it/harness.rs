@@ -19,7 +19,7 @@ use nsq_test_support::{Daemon, Listen};
 pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
     (0..)
         .map(|i| format!("{prefix}{i}"))
-        .filter(|t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+        .filter(|t| nsq_broker::owner_of(t, 2) == shard)
         .nth(skip)
         .expect("some name is owned by every shard")
 }
@@ -167,6 +167,23 @@ impl Got {
             }),
         }
     }
+
+    /// Take the next whole frame off the front of `buf`, if one is there.
+    pub fn take(buf: &mut Vec<u8>) -> Option<Got> {
+        match decode_frame(buf, 64 << 20).expect("valid frame") {
+            Decoded::Complete { value, consumed } => {
+                let got = Got::from_frame(value);
+                buf.drain(..consumed);
+                Some(got)
+            }
+            Decoded::Incomplete => None,
+        }
+    }
+
+    /// Whether this is a heartbeat (to answer with NOP).
+    pub fn is_heartbeat(&self) -> bool {
+        matches!(self, Got::Response(r) if r == "_heartbeat_")
+    }
 }
 
 /// A received message.
@@ -250,12 +267,8 @@ impl Client {
     pub fn try_next_within(&mut self, timeout: Duration) -> Option<Option<Got>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Decoded::Complete { value, consumed } =
-                decode_frame(&self.buf, 64 << 20).expect("valid frame")
-            {
-                let got = Got::from_frame(value);
-                self.buf.drain(..consumed);
-                if self.auto_nop && got == Got::Response("_heartbeat_".into()) {
+            if let Some(got) = Got::take(&mut self.buf) {
+                if self.auto_nop && got.is_heartbeat() {
                     self.send(Request::Nop);
                     continue;
                 }
@@ -356,6 +369,14 @@ impl Client {
         self.expect_response("OK");
     }
 
+    /// PUB `<prefix><i>` to `topic` for each `i` of `range`, each answered
+    /// OK.
+    pub fn publish_numbered(&mut self, topic: &str, prefix: &str, range: std::ops::Range<usize>) {
+        for i in range {
+            self.publish(topic, format!("{prefix}{i}").as_bytes());
+        }
+    }
+
     /// SUB and expect OK.
     pub fn subscribe(&mut self, topic: &str, channel: &str) {
         self.send(Request::Sub(topic, channel));
@@ -391,6 +412,15 @@ pub fn http(nsqd: &Nsqd, method: &str, target: &str) -> (u16, String) {
 pub fn post(nsqd: &Nsqd, target: &str) {
     let (status, body) = http(nsqd, "POST", target);
     assert_eq!(status, 200, "{target}: {body}");
+}
+
+/// Create `topic` and its channel `channel` over HTTP.
+pub fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {
+    post(nsqd, &format!("/topic/create?topic={topic}"));
+    post(
+        nsqd,
+        &format!("/channel/create?topic={topic}&channel={channel}"),
+    );
 }
 
 /// `/stats` as JSON (without clients).
