@@ -10,8 +10,11 @@
 #   -d SECS        measured seconds per run [3]
 #   -w SECS        warm-up seconds per run [1]
 #   -s "SIZES"     message sizes in bytes ["100 200 1024 16384"]
-#   -m "MODES"     workloads: pub sub pubsub latency ["pub sub pubsub latency"]
+#   -m "MODES"     workloads: pub sub pubsub latency everyday restart conns
+#                  ["pub sub pubsub latency"]
 #   -r RATE        latency mode target rate, msg/s [10000]
+#   -t TOPICS      restart workload: topics (1 channel, 10 messages each) [1000]
+#   -c CONNS       conns workload: idle consumer connections [5000]
 #   -f "FLAGS"     extra flags for both brokers, e.g. "--mem-queue-size=1000000" []
 #   -o DIR         where the JSON reports and summary go [a temp dir]
 #
@@ -20,13 +23,21 @@
 #   sub     prefill min(1M, 400 MiB / size) messages, then drain with RDY 2500 (bench_reader)
 #   pubsub  both at once, closed loop
 #   latency open loop at -r msg/s, 1 PUB connection, 1 consumer (RDY 2500)
+#   everyday the latency workload at 1k, 10k and 50k msg/s, with the broker's
+#           wake-ups, context switches and (perf) syscalls per message
+#   restart -t topics with 1 channel and 10 queued messages each: SIGTERM to
+#           exit (shutdown s), then start to /ping OK (restart s), and a check
+#           that every queued message is back (depth from /stats)
+#   conns   -c idle consumers (SUB over 50 channels, RDY 1): broker KiB per
+#           connection, e2e p99 and /stats time before and after them
 # Any nsqd that takes NSQ's flags works (Go nsqd v1.x or ours); the
 # machine should be otherwise idle: the load average is in every report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=3 SECS=3 WARM=1 SIZES="100 200 1024 16384" MODES="pub sub pubsub latency" RATE=10000 FLAGS="" OUT=""
-while getopts "n:d:w:s:m:r:f:o:h" opt; do
+TOPICS=1000 CONNS=5000
+while getopts "n:d:w:s:m:r:f:o:t:c:h" opt; do
     case $opt in
     n) REPS=$OPTARG ;;
     d) SECS=$OPTARG ;;
@@ -36,12 +47,14 @@ while getopts "n:d:w:s:m:r:f:o:h" opt; do
     r) RATE=$OPTARG ;;
     f) FLAGS=$OPTARG ;;
     o) OUT=$OPTARG ;;
-    *) sed -n '2,27p' "$0"; exit 2 ;;
+    t) TOPICS=$OPTARG ;;
+    c) CONNS=$OPTARG ;;
+    *) sed -n '2,38p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 if [ $# -ne 2 ]; then
-    sed -n '2,27p' "$0"
+    sed -n '2,38p' "$0"
     exit 2
 fi
 A=$(realpath "$1")
@@ -53,24 +66,28 @@ if [ "$REPS" -lt 3 ]; then
     echo "need at least 3 alternations (-n 3)" >&2
     exit 2
 fi
+MODES=${MODES//everyday/rate1000 rate10000 rate50000}
 OUT=${OUT:-$(mktemp -d -t bench-compare.XXXXXX)}
 mkdir -p "$OUT"
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 cargo build --release -q -p nsq-bench
 BENCH=$PWD/target/release/nsq-bench
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
+now() { date +%s.%N; }
+
 PID=""
-start_broker() { # BIN DIR ; sets PORT and PID
+start_broker() { # BIN DIR [keep] ; sets PORT, HPORT and PID
     local bin=$1 dir=$2
-    rm -rf "$dir" && mkdir -p "$dir"
+    [ "${3:-}" = keep ] || { rm -rf "$dir" && mkdir -p "$dir"; }
     PORT=$(free_port)
-    local hport
-    hport=$(free_port)
+    HPORT=$(free_port)
+    STARTED=$(now)
     # shellcheck disable=SC2086 # FLAGS is a list of flags
-    "$bin" --tcp-address="127.0.0.1:$PORT" --http-address="127.0.0.1:$hport" \
-        --data-path="$dir" $FLAGS 2>"$dir.log" >/dev/null &
+    "$bin" --tcp-address="127.0.0.1:$PORT" --http-address="127.0.0.1:$HPORT" \
+        --data-path="$dir" $FLAGS 2>>"$dir.log" >/dev/null &
     PID=$!
     for _ in $(seq 200); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -92,6 +109,38 @@ stop_broker() {
 }
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
 
+# restart: fill TOPICS topics, then time SIGTERM -> exit and start -> /ping
+# OK, and check every message is back. Writes a small JSON report.
+restart_run() { # BIN DIR SIZE JSON
+    local bin=$1 dir=$2 size=$3 json=$4 t0 t1 t1s t2 depth
+    start_broker "$bin" "$dir"
+    "$BENCH" --addr "127.0.0.1:$PORT" --size "$size" --topic restart \
+        fill --topics "$TOPICS" --channels 1 --messages 10
+    t0=$(now)
+    kill -TERM "$PID"
+    wait "$PID" || true
+    t1=$(now)
+    start_broker "$bin" "$dir" keep
+    until [ "$(curl -s "http://127.0.0.1:$HPORT/ping")" = OK ]; do
+        kill -0 "$PID" 2>/dev/null || { echo "broker exited" >&2; return 1; }
+        sleep 0.01
+    done
+    t2=$(now)
+    t1s=$STARTED
+    depth=$(curl -s "http://127.0.0.1:$HPORT/stats?format=json&include_clients=false" |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(c["depth"] for t in s["topics"] for c in t["channels"]))')
+    stop_broker "$dir"
+    python3 - "$t0" "$t1" "$t1s" "$t2" "$depth" "$TOPICS" "$json" <<'PY'
+import json, sys
+t0, t1, t1s, t2 = map(float, sys.argv[1:5])
+depth, topics = int(sys.argv[5]), int(sys.argv[6])
+r = {"mode": "restart", "topics": topics, "shutdown_s": t1 - t0, "restart_s": t2 - t1s,
+     "depth_after": depth, "depth_expected": topics * 10}
+json.dump(r, open(sys.argv[7], "w"))
+print(r)
+PY
+}
+
 mode_args() { # MODE SIZE
     case $1 in
     pub) echo "pub --pub-conns 2 --batch 200" ;;
@@ -102,6 +151,8 @@ mode_args() { # MODE SIZE
         ;;
     pubsub) echo "pubsub --pub-conns 2 --batch 200 --sub-conns 2 --rdy 2500" ;;
     latency) echo "latency --rate $RATE --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
+    rate*) echo "--count-syscalls latency --rate ${1#rate} --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
+    conns) echo "conns --conns $CONNS --channels 50 --rate 1000 --http-addr 127.0.0.1:$HPORT" ;;
     *) echo "unknown mode $1" >&2; exit 2 ;;
     esac
 }
@@ -120,8 +171,14 @@ for size in $SIZES; do
                 bin=$A
                 [ $side = B ] && bin=$B
                 dir="$OUT/data-$side"
-                start_broker "$bin" "$dir"
                 json="$OUT/$mode-$size-$side-$rep.json"
+                if [ "$mode" = restart ]; then
+                    restart_run "$bin" "$dir" "$size" "$json" >"$OUT/$mode-$size-$side-$rep.txt" 2>&1 ||
+                        echo "run failed: $mode $size $side $rep (see $OUT/$mode-$size-$side-$rep.txt)" >&2
+                    printf '.'
+                    continue
+                fi
+                start_broker "$bin" "$dir"
                 # shellcheck disable=SC2046 # mode_args is a list of words
                 if ! "$BENCH" --addr "127.0.0.1:$PORT" --broker-pid "$PID" --size "$size" \
                     --warmup "$WARM" --duration "$SECS" --json "$json" \
@@ -157,11 +214,27 @@ FIGS = {
     "pubsub": [("publish.msgs_per_s", "pub msg/s"), ("consume.msgs_per_s", "sub msg/s"),
                ("backlog.growth_per_s", "backlog growth/s"), ("latency.e2e.p99_us", "e2e p99 us (closed loop)"),
                ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
+    "restart": [("shutdown_s", "shutdown s"), ("restart_s", "start to /ping OK s"),
+                ("depth_after", "messages back"), ("depth_expected", "messages queued")],
+    "conns": [("conns.kib_per_conn", "broker KiB/idle conn"),
+              ("conns.before.latency.e2e.p99_us", "e2e p99 us, few conns"),
+              ("latency.e2e.p99_us", "e2e p99 us, +idle conns"),
+              ("conns.stats_ms_before", "/stats ms, few conns"),
+              ("conns.stats_ms_after", "/stats ms, +idle conns")],
     "latency": [("rate.achieved_per_s", "achieved msg/s"), ("latency.pub_ok.p50_us", "PUB->OK p50 us"),
                 ("latency.pub_ok.p99_us", "PUB->OK p99 us"), ("latency.e2e.p50_us", "e2e p50 us"),
                 ("latency.e2e.p99_us", "e2e p99 us"), ("latency.e2e.p999_us", "e2e p99.9 us"),
                 ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
 }
+EVERYDAY = [("rate.achieved_per_s", "achieved msg/s"),
+            ("broker_process.cpu_us_per_msg", "broker CPU-us/msg"),
+            ("broker_process.per_msg.syscalls", "broker syscalls/msg"),
+            ("broker_process.per_msg.wakeups", "broker wake-ups/msg"),
+            ("broker_process.per_msg.context_switches", "broker ctx switches/msg"),
+            ("latency.e2e.p50_us", "e2e p50 us"), ("latency.e2e.p99_us", "e2e p99 us"),
+            ("latency.e2e.p999_us", "e2e p99.9 us")]
+for r in ("rate1000", "rate10000", "rate50000"):
+    FIGS[r] = EVERYDAY
 summary = []
 print(f"{'workload':<14} {'figure':<26} {'A median':>12} {'A range':>23} {'B median':>12} {'B range':>23} {'B/A':>7}")
 for size in sizes:

@@ -13,7 +13,7 @@
 #
 # Cost: the clone builds into the main checkout's target directory, so every
 # registry dependency is reused and only the workspace crates the fixture
-# tests need (protocol, daemon-support, test-support, broker) are compiled
+# tests need (protocol, daemon-support, test-support, diskqueue, broker) are compiled
 # and linked again (about 50 s of CPU; 2 min wall on the shared 2-core
 # development box at load average 5-11). They are built with
 # codegen-units=255 instead of 256, which gives them their own artifact names:
@@ -33,13 +33,15 @@ fail() {
 
 # The tests that read test-support/fixtures/ (through nsq_test_support::fixtures).
 lib_tests=(
-    diskqueue::fixture_tests::nsqd_dat_matches_the_manifest
-    diskqueue::fixture_tests::meta_files_match_the_manifest
-    diskqueue::fixture_tests::records_in_read_order_match_the_manifest
-    diskqueue::fixture_tests::our_writer_reproduces_gos_files_byte_for_byte
-    diskqueue::fixture_tests::every_file_re_encodes_to_its_bytes
-    diskqueue::queue::tests::reads_every_record_of_go_nsqds_data_directory
-    diskqueue::queue::tests::writes_the_same_files_as_go_nsqd
+    datadir::metadata::tests::nsqd_dat_matches_the_manifest
+)
+queue_tests=(
+    fixture_tests::meta_files_match_the_manifest
+    fixture_tests::records_in_read_order_match_the_manifest
+    fixture_tests::our_writer_reproduces_gos_files_byte_for_byte
+    fixture_tests::every_file_re_encodes_to_its_bytes
+    queue::tests::reads_every_record_of_go_nsqds_data_directory
+    queue::tests::writes_the_same_files_as_go_nsqd
 )
 it_tests=(
     disk::a_go_nsqd_data_directory_delivers_every_record_as_the_manifest_lists_it
@@ -95,7 +97,7 @@ python3 scripts/check-doc-links.py || fail "broken docs/ section references"
 # Every file that reads the fixture does so through the one helper
 # (nsq_test_support::fixtures), so the test list above stays complete.
 readers="$(git grep -lE 'fixtures::(go_nsqd|copy_go_nsqd)' -- '*.rs' | sort | tr '\n' ' ')"
-want="broker/src/diskqueue/mod.rs broker/src/diskqueue/queue_tests.rs broker/tests/it/disk.rs broker/tests/it/persistence.rs "
+want="broker/src/datadir/metadata.rs broker/tests/it/disk.rs broker/tests/it/persistence.rs diskqueue/src/fixture_tests.rs diskqueue/src/queue/tests.rs "
 [ "$readers" = "$want" ] ||
     fail "files reading the fixture are now: $readers(expected: $want); update the test list in scripts/standalone-check.sh"
 
@@ -106,13 +108,18 @@ for p in $members; do
 done
 log="$tmp/test.log"
 set +e
-CARGO_TARGET_DIR="$target_dir" cargo "${overrides[@]}" test -p nsq-broker --lib --test it \
-    -- --exact "${lib_tests[@]}" "${it_tests[@]}" 2>&1 | tee "$log"
+CARGO_TARGET_DIR="$target_dir" cargo "${overrides[@]}" test -p nsq-diskqueue --lib \
+    -- --exact "${queue_tests[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+if [ "$status" -eq 0 ]; then
+    CARGO_TARGET_DIR="$target_dir" cargo "${overrides[@]}" test -p nsq-broker --lib --test it \
+        -- --exact "${lib_tests[@]}" "${it_tests[@]}" 2>&1 | tee -a "$log"
+    status=${PIPESTATUS[0]}
+fi
 set -e
 [ "$status" -eq 0 ] || fail "fixture tests failed in the clone (exit $status)"
 ran=$(grep -cE '^test .* \.\.\. ok$' "$log" || true)
-expected=$((${#lib_tests[@]} + ${#it_tests[@]}))
+expected=$((${#queue_tests[@]} + ${#lib_tests[@]} + ${#it_tests[@]}))
 [ "$ran" -eq "$expected" ] || fail "$ran fixture tests passed in the clone, expected $expected"
 
 echo "standalone-check: OK: no reference outside the repository; $ran fixture tests pass in a fresh clone ($(($(date +%s) - started)) s)"

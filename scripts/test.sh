@@ -13,3 +13,12 @@ cargo test --workspace --doc
 # A fresh clone of the committed tree needs nothing outside it (fixture tests
 # run there; no reference to paths or documents outside the repository).
 bash scripts/standalone-check.sh
+# The image, compose file, seccomp profile and units, for real with podman
+# (installs podman and runc itself; builds the release binaries).
+bash scripts/container-test.sh
+# The fault-injection harness against the release binaries: 45 s in sync
+# mode (every acknowledged message must survive SIGKILL), 30 s at the
+# defaults. A random seed each time; a failure prints its replay command
+# (scripts/chaos.sh SECONDS --seed=N ...).
+bash scripts/chaos.sh 45 --sync
+bash scripts/chaos.sh 30

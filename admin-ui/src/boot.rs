@@ -37,6 +37,9 @@ pub fn run(opts: Options) -> Result<(), AdminError> {
     let app = Arc::new(App::new(opts)?);
     crate::log!(Info, "HTTP: listening on {local}");
     spawn_signal_thread();
+    if let Err(e) = nsq_daemon_support::notify_ready() {
+        crate::log!(Warn, "sd_notify READY=1 failed - {e}");
+    }
     crate::server::serve(listener, app);
     Ok(())
 }

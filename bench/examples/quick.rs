@@ -20,6 +20,7 @@
 use nsq_protocol::command::Request;
 use nsq_protocol::frame::{decode_frame, Frame};
 use nsq_protocol::Decoded;
+use nsq_test_support::inflate::InflateReader;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,45 +113,6 @@ impl<R: Read> Read for Patient<R> {
     }
 }
 
-/// Raw DEFLATE reader that hands out all the inflater can produce from what
-/// arrived (flate2's `read::DeflateDecoder` waits for more input instead).
-struct Inflate<R> {
-    inner: R,
-    d: flate2::Decompress,
-    out: Vec<u8>,
-    pos: usize,
-}
-impl<R: Read> Read for Inflate<R> {
-    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.out.len() {
-            let mut raw = vec![0u8; 1 << 16];
-            let n = self.inner.read(&mut raw)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            self.out.clear();
-            self.pos = 0;
-            let mut input = &raw[..n];
-            loop {
-                self.out.reserve(1 << 16);
-                let (i0, o0) = (self.d.total_in(), self.d.total_out());
-                self.d
-                    .decompress_vec(input, &mut self.out, flate2::FlushDecompress::None)
-                    .map_err(std::io::Error::other)?;
-                let used = (self.d.total_in() - i0) as usize;
-                input = &input[used..];
-                if used == 0 && self.d.total_out() == o0 {
-                    break;
-                }
-            }
-        }
-        let n = b.len().min(self.out.len() - self.pos);
-        b[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 fn read_frame(r: &mut dyn Read) -> Vec<u8> {
     let mut size = [0u8; 4];
     r.read_exact(&mut size).unwrap();
@@ -226,12 +188,7 @@ fn conn(addr: &str) -> Conn {
         )
     } else if deflate {
         (
-            Box::new(Inflate {
-                inner: raw_r,
-                d: flate2::Decompress::new(false),
-                out: Vec::new(),
-                pos: 0,
-            }),
+            Box::new(InflateReader::new(raw_r)),
             Box::new(flate2::write::DeflateEncoder::new(
                 shared,
                 flate2::Compression::new(level as u32),

@@ -19,8 +19,10 @@
 //!   calls counted by perf.
 //! * [`report`]: figures, JSON and text table; [`svg`]: the sweep plot.
 //! * [`error`]: the error type, [`error::BenchError`].
+//! * [`chaos`]: the `nsq-chaos` fault-injection harness.
 
 pub mod body;
+pub mod chaos;
 pub mod clock;
 pub mod conn;
 pub mod consumer;

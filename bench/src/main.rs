@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use nsq_bench::error::BenchError;
+use nsq_bench::modes::conns::{run_conns, ConnsOpts};
+use nsq_bench::modes::fill::{run_fill, FillOpts};
 use nsq_bench::modes::latency::{run_latency, run_sweep, LatencyOpts};
 use nsq_bench::modes::many::{run_many, ManyOpts};
 use nsq_bench::modes::throughput::{run_flow, run_pub, run_sub, PubOpts, SubOpts};
@@ -176,6 +178,36 @@ enum Mode {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+    /// Idle consumer connections: broker memory per connection, and the
+    /// latency and /stats time of the busy ones before and after.
+    Conns {
+        #[command(flatten)]
+        l: LatArgs,
+        /// Idle consumer connections.
+        #[arg(long, default_value_t = 5000)]
+        conns: usize,
+        /// Channels (of as many topics) they spread over.
+        #[arg(long, default_value_t = 50)]
+        channels: usize,
+        /// Broker HTTP address for /stats timings.
+        #[arg(long)]
+        http_addr: Option<String>,
+        /// Seconds to let the broker settle before reading its RSS.
+        #[arg(long, default_value_t = 1.0)]
+        settle: f64,
+    },
+    /// Create topics with channels and queued messages (for restart timings).
+    Fill {
+        /// Topics.
+        #[arg(long, default_value_t = 1000)]
+        topics: usize,
+        /// Channels per topic.
+        #[arg(long, default_value_t = 1)]
+        channels: usize,
+        /// Messages per topic.
+        #[arg(long, default_value_t = 10)]
+        messages: usize,
+    },
     /// Thousands of topics and channels, open-loop traffic over all of them.
     Many {
         #[command(flatten)]
@@ -193,6 +225,21 @@ enum Mode {
         #[arg(long, default_value_t = 1.0)]
         idle: f64,
     },
+}
+
+/// Raise the open-file limit to its hard limit (thousands of connections).
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 fn secs(s: f64) -> Duration {
@@ -252,6 +299,37 @@ fn run(cli: Cli) -> Result<(), BenchError> {
             });
             run_sweep(&c, &l.opts(), *max_rate, *steps, &plot)?
         }
+        Mode::Conns {
+            l,
+            conns,
+            channels,
+            http_addr,
+            settle,
+        } => {
+            raise_nofile();
+            run_conns(
+                &c,
+                &l.opts(),
+                &ConnsOpts {
+                    conns: *conns,
+                    channels: *channels,
+                    http_addr: http_addr.clone(),
+                    settle: secs(*settle),
+                },
+            )?
+        }
+        Mode::Fill {
+            topics,
+            channels,
+            messages,
+        } => run_fill(
+            &c,
+            &FillOpts {
+                topics: *topics,
+                channels: *channels,
+                messages: *messages,
+            },
+        )?,
         Mode::Many {
             l,
             topics,

@@ -308,6 +308,9 @@ pub struct Report {
     /// Sweep: the SVG plot written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plot: Option<String>,
+    /// `conns`: the idle connections' cost and the window before them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conns: Option<crate::modes::conns::ConnsFigures>,
     /// Free-form remarks (what was measured, caveats).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

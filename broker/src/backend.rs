@@ -31,24 +31,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nsq_diskqueue::state::Position;
+use nsq_diskqueue::{DiskQueue, QueueConfig};
 use nsq_protocol::{MessageHeader, MessageId};
 
 use crate::channel::Channel;
-use crate::diskqueue::queue::{DiskQueue, QueueConfig};
-use crate::diskqueue::state::Position;
 use crate::message::Message;
 use crate::notify::{Event, Notify};
-use crate::shard::commit::GroupCommit;
-use crate::shard::mesh::ShardMsg;
+use crate::publish::commit::GroupCommit;
 use crate::shard::Context;
 use crate::topic::Topic;
 
 /// Messages a topic reads back from its disk queue at a time.
-pub const READ_AHEAD: usize = 1024;
+pub(crate) const READ_AHEAD: usize = 1024;
 
 /// Most messages a channel reads back at a time (it reads what its
 /// consumers' RDY leaves room for, up to this).
-pub const READ_MAX: usize = 4096;
+pub(crate) const READ_MAX: usize = 4096;
 
 /// Payload bytes after which a read-back batch stops early (large
 /// messages).
@@ -56,7 +55,7 @@ const READ_BYTES: usize = 4 << 20;
 
 /// What a backend delivers read-back messages to.
 #[derive(Debug, Clone)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// A topic.
     Topic(Weak<RefCell<Topic>>),
     /// A channel.
@@ -95,18 +94,18 @@ impl Owner {
 
 /// What every backend of a shard shares.
 #[derive(Debug)]
-pub struct DiskShard {
+pub(crate) struct DiskShard {
     /// `--data-path`.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Queue parameters from the flags.
-    pub cfg: QueueConfig,
+    pub(crate) cfg: QueueConfig,
     /// `--sync-every=1`: every publish goes through the disk and is
     /// answered after its fsync (group commit).
-    pub durable: bool,
+    pub(crate) durable: bool,
     /// `--mem-queue-size`.
-    pub mem_queue_size: usize,
+    pub(crate) mem_queue_size: usize,
     /// The shard's group commit.
-    pub commit: Rc<GroupCommit>,
+    pub(crate) commit: Rc<GroupCommit>,
     ctx: Arc<Context>,
     /// Queues being closed or deleted, by name.
     retiring: RefCell<HashMap<String, usize>>,
@@ -116,12 +115,12 @@ pub struct DiskShard {
     /// Every backend of the shard (for startup and shutdown).
     backends: RefCell<Vec<Weak<Backend>>>,
     /// Bumped when a backend opens or finishes, or a queue retires.
-    pub settled: Event,
+    pub(crate) settled: Event,
 }
 
 impl DiskShard {
     /// A shard's disk context.
-    pub fn new(ctx: Arc<Context>, commit: Rc<GroupCommit>) -> DiskShard {
+    pub(crate) fn new(ctx: Arc<Context>, commit: Rc<GroupCommit>) -> DiskShard {
         let f = &ctx.opts.flags;
         let cfg = QueueConfig::nsqd(
             f.max_bytes_per_file.max(1) as u64,
@@ -144,7 +143,7 @@ impl DiskShard {
     }
 
     /// Start the backend of queue `name` for `owner`.
-    pub fn open(self: &Rc<Self>, name: String, owner: Owner) -> Rc<Backend> {
+    pub(crate) fn open(self: &Rc<Self>, name: String, owner: Owner) -> Rc<Backend> {
         let retain = self.durable && !owner.is_topic();
         let backend = Rc::new(Backend {
             retain,
@@ -168,7 +167,7 @@ impl DiskShard {
     }
 
     /// Whether every backend has opened (or failed to).
-    pub fn all_open(&self) -> bool {
+    pub(crate) fn all_open(&self) -> bool {
         self.backends
             .borrow()
             .iter()
@@ -177,7 +176,7 @@ impl DiskShard {
     }
 
     /// Wait until every backend has opened.
-    pub async fn wait_open(&self) {
+    pub(crate) async fn wait_open(&self) {
         loop {
             let seen = self.settled.version();
             if self.all_open() {
@@ -188,7 +187,7 @@ impl DiskShard {
     }
 
     /// Wait until no queue is being closed or deleted.
-    pub async fn wait_retired(&self) {
+    pub(crate) async fn wait_retired(&self) {
         loop {
             let seen = self.settled.version();
             if self.retiring.borrow().is_empty() {
@@ -216,13 +215,6 @@ impl DiskShard {
         }
         drop(r);
         self.settled.notify_all();
-    }
-
-    /// Send the forwarded publishes' answers whose writes are done.
-    fn release_acks(&self) {
-        for (origin, batch, results) in self.commit.release() {
-            let _ = self.ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
-        }
     }
 }
 
@@ -258,20 +250,31 @@ struct Inner {
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
     generation: u64,
     /// With `retain`: where each read-back message not yet settled starts
-    /// on disk, and how many start at each position.
+    /// on disk, and the pins at each position.
     pin_of: HashMap<u64, Position>,
-    pins: std::collections::BTreeMap<Position, u32>,
+    pins: std::collections::BTreeMap<Position, Pin>,
+    /// Records read back so far: a pin's `seq` numbers its record, so the
+    /// records from the lowest pin to the reader are counted exactly.
+    read_seq: u64,
     /// The lowest pin moved: persist the new floor.
     floor_moved: bool,
     empty_requested: bool,
     end: Option<End>,
 }
 
+/// The unsettled messages read back from one position.
+#[derive(Debug, Clone, Copy)]
+struct Pin {
+    count: u32,
+    /// `read_seq` of the record there.
+    seq: u64,
+}
+
 impl Inner {
     fn unpin(&mut self, at: Position) {
-        if let Some(n) = self.pins.get_mut(&at) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(p) = self.pins.get_mut(&at) {
+            p.count -= 1;
+            if p.count == 0 {
                 self.pins.remove(&at);
             }
         }
@@ -280,9 +283,9 @@ impl Inner {
 
 /// One durable topic's or channel's disk queue.
 #[derive(Debug)]
-pub struct Backend {
+pub(crate) struct Backend {
     /// The queue name (`<topic>` or `<topic>:<channel>`).
-    pub name: String,
+    pub(crate) name: String,
     /// Group commit, channel: a message read back stays on disk (the
     /// persisted read position stays before it) until the channel settles
     /// it ([`Backend::settle`]: finished, or dropped by sampling). A crash
@@ -298,22 +301,16 @@ pub struct Backend {
 
 impl Backend {
     /// Messages on disk or on their way there (stats' `backend_depth`).
-    pub fn depth(&self) -> u64 {
+    pub(crate) fn depth(&self) -> u64 {
         let i = self.inner.borrow();
         i.on_disk + i.to_write.len() as u64 + i.writing as u64
-    }
-
-    /// Nothing on disk or on its way: a new message may go to memory
-    /// without overtaking older ones.
-    pub fn is_idle(&self) -> bool {
-        self.depth() == 0
     }
 
     /// Queue `message` for writing. A message with a delay keeps it (the
     /// due time goes to the deferrals file). Returns the epoch its write
     /// belongs to (see [`GroupCommit`]), or `None` at once if the queue
     /// could not be opened.
-    pub fn push(&self, message: Message, now_ms: i64) -> Option<u64> {
+    pub(crate) fn push(&self, message: Message, now_ms: i64) -> Option<u64> {
         let mut i = self.inner.borrow_mut();
         if i.phase == Phase::Failed {
             return None;
@@ -332,7 +329,7 @@ impl Backend {
     }
 
     /// The owner has room: read back if there is anything to read.
-    pub fn wake_reader(&self) {
+    pub(crate) fn wake_reader(&self) {
         if self.depth() > 0 {
             self.wake.notify();
         }
@@ -340,7 +337,7 @@ impl Backend {
 
     /// A read-back message is done with (finished, or dropped by
     /// sampling): with `retain`, the disk may let go of it.
-    pub fn settle(&self, id: MessageId) {
+    pub(crate) fn settle(&self, id: MessageId) {
         if !self.retain {
             return;
         }
@@ -357,17 +354,20 @@ impl Backend {
         }
     }
 
-    /// The read position to persist (the lowest pin) and the messages
-    /// read but not settled.
+    /// The read position to persist (the lowest pin) and the records from
+    /// there to the reader: all of them are read again after a crash, so
+    /// all of them count in the persisted depth (settled ones too; counting
+    /// only the unsettled left the depth short, and the records at the end
+    /// of the queue unread).
     fn floor(&self) -> Option<(Position, u64)> {
         let i = self.inner.borrow();
-        let lowest = *i.pins.keys().next()?;
-        Some((lowest, i.pin_of.len() as u64))
+        let (&lowest, pin) = i.pins.iter().next()?;
+        Some((lowest, i.read_seq - pin.seq))
     }
 
     /// Drop everything queued and delete the files (`/topic/empty`,
     /// `/channel/empty`). The depth is 0 at once.
-    pub fn empty(&self) {
+    pub(crate) fn empty(&self) {
         let mut i = self.inner.borrow_mut();
         i.pin_of.clear();
         i.pins.clear();
@@ -383,7 +383,6 @@ impl Backend {
         if let Some(began) = i.dirty_since.take() {
             drop(i);
             self.disk.commit.written(began, began, true);
-            self.disk.release_acks();
         } else {
             drop(i);
         }
@@ -391,13 +390,13 @@ impl Backend {
     }
 
     /// Remove the queue and its files (topic or channel deleted).
-    pub fn delete(&self) {
+    pub(crate) fn delete(&self) {
         self.empty();
         self.finish(End::Delete);
     }
 
     /// Write what is queued, sync and close (shutdown).
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.finish(End::Close);
     }
 
@@ -413,7 +412,7 @@ impl Backend {
     }
 
     /// Whether the task has ended.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.inner.borrow().phase == Phase::Finished
     }
 
@@ -583,7 +582,6 @@ impl Backend {
         }
         if let Some(began) = began {
             self.disk.commit.written(began, last_epoch, result.is_ok());
-            self.disk.release_acks();
         }
         self.log_events(queue);
     }
@@ -618,13 +616,18 @@ impl Backend {
                     // The same ID read twice (a duplicate on disk).
                     i.unpin(old);
                 }
-                *i.pins.entry(at).or_insert(0) += 1;
+                let seq = i.read_seq;
+                i.pins.entry(at).or_insert(Pin { count: 0, seq }).count += 1;
                 drop(i);
                 queue.set_floor(self.floor());
             }
             if let Err(e) = queue.advance_batched().await {
                 crate::log!(Error, "DISKQUEUE({}): read failed - {e}", self.name);
                 break;
+            }
+            if self.retain {
+                self.inner.borrow_mut().read_seq += 1;
+                queue.set_floor(self.floor());
             }
             bytes += payload.len();
             match decoded {
@@ -734,7 +737,6 @@ impl Backend {
             if let Some(began) = began {
                 let last = self.disk.commit.begin_write();
                 self.disk.commit.written(began, last, false);
-                self.disk.release_acks();
             }
             if end.is_some() {
                 self.inner.borrow_mut().phase = Phase::Finished;

@@ -1,24 +1,25 @@
 //! Startup and shutdown: bind the listener, start one glommio executor per
 //! shard, wire their inboxes, and stop them all on SIGINT/SIGTERM.
 //!
-//! glommio traps handled here (performance guide 3.2, 3.7): the memlock
-//! limit is raised to its hard maximum and io_memory is sized to fit it (a
-//! too-small limit otherwise degrades silently); the listening socket is
-//! bound without SO_REUSEPORT so a port in use is a clear startup error.
+//! glommio traps handled here: the memlock limit is raised to its hard
+//! maximum and io_memory is sized to fit it (a too-small limit otherwise
+//! degrades silently); the listening socket is bound without SO_REUSEPORT
+//! so a port in use is a clear startup error. Each shard then runs its
+//! inbox ([`crate::shard::inbox`]).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::datadir::DataDir;
-use crate::net::conn::adopt;
+pub use crate::datadir::{metadata::ParseError, DataDirError};
 use crate::net::listener::Protocol;
 use crate::options::{Options, NSQ_VERSION};
 use crate::shard::mesh::ShardMsg;
-use crate::shard::{Context, Shard};
+use crate::shard::Context;
+pub use crate::tls::{CertError, ServerError, TlsError};
 use nsq_daemon_support::raise_memlock;
 
 /// Startup failures (exit non-zero with this message,
@@ -28,13 +29,18 @@ pub enum BootError {
     /// Bad `--tcp-address`.
     Address(String),
     /// Could not listen.
-    Listen(String, std::io::Error),
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        error: std::io::Error,
+    },
     /// An executor could not start.
     Executor(String),
     /// The data directory or its metadata.
-    DataDir(String),
+    DataDir(DataDirError),
     /// TLS configuration (certificates, policy).
-    Tls(String),
+    Tls(TlsError),
     /// io_uring cannot run here (seccomp, kernel, locked memory).
     Uring(nsq_daemon_support::UringError),
 }
@@ -46,10 +52,12 @@ impl std::fmt::Display for BootError {
                 f,
                 "invalid --tcp-address {a:?} (want host:port; unix sockets are not supported yet)"
             ),
-            BootError::Listen(a, e) => write!(f, "listen ({a}) failed - {e}"),
+            BootError::Listen { address, error } => {
+                write!(f, "listen ({address}) failed - {error}")
+            }
             BootError::Executor(e) => write!(f, "failed to start shard executor - {e}"),
-            BootError::DataDir(e) => f.write_str(e),
-            BootError::Tls(e) => f.write_str(e),
+            BootError::DataDir(e) => e.fmt(f),
+            BootError::Tls(e) => e.fmt(f),
             BootError::Uring(e) => write!(f, "{e}"),
         }
     }
@@ -76,7 +84,10 @@ fn resolve(addr: &str) -> Result<SocketAddr, BootError> {
 /// Bind a listening socket (without SO_REUSEPORT), non-blocking.
 fn bind(addr: &str) -> Result<(i32, SocketAddr), BootError> {
     let addr = resolve(addr)?;
-    nsq_daemon_support::listen(addr).map_err(|e| BootError::Listen(addr.to_string(), e))
+    nsq_daemon_support::listen(addr).map_err(|error| BootError::Listen {
+        address: addr.to_string(),
+        error,
+    })
 }
 
 /// Run nsqd until SIGINT/SIGTERM.
@@ -164,7 +175,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             builder = builder.spin_before_park(spin);
         }
         let handle = builder
-            .spawn(move || shard_main(i, ctx, inbox))
+            .spawn(move || crate::shard::inbox::run(i, ctx, inbox))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         // glommio leaks a panicked executor's tasks (nothing is dropped),
         // so the end of a shard is learnt by joining its thread. A shard
@@ -200,6 +211,9 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
     if let Some(signals) = signals {
         spawn_signal_thread(ctx.clone(), datadir, signals);
+    }
+    if let Err(e) = nsq_daemon_support::notify_ready() {
+        crate::log!(Warn, "sd_notify READY=1 failed - {e}");
     }
     crate::statsd::spawn(ctx.clone());
     for h in handles {
@@ -270,141 +284,4 @@ fn spawn_signal_thread(
             }
         })
         .ok();
-}
-
-/// Run a connection task; a panic ends that connection only (logged), never
-/// the shard that serves everyone else.
-pub fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
-    use futures_lite::FutureExt;
-    glommio::spawn_local(async move {
-        if std::panic::AssertUnwindSafe(task)
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            crate::log!(Error, "connection task panicked; connection dropped");
-        }
-    })
-    .detach();
-}
-
-async fn shard_main(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {
-    let shard = Rc::new(Shard::new(id, ctx.clone()));
-    glommio::spawn_local(shard.timers.clone().run()).detach();
-    glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
-    if ctx.mesh.len() > 1 {
-        glommio::spawn_local(crate::shard::load::sample(id, ctx.clone())).detach();
-    }
-    'inbox: while let Ok(first) = inbox.recv_async().await {
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                ShardMsg::Accepted(stream, protocol) => {
-                    protocol.serve(shard.clone(), stream.bind_to_executor())
-                }
-                ShardMsg::Publish {
-                    origin,
-                    batch,
-                    commands,
-                } => shard.apply_forwarded(origin, batch, commands),
-                ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
-                ShardMsg::Adopt(handoff) => {
-                    spawn_connection(adopt(shard.clone(), *handoff));
-                }
-                ShardMsg::Admin { op, reply } => {
-                    let _ = reply.send(shard.admin(op));
-                }
-                ShardMsg::Stats { filter, reply } => {
-                    let _ = reply.send(shard.stats(&filter));
-                }
-                ShardMsg::Peek {
-                    topic,
-                    channel,
-                    n,
-                    reply,
-                } => {
-                    let _ = reply.send(shard.peek(&topic, &channel, n));
-                }
-                ShardMsg::Ready(reply) => {
-                    let shard = shard.clone();
-                    glommio::spawn_local(async move {
-                        shard.disk.wait_open().await;
-                        let _ = reply.send(());
-                    })
-                    .detach();
-                }
-                ShardMsg::Listen(listeners) => {
-                    for (fd, protocol) in listeners {
-                        // SAFETY: `fd` is a bound, listening, non-blocking
-                        // socket that boot created and handed to this shard alone.
-                        let listener = unsafe {
-                            <glommio::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd)
-                        };
-                        glommio::spawn_local(crate::net::listener::accept_loop(
-                            shard.clone(),
-                            listener,
-                            protocol,
-                        ))
-                        .detach();
-                    }
-                }
-                ShardMsg::Shutdown => {
-                    shard.stop();
-                    break 'inbox;
-                }
-            }
-            // Long bursts of cross-shard work must not starve this shard's
-            // connections.
-            glommio::yield_if_needed().await;
-            next = inbox.try_recv().ok();
-        }
-    }
-    // Stopped: let connections close (bounded), and keep answering the
-    // inbox meanwhile: stats (the final nsqd.dat is built from them) and a
-    // clear "exiting" to everything else.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let drain = async {
-        while let Ok(msg) = inbox.recv_async().await {
-            match msg {
-                ShardMsg::Stats { filter, reply } => {
-                    let _ = reply.send(shard.stats(&filter));
-                }
-                ShardMsg::Admin { reply, .. } => {
-                    let _ = reply.send(Err(crate::shard::admin::AdminError::Exiting));
-                }
-                ShardMsg::PublishAck { batch, results } => shard.forwarder.on_ack(batch, results),
-                ShardMsg::Publish {
-                    origin,
-                    batch,
-                    commands,
-                } => {
-                    let results = commands
-                        .iter()
-                        .map(|_| Err(crate::topic::PutError::Exiting))
-                        .collect();
-                    let _ = ctx.mesh[origin].send(ShardMsg::PublishAck { batch, results });
-                }
-                _ => {}
-            }
-        }
-    };
-    let wait = async {
-        while shard.connection_count() > 0 && Instant::now() < deadline {
-            futures_lite::future::or(
-                glommio::timer::sleep(Duration::from_millis(50)),
-                shard.stop_wake.notified(),
-            )
-            .await;
-        }
-        // Memory, in-flight and deferred messages to disk.
-        shard.flush_to_disk().await;
-        // Answer late requests a little longer (the final nsqd.dat).
-        glommio::timer::sleep(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(200)),
-        )
-        .await;
-    };
-    futures_lite::future::or(wait, drain).await;
 }

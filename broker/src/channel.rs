@@ -34,21 +34,21 @@ const READ_MIN: usize = 64;
 
 /// A channel of a topic.
 #[derive(Debug)]
-pub struct Channel {
+pub(crate) struct Channel {
     /// Channel name.
-    pub name: Rc<str>,
+    pub(crate) name: Rc<str>,
     /// Ends in `#ephemeral`.
-    pub ephemeral: bool,
+    pub(crate) ephemeral: bool,
     /// Paused: no deliveries.
-    pub paused: bool,
+    pub(crate) paused: bool,
     queue: VecDeque<Message>,
     capacity: usize,
     /// The disk queue (none when ephemeral).
-    pub backend: Option<Rc<Backend>>,
+    pub(crate) backend: Option<Rc<Backend>>,
     /// With `--mem-queue-size=0` (not group commit): hand messages to
     /// waiting consumers instead of the disk, as Go's unbuffered channel
     /// does. Set by the topic.
-    pub hand_off: bool,
+    pub(crate) hand_off: bool,
     /// Free RDY of the consumers after the last dispatch (for hand-off).
     free_rdy: usize,
     in_flight: InFlightTable,
@@ -56,11 +56,11 @@ pub struct Channel {
     consumers: Vec<Rc<Client>>,
     next_consumer: usize,
     /// Messages put into this channel.
-    pub message_count: u64,
+    pub(crate) message_count: u64,
     /// Explicit REQs.
-    pub requeue_count: u64,
+    pub(crate) requeue_count: u64,
     /// In-flight timeouts.
-    pub timeout_count: u64,
+    pub(crate) timeout_count: u64,
     max_msg_timeout: Duration,
     timers: Rc<Timers>,
     me: Weak<RefCell<Channel>>,
@@ -70,7 +70,7 @@ pub struct Channel {
 
 impl Channel {
     /// A new channel wrapped for sharing with its timer entries.
-    pub fn new_shared(
+    pub(crate) fn new_shared(
         name: &str,
         capacity: usize,
         max_msg_timeout: Duration,
@@ -103,42 +103,42 @@ impl Channel {
     }
 
     /// Queued messages, in memory and on disk.
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.queue.len() + self.backend_depth() as usize
     }
 
     /// Queued messages on disk (or on their way there).
-    pub fn backend_depth(&self) -> u64 {
+    pub(crate) fn backend_depth(&self) -> u64 {
         self.backend.as_ref().map_or(0, |b| b.depth())
     }
 
     /// Messages in flight.
-    pub fn in_flight_count(&self) -> usize {
+    pub(crate) fn in_flight_count(&self) -> usize {
         self.in_flight.len()
     }
 
     /// Deferred messages.
-    pub fn deferred_count(&self) -> usize {
+    pub(crate) fn deferred_count(&self) -> usize {
         self.deferred.len()
     }
 
     /// Connected consumers.
-    pub fn consumer_count(&self) -> usize {
+    pub(crate) fn consumer_count(&self) -> usize {
         self.consumers.len()
     }
 
     /// Start recording end-to-end latency over `window`.
-    pub fn enable_e2e(&mut self, window: Duration, now: Instant) {
+    pub(crate) fn enable_e2e(&mut self, window: Duration, now: Instant) {
         self.e2e = Some(E2eWindow::new(window, now));
     }
 
     /// The latencies in the current window, if recording.
-    pub fn e2e_snapshot(&mut self, now: Instant) -> Option<hdrhistogram::Histogram<u64>> {
+    pub(crate) fn e2e_snapshot(&mut self, now: Instant) -> Option<hdrhistogram::Histogram<u64>> {
         self.e2e.as_mut().map(|w| w.snapshot(now))
     }
 
     /// The subscribed consumers.
-    pub fn consumers(&self) -> &[Rc<Client>] {
+    pub(crate) fn consumers(&self) -> &[Rc<Client>] {
         &self.consumers
     }
 
@@ -146,7 +146,7 @@ impl Channel {
     /// disk, or (ephemeral and full) nowhere. Returns the group-commit
     /// epoch of its disk write (0 if none), `None` if the disk queue could
     /// not be opened.
-    pub fn put(&mut self, message: Message, now: Instant, now_ms: i64) -> Option<u64> {
+    pub(crate) fn put(&mut self, message: Message, now: Instant, now_ms: i64) -> Option<u64> {
         self.message_count += 1;
         if message.defer_ms > 0 {
             // Group commit: a deferred message waits on disk (with its due
@@ -192,7 +192,7 @@ impl Channel {
     /// up to `--mem-queue-size`, at most [`READ_MAX`]. With group commit or
     /// `--mem-queue-size=0` only what RDY leaves room for: a message then
     /// leaves the disk only to be delivered, as in NSQ.
-    pub fn read_room(&self) -> usize {
+    pub(crate) fn read_room(&self) -> usize {
         if self.paused || self.consumers.is_empty() {
             return 0;
         }
@@ -209,7 +209,7 @@ impl Channel {
 
     /// Messages read back from the disk queue (oldest first): queue them
     /// (or defer those still deferred) and deliver.
-    pub fn refill(&mut self, messages: Vec<Message>, now: Instant) {
+    pub(crate) fn refill(&mut self, messages: Vec<Message>, now: Instant) {
         for m in messages {
             if m.defer_ms > 0 {
                 self.defer(m, now);
@@ -222,26 +222,26 @@ impl Channel {
 
     /// The first `n` messages queued in memory, oldest first (not
     /// consumed; `/channel/peek`).
-    pub fn peek(&self, n: usize) -> Vec<Message> {
+    pub(crate) fn peek(&self, n: usize) -> Vec<Message> {
         self.queue.iter().take(n).cloned().collect()
     }
 
     /// Add a subscribed consumer.
-    pub fn add_consumer(&mut self, client: Rc<Client>) {
+    pub(crate) fn add_consumer(&mut self, client: Rc<Client>) {
         self.consumers.push(client);
     }
 
     /// Remove a consumer; its in-flight messages stay until they time out
     /// (docs/protocol.md#disconnect). Returns whether it was here and the
     /// channel now has none.
-    pub fn remove_consumer(&mut self, client_id: u64) -> bool {
+    pub(crate) fn remove_consumer(&mut self, client_id: u64) -> bool {
         let before = self.consumers.len();
         self.consumers.retain(|c| c.id != client_id);
         before != self.consumers.len() && self.consumers.is_empty()
     }
 
     /// Hand queued messages to ready consumers, round-robin.
-    pub fn dispatch(&mut self, now: Instant) {
+    pub(crate) fn dispatch(&mut self, now: Instant) {
         if !self.paused && !self.consumers.is_empty() {
             let n = self.consumers.len();
             while !self.queue.is_empty() {
@@ -288,17 +288,23 @@ impl Channel {
         }
     }
 
+    /// Take message `id` (hex) out of flight, if `client` has it there.
+    fn take_in_flight(&mut self, client: &Client, id: &[u8]) -> Result<InFlight, InFlightError> {
+        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
+        let entry = self.in_flight.take(id, client.id)?;
+        client.release_in_flight();
+        Ok(entry)
+    }
+
     /// FIN. Frees a place in the consumer's RDY window: the caller
     /// dispatches (once per read buffer of commands, not per FIN).
-    pub fn finish(
+    pub(crate) fn finish(
         &mut self,
         client: &Client,
         id: &[u8],
         now: Instant,
     ) -> Result<(), InFlightError> {
-        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
-        let entry = self.in_flight.take(id, client.id)?;
-        client.release_in_flight();
+        let entry = self.take_in_flight(client, id)?;
         client.finish_count.set(client.finish_count.get() + 1);
         if let Some(b) = &self.backend {
             b.settle(entry.message.id);
@@ -311,16 +317,14 @@ impl Channel {
     }
 
     /// REQ with a (clamped) delay. The caller dispatches, as after FIN.
-    pub fn requeue(
+    pub(crate) fn requeue(
         &mut self,
         client: &Client,
         id: &[u8],
         delay: Duration,
         now: Instant,
     ) -> Result<(), InFlightError> {
-        let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
-        let entry = self.in_flight.take(id, client.id)?;
-        client.release_in_flight();
+        let entry = self.take_in_flight(client, id)?;
         client.requeue_count.set(client.requeue_count.get() + 1);
         self.requeue_count += 1;
         if delay.is_zero() {
@@ -334,7 +338,12 @@ impl Channel {
     }
 
     /// TOUCH: extend the deadline, capped at delivery + max-msg-timeout.
-    pub fn touch(&mut self, client: &Client, id: &[u8], now: Instant) -> Result<(), InFlightError> {
+    pub(crate) fn touch(
+        &mut self,
+        client: &Client,
+        id: &[u8],
+        now: Instant,
+    ) -> Result<(), InFlightError> {
         let id = MessageId::from_hex(id).ok_or(InFlightError::NotInFlight)?;
         let timeout = client.msg_timeout.get();
         let max = self.max_msg_timeout;
@@ -353,7 +362,7 @@ impl Channel {
     }
 
     /// Requeue timed-out in-flight messages and release due deferred ones.
-    pub fn process_timers(&mut self, now: Instant) {
+    pub(crate) fn process_timers(&mut self, now: Instant) {
         self.armed = None;
         while let Some(expired) = self.in_flight.pop_expired(now) {
             self.timeout_count += 1;
@@ -370,7 +379,7 @@ impl Channel {
     }
 
     /// Drop every queued (memory and disk), in-flight and deferred message.
-    pub fn empty(&mut self) {
+    pub(crate) fn empty(&mut self) {
         self.queue.clear();
         if let Some(b) = &self.backend {
             b.empty();
@@ -383,7 +392,7 @@ impl Channel {
     }
 
     /// Close every consumer (channel deleted).
-    pub fn close_consumers(&mut self) {
+    pub(crate) fn close_consumers(&mut self) {
         for c in self.consumers.drain(..) {
             c.kill();
         }
@@ -391,7 +400,7 @@ impl Channel {
 
     /// Deleted: close the consumers, drop every message, remove the disk
     /// queue and its files.
-    pub fn delete(&mut self) {
+    pub(crate) fn delete(&mut self) {
         self.close_consumers();
         self.empty();
         if let Some(b) = self.backend.take() {
@@ -403,7 +412,7 @@ impl Channel {
     /// the in-flight messages (attempts kept), then the deferred ones (with
     /// their due times, an extension) to the disk queue, and close it. An
     /// ephemeral channel's messages are dropped.
-    pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
+    pub(crate) fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
         let Some(b) = self.backend.take() else {
             return;
         };
@@ -463,12 +472,7 @@ mod tests {
     use bytes::Bytes;
 
     fn client(id: u64, rdy: u64) -> Rc<Client> {
-        let c = Rc::new(Client::new(
-            id,
-            "127.0.0.1:1".parse().unwrap(),
-            -1,
-            Duration::from_secs(60),
-        ));
+        let c = Rc::new(Client::detached(id, Duration::from_secs(60)));
         c.rdy.set(rdy);
         c
     }
@@ -484,12 +488,21 @@ mod tests {
     }
 
     fn channel() -> Rc<RefCell<Channel>> {
-        Channel::new_shared(
-            "c",
-            100,
-            Duration::from_secs(900),
-            Rc::new(Timers::default()),
-        )
+        channel_with_max(Duration::from_secs(900))
+    }
+
+    fn channel_with_max(max_msg_timeout: Duration) -> Rc<RefCell<Channel>> {
+        Channel::new_shared("c", 100, max_msg_timeout, Rc::new(Timers::default()))
+    }
+
+    /// `ch` with one consumer (ID 1, RDY 1) and message `id` delivered to it.
+    fn one_delivered(ch: &mut Channel, id: u64) -> (Rc<Client>, Instant) {
+        let c = client(1, 1);
+        ch.add_consumer(c.clone());
+        let now = Instant::now();
+        ch.put(msg(id), now, 0);
+        ch.dispatch(now);
+        (c, now)
     }
 
     #[test]
@@ -522,11 +535,7 @@ mod tests {
     fn timeout_requeues_with_attempts_kept() {
         let ch = channel();
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(7), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 7);
         c.rdy.set(0);
         ch.process_timers(now + Duration::from_secs(61));
         assert_eq!((ch.timeout_count, ch.depth(), c.in_flight.get()), (1, 1, 0));
@@ -543,11 +552,7 @@ mod tests {
     fn requeue_with_delay_defers() {
         let ch = channel();
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(1), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 1);
         ch.requeue(&c, &MessageId(1).to_hex(), Duration::from_secs(5), now)
             .unwrap();
         assert_eq!(
@@ -562,18 +567,9 @@ mod tests {
 
     #[test]
     fn touch_is_capped() {
-        let ch = Channel::new_shared(
-            "c",
-            100,
-            Duration::from_secs(90),
-            Rc::new(Timers::default()),
-        );
+        let ch = channel_with_max(Duration::from_secs(90));
         let mut ch = ch.borrow_mut();
-        let c = client(1, 1);
-        ch.add_consumer(c.clone());
-        let now = Instant::now();
-        ch.put(msg(1), now, 0);
-        ch.dispatch(now);
+        let (c, now) = one_delivered(&mut ch, 1);
         ch.touch(&c, &MessageId(1).to_hex(), now + Duration::from_secs(59))
             .unwrap();
         c.rdy.set(0);

@@ -14,17 +14,20 @@ use nsq_protocol::api::stats::{E2eLatency, Quantile};
 
 /// What to compute: the percentiles and the window.
 #[derive(Debug, Clone, PartialEq)]
-pub struct E2eConfig {
+pub(crate) struct E2eConfig {
     /// Quantiles in (0, 1].
-    pub percentiles: Vec<f64>,
+    pub(crate) percentiles: Vec<f64>,
     /// `--e2e-processing-latency-window-time`.
-    pub window: Duration,
+    pub(crate) window: Duration,
 }
 
 impl E2eConfig {
     /// Parse the repeatable, comma-separated flag values; `None` when none
     /// are given, `Err` for a value outside (0, 1].
-    pub fn from_flags(values: &[String], window: Duration) -> Result<Option<E2eConfig>, String> {
+    pub(crate) fn from_flags(
+        values: &[String],
+        window: Duration,
+    ) -> Result<Option<E2eConfig>, String> {
         let mut percentiles = Vec::new();
         for v in values
             .iter()
@@ -56,7 +59,7 @@ fn unreachable_histogram() -> Histogram<u64> {
 
 /// A rolling window of latencies.
 #[derive(Debug, Clone)]
-pub struct E2eWindow {
+pub(crate) struct E2eWindow {
     current: Histogram<u64>,
     previous: Histogram<u64>,
     rotated_at: Instant,
@@ -65,7 +68,7 @@ pub struct E2eWindow {
 
 impl E2eWindow {
     /// An empty window.
-    pub fn new(window: Duration, now: Instant) -> E2eWindow {
+    pub(crate) fn new(window: Duration, now: Instant) -> E2eWindow {
         E2eWindow {
             current: histogram(),
             previous: histogram(),
@@ -88,7 +91,7 @@ impl E2eWindow {
     }
 
     /// Record one latency.
-    pub fn record(&mut self, latency: Duration, now: Instant) {
+    pub(crate) fn record(&mut self, latency: Duration, now: Instant) {
         self.rotate(now);
         let us = (latency.as_micros() as u64).max(1);
         // Auto-resizing: `record` grows the histogram (saturating_record
@@ -99,14 +102,14 @@ impl E2eWindow {
     }
 
     /// Add this window's samples into `into`.
-    pub fn merge_into(&mut self, into: &mut Histogram<u64>, now: Instant) {
+    pub(crate) fn merge_into(&mut self, into: &mut Histogram<u64>, now: Instant) {
         self.rotate(now);
         let _ = into.add(&self.current);
         let _ = into.add(&self.previous);
     }
 
     /// The window's samples.
-    pub fn snapshot(&mut self, now: Instant) -> Histogram<u64> {
+    pub(crate) fn snapshot(&mut self, now: Instant) -> Histogram<u64> {
         let mut h = histogram();
         self.merge_into(&mut h, now);
         h
@@ -114,7 +117,7 @@ impl E2eWindow {
 }
 
 /// The `/stats` object for a histogram of µs samples.
-pub fn report(h: &Histogram<u64>, percentiles: &[f64]) -> E2eLatency {
+pub(crate) fn report(h: &Histogram<u64>, percentiles: &[f64]) -> E2eLatency {
     E2eLatency {
         count: h.len(),
         percentiles: Some(
@@ -134,7 +137,7 @@ pub fn report(h: &Histogram<u64>, percentiles: &[f64]) -> E2eLatency {
 }
 
 /// A fresh histogram to merge windows into.
-pub fn empty() -> Histogram<u64> {
+pub(crate) fn empty() -> Histogram<u64> {
     histogram()
 }
 

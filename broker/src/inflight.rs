@@ -18,7 +18,7 @@ use crate::message::Message;
 
 /// A multiplicative hasher for the broker's own u64 message IDs.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -38,20 +38,20 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// One delivered, not yet finished message.
 #[derive(Debug, Clone)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// The message as delivered (attempts already incremented).
-    pub message: Message,
+    pub(crate) message: Message,
     /// The connection that owns it.
-    pub client_id: u64,
+    pub(crate) client_id: u64,
     /// When it times out.
-    pub deadline: Instant,
+    pub(crate) deadline: Instant,
     /// When it was delivered (TOUCH is capped at this + max-msg-timeout).
-    pub delivered_at: Instant,
+    pub(crate) delivered_at: Instant,
 }
 
 /// Why a FIN/REQ/TOUCH could not act on a message (NSQ's texts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InFlightError {
+pub(crate) enum InFlightError {
     /// Not in this channel's in-flight table.
     NotInFlight,
     /// In flight, but delivered to another connection.
@@ -60,7 +60,7 @@ pub enum InFlightError {
 
 impl InFlightError {
     /// NSQ's wording.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             InFlightError::NotInFlight => "ID not in flight",
             InFlightError::NotOwner => "client does not own message",
@@ -70,24 +70,19 @@ impl InFlightError {
 
 /// In-flight messages keyed by ID, with a deadline heap.
 #[derive(Debug, Default)]
-pub struct InFlightTable {
+pub(crate) struct InFlightTable {
     entries: IdMap<InFlight>,
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
 impl InFlightTable {
     /// Number of messages in flight.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether nothing is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Record a delivery.
-    pub fn insert(&mut self, entry: InFlight) {
+    pub(crate) fn insert(&mut self, entry: InFlight) {
         self.deadlines
             .push(Reverse((entry.deadline, entry.message.id.0)));
         self.entries.insert(entry.message.id.0, entry);
@@ -95,7 +90,11 @@ impl InFlightTable {
     }
 
     /// Remove a message owned by `client_id` (FIN, REQ).
-    pub fn take(&mut self, id: MessageId, client_id: u64) -> Result<InFlight, InFlightError> {
+    pub(crate) fn take(
+        &mut self,
+        id: MessageId,
+        client_id: u64,
+    ) -> Result<InFlight, InFlightError> {
         match self.entries.get(&id.0) {
             None => Err(InFlightError::NotInFlight),
             Some(e) if e.client_id != client_id => Err(InFlightError::NotOwner),
@@ -104,7 +103,7 @@ impl InFlightTable {
     }
 
     /// Move a message's deadline (TOUCH); returns the new deadline.
-    pub fn touch(
+    pub(crate) fn touch(
         &mut self,
         id: MessageId,
         client_id: u64,
@@ -125,7 +124,7 @@ impl InFlightTable {
     }
 
     /// Remove and return the next entry whose deadline is at or before `now`.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<InFlight> {
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<InFlight> {
         while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
             if deadline > now {
                 return None;
@@ -143,7 +142,7 @@ impl InFlightTable {
     }
 
     /// The earliest live deadline.
-    pub fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
             if self
                 .entries
@@ -158,7 +157,7 @@ impl InFlightTable {
     }
 
     /// Remove everything (channel empty), returning the entries.
-    pub fn drain(&mut self) -> impl Iterator<Item = InFlight> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = InFlight> + '_ {
         self.deadlines.clear();
         self.entries.drain().map(|(_, e)| e)
     }
@@ -176,7 +175,7 @@ impl InFlightTable {
 
 /// Deferred messages ordered by due time (then arrival).
 #[derive(Debug, Default)]
-pub struct DeferredQueue {
+pub(crate) struct DeferredQueue {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     messages: IdMap<Message>,
     next_seq: u64,
@@ -184,17 +183,12 @@ pub struct DeferredQueue {
 
 impl DeferredQueue {
     /// Number of deferred messages.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.messages.len()
     }
 
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
     /// Defer `message` until `due`.
-    pub fn push(&mut self, message: Message, due: Instant) {
+    pub(crate) fn push(&mut self, message: Message, due: Instant) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Reverse((due, seq)));
@@ -202,7 +196,7 @@ impl DeferredQueue {
     }
 
     /// The next message due at or before `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Message> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Message> {
         let &Reverse((due, seq)) = self.heap.peek()?;
         if due > now {
             return None;
@@ -212,18 +206,18 @@ impl DeferredQueue {
     }
 
     /// When the next message is due.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((due, _))| *due)
     }
 
     /// Drop everything.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.heap.clear();
         self.messages.clear();
     }
 
     /// Remove everything, in due order, with the due times (shutdown).
-    pub fn drain_in_order(&mut self) -> Vec<(Message, Instant)> {
+    pub(crate) fn drain_in_order(&mut self) -> Vec<(Message, Instant)> {
         let mut out = Vec::with_capacity(self.messages.len());
         while let Some(Reverse((due, seq))) = self.heap.pop() {
             if let Some(m) = self.messages.remove(&seq) {
@@ -274,7 +268,7 @@ mod tests {
             InFlightError::NotOwner
         );
         assert!(t.take(MessageId(1), 7).is_ok());
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
         assert_eq!(t.next_deadline(), None);
     }
 

@@ -9,22 +9,22 @@ use nsq_protocol::{MessageHeader, MessageId};
 
 /// A message as queued in a topic or channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     /// Unique per topic.
-    pub id: MessageId,
+    pub(crate) id: MessageId,
     /// Wall-clock ns at publish; kept across requeues.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// Deliveries so far.
-    pub attempts: u16,
+    pub(crate) attempts: u16,
     /// Remaining deferral in ms while the message waits at the topic (DPUB).
-    pub defer_ms: u64,
+    pub(crate) defer_ms: u64,
     /// The body, shared by every copy.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl Message {
     /// Append this message as a message frame.
-    pub fn encode_frame(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode_frame(&self, out: &mut Vec<u8>) {
         let header = MessageHeader {
             timestamp: self.timestamp,
             attempts: self.attempts,

@@ -15,7 +15,7 @@ const EPOCH_MS: u64 = 1_288_834_974_657;
 
 /// A per-shard ID generator.
 #[derive(Debug)]
-pub struct IdGenerator {
+pub(crate) struct IdGenerator {
     node_id: u64,
     last_ms: Cell<u64>,
     sequence: Cell<u64>,
@@ -23,7 +23,7 @@ pub struct IdGenerator {
 
 impl IdGenerator {
     /// A generator for `node_id` (0..1024).
-    pub fn new(node_id: u16) -> IdGenerator {
+    pub(crate) fn new(node_id: u16) -> IdGenerator {
         IdGenerator {
             node_id: u64::from(node_id) & 0x3ff,
             last_ms: Cell::new(0),
@@ -32,7 +32,7 @@ impl IdGenerator {
     }
 
     /// The next ID, given the current wall clock in ns.
-    pub fn next(&self, now_ns: i64) -> MessageId {
+    pub(crate) fn next(&self, now_ns: i64) -> MessageId {
         let now_ms = (now_ns.max(0) as u64 / 1_000_000).saturating_sub(EPOCH_MS);
         let mut ms = self.last_ms.get();
         let mut seq = self.sequence.get();

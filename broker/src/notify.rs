@@ -9,14 +9,14 @@ use std::task::{Context, Poll, Waker};
 
 /// Wakes one task; not `Send` (shard-local by construction).
 #[derive(Debug, Default)]
-pub struct Notify {
+pub(crate) struct Notify {
     pending: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Notify {
     /// Set the flag and wake the waiter, if any.
-    pub fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.pending.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
@@ -24,14 +24,14 @@ impl Notify {
     }
 
     /// Wait until notified (returns at once if a notification is pending).
-    pub fn notified(&self) -> Notified<'_> {
+    pub(crate) fn notified(&self) -> Notified<'_> {
         Notified { notify: self }
     }
 }
 
 /// Future returned by [`Notify::notified`].
 #[derive(Debug)]
-pub struct Notified<'a> {
+pub(crate) struct Notified<'a> {
     notify: &'a Notify,
 }
 
@@ -56,7 +56,7 @@ impl Future for Notified<'_> {
 /// waits for a later one, so no notification is missed between checking a
 /// condition and waiting.
 #[derive(Debug, Default)]
-pub struct Event {
+pub(crate) struct Event {
     version: Cell<u64>,
     wakers: RefCell<Vec<Waker>>,
 }
@@ -64,12 +64,12 @@ pub struct Event {
 impl Event {
     /// The current version: pass it to [`Event::changed`] after checking
     /// the condition.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.version.get()
     }
 
     /// Bump the version and wake every waiter.
-    pub fn notify_all(&self) {
+    pub(crate) fn notify_all(&self) {
         self.version.set(self.version.get().wrapping_add(1));
         for w in self.wakers.borrow_mut().drain(..) {
             w.wake();
@@ -77,14 +77,14 @@ impl Event {
     }
 
     /// Wait until the version differs from `seen`.
-    pub fn changed(&self, seen: u64) -> Changed<'_> {
+    pub(crate) fn changed(&self, seen: u64) -> Changed<'_> {
         Changed { event: self, seen }
     }
 }
 
 /// Future returned by [`Event::changed`].
 #[derive(Debug)]
-pub struct Changed<'a> {
+pub(crate) struct Changed<'a> {
     event: &'a Event,
     seen: u64,
 }

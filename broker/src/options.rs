@@ -104,13 +104,13 @@ pub struct Flags {
     /// number of messages to keep in memory (per topic/channel); a publish beyond it is refused with E_PUB_FAILED until disk queues exist
     #[arg(long = "mem-queue-size", default_value = "10000")]
     pub mem_queue_size: i64,
-    /// number of bytes per diskqueue file before rolling (not yet used)
+    /// number of bytes per diskqueue file before rolling
     #[arg(long = "max-bytes-per-file", default_value = "104857600")]
     pub max_bytes_per_file: i64,
-    /// number of messages per diskqueue fsync (not yet used)
+    /// number of messages per diskqueue fsync
     #[arg(long = "sync-every", default_value = "2500")]
     pub sync_every: i64,
-    /// duration of time per diskqueue fsync (not yet used)
+    /// duration of time per diskqueue fsync
     #[arg(long = "sync-timeout", default_value = "2s", value_parser = parse_go_duration)]
     pub sync_timeout: Duration,
     /// max concurrency for checking in-flight and deferred message timeouts (ignored: timers are exact here)
@@ -240,7 +240,7 @@ pub struct Options {
     /// Flags given on the command line whose feature this build lacks.
     pub unsupported: Vec<&'static str>,
     /// End-to-end latency percentiles, when configured.
-    pub e2e: Option<crate::e2e::E2eConfig>,
+    pub(crate) e2e: Option<crate::e2e::E2eConfig>,
 }
 
 /// Flags accepted for compatibility whose feature is not built yet.
@@ -328,7 +328,7 @@ impl Options {
         if !matches!(flags.auth_http_request_method.as_str(), "get" | "post") {
             return Err(bad("--auth-http-request-method must be post or get".into()));
         }
-        crate::tls::parse_required(&flags.tls_required).map_err(bad)?;
+        crate::tls::parse_required(&flags.tls_required).map_err(|e| bad(e.to_string()))?;
         if !matches!(
             flags.tls_min_version.as_str(),
             "tls1.0" | "tls1.1" | "tls1.2" | "tls1.3"

@@ -8,14 +8,14 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nsq_protocol::api::stats::{MemoryStats, TopicStats};
+use nsq_protocol::api::stats::{ChannelStats, MemoryStats, TopicStats};
 
 use crate::shard::admin::{request_stats, StatsFilter};
 use crate::shard::Context;
 
 /// `--statsd-prefix` with `%s` replaced by `<broadcast address>_<port>` (dots
 /// and colons made underscores) and a trailing dot ensured.
-pub fn prefix(template: &str, broadcast_address: &str, http_port: u16) -> String {
+pub(crate) fn prefix(template: &str, broadcast_address: &str, http_port: u16) -> String {
     if template.is_empty() {
         return String::new();
     }
@@ -32,7 +32,7 @@ fn ephemeral(name: &str) -> bool {
 }
 
 /// The statsd lines for one push: counters are deltas against `last`.
-pub fn lines(
+pub(crate) fn lines(
     prefix: &str,
     topics: &[TopicStats],
     last: &[TopicStats],
@@ -59,20 +59,14 @@ pub fn lines(
         let t = &topic.topic_name;
         let base = format!("{prefix}topic.{t}");
         let lt = last.iter().find(|l| &l.topic_name == t);
-        all.push(counter(
-            &base,
-            "message_count",
-            topic.message_count,
-            lt.map_or(0, |l| l.message_count),
-        ));
-        all.push(counter(
-            &base,
-            "message_bytes",
-            topic.message_bytes,
-            lt.map_or(0, |l| l.message_bytes),
-        ));
-        all.push(gauge(&base, "depth", topic.depth));
-        all.push(gauge(&base, "backend_depth", topic.backend_depth));
+        let count =
+            |name, get: fn(&TopicStats) -> u64| counter(&base, name, get(topic), lt.map_or(0, get));
+        all.extend([
+            count("message_count", |t| t.message_count),
+            count("message_bytes", |t| t.message_bytes),
+            gauge(&base, "depth", topic.depth),
+            gauge(&base, "backend_depth", topic.backend_depth),
+        ]);
         latencies(&mut all, &base, &topic.e2e_processing_latency);
         for channel in &topic.channels {
             if exclude_ephemeral && ephemeral(&channel.channel_name) {
@@ -81,29 +75,19 @@ pub fn lines(
             let c = &channel.channel_name;
             let base = format!("{prefix}topic.{t}.channel.{c}");
             let lc = lt.and_then(|l| l.channels.iter().find(|lc| &lc.channel_name == c));
-            all.push(counter(
-                &base,
-                "message_count",
-                channel.message_count,
-                lc.map_or(0, |l| l.message_count),
-            ));
-            all.push(gauge(&base, "depth", channel.depth));
-            all.push(gauge(&base, "backend_depth", channel.backend_depth));
-            all.push(gauge(&base, "in_flight_count", channel.in_flight_count));
-            all.push(gauge(&base, "deferred_count", channel.deferred_count));
-            all.push(counter(
-                &base,
-                "requeue_count",
-                channel.requeue_count,
-                lc.map_or(0, |l| l.requeue_count),
-            ));
-            all.push(counter(
-                &base,
-                "timeout_count",
-                channel.timeout_count,
-                lc.map_or(0, |l| l.timeout_count),
-            ));
-            all.push(gauge(&base, "clients", channel.client_count));
+            let count = |name, get: fn(&ChannelStats) -> u64| {
+                counter(&base, name, get(channel), lc.map_or(0, get))
+            };
+            all.extend([
+                count("message_count", |c| c.message_count),
+                gauge(&base, "depth", channel.depth),
+                gauge(&base, "backend_depth", channel.backend_depth),
+                gauge(&base, "in_flight_count", channel.in_flight_count),
+                gauge(&base, "deferred_count", channel.deferred_count),
+                count("requeue_count", |c| c.requeue_count),
+                count("timeout_count", |c| c.timeout_count),
+                gauge(&base, "clients", channel.client_count),
+            ]);
             latencies(&mut all, &base, &channel.e2e_processing_latency);
         }
     }
@@ -128,7 +112,7 @@ pub fn lines(
 
 /// Pack lines (each ending in `\n`) into datagrams of at most `size` bytes,
 /// never splitting a line (a longer line travels alone).
-pub fn pack(lines: &[String], size: usize) -> Vec<Vec<u8>> {
+pub(crate) fn pack(lines: &[String], size: usize) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     let mut current = Vec::new();
     for line in lines {
@@ -176,7 +160,7 @@ fn gather(ctx: &Context) -> Vec<TopicStats> {
 }
 
 /// Start the statsd thread if `--statsd-address` is set.
-pub fn spawn(ctx: Arc<Context>) {
+pub(crate) fn spawn(ctx: Arc<Context>) {
     let f = &ctx.opts.flags;
     if f.statsd_address.is_empty() {
         return;

@@ -41,7 +41,7 @@ impl Ord for Entry {
 
 /// Per-shard timer registry.
 #[derive(Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     heap: RefCell<BinaryHeap<Entry>>,
     seq: Cell<u64>,
     wake: Notify,
@@ -55,7 +55,7 @@ impl std::fmt::Debug for Timers {
 
 impl Timers {
     /// Ask for `channel.process_timers` at `at`.
-    pub fn schedule(&self, at: Instant, channel: Weak<RefCell<Channel>>) {
+    pub(crate) fn schedule(&self, at: Instant, channel: Weak<RefCell<Channel>>) {
         let mut heap = self.heap.borrow_mut();
         let earlier = heap.peek().is_none_or(|top| at < top.at);
         let seq = self.seq.get();
@@ -82,7 +82,7 @@ impl Timers {
     }
 
     /// The timer task; runs until the shard stops.
-    pub async fn run(self: Rc<Self>) {
+    pub(crate) async fn run(self: Rc<Self>) {
         let mut due = Vec::new();
         loop {
             match self.next() {

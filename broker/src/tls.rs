@@ -22,7 +22,7 @@ use crate::options::Flags;
 
 /// `--tls-required` (docs/protocol.md#tls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsRequired {
+pub(crate) enum TlsRequired {
     /// `false`.
     No,
     /// `true`: TCP and plain HTTP.
@@ -33,49 +33,127 @@ pub enum TlsRequired {
 
 impl TlsRequired {
     /// Whether TCP commands other than IDENTIFY need TLS first.
-    pub fn on_tcp(self) -> bool {
+    pub(crate) fn on_tcp(self) -> bool {
         self != TlsRequired::No
     }
 }
 
 /// The TLS part of the configuration.
 #[derive(Debug, Clone)]
-pub struct TlsSetup {
+pub(crate) struct TlsSetup {
     /// Server config for the TCP upgrade and the HTTPS listener (`None`
     /// without `--tls-cert`/`--tls-key`).
-    pub server: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) server: Option<Arc<rustls::ServerConfig>>,
     /// Effective `--tls-required` (a client auth policy forces `true`).
-    pub required: TlsRequired,
+    pub(crate) required: TlsRequired,
     /// Client config for HTTPS auth servers (system roots or
     /// `--tls-root-ca-file`).
-    pub client: Arc<rustls::ClientConfig>,
+    pub(crate) client: Arc<rustls::ClientConfig>,
+}
+
+/// Why the TLS configuration cannot be built (NSQ's startup texts).
+#[derive(Debug)]
+pub enum TlsError {
+    /// `--tls-required` has no such value.
+    Required(String),
+    /// `--tls-min-version` has no such value.
+    MinVersion(String),
+    /// `--tls-root-ca-file` could not be loaded.
+    RootCa,
+    /// rustls refused the client configuration.
+    Client(rustls::Error),
+    /// The server configuration (certificate, key, client policy).
+    Server(ServerError),
+    /// `--tls-required` or a client auth policy without a certificate.
+    RequiredWithoutCert,
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsError::Required(v) => write!(f, "invalid --tls-required {v:?}"),
+            TlsError::MinVersion(v) => write!(
+                f,
+                "unknown tls-min-version {v:?} (want tls1.0, tls1.1, tls1.2 or tls1.3)"
+            ),
+            TlsError::RootCa => f.write_str("failed to append certificate to pool"),
+            TlsError::Client(e) => e.fmt(f),
+            TlsError::Server(e) => write!(f, "failed to build TLS config - {e}"),
+            TlsError::RequiredWithoutCert => {
+                f.write_str("cannot require TLS client connections without TLS key and cert")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// What is wrong with the server's certificate, key or client policy.
+#[derive(Debug)]
+pub enum ServerError {
+    /// `--tls-cert`.
+    Certificate(CertError),
+    /// `--tls-key` (the file and why).
+    Key(String, rustls::pki_types::pem::Error),
+    /// The client certificate verifier.
+    Verifier(rustls::server::VerifierBuilderError),
+    /// rustls refused the configuration.
+    Config(rustls::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Certificate(e) => e.fmt(f),
+            ServerError::Key(path, e) => write!(f, "{path}: {e}"),
+            ServerError::Verifier(e) => e.fmt(f),
+            ServerError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A PEM certificate file that could not be used.
+#[derive(Debug)]
+pub enum CertError {
+    /// Could not be opened (the file and why).
+    Open(String, rustls::pki_types::pem::Error),
+    /// Did not parse.
+    Parse(String, rustls::pki_types::pem::Error),
+    /// Holds no certificate.
+    Empty(String),
+}
+
+impl std::fmt::Display for CertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertError::Open(path, e) => write!(f, "open {path} - {e}"),
+            CertError::Parse(path, e) => write!(f, "parse {path} - {e}"),
+            CertError::Empty(path) => write!(f, "no certificate found in {path}"),
+        }
+    }
 }
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("open {path} - {e}"))?
+        .map_err(|e| CertError::Open(path.to_owned(), e))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("parse {path} - {e}"))?;
+        .map_err(|e| CertError::Parse(path.to_owned(), e))?;
     if certs.is_empty() {
-        return Err(format!("no certificate found in {path}"));
+        return Err(CertError::Empty(path.to_owned()));
     }
     Ok(certs)
 }
 
 /// Roots from `--tls-root-ca-file`, else the system bundle (if any).
-fn roots(ca_file: &str) -> Result<RootCertStore, String> {
+fn roots(ca_file: &str) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     if !ca_file.is_empty() {
-        for cert in
-            load_certs(ca_file).map_err(|_| "failed to append certificate to pool".to_string())?
-        {
-            store
-                .add(cert)
-                .map_err(|_| "failed to append certificate to pool".to_string())?;
+        for cert in load_certs(ca_file).map_err(|_| TlsError::RootCa)? {
+            store.add(cert).map_err(|_| TlsError::RootCa)?;
         }
         return Ok(store);
     }
@@ -140,17 +218,17 @@ impl ClientCertVerifier for AnyClientCert {
 }
 
 /// Parse `--tls-required`.
-pub fn parse_required(s: &str) -> Result<TlsRequired, String> {
+pub(crate) fn parse_required(s: &str) -> Result<TlsRequired, TlsError> {
     match s {
         "tcp-https" => Ok(TlsRequired::TcpHttps),
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(TlsRequired::Yes),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(TlsRequired::No),
-        other => Err(format!("invalid --tls-required {other:?}")),
+        other => Err(TlsError::Required(other.to_owned())),
     }
 }
 
 /// Build the TLS setup from the flags (startup errors are NSQ's texts).
-pub fn build(f: &Flags) -> Result<TlsSetup, String> {
+pub(crate) fn build(f: &Flags) -> Result<TlsSetup, TlsError> {
     let provider = provider();
     let mut required = parse_required(&f.tls_required)?;
     if !f.tls_client_auth_policy.is_empty() && required == TlsRequired::No {
@@ -159,25 +237,21 @@ pub fn build(f: &Flags) -> Result<TlsSetup, String> {
     let versions: &[&'static rustls::SupportedProtocolVersion] = match f.tls_min_version.as_str() {
         "" | "tls1.0" | "tls1.1" | "tls1.2" => &[&rustls::version::TLS12, &rustls::version::TLS13],
         "tls1.3" => &[&rustls::version::TLS13],
-        other => {
-            return Err(format!(
-                "unknown tls-min-version {other:?} (want tls1.0, tls1.1, tls1.2 or tls1.3)"
-            ))
-        }
+        other => return Err(TlsError::MinVersion(other.to_owned())),
     };
     let client_roots = roots(&f.tls_root_ca_file)?;
     let client = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Client)?
         .with_root_certificates(client_roots.clone())
         .with_no_client_auth();
     let server = if f.tls_cert.is_empty() && f.tls_key.is_empty() {
         None
     } else {
-        let build_err = |e: String| format!("failed to build TLS config - {e}");
-        let certs = load_certs(&f.tls_cert).map_err(build_err)?;
+        let server_err = TlsError::Server;
+        let certs = load_certs(&f.tls_cert).map_err(|e| server_err(ServerError::Certificate(e)))?;
         let key = PrivateKeyDer::from_pem_file(&f.tls_key)
-            .map_err(|e| build_err(format!("{}: {e}", f.tls_key)))?;
+            .map_err(|e| server_err(ServerError::Key(f.tls_key.clone(), e)))?;
         let verifier: Arc<dyn ClientCertVerifier> = match f.tls_client_auth_policy.as_str() {
             "require" => Arc::new(AnyClientCert {
                 algs: provider.signature_verification_algorithms,
@@ -187,19 +261,19 @@ pub fn build(f: &Flags) -> Result<TlsSetup, String> {
                 provider.clone(),
             )
             .build()
-            .map_err(|e| build_err(e.to_string()))?,
+            .map_err(|e| server_err(ServerError::Verifier(e)))?,
             _ => WebPkiClientVerifier::no_client_auth(),
         };
         let config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
-            .map_err(|e| build_err(e.to_string()))?
+            .map_err(|e| server_err(ServerError::Config(e)))?
             .with_client_cert_verifier(verifier)
             .with_single_cert(certs, key)
-            .map_err(|e| build_err(e.to_string()))?;
+            .map_err(|e| server_err(ServerError::Config(e)))?;
         Some(Arc::new(config))
     };
     if server.is_none() && required != TlsRequired::No {
-        return Err("cannot require TLS client connections without TLS key and cert".into());
+        return Err(TlsError::RequiredWithoutCert);
     }
     Ok(TlsSetup {
         server,
@@ -252,7 +326,7 @@ fn der_string(tag: u8, v: &[u8]) -> String {
 
 /// The subject CommonName of a DER certificate (the last CN attribute, as
 /// Go's `pkix.Name` keeps it); empty if it has none or does not parse.
-pub fn common_name(der: &[u8]) -> String {
+pub(crate) fn common_name(der: &[u8]) -> String {
     fn inner(der: &[u8]) -> Option<String> {
         let (_, cert, _) = tlv(der)?;
         let (_, tbs, _) = tlv(cert)?;
@@ -316,9 +390,15 @@ mod tests {
 
     #[test]
     fn tls_required_values() {
-        assert_eq!(parse_required("tcp-https"), Ok(TlsRequired::TcpHttps));
-        assert_eq!(parse_required("true"), Ok(TlsRequired::Yes));
-        assert_eq!(parse_required("0"), Ok(TlsRequired::No));
-        assert!(parse_required("maybe").is_err());
+        assert_eq!(
+            parse_required("tcp-https").ok(),
+            Some(TlsRequired::TcpHttps)
+        );
+        assert_eq!(parse_required("true").ok(), Some(TlsRequired::Yes));
+        assert_eq!(parse_required("0").ok(), Some(TlsRequired::No));
+        assert_eq!(
+            parse_required("maybe").map_err(|e| e.to_string()).err(),
+            Some("invalid --tls-required \"maybe\"".to_owned())
+        );
     }
 }

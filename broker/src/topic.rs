@@ -20,59 +20,39 @@ use crate::backend::{Backend, DiskShard, Owner, READ_AHEAD};
 use crate::channel::Channel;
 use crate::message::Message;
 use crate::message_id::IdGenerator;
+use crate::publish::PutError;
 use crate::timers::Timers;
-
-/// Why a publish was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutError {
-    /// Writing to the disk queue failed (disk full, I/O error).
-    DiskFailed,
-    /// The broker is shutting down.
-    Exiting,
-    /// Not run: an earlier publish of the same connection failed.
-    Skipped,
-}
-
-impl std::fmt::Display for PutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PutError::DiskFailed => write!(f, "failed to write message to backend"),
-            PutError::Exiting => write!(f, "exiting"),
-            PutError::Skipped => write!(f, "skipped after an earlier failure"),
-        }
-    }
-}
 
 /// A topic.
 #[derive(Debug)]
-pub struct Topic {
+pub(crate) struct Topic {
     /// Topic name.
-    pub name: Rc<str>,
+    pub(crate) name: Rc<str>,
     /// Ends in `#ephemeral`.
-    pub ephemeral: bool,
+    pub(crate) ephemeral: bool,
     /// Paused: messages stay at the topic.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// False while `nsqd.dat` is being loaded: messages stay at the topic
     /// until every channel exists (docs/data-directory.md#startup).
-    pub started: bool,
+    pub(crate) started: bool,
     queue: VecDeque<Message>,
     capacity: usize,
     backend: Option<Rc<Backend>>,
     channels: Vec<Rc<RefCell<Channel>>>,
     /// Messages published.
-    pub message_count: u64,
+    pub(crate) message_count: u64,
     /// Body bytes published.
-    pub message_bytes: u64,
+    pub(crate) message_bytes: u64,
     max_msg_timeout: Duration,
     timers: Rc<Timers>,
     disk: Option<Rc<DiskShard>>,
     /// With e2e latency on: the window its channels record over.
-    pub e2e_window: Option<Duration>,
+    pub(crate) e2e_window: Option<Duration>,
 }
 
 impl Topic {
     /// A new, empty, started topic without a disk queue.
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         capacity: usize,
         max_msg_timeout: Duration,
@@ -98,7 +78,7 @@ impl Topic {
 
     /// A topic whose durable parts (itself unless ephemeral, its durable
     /// channels) have disk queues in `disk`.
-    pub fn new_shared(
+    pub(crate) fn new_shared(
         name: &str,
         capacity: usize,
         max_msg_timeout: Duration,
@@ -115,29 +95,29 @@ impl Topic {
         let topic = Rc::new(RefCell::new(topic));
         if !ephemeral {
             let owner = Owner::Topic(Rc::downgrade(&topic));
-            let queue_name = crate::diskqueue::format::topic_queue_name(name);
+            let queue_name = nsq_diskqueue::format::topic_queue_name(name);
             topic.borrow_mut().backend = Some(disk.open(queue_name, owner));
         }
         topic
     }
 
     /// Messages waiting at the topic, in memory and on disk.
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.queue.len() + self.backend_depth() as usize
     }
 
     /// Messages waiting on disk (or on their way there).
-    pub fn backend_depth(&self) -> u64 {
+    pub(crate) fn backend_depth(&self) -> u64 {
         self.backend.as_ref().map_or(0, |b| b.depth())
     }
 
     /// The channels.
-    pub fn channels(&self) -> &[Rc<RefCell<Channel>>] {
+    pub(crate) fn channels(&self) -> &[Rc<RefCell<Channel>>] {
         &self.channels
     }
 
     /// Find a channel.
-    pub fn channel(&self, name: &str) -> Option<Rc<RefCell<Channel>>> {
+    pub(crate) fn channel(&self, name: &str) -> Option<Rc<RefCell<Channel>>> {
         self.channels
             .iter()
             .find(|c| &*c.borrow().name == name)
@@ -145,7 +125,11 @@ impl Topic {
     }
 
     /// Find or create a channel; a new channel receives the topic's backlog.
-    pub fn get_or_create_channel(&mut self, name: &str, now: Instant) -> Rc<RefCell<Channel>> {
+    pub(crate) fn get_or_create_channel(
+        &mut self,
+        name: &str,
+        now: Instant,
+    ) -> Rc<RefCell<Channel>> {
         if let Some(c) = self.channel(name) {
             return c;
         }
@@ -162,7 +146,7 @@ impl Topic {
         c.borrow_mut().hand_off = capacity == 0 && !group_commit;
         if let (Some(disk), false) = (&self.disk, nsq_protocol::names::is_ephemeral(name)) {
             let owner = Owner::Channel(Rc::downgrade(&c));
-            let queue_name = crate::diskqueue::format::channel_queue_name(&self.name, name);
+            let queue_name = nsq_diskqueue::format::channel_queue_name(&self.name, name);
             c.borrow_mut().backend = Some(disk.open(queue_name, owner));
         }
         if let Some(window) = self.e2e_window {
@@ -181,7 +165,7 @@ impl Topic {
     }
 
     /// Remove a channel (deleted, or ephemeral and abandoned).
-    pub fn remove_channel(&mut self, name: &str) -> Option<Rc<RefCell<Channel>>> {
+    pub(crate) fn remove_channel(&mut self, name: &str) -> Option<Rc<RefCell<Channel>>> {
         let i = self
             .channels
             .iter()
@@ -201,7 +185,7 @@ impl Topic {
     /// group-commit epoch to wait for before answering (0: nothing went
     /// to disk), or `DiskFailed` if a disk queue that could not be opened
     /// was needed (the messages that found room elsewhere stay).
-    pub fn put<I>(
+    pub(crate) fn put<I>(
         &mut self,
         bodies: I,
         defer_ms: u64,
@@ -270,12 +254,12 @@ impl Topic {
 
     /// Whether messages wait in the topic's memory that channels could
     /// take now.
-    pub fn has_backlog(&self) -> bool {
+    pub(crate) fn has_backlog(&self) -> bool {
         !self.queue.is_empty() && self.can_pump()
     }
 
     /// How many messages the topic takes back from its disk queue now.
-    pub fn read_room(&self) -> usize {
+    pub(crate) fn read_room(&self) -> usize {
         if self.can_pump() {
             READ_AHEAD.saturating_sub(self.queue.len())
         } else {
@@ -284,13 +268,13 @@ impl Topic {
     }
 
     /// Messages read back from the disk queue: pass them on.
-    pub fn refill(&mut self, messages: Vec<Message>, now: Instant) {
+    pub(crate) fn refill(&mut self, messages: Vec<Message>, now: Instant) {
         self.queue.extend(messages);
         self.pump(now);
     }
 
     /// Move waiting messages to the channels.
-    pub fn pump(&mut self, now: Instant) {
+    pub(crate) fn pump(&mut self, now: Instant) {
         if !self.can_pump() {
             return;
         }
@@ -311,7 +295,7 @@ impl Topic {
 
     /// Drop every message waiting at the topic, in memory and on disk
     /// (`/topic/empty`).
-    pub fn empty(&mut self) {
+    pub(crate) fn empty(&mut self) {
         self.queue.clear();
         if let Some(b) = &self.backend {
             b.empty();
@@ -320,7 +304,7 @@ impl Topic {
 
     /// Deleted: drop every message and remove the disk queues of the
     /// topic and its channels (closing their consumers).
-    pub fn delete(&mut self) {
+    pub(crate) fn delete(&mut self) {
         for channel in self.channels.drain(..) {
             channel.borrow_mut().delete();
         }
@@ -333,7 +317,7 @@ impl Topic {
     /// Shutdown (docs/data-directory.md#shutdown): every channel writes its
     /// messages to its disk queue and closes it, then the topic does the same
     /// with its own memory queue. An ephemeral topic's messages are dropped.
-    pub fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
+    pub(crate) fn flush_and_close(&mut self, now: Instant, now_ms: i64) {
         for channel in &self.channels {
             channel.borrow_mut().flush_and_close(now, now_ms);
         }
@@ -355,13 +339,13 @@ impl Topic {
     }
 
     /// Pause or unpause.
-    pub fn set_paused(&mut self, paused: bool, now: Instant) {
+    pub(crate) fn set_paused(&mut self, paused: bool, now: Instant) {
         self.paused = paused;
         self.pump(now);
     }
 
     /// Loading done: start moving messages to the channels.
-    pub fn start(&mut self, now: Instant) {
+    pub(crate) fn start(&mut self, now: Instant) {
         self.started = true;
         self.pump(now);
     }

@@ -4,8 +4,9 @@
 //! `--config` file ([`cli`]), NSQ's log lines on stderr ([`log`]), raising
 //! the memlock limit glommio needs ([`memlock`]), the OS hostname
 //! ([`host`]), listening sockets ([`listen`]), the startup check that
-//! io_uring can run here at all ([`uring`]), and how `main` ends on an
-//! error or a panic ([`main_exit`]).
+//! io_uring can run here at all ([`uring`]), how `main` ends on an error or
+//! a panic ([`main_exit`]), systemd readiness ([`sd_notify`]), and the
+//! `/ping` health probe behind the `nsq_ping` binary ([`ping`]).
 
 pub mod cli;
 pub mod host;
@@ -13,6 +14,8 @@ pub mod listen;
 pub mod log;
 pub mod main_exit;
 pub mod memlock;
+pub mod ping;
+pub mod sd_notify;
 pub mod uring;
 
 pub use cli::{matches_with_config, ConfigKeys};
@@ -20,4 +23,5 @@ pub use host::hostname;
 pub use listen::listen;
 pub use main_exit::{daemon_main, run_or_exit};
 pub use memlock::raise_memlock;
+pub use sd_notify::notify_ready;
 pub use uring::UringError;

@@ -80,6 +80,9 @@ pub fn run(opts: Options) -> Result<(), LookupError> {
                 let listener = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
                 glommio::spawn_local(accept_loop(server.clone(), listener, protocol)).detach();
             }
+            if let Err(e) = nsq_daemon_support::notify_ready() {
+                crate::log!(Warn, "sd_notify READY=1 failed - {e}");
+            }
             let _ = stop_rx.recv_async().await;
             crate::log!(Info, "TCP: closing {tcp_local}");
             crate::log!(Info, "HTTP: closing {http_local}");

@@ -66,7 +66,8 @@ fn read_api_shapes_and_fan_out() {
 
     // The client appears once nsqd has processed the SUB.
     let channel = wait_for("the consumer in /api/topics/orders/audit", || {
-        let v = get_json(&a, "/api/topics/orders/audit");
+        // 502 until lookupd lists the channel's nsqd.
+        let v = try_json(&a, "/api/topics/orders/audit")?;
         (v["clients"].as_array().map(Vec::len) == Some(1)).then_some(v)
     });
     assert_eq!(channel["node"], "*");

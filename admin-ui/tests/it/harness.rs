@@ -119,6 +119,13 @@ pub fn get_json(addr: &str, path: &str) -> Value {
     r.json()
 }
 
+/// GET: the JSON of a 200 answer, `None` for any other status (for polls
+/// that wait until something exists).
+pub fn try_json(addr: &str, path: &str) -> Option<Value> {
+    let r = http(addr, "GET", path, &[], "");
+    (r.status == 200).then(|| r.json())
+}
+
 /// POST with an empty body, require 200.
 pub fn post_ok(addr: &str, path: &str, body: &str) {
     let r = http(addr, "POST", path, &[], body);

@@ -205,7 +205,8 @@ fn https_nsqd_with_an_unknown_ca_is_an_upstream_error() {
     let nsqd = tls_nsqd(&pki, &lookupd, &[]);
     fill(&tls, &nsqd, "secure", "ch", 1);
     wait_for("lookupd to list the topic", || {
-        let v = get_json(&lookupd.addr(), "/lookup?topic=secure");
+        // 404 until nsqd's registration reaches lookupd.
+        let v = try_json(&lookupd.addr(), "/lookup?topic=secure")?;
         (!v["producers"].as_array()?.is_empty()).then_some(())
     });
     let admin = nsqadmin(&[

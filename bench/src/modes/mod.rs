@@ -7,7 +7,13 @@
 //! * [`latency`]: `latency` (open loop at a fixed rate, coordinated-omission
 //!   corrected) and `sweep` (10%..100% of the measured maximum, SVG plot).
 //! * [`many`]: thousands of topics and channels.
+//! * [`conns`]: what idle consumer connections cost (memory, and latency
+//!   and `/stats` for the busy ones).
+//! * [`fill`]: many topics with channels and queued messages (for the
+//!   restart workload of `scripts/bench-compare.sh`).
 
+pub mod conns;
+pub mod fill;
 pub mod latency;
 pub mod many;
 pub mod throughput;

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nsq_protocol::frame::{encode_response, OK};
-use nsq_protocol::identify::{negotiate, IdentifyRequest, IdentifyResponse};
+use nsq_protocol::identify::{negotiate, IdentifyRequest, IdentifyResponse, Negotiated};
 use nsq_protocol::{ClientError, ErrorCode};
 
 use crate::auth::{AuthRequest, AuthSession};
-use crate::net::conn::{Connection, Flow, State};
+use crate::net::client::State;
+use crate::net::conn::{Connection, Flow};
 use crate::net::io::{tls_handshake, write_all};
 use crate::net::transport::{Codec, Transport};
 
@@ -19,8 +20,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Connection {
     /// IDENTIFY: validate, apply, answer `OK` or the negotiation JSON, then
     /// run the negotiated upgrades.
-    pub async fn identify(&mut self, body: Result<Bytes, ClientError>) -> Flow {
-        if self.state != State::Init {
+    pub(crate) async fn identify(&mut self, body: Result<Bytes, ClientError>) -> Flow {
+        if self.client.state.get() != State::Init {
             return self.fail(ClientError::invalid("cannot IDENTIFY in current state"));
         }
         let negotiated = body
@@ -30,20 +31,9 @@ impl Connection {
             Ok(n) => n,
             Err(e) => return self.fail(e),
         };
-        let client = &self.client;
-        *client.identity.borrow_mut() = crate::net::client::Identity {
-            client_id: n.client_id.clone(),
-            hostname: n.hostname.clone(),
-            user_agent: n.user_agent.clone(),
-        };
-        client.sample_rate.set(n.sample_rate);
-        client.msg_timeout.set(n.msg_timeout);
-        if client.heartbeat.replace(n.heartbeat_interval) != n.heartbeat_interval {
-            client.heartbeat_reset.set(true);
-        }
-        self.settings = n;
+        self.client.apply_settings(&n);
         self.apply_timeouts();
-        if !self.settings.feature_negotiation {
+        if !n.feature_negotiation {
             self.client.respond(OK);
             return Flow::Continue;
         }
@@ -54,14 +44,14 @@ impl Connection {
             .borrow()
             .as_ref()
             .is_some_and(|t| t.codec.is_some());
-        let tls = self.settings.tls_v1 && !self.tls;
-        let compress = (self.settings.snappy || self.settings.deflate) && !has_codec;
-        let reply = IdentifyResponse::new(&self.settings, &self.shard.ctx.identify);
+        let tls = n.tls_v1 && !self.client.tls();
+        let compress = (n.snappy || n.deflate) && !has_codec;
+        let reply = IdentifyResponse::new(&n, &self.shard.ctx.identify);
         self.client.respond(&reply.to_json());
         if !tls && !compress {
             return Flow::Continue;
         }
-        match self.upgrade(tls, compress).await {
+        match self.upgrade(&n, tls, compress).await {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 crate::log!(
@@ -79,15 +69,20 @@ impl Connection {
     /// the TLS handshake and an `OK` inside TLS, then compression and an `OK`
     /// compressed. The writer task is held off meanwhile; input the client sent
     /// early is dropped, as NSQ replaces its reader at each upgrade.
-    async fn upgrade(&mut self, tls: bool, compress: bool) -> std::io::Result<()> {
+    async fn upgrade(&mut self, n: &Negotiated, tls: bool, compress: bool) -> std::io::Result<()> {
         self.client.upgrading.set(true);
-        let result = self.upgrade_inner(tls, compress).await;
+        let result = self.upgrade_inner(n, tls, compress).await;
         self.client.upgrading.set(false);
         self.client.writer_wake.notify();
         result
     }
 
-    async fn upgrade_inner(&mut self, tls: bool, compress: bool) -> std::io::Result<()> {
+    async fn upgrade_inner(
+        &mut self,
+        n: &Negotiated,
+        tls: bool,
+        compress: bool,
+    ) -> std::io::Result<()> {
         // Whatever the writer is sending finishes first; then the rest of
         // the output (the JSON) goes out through the current layer.
         while self.client.sending.get() > 0 {
@@ -129,7 +124,8 @@ impl Connection {
             };
             after_handshake = after;
             {
-                let mut features = self.client.features.borrow_mut();
+                let mut profile = self.client.profile.borrow_mut();
+                let features = &mut profile.features;
                 features.tls = true;
                 features.tls_version = session
                     .protocol_version()
@@ -151,27 +147,21 @@ impl Connection {
                 .unwrap_or_default();
             let transport = Transport::with_tls(session, common_name);
             self.client.set_transport(Some(Box::new(transport)));
-            self.tls = true;
             self.send_frame_ok().await?;
         }
 
         if compress {
-            let codec = if self.settings.deflate {
-                Codec::deflate(self.settings.deflate_level.clamp(1, 9) as u32)
+            let codec = if n.deflate {
+                Codec::deflate(n.deflate_level.clamp(1, 9) as u32)
             } else {
                 Codec::snappy()
             };
             {
-                let mut features = self.client.features.borrow_mut();
-                features.deflate = self.settings.deflate;
-                features.snappy = self.settings.snappy;
+                let mut profile = self.client.profile.borrow_mut();
+                profile.features.deflate = n.deflate;
+                profile.features.snappy = n.snappy;
             }
-            self.client
-                .transport
-                .borrow_mut()
-                .get_or_insert_with(Box::default)
-                .codec = Some(codec);
-            self.client.has_transport.set(true);
+            self.client.install_codec(codec);
             self.send_frame_ok().await?;
         }
         // What the client sent right behind its handshake (plain text the
@@ -210,7 +200,7 @@ impl Connection {
         AuthRequest {
             secret,
             remote_ip: self.client.remote.ip().to_string(),
-            tls: self.tls,
+            tls: self.client.tls(),
             common_name: self
                 .client
                 .transport
@@ -221,27 +211,30 @@ impl Connection {
         }
     }
 
-    fn record_auth(&mut self, session: AuthSession) {
-        {
-            let mut f = self.client.features.borrow_mut();
-            f.authed = session.has_authorizations();
-            f.auth_identity = session.state.identity.clone();
-            f.auth_identity_url = session.state.identity_url.clone();
-        }
-        self.auth = Some(session);
+    fn record_auth(&self, session: AuthSession) {
+        self.client.profile.borrow_mut().auth = Some(session);
+    }
+
+    /// Whether AUTH succeeded with at least one authorization.
+    fn authorized(&self) -> bool {
+        let profile = self.client.profile.borrow();
+        profile
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.has_authorizations())
     }
 
     /// AUTH (docs/protocol.md#auth): ask the auth servers (off the shard) and
     /// answer with the identity and the number of authorizations.
-    pub async fn auth(&mut self, body: Result<Bytes, ClientError>) -> Flow {
-        if self.state != State::Init {
+    pub(crate) async fn auth(&mut self, body: Result<Bytes, ClientError>) -> Flow {
+        if self.client.state.get() != State::Init {
             return self.fail(ClientError::invalid("cannot AUTH in current state"));
         }
         let secret = match body {
             Ok(b) => b,
             Err(e) => return self.fail(e),
         };
-        if self.auth.as_ref().is_some_and(|a| a.has_authorizations()) {
+        if self.authorized() {
             return self.fail(ClientError::invalid("AUTH already set"));
         }
         let ctx = self.shard.ctx.clone();
@@ -284,7 +277,7 @@ impl Connection {
 
     /// NSQ's `CheckAuth` for SUB and the publishes (channel "" for
     /// publishes): re-queries after the TTL, off the shard.
-    pub async fn check_auth(
+    pub(crate) async fn check_auth(
         &mut self,
         cmd: &str,
         topic: &str,
@@ -295,19 +288,22 @@ impl Connection {
         let Some(auth) = shard.ctx.auth.as_ref() else {
             return Ok(());
         };
-        if !self.auth.as_ref().is_some_and(|a| a.has_authorizations()) {
+        if !self.authorized() {
             return Err(ClientError::new(
                 ErrorCode::AuthFirst,
                 format!("AUTH required before {cmd}"),
             ));
         }
-        let expired = self.auth.as_ref().is_some_and(|a| a.state.expired());
-        if expired {
-            let secret = self
+        // Cloned out of the profile: no borrow spans the query's await.
+        let expired_secret = {
+            let profile = self.client.profile.borrow();
+            profile
                 .auth
                 .as_ref()
+                .filter(|a| a.state.expired())
                 .map(|a| a.secret.clone())
-                .unwrap_or_default();
+        };
+        if let Some(secret) = expired_secret {
             match auth.query(self.auth_request(secret.clone())).await {
                 Ok(state) => self.record_auth(AuthSession {
                     secret,
@@ -324,7 +320,13 @@ impl Connection {
                 }
             }
         }
-        let allowed = self.auth.as_mut().is_some_and(|a| a.allows(topic, channel));
+        let allowed = self
+            .client
+            .profile
+            .borrow_mut()
+            .auth
+            .as_mut()
+            .is_some_and(|a| a.allows(topic, channel));
         if allowed {
             Ok(())
         } else {

@@ -3,6 +3,6 @@
 //! publishes, and the consumer commands. They never touch the socket: they
 //! append frames to the client's output buffer and return a [`Flow`](crate::net::conn::Flow).
 
-pub mod identify;
-pub mod publish;
-pub mod subscribe;
+pub(crate) mod identify;
+pub(crate) mod publish;
+pub(crate) mod subscribe;

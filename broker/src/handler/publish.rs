@@ -1,68 +1,92 @@
-//! PUB, MPUB and DPUB (docs/protocol.md#pub, #mpub, #dpub).
-//!
-//! The ownership rule at this hop: the connection's shard never touches a
-//! topic it does not own. A publish to a local topic is applied at once; one
-//! to a remote topic goes into this shard's forwarder outbox (batched with
-//! every other connection's, one envelope per owner per tick) and its `OK`
-//! is written when the owner's answer comes back, in command order.
-//!
-//! After a failed publish NSQ runs none of the connection's later commands.
-//! So a publish that would run somewhere else than the forwarded ones still
-//! unanswered (locally, or on another owner) first waits for their answers;
-//! and an owner skips a connection's later commands in a batch once one of
-//! them failed.
+//! PUB, MPUB and DPUB (docs/protocol.md#pub, #mpub, #dpub): the TCP side of
+//! the publish path ([`crate::publish`]). A publish goes to the topic's
+//! owner through the connection's [`Publisher`](crate::publish::Publisher);
+//! its `OK` (or `E_*_FAILED`) is written in command order once the owner
+//! answered and its disk writes are done.
 
-use crate::net::conn::{Connection, Flow, Pending};
-use crate::net::owned::{OwnedPublish, PubKind};
-use crate::shard::mesh::ForwardedPublish;
+use nsq_protocol::frame::OK;
+use nsq_protocol::{ClientError, ErrorCode};
+
+use crate::net::conn::{Connection, Flow};
+use crate::net::owned::OwnedPublish;
+use crate::publish::pending::Answer;
+use crate::publish::PubKind;
 
 impl Connection {
-    /// Publish to the topic's owner.
-    pub async fn publish(&mut self, kind: PubKind, p: OwnedPublish) -> Flow {
+    /// Publish to the topic's owner (after the AUTH check, when AUTH is
+    /// on).
+    pub(crate) async fn publish(&mut self, kind: PubKind, p: OwnedPublish) -> Flow {
         let OwnedPublish {
             topic,
             defer_ms,
             bodies,
         } = p;
-        // The decoder validated the name, so it is ASCII.
-        let name = std::str::from_utf8(&topic).unwrap_or_default();
-        let owner = self.shard.owner_of(name);
+        if self.shard.ctx.auth.is_some() {
+            if let Err(e) = self.check_auth(kind.name(), topic.as_str(), "").await {
+                if !self.drain_pending().await {
+                    return Flow::Close;
+                }
+                return self.fail(e);
+            }
+        }
+        let owner = self.shard.owner_of(topic.as_str());
         self.affinity.note(owner, bodies.len());
-        let elsewhere =
-            self.pending_remote_owner.is_some_and(|o| o != owner) || owner == self.shard.id;
-        if elsewhere && !self.pending.is_empty() && !self.drain_pending().await {
+        if self.publisher.must_wait_before(owner) && !self.drain_pending().await {
             return Flow::Close;
         }
-        if owner == self.shard.id {
-            let n = bodies.len();
-            let result = self.shard.publish_local(name, defer_ms, bodies);
-            if let Ok(epoch @ 1..) = result {
-                // Answered once its disk writes are done (group commit).
-                self.pending
-                    .push_back(Pending::Disk(kind, epoch, topic.clone(), n));
-                return Flow::Continue;
-            }
-            return match self.answer_publish(kind, result.map(|_| ())) {
-                Ok(()) => {
-                    self.client.add_pub_count(name, n as u64);
-                    Flow::Continue
-                }
+        match self.publisher.start(kind, topic, defer_ms, bodies, owner) {
+            None => Flow::Continue,
+            Some(answer) => match self.answer(answer) {
+                Ok(()) => Flow::Continue,
                 Err(e) => self.fail(e),
-            };
+            },
         }
-        let seq = self.next_seq();
-        let n = bodies.len();
-        let topic_name = topic.clone();
-        let command = ForwardedPublish {
+    }
+
+    /// Write the answers of pending publishes in order, waiting for those
+    /// not known yet. False if one failed (the connection must close).
+    pub(crate) async fn drain_pending(&mut self) -> bool {
+        self.dispatch_if_due();
+        if self.publisher.has_pending() {
+            // Waiting for answers takes time: read the clock again after.
+            self.now = None;
+        }
+        while let Some(answer) = self.publisher.next_answer().await {
+            if let Err(e) = self.answer(answer) {
+                self.publisher.abandon();
+                self.fail(e);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Count the messages of an accepted publish and write `OK`, or return
+    /// its `E_*_FAILED` error.
+    fn answer(&self, answer: Answer) -> Result<(), ClientError> {
+        let Answer {
+            kind,
             topic,
-            defer_ms,
-            bodies,
-            connection: self.client.id,
-        };
-        self.shard.forwarder.submit(owner, command, &self.sink, seq);
-        self.pending
-            .push_back(Pending::Remote(kind, seq, topic_name, n));
-        self.pending_remote_owner = Some(owner);
-        Flow::Continue
+            messages,
+            result,
+        } = answer;
+        match result {
+            Ok(()) => {
+                self.client.respond(OK);
+                self.client.add_pub_count(topic.as_str(), messages as u64);
+                Ok(())
+            }
+            Err(e) => {
+                let code = match kind {
+                    PubKind::Pub => ErrorCode::PubFailed,
+                    PubKind::Mpub => ErrorCode::MpubFailed,
+                    PubKind::Dpub => ErrorCode::DpubFailed,
+                };
+                Err(ClientError::new(
+                    code,
+                    format!("{} failed {e}", kind.name()),
+                ))
+            }
+        }
     }
 }

@@ -8,16 +8,16 @@ use nsq_protocol::{ClientError, ErrorCode};
 
 use crate::channel::Channel;
 use crate::inflight::InFlightError;
-use crate::net::client::Client;
-use crate::net::conn::{Connection, Flow, State, Subscription};
+use crate::net::client::{Client, State};
+use crate::net::conn::{Connection, Flow, Subscription};
 
 impl Connection {
     /// SUB: checks in NSQ's order, then subscribe here or move to the owner.
-    pub async fn sub(&mut self, params: Result<(String, String), ClientError>) -> Flow {
-        if self.state != State::Init {
+    pub(crate) async fn sub(&mut self, params: Result<(String, String), ClientError>) -> Flow {
+        if self.client.state.get() != State::Init {
             return self.fail(ClientError::invalid("cannot SUB in current state"));
         }
-        if self.settings.heartbeat_interval.is_none() {
+        if self.client.heartbeat.get().is_none() {
             return self.fail(ClientError::invalid("cannot SUB with heartbeats disabled"));
         }
         let (topic, channel) = match params {
@@ -36,8 +36,8 @@ impl Connection {
     }
 
     /// Join the channel on this (owning) shard and answer `OK`.
-    pub fn subscribe_here(&mut self, topic_name: &str, channel_name: &str) -> Flow {
-        if self.shard.stopping.get() {
+    pub(crate) fn subscribe_here(&mut self, topic_name: &str, channel_name: &str) -> Flow {
+        if self.shard.is_stopping() {
             return self.fail(ClientError::new(ErrorCode::SubFailed, "SUB failed exiting"));
         }
         let topic = self.shard.get_or_create_topic(topic_name);
@@ -52,8 +52,7 @@ impl Connection {
             ));
         }
         channel.borrow_mut().add_consumer(self.client.clone());
-        self.state = State::Subscribed;
-        self.client.state.set(State::Subscribed as i32);
+        self.client.state.set(State::Subscribed);
         self.sub = Some(Subscription {
             topic_name: topic_name.to_string(),
             channel_name: channel_name.to_string(),
@@ -81,16 +80,15 @@ impl Connection {
     }
 
     fn consuming(&self) -> bool {
-        matches!(self.state, State::Subscribed | State::Closing)
+        matches!(self.client.state.get(), State::Subscribed | State::Closing)
     }
 
     /// RDY: set the in-flight window (ignored after CLS).
-    pub fn rdy(&mut self, count: Result<u64, ClientError>) -> Flow {
-        if self.state == State::Closing {
-            return Flow::Continue;
-        }
-        if self.state != State::Subscribed {
-            return self.fail(ClientError::invalid("cannot RDY in current state"));
+    pub(crate) fn rdy(&mut self, count: Result<u64, ClientError>) -> Flow {
+        match self.client.state.get() {
+            State::Closing => return Flow::Continue,
+            State::Subscribed => {}
+            State::Init => return self.fail(ClientError::invalid("cannot RDY in current state")),
         }
         let count = match count {
             Ok(c) => c,
@@ -135,12 +133,12 @@ impl Connection {
     }
 
     /// FIN.
-    pub fn fin(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+    pub(crate) fn fin(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
         self.in_flight_command("FIN", id, |ch, client, id, now| ch.finish(client, id, now))
     }
 
     /// REQ, with the delay clamped to `--max-req-timeout`.
-    pub fn req(&mut self, params: Result<([u8; 16], u64), ClientError>) -> Flow {
+    pub(crate) fn req(&mut self, params: Result<([u8; 16], u64), ClientError>) -> Flow {
         let max = self.shard.ctx.opts.flags.max_req_timeout;
         let delay = params.as_ref().map_or(Duration::ZERO, |(_, ms)| {
             Duration::from_millis(*ms).min(max)
@@ -152,19 +150,18 @@ impl Connection {
     }
 
     /// TOUCH.
-    pub fn touch(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
+    pub(crate) fn touch(&mut self, id: Result<[u8; 16], ClientError>) -> Flow {
         self.in_flight_command("TOUCH", id, |ch, client, id, now| ch.touch(client, id, now))
     }
 
     /// CLS: stop deliveries and answer `CLOSE_WAIT`; the client closes.
-    pub fn cls(&mut self) -> Flow {
-        if self.state != State::Subscribed {
+    pub(crate) fn cls(&mut self) -> Flow {
+        if self.client.state.get() != State::Subscribed {
             return self.fail(ClientError::invalid("cannot CLS in current state"));
         }
         self.client.rdy.set(0);
         self.client.closing.set(true);
-        self.state = State::Closing;
-        self.client.state.set(State::Closing as i32);
+        self.client.state.set(State::Closing);
         self.client.respond(CLOSE_WAIT);
         Flow::Continue
     }

@@ -128,12 +128,12 @@ fn reply_for(v: OptValue) -> Reply {
 }
 
 /// GET.
-pub fn get(conn: &HttpConn, opt: &str) -> Reply {
+pub(crate) fn get(conn: &HttpConn, opt: &str) -> Reply {
     value_of(conn, opt).map_or_else(|| Reply::err(400, "INVALID_OPTION"), reply_for)
 }
 
 /// PUT.
-pub fn put(conn: &HttpConn, opt: &str, body: &[u8]) -> Reply {
+pub(crate) fn put(conn: &HttpConn, opt: &str, body: &[u8]) -> Reply {
     if body.is_empty() {
         return Reply::err(413, "INVALID_VALUE");
     }

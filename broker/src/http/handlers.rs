@@ -12,13 +12,23 @@ use nsq_protocol::names::{is_valid_channel_name, is_valid_topic_name};
 use crate::http::reply::Reply;
 use crate::http::router::Route;
 use crate::http::{HttpConn, RequestHead};
+use crate::name::TopicName;
 use crate::options::NSQ_VERSION;
-use crate::shard::admin::{request_stats, AdminError, AdminOp, ShardStats, StatsFilter};
-use crate::shard::mesh::{Bodies, ForwardedPublish, ShardMsg};
-use crate::topic::PutError;
+use crate::publish::bodies::Bodies;
+use crate::publish::{PubKind, PutError};
+use crate::shard::admin::{
+    request_stats, AdminError, AdminOp, ChannelRef, ShardStats, StatsFilter,
+};
+use crate::shard::mesh::ShardMsg;
+use crate::shard::Shard;
 
 /// Run one endpoint.
-pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body: Bytes) -> Reply {
+pub(crate) async fn handle(
+    conn: &mut HttpConn,
+    route: Route,
+    head: &RequestHead,
+    body: Bytes,
+) -> Reply {
     let q = head.query.as_str();
     match route {
         Route::Ping => match conn.shard.ctx.health() {
@@ -39,7 +49,7 @@ pub async fn handle(conn: &mut HttpConn, route: Route, head: &RequestHead, body:
 }
 
 #[path = "config.rs"]
-pub mod config;
+pub(crate) mod config;
 
 fn info(conn: &HttpConn) -> Reply {
     let ctx = &conn.shard.ctx;
@@ -59,47 +69,12 @@ fn info(conn: &HttpConn) -> Reply {
 }
 
 /// `topic=` checked as NSQ's `getTopicFromQuery`.
-fn topic_param(q: &str) -> Result<String, Reply> {
+fn topic_param(q: &str) -> Result<TopicName, Reply> {
     if !query_is_valid(q) {
         return Err(Reply::err(400, "INVALID_REQUEST"));
     }
     let topic = query_get(q, "topic").ok_or_else(|| Reply::err(400, "MISSING_ARG_TOPIC"))?;
-    if !is_valid_topic_name(topic.as_bytes()) {
-        return Err(Reply::err(400, "INVALID_TOPIC"));
-    }
-    Ok(topic.into_owned())
-}
-
-/// Publish through the owner shard (the same forwarder as TCP).
-async fn put(
-    conn: &mut HttpConn,
-    topic: &str,
-    defer_ms: u64,
-    bodies: Bodies,
-) -> Result<(), PutError> {
-    let shard = conn.shard.clone();
-    let owner = shard.owner_of(topic);
-    if owner == shard.id {
-        let epoch = shard.publish_local(topic, defer_ms, bodies)?;
-        if epoch > 0 {
-            return shard.commit.wait(epoch).await;
-        }
-        return Ok(());
-    }
-    let seq = conn.next_seq();
-    let command = ForwardedPublish {
-        topic: Bytes::copy_from_slice(topic.as_bytes()),
-        defer_ms,
-        bodies,
-        connection: 0,
-    };
-    shard.forwarder.submit(owner, command, &conn.sink, seq);
-    loop {
-        if let Some(result) = conn.sink.take(seq) {
-            return result;
-        }
-        conn.sink.wake.notified().await;
-    }
+    TopicName::new(Bytes::from(topic.into_owned())).ok_or_else(|| Reply::err(400, "INVALID_TOPIC"))
 }
 
 fn put_error(e: PutError) -> Reply {
@@ -125,7 +100,10 @@ async fn publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
             _ => return Reply::err(400, "INVALID_DEFER"),
         }
     }
-    match put(conn, &topic, defer_ms, Bodies::One(body)).await {
+    let put = conn
+        .publisher
+        .publish(PubKind::Pub, topic, defer_ms, Bodies::One(body));
+    match put.await {
         Ok(()) => Reply::Text(b"OK".to_vec()),
         Err(e) => put_error(e),
     }
@@ -170,27 +148,47 @@ async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
     if bodies.is_empty() {
         return Reply::Text(b"OK".to_vec());
     }
-    match put(conn, &topic, 0, Bodies::Many(bodies)).await {
+    let put = conn
+        .publisher
+        .publish(PubKind::Mpub, topic, 0, Bodies::Many(bodies));
+    match put.await {
         Ok(()) => Reply::Text(b"OK".to_vec()),
         Err(e) => put_error(e),
     }
 }
 
-/// Run an admin operation on the topic's owner shard.
-async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
+/// Run `request` on shard `owner`: with `here` if that is this shard; else
+/// in the message `there` builds around a reply channel, whose answer is
+/// awaited.
+async fn on_owner<R, T>(
+    conn: &HttpConn,
+    owner: usize,
+    request: R,
+    here: impl FnOnce(&Shard, R) -> Result<T, AdminError>,
+    there: impl FnOnce(R, flume::Sender<Result<T, AdminError>>) -> ShardMsg,
+) -> Result<T, AdminError> {
     let shard = &conn.shard;
-    let owner = shard.owner_of(op.topic());
     if owner == shard.id {
-        return shard.admin(op);
+        return here(shard, request);
     }
-    let (tx, rx) = flume::bounded(1);
-    if shard.ctx.mesh[owner]
-        .send(ShardMsg::Admin { op, reply: tx })
-        .is_err()
-    {
+    let (reply, rx) = flume::bounded(1);
+    if shard.ctx.mesh[owner].send(there(request, reply)).is_err() {
         return Err(AdminError::Exiting);
     }
     rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
+}
+
+/// Run an admin operation on the topic's owner shard.
+async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
+    let owner = conn.shard.owner_of(op.topic());
+    on_owner(
+        conn,
+        owner,
+        op,
+        |shard, op| shard.admin(op),
+        |op, reply| ShardMsg::Admin { op, reply },
+    )
+    .await
 }
 
 fn admin_reply(result: Result<(), AdminError>) -> Reply {
@@ -221,34 +219,48 @@ async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
         "create" => AdminOp::CreateTopic(topic),
         "delete" => AdminOp::DeleteTopic(topic),
         "empty" => AdminOp::EmptyTopic(topic),
-        "pause" => AdminOp::PauseTopic(topic, true),
-        _ => AdminOp::PauseTopic(topic, false),
+        pause => AdminOp::PauseTopic {
+            topic,
+            paused: pause == "pause",
+        },
     };
     admin_reply(admin(conn, op).await)
 }
 
-async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+/// `topic=` and `channel=` of the `/channel/*` endpoints, checked in NSQ's
+/// order.
+fn channel_params(q: &str) -> Result<ChannelRef, Reply> {
     if !query_is_valid(q) {
-        return Reply::err(400, "INVALID_REQUEST");
+        return Err(Reply::err(400, "INVALID_REQUEST"));
     }
     let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_TOPIC");
+        return Err(Reply::err(400, "MISSING_ARG_TOPIC"));
     };
     if !is_valid_topic_name(topic.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_TOPIC");
+        return Err(Reply::err(400, "INVALID_ARG_TOPIC"));
     }
     let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_CHANNEL");
+        return Err(Reply::err(400, "MISSING_ARG_CHANNEL"));
     };
     if !is_valid_channel_name(channel.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_CHANNEL");
+        return Err(Reply::err(400, "INVALID_ARG_CHANNEL"));
     }
+    Ok(ChannelRef { topic, channel })
+}
+
+async fn channel_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
+    let channel = match channel_params(q) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
     let op = match op {
-        "create" => AdminOp::CreateChannel(topic, channel),
-        "delete" => AdminOp::DeleteChannel(topic, channel),
-        "empty" => AdminOp::EmptyChannel(topic, channel),
-        "pause" => AdminOp::PauseChannel(topic, channel, true),
-        _ => AdminOp::PauseChannel(topic, channel, false),
+        "create" => AdminOp::CreateChannel(channel),
+        "delete" => AdminOp::DeleteChannel(channel),
+        "empty" => AdminOp::EmptyChannel(channel),
+        pause => AdminOp::PauseChannel {
+            channel,
+            paused: pause == "pause",
+        },
     };
     admin_reply(admin(conn, op).await)
 }
@@ -262,21 +274,10 @@ const PEEK_MAX: usize = 100;
 /// "attempts", "body" (UTF-8, lossy), "body_base64"}]}`. Messages on disk
 /// and in flight are not shown.
 async fn peek(conn: &HttpConn, q: &str) -> Reply {
-    if !query_is_valid(q) {
-        return Reply::err(400, "INVALID_REQUEST");
-    }
-    let Some(topic) = query_get(q, "topic").map(|t| t.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_TOPIC");
+    let channel = match channel_params(q) {
+        Ok(c) => c,
+        Err(reply) => return reply,
     };
-    if !is_valid_topic_name(topic.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_TOPIC");
-    }
-    let Some(channel) = query_get(q, "channel").map(|c| c.into_owned()) else {
-        return Reply::err(400, "MISSING_ARG_CHANNEL");
-    };
-    if !is_valid_channel_name(channel.as_bytes()) {
-        return Reply::err(400, "INVALID_ARG_CHANNEL");
-    }
     let n = match query_get(q, "n") {
         None => 10,
         Some(v) => match v.parse::<usize>() {
@@ -284,24 +285,15 @@ async fn peek(conn: &HttpConn, q: &str) -> Reply {
             Err(_) => return Reply::err(400, "INVALID_ARG_N"),
         },
     };
-    let shard = &conn.shard;
-    let owner = shard.owner_of(&topic);
-    let result = if owner == shard.id {
-        shard.peek(&topic, &channel, n)
-    } else {
-        let (reply, rx) = flume::bounded(1);
-        let msg = ShardMsg::Peek {
-            topic,
-            channel,
-            n,
-            reply,
-        };
-        if shard.ctx.mesh[owner].send(msg).is_err() {
-            Err(AdminError::Exiting)
-        } else {
-            rx.recv_async().await.unwrap_or(Err(AdminError::Exiting))
-        }
-    };
+    let owner = conn.shard.owner_of(&channel.topic);
+    let result = on_owner(
+        conn,
+        owner,
+        channel,
+        |shard, channel| shard.peek(&channel, n),
+        |channel, reply| ShardMsg::Peek { channel, n, reply },
+    )
+    .await;
     match result {
         Ok(messages) => {
             let messages: Vec<serde_json::Value> = messages
@@ -324,7 +316,7 @@ async fn peek(conn: &HttpConn, q: &str) -> Reply {
 
 /// Gather every shard's part of `/stats` (each shard answers between its
 /// own tasks; none is stopped).
-pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
+pub(crate) async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
     let shard = &conn.shard;
     let waiting = request_stats(&shard.ctx.mesh, filter, Some(shard.id));
     let mut parts = vec![shard.stats(filter)];
@@ -338,7 +330,7 @@ pub async fn gather(conn: &HttpConn, filter: &StatsFilter) -> Vec<ShardStats> {
 
 /// This process's memory figures under Go's names
 /// (docs/compatibility.md#go-runtime).
-pub fn memory_stats() -> MemoryStats {
+pub(crate) fn memory_stats() -> MemoryStats {
     // SAFETY: mallinfo2 only reads glibc's allocator statistics.
     let mi = unsafe { libc::mallinfo2() };
     MemoryStats {
@@ -355,10 +347,14 @@ pub fn memory_stats() -> MemoryStats {
 }
 
 #[path = "process.rs"]
-pub mod process;
+pub(crate) mod process;
 
 /// Build the whole `/stats` answer.
-pub async fn collect_stats(conn: &HttpConn, filter: &StatsFilter, include_mem: bool) -> Stats {
+pub(crate) async fn collect_stats(
+    conn: &HttpConn,
+    filter: &StatsFilter,
+    include_mem: bool,
+) -> Stats {
     let parts = gather(conn, filter).await;
     let found = filter.topic.is_none() || parts.iter().any(|p| p.topic_found);
     let mut topics: Vec<_> = parts

@@ -5,12 +5,12 @@
 //! limit (`Content-Length` or chunked), run the handler, answer; keep-alive
 //! and pipelining fall out of the loop (responses to requests already
 //! buffered are written together). Handlers that touch a topic go to its
-//! owner shard: publishes through the same forwarder as TCP, admin operations
-//! and `/stats` through the shard inboxes.
+//! owner shard: publishes through the same [`Publisher`] as TCP, admin
+//! operations and `/stats` through the shard inboxes.
 
-pub mod handlers;
-pub mod reply;
-pub mod router;
+pub(crate) mod handlers;
+pub(crate) mod reply;
+pub(crate) mod router;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,7 +24,7 @@ use nsq_protocol::Decoded;
 
 use crate::net::io::{read_into, read_transport, write_all, SharedStream};
 use crate::net::transport::Transport;
-use crate::shard::forward::AckSink;
+use crate::publish::Publisher;
 use crate::shard::Shard;
 use reply::Reply;
 use router::{Route, Routed};
@@ -35,34 +35,25 @@ const MAX_HEAD: usize = 1 << 20;
 
 /// The parts of a request head a handler needs.
 #[derive(Debug, Clone)]
-pub struct RequestHead {
+pub(crate) struct RequestHead {
     /// Method.
-    pub method: String,
+    pub(crate) method: String,
     /// Path.
-    pub path: String,
+    pub(crate) path: String,
     /// Raw query string.
-    pub query: String,
+    pub(crate) query: String,
     /// HTTP/1.x minor version.
-    pub minor_version: u8,
+    pub(crate) minor_version: u8,
     /// Keep the connection open.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
 }
 
 /// Per-connection state handlers may use.
-pub struct HttpConn {
+pub(crate) struct HttpConn {
     /// The shard.
-    pub shard: Rc<Shard>,
-    /// Results of forwarded publishes.
-    pub sink: Rc<AckSink>,
-    seq: u64,
-}
-
-impl HttpConn {
-    /// The next forwarded-publish sequence number.
-    pub fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
+    pub(crate) shard: Rc<Shard>,
+    /// `/pub` and `/mpub`, through the same publish path as TCP.
+    pub(crate) publisher: Publisher,
 }
 
 fn too_big(route: &Routed) -> Reply {
@@ -115,7 +106,7 @@ async fn flush(io: &mut HttpIo, out: &mut Vec<u8>) -> bool {
 
 /// Serve one HTTPS connection: the TLS handshake (bounded by NSQ's 5 s),
 /// then the same API as plain HTTP.
-pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
+pub(crate) async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let Some(config) = shard.ctx.tls.server.clone() else {
         return;
@@ -155,7 +146,7 @@ pub async fn serve_tls(shard: Rc<Shard>, stream: TcpStream) {
 }
 
 /// Serve one HTTP connection until it closes.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+pub(crate) async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let stream: SharedStream = Rc::new(RefCell::new(stream));
     // `--tls-required=true`: plain HTTP answers every request with 403.
@@ -172,8 +163,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_required: bool) {
     let mut conn = HttpConn {
         shard: shard.clone(),
-        sink: Rc::new(AckSink::default()),
-        seq: 0,
+        publisher: Publisher::new(shard.clone(), 0),
     };
     let mut out: Vec<u8> = Vec::new();
     loop {
@@ -331,7 +321,10 @@ async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_req
                     body: b"",
                 },
             ),
-            Routed::Redirect(status, path) => {
+            Routed::Redirect {
+                status,
+                location: path,
+            } => {
                 let location = if head.query.is_empty() {
                     path
                 } else {

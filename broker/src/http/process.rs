@@ -13,7 +13,7 @@ fn page_size() -> u64 {
 }
 
 /// Resident set size in bytes.
-pub fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -25,7 +25,7 @@ pub fn rss_bytes() -> u64 {
 }
 
 /// CPU seconds (user + system) used so far.
-pub fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let ticks = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
@@ -41,12 +41,12 @@ pub fn cpu_seconds() -> f64 {
 }
 
 /// Open file descriptors.
-pub fn open_fds() -> u64 {
+pub(crate) fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
 }
 
 /// Everything `/metrics` reports about the process.
-pub fn figures(start_time: i64) -> ProcessFigures {
+pub(crate) fn figures(start_time: i64) -> ProcessFigures {
     ProcessFigures {
         rss_bytes: rss_bytes(),
         cpu_seconds: cpu_seconds(),

@@ -6,7 +6,7 @@
 
 /// An nsqd endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// GET /ping.
     Ping,
     /// GET /info.
@@ -33,7 +33,7 @@ pub enum Route {
 
 /// What the router decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Routed {
+pub(crate) enum Routed {
     /// Run this endpoint.
     Endpoint(Route),
     /// 404.
@@ -42,8 +42,13 @@ pub enum Routed {
     MethodNotAllowed(String),
     /// 200 to OPTIONS with these allowed methods.
     Options(String),
-    /// Redirect (status, location path).
-    Redirect(u16, String),
+    /// A redirect to the path without its trailing slash.
+    Redirect {
+        /// 301 or 307.
+        status: u16,
+        /// Where to.
+        location: String,
+    },
 }
 
 const OPS: [&str; 5] = ["create", "delete", "empty", "pause", "unpause"];
@@ -100,7 +105,7 @@ fn endpoint(method: &str, path: &str) -> Option<Route> {
 }
 
 /// Route a request.
-pub fn route(method: &str, path: &str) -> Routed {
+pub(crate) fn route(method: &str, path: &str) -> Routed {
     let methods = methods_for(path);
     if !methods.is_empty() {
         if let Some(r) = endpoint(method, path) {
@@ -115,7 +120,10 @@ pub fn route(method: &str, path: &str) -> Routed {
         // httprouter redirects only when the same method has the route.
         if !stripped.is_empty() && endpoint(method, stripped).is_some() {
             let status = if method == "GET" { 301 } else { 307 };
-            return Routed::Redirect(status, stripped.to_string());
+            return Routed::Redirect {
+                status,
+                location: stripped.to_string(),
+            };
         }
     }
     Routed::NotFound
@@ -150,9 +158,18 @@ mod tests {
         );
         assert_eq!(
             route("GET", "/stats/"),
-            Routed::Redirect(301, "/stats".into())
+            Routed::Redirect {
+                status: 301,
+                location: "/stats".into()
+            }
         );
-        assert_eq!(route("POST", "/pub/"), Routed::Redirect(307, "/pub".into()));
+        assert_eq!(
+            route("POST", "/pub/"),
+            Routed::Redirect {
+                status: 307,
+                location: "/pub".into()
+            }
+        );
         assert_eq!(
             route("GET", "/channel/peek"),
             Routed::Endpoint(Route::ChannelPeek)

@@ -14,8 +14,8 @@
 //! the owner creates them and then starts the topic (`AdminOp::Start`), so
 //! no existing channel misses the first messages.
 
-pub mod channels;
-pub mod peer;
+pub(crate) mod channels;
+pub(crate) mod peer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,18 +34,28 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// What a shard (or the HTTP config endpoint) tells the announcer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Announce {
+pub(crate) enum Announce {
     /// A topic created at run time, not started yet: look up its
     /// channels, have the owner create them and start it, register it.
     NewTopic(String),
     /// `REGISTER <topic>`.
     Topic(String),
     /// `REGISTER <topic> <channel>`.
-    Channel(String, String),
+    Channel {
+        /// The topic.
+        topic: String,
+        /// The channel.
+        channel: String,
+    },
     /// `UNREGISTER <topic>`.
     TopicGone(String),
     /// `UNREGISTER <topic> <channel>`.
-    ChannelGone(String, String),
+    ChannelGone {
+        /// The topic.
+        topic: String,
+        /// The channel.
+        channel: String,
+    },
     /// `nsqlookupd_tcp_addresses` changed.
     PeersChanged,
     /// Exit: close the connections.
@@ -53,7 +63,7 @@ pub enum Announce {
 }
 
 /// Start the announcer thread.
-pub fn spawn(ctx: Arc<Context>, events: flume::Receiver<Announce>) {
+pub(crate) fn spawn(ctx: Arc<Context>, events: flume::Receiver<Announce>) {
     let spawned = std::thread::Builder::new()
         .name("lookupd".into())
         .spawn(move || Announcer::new(ctx).run(events));
@@ -127,7 +137,7 @@ impl Announcer {
                 topic: &topic,
                 channel: None,
             }),
-            Announce::Channel(topic, channel) => self.send_all(LookupRequest::Register {
+            Announce::Channel { topic, channel } => self.send_all(LookupRequest::Register {
                 topic: &topic,
                 channel: Some(&channel),
             }),
@@ -135,7 +145,7 @@ impl Announcer {
                 topic: &topic,
                 channel: None,
             }),
-            Announce::ChannelGone(topic, channel) => self.send_all(LookupRequest::Unregister {
+            Announce::ChannelGone { topic, channel } => self.send_all(LookupRequest::Unregister {
                 topic: &topic,
                 channel: Some(&channel),
             }),
@@ -325,7 +335,10 @@ fn start_topic(ctx: &Context, topic: &str, lookupds: &[(String, u16)]) {
     }
     let owner = crate::shard::route::owner_of(topic, ctx.shards());
     let (reply, rx) = flume::bounded(1);
-    let op = AdminOp::Start(topic.to_string(), channels.into_iter().collect());
+    let op = AdminOp::Start {
+        topic: topic.to_string(),
+        channels: channels.into_iter().collect(),
+    };
     if ctx.mesh[owner].send(ShardMsg::Admin { op, reply }).is_ok() {
         let _ = rx.recv_timeout(Duration::from_secs(5));
     }

@@ -16,7 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a command failed (the connection is closed after any of them).
 #[derive(Debug)]
-pub enum PeerError {
+pub(crate) enum PeerError {
     /// Dial, read or write failed.
     Io(std::io::Error),
     /// The response was larger than `--max-body-size`.
@@ -49,13 +49,13 @@ impl From<std::io::Error> for PeerError {
 
 /// One `--lookupd-tcp-address`.
 #[derive(Debug)]
-pub struct Peer {
+pub(crate) struct Peer {
     /// `host:port` as configured.
-    pub addr: String,
+    pub(crate) addr: String,
     stream: Option<TcpStream>,
     /// lookupd's IDENTIFY reply on the current connection (its broadcast
     /// address and HTTP port serve the `/channels` query).
-    pub info: Option<IdentifyResponse>,
+    pub(crate) info: Option<IdentifyResponse>,
     max_response: usize,
     buf: Vec<u8>,
     /// When the last dial failed: no new dial for [`REDIAL_AFTER`].
@@ -68,7 +68,7 @@ const REDIAL_AFTER: Duration = Duration::from_secs(1);
 
 impl Peer {
     /// A peer, not connected yet.
-    pub fn new(addr: String, max_response: usize) -> Peer {
+    pub(crate) fn new(addr: String, max_response: usize) -> Peer {
         Peer {
             addr,
             stream: None,
@@ -80,13 +80,16 @@ impl Peer {
     }
 
     /// Whether a connection is open.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.stream.is_some()
     }
 
     /// Connect, send the magic and IDENTIFY. True if this made a new
     /// connection (the caller then registers everything).
-    pub fn ensure_connected(&mut self, identity: &IdentifyRequest) -> Result<bool, PeerError> {
+    pub(crate) fn ensure_connected(
+        &mut self,
+        identity: &IdentifyRequest,
+    ) -> Result<bool, PeerError> {
         if self.stream.is_some() {
             return Ok(false);
         }
@@ -147,7 +150,7 @@ impl Peer {
     }
 
     /// Send one command and read its answer; any failure closes.
-    pub fn command(&mut self, request: LookupRequest<'_>) -> Result<(), PeerError> {
+    pub(crate) fn command(&mut self, request: LookupRequest<'_>) -> Result<(), PeerError> {
         let mut out = Vec::new();
         request.encode(&mut out);
         match self.round_trip(&out)? {
@@ -199,7 +202,7 @@ impl Peer {
     }
 
     /// Close the connection (the next command reconnects).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         if self.stream.take().is_some() {
             crate::log!(Info, "LOOKUPD({}): closing", self.addr);
         }

@@ -19,25 +19,30 @@
 
 /// Read buffers in a row, all small and to the same other shard, before
 /// the connection moves.
-pub const STREAK: u32 = 32;
+pub(crate) const STREAK: u32 = 32;
 
 /// At most this many messages in a read buffer count as small.
-pub const SMALL: usize = 8;
+pub(crate) const SMALL: usize = 8;
 
 /// Where one read buffer's publishes went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Buffer {
     /// No publish yet.
     None,
-    /// All to this shard, this many messages so far.
-    To(usize, usize),
+    /// All to one shard so far.
+    To {
+        /// The shard.
+        owner: usize,
+        /// Messages so far.
+        messages: usize,
+    },
     /// To several shards.
     Mixed,
 }
 
 /// A connection's publishing pattern.
 #[derive(Debug, Clone, Copy)]
-pub struct PublishAffinity {
+pub(crate) struct PublishAffinity {
     buffer: Buffer,
     /// The shard of the current streak.
     target: Option<usize>,
@@ -56,22 +61,28 @@ impl Default for PublishAffinity {
 
 impl PublishAffinity {
     /// A publish of `messages` messages to a topic owned by `owner`.
-    pub fn note(&mut self, owner: usize, messages: usize) {
+    pub(crate) fn note(&mut self, owner: usize, messages: usize) {
         self.buffer = match self.buffer {
-            Buffer::None => Buffer::To(owner, messages),
-            Buffer::To(o, n) if o == owner => Buffer::To(o, n.saturating_add(messages)),
+            Buffer::None => Buffer::To { owner, messages },
+            Buffer::To {
+                owner: o,
+                messages: n,
+            } if o == owner => Buffer::To {
+                owner,
+                messages: n.saturating_add(messages),
+            },
             _ => Buffer::Mixed,
         };
     }
 
     /// The read buffer's commands are done (on shard `here`): the shard
     /// to move to, if the streak is complete.
-    pub fn end_buffer(&mut self, here: usize) -> Option<usize> {
+    pub(crate) fn end_buffer(&mut self, here: usize) -> Option<usize> {
         let buffer = std::mem::replace(&mut self.buffer, Buffer::None);
         match buffer {
             // Heartbeat answers, FIN, NOP: neither for nor against.
             Buffer::None => None,
-            Buffer::To(owner, n) if owner != here && n <= SMALL => {
+            Buffer::To { owner, messages } if owner != here && messages <= SMALL => {
                 if self.target == Some(owner) {
                     self.streak += 1;
                 } else {

@@ -1,162 +1,306 @@
 //! A connection's shared state: what the channel needs to deliver to it
-//! (RDY window, in-flight count, output buffer) and what the connection's
-//! reader and writer tasks share. Shard-local (`Rc`, `Cell`): no locks.
+//! (RDY window, in-flight count, output buffer), what the connection's
+//! reader and writer tasks share, and what `/stats` shows about it.
+//! Shard-local (`Rc`, `Cell`): no locks. Each fact is kept once, here; the
+//! connection's read loop ([`crate::net::conn`]) keeps only its own
+//! buffers.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
+use std::rc::Weak;
 use std::time::Duration;
 
+use glommio::net::TcpStream;
 use nsq_protocol::api::stats::{ClientStats, PubCount};
 use nsq_protocol::frame::{encode_error, encode_response};
+use nsq_protocol::identify::Negotiated;
 use nsq_protocol::ClientError;
 
+use crate::auth::AuthSession;
 use crate::message::Message;
-use crate::net::transport::Transport;
+use crate::net::transport::{Codec, Transport};
 use crate::notify::Notify;
+
+/// Connection state (docs/protocol.md#states; the numbers are what /stats
+/// reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// After the magic.
+    Init = 0,
+    /// After SUB.
+    Subscribed = 3,
+    /// After CLS.
+    Closing = 4,
+}
 
 /// One client connection as its channel and its tasks see it.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     /// Process-wide unique connection ID (owner of in-flight messages).
-    pub id: u64,
+    pub(crate) id: u64,
     /// Peer address.
-    pub remote: SocketAddr,
-    /// The socket, for `shutdown(2)` when the server closes the connection.
-    pub fd: Cell<RawFd>,
+    pub(crate) remote: SocketAddr,
+    /// The socket, for `shutdown(2)` when the server closes the connection:
+    /// weak, so that nothing is done to a descriptor once the connection
+    /// has dropped its socket (the number may belong to another one by
+    /// then).
+    socket: Weak<RefCell<TcpStream>>,
     out: RefCell<Vec<u8>>,
     /// Wakes the writer task.
-    pub writer_wake: Notify,
+    pub(crate) writer_wake: Notify,
     /// Signalled by the writer after each write (the reader waits on it
     /// while too much output is pending).
-    pub writer_progress: Notify,
+    pub(crate) writer_progress: Notify,
     /// Bytes the writer is currently sending.
-    pub sending: Cell<usize>,
+    pub(crate) sending: Cell<usize>,
+    /// Protocol state.
+    pub(crate) state: Cell<State>,
     /// Last RDY count.
-    pub rdy: Cell<u64>,
+    pub(crate) rdy: Cell<u64>,
     /// Messages delivered and not yet finished, requeued or timed out.
-    pub in_flight: Cell<u64>,
+    pub(crate) in_flight: Cell<u64>,
     /// Messages delivered.
-    pub message_count: Cell<u64>,
+    pub(crate) message_count: Cell<u64>,
     /// Messages finished.
-    pub finish_count: Cell<u64>,
+    pub(crate) finish_count: Cell<u64>,
     /// Messages requeued by REQ.
-    pub requeue_count: Cell<u64>,
+    pub(crate) requeue_count: Cell<u64>,
     /// Negotiated sample rate (0 = off).
-    pub sample_rate: Cell<i32>,
+    pub(crate) sample_rate: Cell<i32>,
     /// In-flight timeout for messages sent here.
-    pub msg_timeout: Cell<Duration>,
+    pub(crate) msg_timeout: Cell<Duration>,
     /// Heartbeat interval (`None` = disabled).
-    pub heartbeat: Cell<Option<Duration>>,
+    pub(crate) heartbeat: Cell<Option<Duration>>,
     /// After CLS: no new deliveries.
-    pub closing: Cell<bool>,
+    pub(crate) closing: Cell<bool>,
     /// The connection is gone or being closed: the writer stops.
-    pub closed: Cell<bool>,
+    pub(crate) closed: Cell<bool>,
     /// Flush what is buffered, then stop the writer (close, handoff).
-    pub draining: Cell<bool>,
+    pub(crate) draining: Cell<bool>,
     /// The heartbeat interval changed: restart the ticker.
-    pub heartbeat_reset: Cell<bool>,
+    pub(crate) heartbeat_reset: Cell<bool>,
     rng: Cell<u64>,
-    /// Identity shown in stats (remote IP until IDENTIFY).
-    pub identity: RefCell<Identity>,
-    /// Unix seconds at connect.
-    pub connect_ts: Cell<i64>,
-    /// State number for stats (docs/protocol.md#states).
-    pub state: Cell<i32>,
-    /// Messages published per topic (stats `pub_counts`).
-    pub pub_counts: RefCell<Vec<(String, u64)>>,
     /// TLS / compression layer, once negotiated (`None`: bytes go to the
     /// socket as they are).
-    pub transport: RefCell<Option<Box<Transport>>>,
+    pub(crate) transport: RefCell<Option<Box<Transport>>>,
     /// Whether `transport` is set (checked without a borrow).
-    pub has_transport: Cell<bool>,
+    has_transport: Cell<bool>,
     /// IDENTIFY is switching the stream: the writer sends nothing, not even
     /// heartbeats, until the upgrade is done.
-    pub upgrading: Cell<bool>,
-    /// Negotiated features and auth identity, for `/stats`.
-    pub features: RefCell<Features>,
+    pub(crate) upgrading: Cell<bool>,
+    /// Who the client is, what it negotiated, what it published.
+    pub(crate) profile: RefCell<Profile>,
 }
 
-/// What `/stats` reports about a connection's TLS, compression and auth.
+/// What a connection says about itself and has negotiated (shown by
+/// `/stats`; moves with the connection to another shard).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Profile {
+    /// Identity fields (docs/protocol.md#client-identity).
+    pub(crate) identity: Identity,
+    /// Unix seconds at connect.
+    pub(crate) connect_ts: i64,
+    /// Messages published per topic (stats `pub_counts`).
+    pub(crate) pub_counts: Vec<(String, u64)>,
+    /// TLS and compression.
+    pub(crate) features: Features,
+    /// The AUTH answer, when AUTH succeeded.
+    pub(crate) auth: Option<AuthSession>,
+}
+
+/// What `/stats` reports about a connection's TLS and compression.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Features {
+pub(crate) struct Features {
     /// TLS upgrade done.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// e.g. `TLS1.3`.
-    pub tls_version: String,
+    pub(crate) tls_version: String,
     /// e.g. `TLS13_AES_128_GCM_SHA256`.
-    pub tls_cipher_suite: String,
+    pub(crate) tls_cipher_suite: String,
     /// Snappy on.
-    pub snappy: bool,
+    pub(crate) snappy: bool,
     /// Deflate on.
-    pub deflate: bool,
-    /// AUTH succeeded.
-    pub authed: bool,
-    /// Auth identity.
-    pub auth_identity: String,
-    /// Auth identity URL.
-    pub auth_identity_url: String,
+    pub(crate) deflate: bool,
 }
 
 /// The identity fields of a connection (docs/protocol.md#client-identity).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// IDENTIFY client_id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// IDENTIFY hostname.
-    pub hostname: String,
+    pub(crate) hostname: String,
     /// IDENTIFY user_agent.
-    pub user_agent: String,
+    pub(crate) user_agent: String,
+}
+
+/// A connection's state that moves with it to another shard (plain data,
+/// `Send`): the rest starts afresh there.
+#[derive(Debug)]
+pub(crate) struct Moving {
+    /// Heartbeat interval.
+    pub(crate) heartbeat: Option<Duration>,
+    /// In-flight timeout.
+    pub(crate) msg_timeout: Duration,
+    /// Sample rate.
+    pub(crate) sample_rate: i32,
+    /// TLS session and compression state, if negotiated.
+    pub(crate) transport: Option<Box<Transport>>,
+    /// Identity, features, publish counts, AUTH.
+    pub(crate) profile: Profile,
 }
 
 impl Client {
-    /// A new client with NSQ's defaults.
-    pub fn new(id: u64, remote: SocketAddr, fd: RawFd, msg_timeout: Duration) -> Client {
+    /// A new client on `socket` with `settings` (NSQ's defaults until
+    /// IDENTIFY).
+    pub(crate) fn new(
+        id: u64,
+        remote: SocketAddr,
+        socket: Weak<RefCell<TcpStream>>,
+        settings: &Negotiated,
+    ) -> Client {
+        Client::with(
+            id,
+            remote,
+            socket,
+            settings.heartbeat_interval,
+            settings.msg_timeout,
+            settings.sample_rate,
+        )
+    }
+
+    fn with(
+        id: u64,
+        remote: SocketAddr,
+        socket: Weak<RefCell<TcpStream>>,
+        heartbeat: Option<Duration>,
+        msg_timeout: Duration,
+        sample_rate: i32,
+    ) -> Client {
         Client {
             id,
             remote,
-            fd: Cell::new(fd),
+            socket,
             out: RefCell::new(Vec::with_capacity(4096)),
             writer_wake: Notify::default(),
             writer_progress: Notify::default(),
             sending: Cell::new(0),
+            state: Cell::new(State::Init),
             rdy: Cell::new(0),
             in_flight: Cell::new(0),
             message_count: Cell::new(0),
             finish_count: Cell::new(0),
             requeue_count: Cell::new(0),
-            sample_rate: Cell::new(0),
+            sample_rate: Cell::new(sample_rate),
             msg_timeout: Cell::new(msg_timeout),
-            heartbeat: Cell::new(Some(Duration::from_secs(30))),
+            heartbeat: Cell::new(heartbeat),
             closing: Cell::new(false),
             closed: Cell::new(false),
             draining: Cell::new(false),
             heartbeat_reset: Cell::new(false),
             rng: Cell::new(id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-            identity: RefCell::new(Identity {
-                client_id: remote.ip().to_string(),
-                hostname: remote.ip().to_string(),
-                user_agent: String::new(),
-            }),
-            connect_ts: Cell::new(crate::shard::wall_clock_ns() / 1_000_000_000),
-            state: Cell::new(0),
-            pub_counts: RefCell::new(Vec::new()),
             transport: RefCell::new(None),
             has_transport: Cell::new(false),
             upgrading: Cell::new(false),
-            features: RefCell::new(Features::default()),
+            profile: RefCell::new(Profile {
+                identity: Identity {
+                    client_id: remote.ip().to_string(),
+                    hostname: remote.ip().to_string(),
+                    user_agent: String::new(),
+                },
+                connect_ts: crate::shard::wall_clock_ns() / 1_000_000_000,
+                pub_counts: Vec::new(),
+                features: Features::default(),
+                auth: None,
+            }),
         }
     }
 
-    /// Install (or replace) the transport layer.
-    pub fn set_transport(&self, t: Option<Box<Transport>>) {
+    /// A client with no socket (unit tests of delivery).
+    #[cfg(test)]
+    pub(crate) fn detached(id: u64, msg_timeout: Duration) -> Client {
+        let remote = SocketAddr::from(([127, 0, 0, 1], 1));
+        Client::with(id, remote, Weak::new(), None, msg_timeout, 0)
+    }
+
+    /// The client of a connection that moved here from another shard.
+    pub(crate) fn arrived(
+        id: u64,
+        remote: SocketAddr,
+        socket: Weak<RefCell<TcpStream>>,
+        moving: Moving,
+    ) -> Client {
+        let Moving {
+            heartbeat,
+            msg_timeout,
+            sample_rate,
+            transport,
+            profile,
+        } = moving;
+        let client = Client::with(id, remote, socket, heartbeat, msg_timeout, sample_rate);
+        client.set_transport(transport);
+        *client.profile.borrow_mut() = profile;
+        client
+    }
+
+    /// What moves with the connection to another shard (its transport is
+    /// taken: this client sends nothing more).
+    pub(crate) fn leave(&self) -> Moving {
+        Moving {
+            heartbeat: self.heartbeat.get(),
+            msg_timeout: self.msg_timeout.get(),
+            sample_rate: self.sample_rate.get(),
+            transport: self.set_transport(None),
+            profile: std::mem::take(&mut *self.profile.borrow_mut()),
+        }
+    }
+
+    /// Apply what IDENTIFY negotiated.
+    pub(crate) fn apply_settings(&self, n: &Negotiated) {
+        self.profile.borrow_mut().identity = Identity {
+            client_id: n.client_id.clone(),
+            hostname: n.hostname.clone(),
+            user_agent: n.user_agent.clone(),
+        };
+        self.sample_rate.set(n.sample_rate);
+        self.msg_timeout.set(n.msg_timeout);
+        if self.heartbeat.replace(n.heartbeat_interval) != n.heartbeat_interval {
+            self.heartbeat_reset.set(true);
+        }
+    }
+
+    /// Install (or remove) the transport layer; returns the one it replaces.
+    pub(crate) fn set_transport(&self, t: Option<Box<Transport>>) -> Option<Box<Transport>> {
         self.has_transport.set(t.is_some());
-        *self.transport.borrow_mut() = t;
+        std::mem::replace(&mut *self.transport.borrow_mut(), t)
+    }
+
+    /// Add compression to the transport (creating one without TLS if
+    /// there is none).
+    pub(crate) fn install_codec(&self, codec: Codec) {
+        self.transport
+            .borrow_mut()
+            .get_or_insert_with(Box::default)
+            .codec = Some(codec);
+        self.has_transport.set(true);
+    }
+
+    /// Whether a transport layer is on (no borrow: checked per read and
+    /// per flush).
+    pub(crate) fn has_transport(&self) -> bool {
+        self.has_transport.get()
+    }
+
+    /// Whether the TLS upgrade is done.
+    pub(crate) fn tls(&self) -> bool {
+        self.profile.borrow().features.tls
     }
 
     /// Count `n` messages published to `topic` by this connection.
-    pub fn add_pub_count(&self, topic: &str, n: u64) {
-        let mut counts = self.pub_counts.borrow_mut();
+    pub(crate) fn add_pub_count(&self, topic: &str, n: u64) {
+        let mut profile = self.profile.borrow_mut();
+        let counts = &mut profile.pub_counts;
         // Fast path: the topic published to last.
         if let Some((t, c)) = counts.last_mut() {
             if t == topic {
@@ -171,31 +315,39 @@ impl Client {
     }
 
     /// This connection as `/stats` shows it.
-    pub fn stats(&self) -> ClientStats {
-        let identity = self.identity.borrow();
-        let features = self.features.borrow();
+    pub(crate) fn stats(&self) -> ClientStats {
+        let profile = self.profile.borrow();
+        let Profile {
+            identity,
+            connect_ts,
+            pub_counts,
+            features,
+            auth,
+        } = &*profile;
+        let authed = auth.as_ref().is_some_and(|a| a.has_authorizations());
+        let (auth_identity, auth_identity_url) = auth.as_ref().map_or_else(Default::default, |a| {
+            (a.state.identity.clone(), a.state.identity_url.clone())
+        });
         ClientStats {
             client_id: identity.client_id.clone(),
             hostname: identity.hostname.clone(),
             version: "V2".into(),
             remote_address: self.remote.to_string(),
-            state: self.state.get(),
+            state: self.state.get() as i32,
             ready_count: self.rdy.get() as i64,
             in_flight_count: self.in_flight.get() as i64,
             message_count: self.message_count.get(),
             finish_count: self.finish_count.get(),
             requeue_count: self.requeue_count.get(),
-            connect_ts: self.connect_ts.get(),
+            connect_ts: *connect_ts,
             sample_rate: self.sample_rate.get(),
             deflate: features.deflate,
             snappy: features.snappy,
             user_agent: identity.user_agent.clone(),
-            authed: features.authed,
-            auth_identity: features.auth_identity.clone(),
-            auth_identity_url: features.auth_identity_url.clone(),
-            pub_counts: self
-                .pub_counts
-                .borrow()
+            authed,
+            auth_identity,
+            auth_identity_url,
+            pub_counts: pub_counts
                 .iter()
                 .map(|(topic, count)| PubCount {
                     topic: topic.clone(),
@@ -213,13 +365,13 @@ impl Client {
 
     /// Whether the channel may deliver one more message here
     /// (docs/protocol.md#flow-control).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         !self.closing.get() && !self.closed.get() && self.in_flight.get() < self.rdy.get()
     }
 
     /// Sampling (docs/protocol.md#sampling): true if this message is to be
     /// discarded.
-    pub fn sampled_out(&self) -> bool {
+    pub(crate) fn sampled_out(&self) -> bool {
         let rate = self.sample_rate.get();
         if rate <= 0 {
             return false;
@@ -233,7 +385,7 @@ impl Client {
     }
 
     /// Append a message frame and count the delivery.
-    pub fn deliver(&self, message: &Message) {
+    pub(crate) fn deliver(&self, message: &Message) {
         message.encode_frame(&mut self.out.borrow_mut());
         self.in_flight.set(self.in_flight.get() + 1);
         self.message_count.set(self.message_count.get() + 1);
@@ -241,47 +393,57 @@ impl Client {
     }
 
     /// Append a response frame.
-    pub fn respond(&self, data: &[u8]) {
+    pub(crate) fn respond(&self, data: &[u8]) {
         encode_response(&mut self.out.borrow_mut(), data);
         self.writer_wake.notify();
     }
 
     /// Append an error frame.
-    pub fn respond_error(&self, err: &ClientError) {
+    pub(crate) fn respond_error(&self, err: &ClientError) {
         encode_error(&mut self.out.borrow_mut(), err);
         self.writer_wake.notify();
     }
 
     /// Swap the pending output into `into` (which must be empty).
-    pub fn take_output(&self, into: &mut Vec<u8>) {
+    pub(crate) fn take_output(&self, into: &mut Vec<u8>) {
         std::mem::swap(&mut *self.out.borrow_mut(), into);
     }
 
     /// Output not yet written: buffered plus being sent.
-    pub fn pending_output(&self) -> usize {
+    pub(crate) fn pending_output(&self) -> usize {
         self.out.borrow().len() + self.sending.get()
     }
 
     /// Whether output is waiting.
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.out.borrow().is_empty()
     }
 
     /// A message's in-flight entry ended (FIN, REQ, timeout).
-    pub fn release_in_flight(&self) {
+    pub(crate) fn release_in_flight(&self) {
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
     }
 
     /// Close the connection from the server side: stop the writer and make
     /// the reader see EOF.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.closed.set(true);
         self.writer_wake.notify();
         self.writer_progress.notify();
-        // SAFETY: shutdown(2) on a descriptor this connection owns; it does
-        // not close the descriptor, only ends the TCP stream.
+        // Only while the connection still owns its socket: once dropped,
+        // its descriptor number may be another connection's. No borrow of
+        // the stream spans an `.await`, so it is free here.
+        let Some(socket) = self.socket.upgrade() else {
+            return;
+        };
+        let Ok(stream) = socket.try_borrow() else {
+            return;
+        };
+        // SAFETY: shutdown(2) on the descriptor of a socket that is open
+        // (held alive by `stream`); it does not close the descriptor, only
+        // ends the TCP stream.
         unsafe {
-            libc::shutdown(self.fd.get(), libc::SHUT_RDWR);
+            libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR);
         }
     }
 }

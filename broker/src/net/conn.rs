@@ -1,6 +1,8 @@
 //! One client connection: the read loop that decodes commands from the read
-//! buffer and runs them, the writer task, the SUB handoff to the owning shard,
-//! and the cleanup on disconnect (docs/protocol.md#connection, #disconnect).
+//! buffer and runs them ([`crate::handler`]), starting and stopping its
+//! writer task ([`crate::net::writer`]), and the cleanup on disconnect
+//! (docs/protocol.md#connection, #disconnect). Moving to another shard is
+//! [`crate::net::handoff`].
 //!
 //! Per read buffer the loop runs every complete command, then waits for the
 //! owners' answers to publishes it forwarded, then reads again: so responses
@@ -8,8 +10,6 @@
 //! more than one read buffer of publishes in flight across shards.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use bytes::{Buf, BytesMut};
 use glommio::net::TcpStream;
 use glommio::task::JoinHandle;
 use nsq_protocol::command::decode_command;
-use nsq_protocol::frame::{encode_error, OK};
+use nsq_protocol::frame::encode_error;
 use nsq_protocol::identify::{IdentifyRequest, Negotiated};
 use nsq_protocol::{ClientError, Decoded, ErrorCode, MAGIC_V2};
 
@@ -25,11 +25,10 @@ use crate::channel::Channel;
 use crate::net::affinity::PublishAffinity;
 use crate::net::client::Client;
 use crate::net::io::{read_into, read_transport, write_all, SharedStream};
-use crate::net::owned::{Cmd, PubKind, Spans};
-use crate::shard::forward::AckSink;
-use crate::shard::mesh::{Handoff, ShardMsg};
+use crate::net::owned::{Cmd, Spans};
+use crate::publish::Publisher;
 use crate::shard::Shard;
-use crate::topic::{PutError, Topic};
+use crate::topic::Topic;
 
 /// A producer follows its topic only to an owner shard busy less than this
 /// (per mille of its time).
@@ -39,21 +38,9 @@ const OWNER_BUSY: u32 = 500;
 /// commands until the client has read some of it.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
 
-/// Connection state (docs/protocol.md#states; the numbers are what /stats
-/// reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// After the magic.
-    Init = 0,
-    /// After SUB.
-    Subscribed = 3,
-    /// After CLS.
-    Closing = 4,
-}
-
 /// What the read loop does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Keep going.
     Continue,
     /// Close the connection (after flushing).
@@ -62,66 +49,43 @@ pub enum Flow {
     HandedOff,
 }
 
-/// A publish response not yet written, in command order.
-#[derive(Debug)]
-pub enum Pending {
-    /// Answered locally.
-    Local(PubKind, Result<(), PutError>),
-    /// Forwarded; the answer arrives in the sink under this sequence number.
-    /// The topic and message count feed the connection's `pub_counts`.
-    Remote(PubKind, u64, bytes::Bytes, usize),
-    /// Applied here; answered when this group-commit epoch is on disk.
-    Disk(PubKind, u64, bytes::Bytes, usize),
-}
-
 /// The channel a connection consumes from.
 #[derive(Debug)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     /// Topic name.
-    pub topic_name: String,
+    pub(crate) topic_name: String,
     /// Channel name.
-    pub channel_name: String,
+    pub(crate) channel_name: String,
     /// The topic (for its backlog).
-    pub topic: Rc<RefCell<Topic>>,
+    pub(crate) topic: Rc<RefCell<Topic>>,
     /// The channel.
-    pub channel: Rc<RefCell<Channel>>,
+    pub(crate) channel: Rc<RefCell<Channel>>,
 }
 
-/// A connection on its current shard.
-pub struct Connection {
+/// A connection on its current shard: its read loop's own state (the
+/// state it shares with its channel and writer is in its [`Client`]).
+pub(crate) struct Connection {
     /// The shard it runs on.
-    pub shard: Rc<Shard>,
+    pub(crate) shard: Rc<Shard>,
     /// The socket.
-    pub stream: SharedStream,
-    /// Shared state (channel delivery, writer).
-    pub client: Rc<Client>,
+    pub(crate) stream: SharedStream,
+    /// Shared state (channel delivery, writer, stats).
+    pub(crate) client: Rc<Client>,
     /// Bytes read, not yet decoded.
-    pub input: BytesMut,
-    /// Protocol state.
-    pub state: State,
-    /// IDENTIFY settings (defaults until IDENTIFY).
-    pub settings: Negotiated,
+    pub(crate) input: BytesMut,
     /// After SUB.
-    pub sub: Option<Subscription>,
-    /// Publish responses not yet written.
-    pub pending: VecDeque<Pending>,
-    /// Where forwarded publishes' results arrive.
-    pub sink: Rc<AckSink>,
-    next_seq: u64,
-    /// The owner of the forwarded publishes in `pending`, if any.
-    pub pending_remote_owner: Option<usize>,
-    /// AUTH result, when auth is on and AUTH was sent.
-    pub auth: Option<crate::auth::AuthSession>,
-    /// TLS done (for `--tls-required` and the auth server's `tls`).
-    pub tls: bool,
+    pub(crate) sub: Option<Subscription>,
+    /// Its publishes and their answers not yet written.
+    pub(crate) publisher: Publisher,
     writer: Option<JoinHandle<()>>,
-    moved: bool,
+    /// Set once the connection lives on another shard.
+    pub(crate) moved: bool,
     /// FIN, REQ or RDY ran since the last dispatch to the channel.
-    pub dispatch_due: bool,
+    pub(crate) dispatch_due: bool,
     /// Whether this producer should move to its topic's shard.
-    pub affinity: PublishAffinity,
+    pub(crate) affinity: PublishAffinity,
     /// The time for the current read buffer's commands (read once).
-    now: Option<Instant>,
+    pub(crate) now: Option<Instant>,
 }
 
 impl Drop for Connection {
@@ -173,7 +137,7 @@ fn command_name(input: &[u8]) -> String {
 }
 
 /// Serve a connection accepted on (or placed on) this shard.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+pub(crate) async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let Ok(remote) = stream.peer_addr() else {
         return;
@@ -182,20 +146,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         .ctx
         .next_client_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let settings = default_settings(&shard);
+    let stream: SharedStream = Rc::new(RefCell::new(stream));
     let client = Rc::new(Client::new(
         id,
         remote,
-        stream.as_raw_fd(),
-        settings.msg_timeout,
+        Rc::downgrade(&stream),
+        &default_settings(&shard),
     ));
-    let mut conn = Connection::new(
-        shard,
-        stream,
-        client,
-        settings,
-        BytesMut::with_capacity(4096),
-    );
+    let mut conn = Connection::new(shard, stream, client, BytesMut::with_capacity(4096));
     crate::log!(Info, "TCP: new client({remote})");
     // Magic: exactly "  V2"; anything else gets E_BAD_PROTOCOL and a close.
     while conn.input.len() < 4 {
@@ -219,75 +177,21 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     conn.run().await;
 }
 
-/// Take over a connection handed off by another shard: after its SUB, or a
-/// producer following its topic.
-pub async fn adopt(shard: Rc<Shard>, handoff: Handoff) {
-    let Handoff {
-        fd,
-        input,
-        client_id,
-        remote,
-        settings,
-        subscribe,
-        identity,
-        connect_ts,
-        pub_counts,
-        transport,
-        auth,
-        features,
-    } = handoff;
-    // SAFETY: `fd` is a duplicate of a connected TCP socket that this shard
-    // now owns exclusively; the sending shard closed its own descriptor.
-    let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
-    let client = Rc::new(Client::new(
-        client_id,
-        remote,
-        stream.as_raw_fd(),
-        settings.msg_timeout,
-    ));
-    client.sample_rate.set(settings.sample_rate);
-    client.heartbeat.set(settings.heartbeat_interval);
-    *client.identity.borrow_mut() = identity;
-    client.connect_ts.set(connect_ts);
-    *client.pub_counts.borrow_mut() = pub_counts;
-    let tls = transport.as_ref().is_some_and(|t| t.tls.is_some());
-    client.set_transport(transport);
-    *client.features.borrow_mut() = features;
-    let mut conn = Connection::new(shard, stream, client, settings, BytesMut::from(&input[..]));
-    conn.auth = auth;
-    conn.tls = tls;
-    conn.start();
-    if let Some((topic, channel)) = subscribe {
-        if conn.subscribe_here(&topic, &channel) == Flow::Close {
-            conn.close().await;
-            return;
-        }
-    }
-    conn.run().await;
-}
-
 impl Connection {
-    fn new(
+    /// The connection of `client` on `stream`, with `input` read already.
+    pub(crate) fn new(
         shard: Rc<Shard>,
-        stream: TcpStream,
+        stream: SharedStream,
         client: Rc<Client>,
-        settings: Negotiated,
         input: BytesMut,
     ) -> Connection {
         Connection {
+            publisher: Publisher::new(shard.clone(), client.id),
             shard,
-            stream: Rc::new(RefCell::new(stream)),
+            stream,
             client,
             input,
-            state: State::Init,
-            settings,
             sub: None,
-            pending: VecDeque::new(),
-            sink: Rc::new(AckSink::default()),
-            next_seq: 0,
-            pending_remote_owner: None,
-            auth: None,
-            tls: false,
             writer: None,
             moved: false,
             dispatch_due: false,
@@ -297,7 +201,7 @@ impl Connection {
     }
 
     /// Register with the shard, apply timeouts and start the writer.
-    fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         if self.writer.is_some() {
             return;
         }
@@ -312,16 +216,16 @@ impl Connection {
 
     /// Read deadline 2 x heartbeat (docs/protocol.md#heartbeats); the writer
     /// enforces the write deadline per flush.
-    pub fn apply_timeouts(&self) {
-        let hb = self.settings.heartbeat_interval;
+    pub(crate) fn apply_timeouts(&self) {
+        let hb = self.client.heartbeat.get();
         let stream = self.stream.borrow();
         let _ = stream.set_read_timeout(hb.map(|d| d * 2));
     }
 
     /// Read more input: straight from the socket, or through the
     /// negotiated transport (TLS, compression).
-    pub async fn read_more(&mut self) -> std::io::Result<usize> {
-        if !self.client.has_transport.get() {
+    pub(crate) async fn read_more(&mut self) -> std::io::Result<usize> {
+        if !self.client.has_transport() {
             return read_into(&self.stream, &self.shard.scratch, &mut self.input).await;
         }
         let n = read_transport(
@@ -344,7 +248,7 @@ impl Connection {
         Ok(n)
     }
 
-    async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         self.start();
         if self.command_loop().await == Flow::HandedOff {
             return;
@@ -354,13 +258,13 @@ impl Connection {
 
     /// The time for this read buffer's commands: one clock read per
     /// buffer, not per command.
-    pub fn now(&mut self) -> Instant {
+    pub(crate) fn now(&mut self) -> Instant {
         *self.now.get_or_insert_with(Instant::now)
     }
 
     /// Deliver into the room this buffer's FINs, REQs and RDYs made: one
     /// dispatch per read buffer instead of one per command.
-    pub fn dispatch_if_due(&mut self) {
+    pub(crate) fn dispatch_if_due(&mut self) {
         if std::mem::take(&mut self.dispatch_due) {
             let now = self.now();
             if let Some(sub) = &self.sub {
@@ -390,9 +294,9 @@ impl Connection {
                     Ok(Decoded::Complete { value, consumed }) => {
                         // --tls-required: before the TLS upgrade only IDENTIFY
                         // runs.
-                        if !self.tls
-                            && self.shard.ctx.tls.required.on_tcp()
+                        if self.shard.ctx.tls.required.on_tcp()
                             && !matches!(value, nsq_protocol::command::Command::Identify(_))
+                            && !self.client.tls()
                         {
                             let name = match value.name() {
                                 "" => command_name(&self.input),
@@ -435,7 +339,7 @@ impl Connection {
                     // of one hot topic stay spread, their publishes batched
                     // by the forwarder.
                     let owner_busy = self.shard.ctx.shard_load.get(owner) >= OWNER_BUSY;
-                    if !owner_busy && !self.shard.stopping.get() {
+                    if !owner_busy && !self.shard.is_stopping() {
                         crate::log!(
                             Info,
                             "client({}) publishes to shard {owner}'s topics: moving there",
@@ -482,19 +386,7 @@ impl Connection {
     async fn exec(&mut self, cmd: Cmd) -> Flow {
         if let Cmd::Publish(kind, result) = cmd {
             return match result {
-                Ok(p) => {
-                    if self.shard.ctx.auth.is_some() {
-                        // The decoder validated the name: ASCII.
-                        let topic = std::str::from_utf8(&p.topic).unwrap_or_default();
-                        if let Err(e) = self.check_auth(kind.name(), topic, "").await {
-                            if !self.drain_pending().await {
-                                return Flow::Close;
-                            }
-                            return self.fail(e);
-                        }
-                    }
-                    self.publish(kind, p).await
-                }
+                Ok(p) => self.publish(kind, p).await,
                 Err(e) => {
                     if !self.drain_pending().await {
                         return Flow::Close;
@@ -503,9 +395,7 @@ impl Connection {
                 }
             };
         }
-        if self.pending.is_empty() {
-            self.pending_remote_owner = None;
-        } else if !self.drain_pending().await {
+        if self.publisher.has_pending() && !self.drain_pending().await {
             return Flow::Close;
         }
         match cmd {
@@ -524,7 +414,7 @@ impl Connection {
     }
 
     /// Send an error frame; fatal errors close the connection.
-    pub fn fail(&self, err: ClientError) -> Flow {
+    pub(crate) fn fail(&self, err: ClientError) -> Flow {
         if err.is_fatal() {
             crate::log!(Error, "client({}) - {err}", self.client.remote);
         }
@@ -536,80 +426,9 @@ impl Connection {
         }
     }
 
-    /// The next sequence number for a forwarded publish.
-    pub fn next_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
-    }
-
-    /// Write the responses of pending publishes in order, waiting for
-    /// forwarded ones. False if one failed (the connection must close).
-    pub async fn drain_pending(&mut self) -> bool {
-        self.dispatch_if_due();
-        self.pending_remote_owner = None;
-        if !self.pending.is_empty() {
-            // Waiting for answers takes time: read the clock again after.
-            self.now = None;
-        }
-        while let Some(p) = self.pending.pop_front() {
-            let (kind, result) = match p {
-                Pending::Local(kind, r) => (kind, r),
-                Pending::Disk(kind, epoch, topic, n) => {
-                    let r = self.shard.commit.wait(epoch).await;
-                    if r.is_ok() {
-                        let name = std::str::from_utf8(&topic).unwrap_or_default();
-                        self.client.add_pub_count(name, n as u64);
-                    }
-                    (kind, r)
-                }
-                Pending::Remote(kind, seq, topic, n) => loop {
-                    if let Some(r) = self.sink.take(seq) {
-                        if r.is_ok() {
-                            let name = std::str::from_utf8(&topic).unwrap_or_default();
-                            self.client.add_pub_count(name, n as u64);
-                        }
-                        break (kind, r);
-                    }
-                    self.sink.wake.notified().await;
-                },
-            };
-            if let Err(e) = self.answer_publish(kind, result) {
-                self.pending.clear();
-                self.fail(e);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Write `OK`, or return the publish's `E_*_FAILED` error.
-    pub fn answer_publish(
-        &self,
-        kind: PubKind,
-        result: Result<(), PutError>,
-    ) -> Result<(), ClientError> {
-        match result {
-            Ok(()) => {
-                self.client.respond(OK);
-                Ok(())
-            }
-            Err(e) => {
-                let code = match kind {
-                    PubKind::Pub => ErrorCode::PubFailed,
-                    PubKind::Mpub => ErrorCode::MpubFailed,
-                    PubKind::Dpub => ErrorCode::DpubFailed,
-                };
-                Err(ClientError::new(
-                    code,
-                    format!("{} failed {e}", kind.name()),
-                ))
-            }
-        }
-    }
-
     /// Stop the writer after it flushed everything; false if it did not
     /// finish in time (a peer that stopped reading).
-    async fn stop_writer(&mut self) -> bool {
+    pub(crate) async fn stop_writer(&mut self) -> bool {
         self.client.draining.set(true);
         self.client.writer_wake.notify();
         let Some(writer) = self.writer.take() else {
@@ -629,7 +448,7 @@ impl Connection {
     }
 
     /// Leave the channel, flush, and close.
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         if let Some(sub) = self.sub.take() {
             self.shard.remove_consumer(&sub, self.client.id);
         }
@@ -641,52 +460,5 @@ impl Connection {
             "PROTOCOL(V2): [{}] exiting ioloop",
             self.client.remote
         );
-    }
-
-    /// Move this connection to shard `owner`, which runs the SUB if there
-    /// is one.
-    pub async fn hand_off(&mut self, owner: usize, subscribe: Option<(String, String)>) -> Flow {
-        if !self.stop_writer().await {
-            return Flow::Close;
-        }
-        let raw = self.stream.borrow().as_raw_fd();
-        // SAFETY: dup(2) of the socket this connection owns; the duplicate is
-        // owned by the `OwnedFd` and travels to the owner shard.
-        let dup = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            crate::log!(
-                Error,
-                "client({}) handoff dup failed: {}",
-                self.client.remote,
-                std::io::Error::last_os_error()
-            );
-            return Flow::Close;
-        }
-        // SAFETY: `dup` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(dup) };
-        let handoff = Handoff {
-            fd,
-            input: self.input.split().to_vec(),
-            client_id: self.client.id,
-            remote: self.client.remote,
-            settings: self.settings.clone(),
-            subscribe,
-            identity: self.client.identity.borrow().clone(),
-            connect_ts: self.client.connect_ts.get(),
-            pub_counts: self.client.pub_counts.borrow().clone(),
-            transport: self.client.transport.borrow_mut().take(),
-            auth: self.auth.take(),
-            features: self.client.features.borrow().clone(),
-        };
-        self.client.has_transport.set(false);
-        self.shard.unregister(self.client.id);
-        if self.shard.ctx.mesh[owner]
-            .send(ShardMsg::Adopt(Box::new(handoff)))
-            .is_err()
-        {
-            return Flow::Close;
-        }
-        self.moved = true;
-        Flow::HandedOff
     }
 }

@@ -19,12 +19,12 @@ use glommio::net::TcpStream;
 use crate::net::transport::Transport;
 
 /// The stream, shared by the connection's tasks.
-pub type SharedStream = Rc<RefCell<TcpStream>>;
+pub(crate) type SharedStream = Rc<RefCell<TcpStream>>;
 
 /// Read once into the shard's scratch buffer and append what arrived to
 /// `input`. Returns the byte count (0 = EOF). The scratch buffer is borrowed
 /// only during each poll, so one per shard serves every connection.
-pub async fn read_into(
+pub(crate) async fn read_into(
     stream: &SharedStream,
     scratch: &RefCell<Vec<u8>>,
     input: &mut BytesMut,
@@ -39,7 +39,7 @@ pub async fn read_into(
 
 /// Read once into the scratch buffer and hand the bytes to `f` (not called
 /// at EOF). Returns the byte count (0 = EOF) and `f`'s result.
-pub async fn read_with<T>(
+pub(crate) async fn read_with<T>(
     stream: &SharedStream,
     scratch: &RefCell<Vec<u8>>,
     mut f: impl FnMut(&[u8]) -> io::Result<T>,
@@ -61,7 +61,7 @@ pub async fn read_with<T>(
 
 /// Read through a transport: decrypt/decompress into `input`. Returns the
 /// raw byte count (0 = EOF or the peer's close_notify).
-pub async fn read_transport(
+pub(crate) async fn read_transport(
     stream: &SharedStream,
     scratch: &RefCell<Vec<u8>>,
     transport: &RefCell<Option<Box<Transport>>>,
@@ -86,7 +86,7 @@ pub async fn read_transport(
 /// (application data the client sent right behind its Finished): the
 /// caller decodes them through the session, after whatever plaintext the
 /// session already decrypted.
-pub async fn tls_handshake(
+pub(crate) async fn tls_handshake(
     stream: &SharedStream,
     scratch: &RefCell<Vec<u8>>,
     tls: &mut rustls::ServerConnection,
@@ -132,7 +132,7 @@ pub async fn tls_handshake(
 }
 
 /// Write all of `buf`.
-pub async fn write_all(stream: &SharedStream, buf: &[u8]) -> io::Result<()> {
+pub(crate) async fn write_all(stream: &SharedStream, buf: &[u8]) -> io::Result<()> {
     let mut written = 0;
     while written < buf.len() {
         let n = poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_write(cx, &buf[written..]))

@@ -1,7 +1,7 @@
 //! Accept-and-place: shard 0 accepts every TCP and HTTP connection and
 //! places them round-robin over the shards (with the handful of connections
-//! of a typical bench, SO_REUSEPORT's hash split is a coin toss; see the
-//! performance guide, 3.7). The listening sockets are bound by `boot` without
+//! of a typical bench, SO_REUSEPORT's hash split is a coin toss: one shard
+//! may get them all). The listening sockets are bound by `boot` without
 //! SO_REUSEPORT, so a second nsqd on the same port fails instead of silently
 //! sharing it.
 
@@ -16,7 +16,7 @@ use crate::shard::Shard;
 
 /// Which protocol a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// The V2 TCP protocol.
     Tcp,
     /// The HTTP API.
@@ -27,16 +27,16 @@ pub enum Protocol {
 
 impl Protocol {
     /// Start serving an accepted connection on the current shard.
-    pub fn serve(self, shard: Rc<Shard>, stream: TcpStream) {
+    pub(crate) fn serve(self, shard: Rc<Shard>, stream: TcpStream) {
         match self {
-            Protocol::Tcp => crate::boot::spawn_connection(serve(shard, stream)),
-            Protocol::Http => crate::boot::spawn_connection(crate::http::serve(shard, stream)),
-            Protocol::Https => crate::boot::spawn_connection(crate::http::serve_tls(shard, stream)),
+            Protocol::Tcp => crate::net::spawn_connection(serve(shard, stream)),
+            Protocol::Http => crate::net::spawn_connection(crate::http::serve(shard, stream)),
+            Protocol::Https => crate::net::spawn_connection(crate::http::serve_tls(shard, stream)),
         }
     }
 
     /// Name for logs.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
             Protocol::Http => "HTTP",
@@ -46,11 +46,11 @@ impl Protocol {
 }
 
 /// Accept until the shard stops.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
+pub(crate) async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Protocol) {
     let shards = shard.ctx.shards();
     let mut next = 0usize;
     let stop = Rc::new(crate::notify::Notify::default());
-    shard.accept_stops.borrow_mut().push(stop.clone());
+    shard.on_stop(stop.clone());
     loop {
         let accepted =
             futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
@@ -58,7 +58,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Prot
                 None
             })
             .await;
-        if shard.stopping.get() {
+        if shard.is_stopping() {
             break;
         }
         let Some(accepted) = accepted else { continue };
@@ -69,7 +69,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, protocol: Prot
                 if target == shard.id {
                     protocol.serve(shard.clone(), stream.bind_to_executor());
                 } else if shard.ctx.mesh[target]
-                    .send(ShardMsg::Accepted(stream, protocol))
+                    .send(ShardMsg::Accepted { stream, protocol })
                     .is_err()
                 {
                     crate::log!(

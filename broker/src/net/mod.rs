@@ -1,12 +1,39 @@
-//! Networking: the accept loop, connections, their shared client state, the
-//! writer task and socket helpers. Only this module and `boot`/`shard` name
-//! the runtime.
+//! Networking: the accept loop, TCP connections (read loop, writer task,
+//! the state their channel and tasks share), the hand-off of a connection
+//! to another shard, the TLS/compression transport and socket helpers.
+//!
+//! * [`listener`]: accept and place connections round-robin.
+//! * [`conn`]: one connection's read loop; [`owned`]: decoded commands as
+//!   slices of the read buffer.
+//! * [`client`]: the state a connection's channel and tasks share;
+//!   [`writer`]: its writer task.
+//! * [`handoff`]: moving a connection to another shard (after SUB, or a
+//!   producer following its topic, [`affinity`]).
+//! * [`transport`]: TLS, snappy, deflate; [`io`]: reading and writing the
+//!   socket.
 
-pub mod affinity;
-pub mod client;
-pub mod conn;
-pub mod io;
-pub mod listener;
-pub mod owned;
-pub mod transport;
-pub mod writer;
+pub(crate) mod affinity;
+pub(crate) mod client;
+pub(crate) mod conn;
+pub(crate) mod handoff;
+pub(crate) mod io;
+pub(crate) mod listener;
+pub(crate) mod owned;
+pub(crate) mod transport;
+pub(crate) mod writer;
+
+/// Run a connection task; a panic ends that connection only (logged), never
+/// the shard that serves everyone else.
+pub(crate) fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
+    use futures_lite::FutureExt;
+    glommio::spawn_local(async move {
+        if std::panic::AssertUnwindSafe(task)
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            crate::log!(Error, "connection task panicked; connection dropped");
+        }
+    })
+    .detach();
+}

@@ -7,46 +7,26 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use nsq_protocol::command::Command;
-use nsq_protocol::ClientError;
+use nsq_protocol::{ClientError, ErrorCode};
 
-use crate::shard::mesh::Bodies;
-
-/// Which publish command (for its error texts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PubKind {
-    /// PUB.
-    Pub,
-    /// MPUB.
-    Mpub,
-    /// DPUB.
-    Dpub,
-}
-
-impl PubKind {
-    /// Command name.
-    pub fn name(self) -> &'static str {
-        match self {
-            PubKind::Pub => "PUB",
-            PubKind::Mpub => "MPUB",
-            PubKind::Dpub => "DPUB",
-        }
-    }
-}
+use crate::name::TopicName;
+use crate::publish::bodies::Bodies;
+use crate::publish::PubKind;
 
 /// A publish with owned topic and bodies.
 #[derive(Debug)]
-pub struct OwnedPublish {
-    /// Topic name bytes (valid name, ASCII).
-    pub topic: Bytes,
+pub(crate) struct OwnedPublish {
+    /// Topic name.
+    pub(crate) topic: TopicName,
     /// Delay in ms.
-    pub defer_ms: u64,
+    pub(crate) defer_ms: u64,
     /// Bodies.
-    pub bodies: Bodies,
+    pub(crate) bodies: Bodies,
 }
 
 /// An owned command.
 #[derive(Debug)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// IDENTIFY.
     Identify(Result<Bytes, ClientError>),
     /// AUTH.
@@ -73,18 +53,29 @@ pub enum Cmd {
 
 /// A command whose buffer spans are still offsets.
 #[derive(Debug)]
-pub enum Spans {
+pub(crate) enum Spans {
     /// Nothing borrowed.
     Ready(Cmd),
-    /// IDENTIFY or AUTH body span.
-    Body(bool, Range<usize>),
+    /// IDENTIFY's body span.
+    Identify(Range<usize>),
+    /// AUTH's body span.
+    Auth(Range<usize>),
     /// A publish's topic and body spans.
-    Publish(PubKind, Range<usize>, u64, BodySpans),
+    Publish {
+        /// Which command.
+        kind: PubKind,
+        /// The topic name's span.
+        topic: Range<usize>,
+        /// DPUB's delay (0 for the others).
+        defer_ms: u64,
+        /// The bodies' spans.
+        bodies: BodySpans,
+    },
 }
 
 /// Body spans of a publish (no allocation for PUB and DPUB).
 #[derive(Debug)]
-pub enum BodySpans {
+pub(crate) enum BodySpans {
     /// PUB, DPUB.
     One(Range<usize>),
     /// MPUB.
@@ -104,11 +95,11 @@ fn id16(raw: &[u8]) -> [u8; 16] {
 
 impl Spans {
     /// Record `command`'s spans relative to `base` (the buffer it was decoded from).
-    pub fn of(command: Command<'_>, base: &[u8]) -> Spans {
+    pub(crate) fn of(command: Command<'_>, base: &[u8]) -> Spans {
         match command {
-            Command::Identify(Ok(b)) => Spans::Body(true, span(base, b)),
+            Command::Identify(Ok(b)) => Spans::Identify(span(base, b)),
             Command::Identify(Err(e)) => Spans::Ready(Cmd::Identify(Err(e))),
-            Command::Auth(Ok(b)) => Spans::Body(false, span(base, b)),
+            Command::Auth(Ok(b)) => Spans::Auth(span(base, b)),
             Command::Auth(Err(e)) => Spans::Ready(Cmd::Auth(Err(e))),
             Command::Sub(r) => Spans::Ready(Cmd::Sub(
                 r.map(|s| (s.topic.to_string(), s.channel.to_string())),
@@ -119,24 +110,24 @@ impl Spans {
             Command::Touch(r) => Spans::Ready(Cmd::Touch(r.map(id16))),
             Command::Cls => Spans::Ready(Cmd::Cls),
             Command::Nop => Spans::Ready(Cmd::Nop),
-            Command::Pub(Ok(p)) => Spans::Publish(
-                PubKind::Pub,
-                span(base, p.topic.as_bytes()),
-                0,
-                BodySpans::One(span(base, p.body)),
-            ),
-            Command::Dpub(Ok(p)) => Spans::Publish(
-                PubKind::Dpub,
-                span(base, p.topic.as_bytes()),
-                p.defer_ms,
-                BodySpans::One(span(base, p.body)),
-            ),
-            Command::Mpub(Ok(m)) => Spans::Publish(
-                PubKind::Mpub,
-                span(base, m.topic.as_bytes()),
-                0,
-                BodySpans::Many(m.bodies.iter().map(|b| span(base, b)).collect()),
-            ),
+            Command::Pub(Ok(p)) => Spans::Publish {
+                kind: PubKind::Pub,
+                topic: span(base, p.topic.as_bytes()),
+                defer_ms: 0,
+                bodies: BodySpans::One(span(base, p.body)),
+            },
+            Command::Dpub(Ok(p)) => Spans::Publish {
+                kind: PubKind::Dpub,
+                topic: span(base, p.topic.as_bytes()),
+                defer_ms: p.defer_ms,
+                bodies: BodySpans::One(span(base, p.body)),
+            },
+            Command::Mpub(Ok(m)) => Spans::Publish {
+                kind: PubKind::Mpub,
+                topic: span(base, m.topic.as_bytes()),
+                defer_ms: 0,
+                bodies: BodySpans::Many(m.bodies.iter().map(|b| span(base, b)).collect()),
+            },
             Command::Pub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Pub, Err(e))),
             Command::Dpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Dpub, Err(e))),
             Command::Mpub(Err(e)) => Spans::Ready(Cmd::Publish(PubKind::Mpub, Err(e))),
@@ -145,26 +136,37 @@ impl Spans {
     }
 
     /// Resolve the spans against the frozen bytes of the command.
-    pub fn resolve(self, chunk: &Bytes) -> Cmd {
+    pub(crate) fn resolve(self, chunk: &Bytes) -> Cmd {
         match self {
             Spans::Ready(cmd) => cmd,
-            Spans::Body(true, r) => Cmd::Identify(Ok(chunk.slice(r))),
-            Spans::Body(false, r) => Cmd::Auth(Ok(chunk.slice(r))),
-            Spans::Publish(kind, topic, defer_ms, bodies) => {
+            Spans::Identify(r) => Cmd::Identify(Ok(chunk.slice(r))),
+            Spans::Auth(r) => Cmd::Auth(Ok(chunk.slice(r))),
+            Spans::Publish {
+                kind,
+                topic,
+                defer_ms,
+                bodies,
+            } => {
                 let bodies = match bodies {
                     BodySpans::One(r) => Bodies::One(chunk.slice(r)),
                     BodySpans::Many(rs) => {
                         Bodies::Many(rs.into_iter().map(|r| chunk.slice(r)).collect())
                     }
                 };
-                Cmd::Publish(
-                    kind,
-                    Ok(OwnedPublish {
-                        topic: chunk.slice(topic),
+                // The decoder checked the name already: it is valid.
+                let publish = TopicName::new(chunk.slice(topic))
+                    .map(|topic| OwnedPublish {
+                        topic,
                         defer_ms,
                         bodies,
-                    }),
-                )
+                    })
+                    .ok_or_else(|| {
+                        ClientError::new(
+                            ErrorCode::BadTopic,
+                            format!("{} topic name is not valid", kind.name()),
+                        )
+                    });
+                Cmd::Publish(kind, publish)
             }
         }
     }

@@ -560,19 +560,7 @@ mod tests {
             want.extend_from_slice(cmd.as_bytes());
         }
         let wire = w.get_ref().clone();
-        for step in [1usize, 5, 64, 1000, 65536] {
-            let mut dec = DeflateDecoder::default();
-            let mut out = BytesMut::new();
-            for piece in wire.chunks(step) {
-                dec.decode(piece, &mut out).unwrap();
-            }
-            assert!(
-                out[..] == want[..],
-                "step {step}: {} of {}",
-                out.len(),
-                want.len()
-            );
-        }
+        inflates_in_any_pieces(&wire, &want, &[1, 5, 64, 1000, 65536]);
         // Server side: big and small flushes, read back in pieces.
         let mut enc = DeflateEncoder::new(6);
         let mut wire = Vec::new();
@@ -586,7 +574,13 @@ mod tests {
             enc.encode(&data, &mut wire).unwrap();
             want.extend_from_slice(&data);
         }
-        for step in [7usize, 1000, 65536] {
+        inflates_in_any_pieces(&wire, &want, &[7, 1000, 65536]);
+    }
+
+    /// `wire` fed to a fresh inflater in pieces of each of `steps` bytes
+    /// gives `want`.
+    fn inflates_in_any_pieces(wire: &[u8], want: &[u8], steps: &[usize]) {
+        for &step in steps {
             let mut dec = DeflateDecoder::default();
             let mut out = BytesMut::new();
             for piece in wire.chunks(step) {
@@ -603,22 +597,7 @@ mod tests {
 
     #[test]
     fn deflate_large_flush_of_mixed_bodies() {
-        let body = |i: usize| {
-            let len = if i.is_multiple_of(97) {
-                70_000 + i
-            } else {
-                1 + (i * 37) % 900
-            };
-            let mut b = format!("{i:08}|").into_bytes();
-            b.extend((0..len).map(|k| {
-                if k % 3 == 0 {
-                    (i * k % 251) as u8
-                } else {
-                    b'z'
-                }
-            }));
-            b
-        };
+        let body = nsq_test_support::bodies::mixed_body;
         for level in [1, 6, 9] {
             let mut enc = DeflateEncoder::new(level);
             let mut data = Vec::new();

@@ -17,7 +17,7 @@ use crate::net::client::Client;
 use crate::net::io::{write_all, SharedStream};
 
 /// Run until the client is closed, or drained after `draining` is set.
-pub async fn run(stream: SharedStream, client: Rc<Client>) {
+pub(crate) async fn run(stream: SharedStream, client: Rc<Client>) {
     let mut sending: Vec<u8> = Vec::with_capacity(4096);
     // What goes on the wire when a transport (TLS, compression) is on.
     let mut wire: Vec<u8> = Vec::new();
@@ -37,7 +37,7 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
                     .or(Some(now + interval));
             }
         }
-        let tls_pending = client.has_transport.get()
+        let tls_pending = client.has_transport()
             && client
                 .transport
                 .borrow()
@@ -46,7 +46,7 @@ pub async fn run(stream: SharedStream, client: Rc<Client>) {
         if (client.has_output() || tls_pending) && !client.closed.get() && !client.upgrading.get() {
             client.take_output(&mut sending);
             client.sending.set(sending.len().max(1));
-            if client.has_transport.get() {
+            if client.has_transport() {
                 wire.clear();
                 let encoded = match client.transport.borrow_mut().as_mut() {
                     Some(t) => t

@@ -4,61 +4,88 @@
 //! HTTP connection's shard sends them through the inbox when it is not the
 //! owner.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use nsq_protocol::api::stats::{ChannelStats, ClientStats, E2eLatency, PubCount, TopicStats};
 
+use crate::channel::Channel;
 use crate::shard::Shard;
 
 /// An administrative operation on a topic or channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdminOp {
+pub(crate) enum AdminOp {
     /// `/topic/create`.
     CreateTopic(String),
     /// `/topic/delete`.
     DeleteTopic(String),
     /// `/topic/empty`.
     EmptyTopic(String),
-    /// `/topic/pause` (true) and `/topic/unpause` (false).
-    PauseTopic(String, bool),
+    /// `/topic/pause` and `/topic/unpause`.
+    PauseTopic {
+        /// The topic.
+        topic: String,
+        /// Pause (true) or unpause.
+        paused: bool,
+    },
     /// `/channel/create`.
-    CreateChannel(String, String),
+    CreateChannel(ChannelRef),
     /// `/channel/delete`.
-    DeleteChannel(String, String),
+    DeleteChannel(ChannelRef),
     /// `/channel/empty`.
-    EmptyChannel(String, String),
+    EmptyChannel(ChannelRef),
     /// `/channel/pause` and `/channel/unpause`.
-    PauseChannel(String, String, bool),
+    PauseChannel {
+        /// The channel.
+        channel: ChannelRef,
+        /// Pause (true) or unpause.
+        paused: bool,
+    },
     /// Startup: a topic of `nsqd.dat` with its channels and paused
     /// flags, created at once and only then started.
-    Load(crate::diskqueue::metadata::TopicMetadata),
+    Load(crate::datadir::metadata::TopicMetadata),
     /// A new topic's channels as lookupd knows them
     /// (docs/lookupd.md#channel-pre-creation): create them, then start the
     /// topic.
-    Start(String, Vec<String>),
+    Start {
+        /// The topic.
+        topic: String,
+        /// Its channels.
+        channels: Vec<String>,
+    },
+}
+
+/// A channel of a topic, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChannelRef {
+    /// The topic.
+    pub(crate) topic: String,
+    /// The channel.
+    pub(crate) channel: String,
 }
 
 impl AdminOp {
     /// The topic it acts on (decides the owner shard).
-    pub fn topic(&self) -> &str {
+    pub(crate) fn topic(&self) -> &str {
         match self {
-            AdminOp::CreateTopic(t)
-            | AdminOp::DeleteTopic(t)
-            | AdminOp::EmptyTopic(t)
-            | AdminOp::PauseTopic(t, _)
-            | AdminOp::CreateChannel(t, _)
-            | AdminOp::DeleteChannel(t, _)
-            | AdminOp::EmptyChannel(t, _)
-            | AdminOp::PauseChannel(t, _, _) => t,
+            AdminOp::CreateTopic(topic)
+            | AdminOp::DeleteTopic(topic)
+            | AdminOp::EmptyTopic(topic)
+            | AdminOp::PauseTopic { topic, .. }
+            | AdminOp::Start { topic, .. } => topic,
+            AdminOp::CreateChannel(c)
+            | AdminOp::DeleteChannel(c)
+            | AdminOp::EmptyChannel(c)
+            | AdminOp::PauseChannel { channel: c, .. } => &c.topic,
             AdminOp::Load(t) => &t.name,
-            AdminOp::Start(t, _) => t,
         }
     }
 }
 
 /// Why an operation failed (NSQ's HTTP error texts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminError {
+pub(crate) enum AdminError {
     /// 404 `TOPIC_NOT_FOUND`.
     TopicNotFound,
     /// 404 `CHANNEL_NOT_FOUND`.
@@ -69,29 +96,29 @@ pub enum AdminError {
 
 /// What `/stats` asks of each shard.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatsFilter {
+pub(crate) struct StatsFilter {
     /// `topic=`.
-    pub topic: Option<String>,
+    pub(crate) topic: Option<String>,
     /// `channel=`.
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// `include_clients` (default true).
-    pub include_clients: bool,
+    pub(crate) include_clients: bool,
 }
 
 /// One shard's answer to `/stats`.
 #[derive(Debug, Clone, Default)]
-pub struct ShardStats {
+pub(crate) struct ShardStats {
     /// Its topics (filtered).
-    pub topics: Vec<TopicStats>,
+    pub(crate) topics: Vec<TopicStats>,
     /// Its connections that published.
-    pub producers: Vec<ClientStats>,
+    pub(crate) producers: Vec<ClientStats>,
     /// Whether the `topic=` filter's topic lives here.
-    pub topic_found: bool,
+    pub(crate) topic_found: bool,
 }
 
 /// Ask every shard except `skip` for its part of `/stats`; the answers
 /// arrive on the returned receivers.
-pub fn request_stats(
+pub(crate) fn request_stats(
     mesh: &[flume::Sender<crate::shard::mesh::ShardMsg>],
     filter: &StatsFilter,
     skip: Option<usize>,
@@ -119,16 +146,16 @@ fn no_e2e() -> E2eLatency {
 
 impl Shard {
     /// Run an admin operation on a topic owned here.
-    pub fn admin(&self, op: AdminOp) -> Result<(), AdminError> {
+    pub(crate) fn admin(&self, op: AdminOp) -> Result<(), AdminError> {
         if self.stopping.get() {
             return Err(AdminError::Exiting);
         }
         let durable_change = matches!(
             op,
             AdminOp::DeleteTopic(_)
-                | AdminOp::PauseTopic(..)
-                | AdminOp::DeleteChannel(..)
-                | AdminOp::PauseChannel(..)
+                | AdminOp::PauseTopic { .. }
+                | AdminOp::DeleteChannel(_)
+                | AdminOp::PauseChannel { .. }
         );
         let now = Instant::now();
         let find = |t: &str| self.topic(t).ok_or(AdminError::TopicNotFound);
@@ -136,7 +163,7 @@ impl Shard {
             AdminOp::CreateTopic(t) => {
                 self.get_or_create_topic(&t);
             }
-            AdminOp::Start(t, channels) => {
+            AdminOp::Start { topic: t, channels } => {
                 let topic = find(&t)?;
                 for c in &channels {
                     self.get_or_create_channel(&topic, c);
@@ -158,11 +185,16 @@ impl Shard {
                 self.delete_topic(&t);
             }
             AdminOp::EmptyTopic(t) => find(&t)?.borrow_mut().empty(),
-            AdminOp::PauseTopic(t, paused) => find(&t)?.borrow_mut().set_paused(paused, now),
-            AdminOp::CreateChannel(t, c) => {
-                self.get_or_create_channel(&find(&t)?, &c);
+            AdminOp::PauseTopic { topic, paused } => {
+                find(&topic)?.borrow_mut().set_paused(paused, now)
             }
-            AdminOp::DeleteChannel(t, c) => {
+            AdminOp::CreateChannel(ChannelRef { topic, channel }) => {
+                self.get_or_create_channel(&find(&topic)?, &channel);
+            }
+            AdminOp::DeleteChannel(ChannelRef {
+                topic: t,
+                channel: c,
+            }) => {
                 let topic = find(&t)?;
                 let channel = topic
                     .borrow_mut()
@@ -170,8 +202,10 @@ impl Shard {
                     .ok_or(AdminError::ChannelNotFound)?;
                 channel.borrow_mut().delete();
                 crate::log!(Info, "TOPIC({t}): deleted channel {c}");
-                self.ctx
-                    .announce(crate::lookupd::Announce::ChannelGone(t.clone(), c.clone()));
+                self.ctx.announce(crate::lookupd::Announce::ChannelGone {
+                    topic: t.clone(),
+                    channel: c,
+                });
                 let abandoned = {
                     let topic = topic.borrow();
                     topic.ephemeral && topic.channels().is_empty()
@@ -180,18 +214,9 @@ impl Shard {
                     self.delete_topic(&t);
                 }
             }
-            AdminOp::EmptyChannel(t, c) => {
-                let channel = find(&t)?
-                    .borrow()
-                    .channel(&c)
-                    .ok_or(AdminError::ChannelNotFound)?;
-                channel.borrow_mut().empty();
-            }
-            AdminOp::PauseChannel(t, c, paused) => {
-                let channel = find(&t)?
-                    .borrow()
-                    .channel(&c)
-                    .ok_or(AdminError::ChannelNotFound)?;
+            AdminOp::EmptyChannel(c) => self.find_channel(&c)?.borrow_mut().empty(),
+            AdminOp::PauseChannel { channel, paused } => {
+                let channel = self.find_channel(&channel)?;
                 let mut channel = channel.borrow_mut();
                 channel.paused = paused;
                 channel.dispatch(now);
@@ -203,24 +228,25 @@ impl Shard {
         Ok(())
     }
 
+    /// A channel of a topic owned here.
+    fn find_channel(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
+        let topic = self.topic(&c.topic).ok_or(AdminError::TopicNotFound)?;
+        let channel = topic.borrow().channel(&c.channel);
+        channel.ok_or(AdminError::ChannelNotFound)
+    }
+
     /// `/channel/peek`: up to `n` messages queued in the channel's memory.
-    pub fn peek(
+    pub(crate) fn peek(
         &self,
-        topic: &str,
-        channel: &str,
+        channel: &ChannelRef,
         n: usize,
     ) -> Result<Vec<crate::message::Message>, AdminError> {
-        let topic = self.topic(topic).ok_or(AdminError::TopicNotFound)?;
-        let channel = topic
-            .borrow()
-            .channel(channel)
-            .ok_or(AdminError::ChannelNotFound)?;
-        let messages = channel.borrow().peek(n);
+        let messages = self.find_channel(channel)?.borrow().peek(n);
         Ok(messages)
     }
 
     /// Delete a topic: close its consumers, drop its messages.
-    pub fn delete_topic(&self, name: &str) {
+    pub(crate) fn delete_topic(&self, name: &str) {
         let Some(topic) = self.remove_topic(name) else {
             return;
         };
@@ -231,7 +257,7 @@ impl Shard {
     }
 
     /// This shard's part of `/stats`.
-    pub fn stats(&self, filter: &StatsFilter) -> ShardStats {
+    pub(crate) fn stats(&self, filter: &StatsFilter) -> ShardStats {
         let mut out = ShardStats::default();
         let now = Instant::now();
         let percentiles = self.ctx.opts.e2e.as_ref().map(|e| e.percentiles.as_slice());
@@ -294,7 +320,7 @@ impl Shard {
         }
         if filter.include_clients {
             for client in self.live_connections() {
-                if client.pub_counts.borrow().is_empty() {
+                if client.profile.borrow().pub_counts.is_empty() {
                     continue;
                 }
                 let mut s = client.stats();

@@ -9,31 +9,31 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a shard refreshes its gauge.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// One gauge per shard.
 #[derive(Debug)]
-pub struct ShardLoad {
+pub(crate) struct ShardLoad {
     per_mille: Vec<AtomicU32>,
 }
 
 impl ShardLoad {
     /// Gauges for `shards` shards, all idle.
-    pub fn new(shards: usize) -> ShardLoad {
+    pub(crate) fn new(shards: usize) -> ShardLoad {
         ShardLoad {
             per_mille: (0..shards).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
     /// Shard `shard`'s last reading, 0..=1000.
-    pub fn get(&self, shard: usize) -> u32 {
+    pub(crate) fn get(&self, shard: usize) -> u32 {
         self.per_mille
             .get(shard)
             .map_or(0, |g| g.load(Ordering::Relaxed))
     }
 
     /// Record `busy` out of `elapsed` for `shard`.
-    pub fn record(&self, shard: usize, busy: Duration, elapsed: Duration) {
+    pub(crate) fn record(&self, shard: usize, busy: Duration, elapsed: Duration) {
         if let Some(g) = self.per_mille.get(shard) {
             g.store(per_mille(busy, elapsed), Ordering::Relaxed);
         }
@@ -41,7 +41,7 @@ impl ShardLoad {
 }
 
 /// `busy / elapsed` in per mille, capped at 1000 (0 for no time).
-pub fn per_mille(busy: Duration, elapsed: Duration) -> u32 {
+pub(crate) fn per_mille(busy: Duration, elapsed: Duration) -> u32 {
     if elapsed.is_zero() {
         return 0;
     }
@@ -50,7 +50,7 @@ pub fn per_mille(busy: Duration, elapsed: Duration) -> u32 {
 
 /// Refresh this shard's gauge every [`SAMPLE_EVERY`], for ever (a detached
 /// task of the shard).
-pub async fn sample(shard: usize, ctx: std::sync::Arc<crate::shard::Context>) {
+pub(crate) async fn sample(shard: usize, ctx: std::sync::Arc<crate::shard::Context>) {
     // The first call only resets the executor's counters.
     let _ = glommio::executor().executor_stats();
     let mut since = Instant::now();

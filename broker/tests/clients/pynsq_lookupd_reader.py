@@ -16,17 +16,9 @@ import argparse
 import logging
 import sys
 
-try:
-    import nsq
-    import tornado
-    import tornado.ioloop
-except ImportError as e:  # pragma: no cover - environment problem
-    print(
-        "pynsq_lookupd_reader: cannot import pynsq/tornado (%s); "
-        "run scripts/install-test-deps.sh" % e,
-        file=sys.stderr,
-    )
-    sys.exit(3)
+from pynsq_client import load
+
+nsq, tornado = load("pynsq_lookupd_reader")
 
 
 def main():

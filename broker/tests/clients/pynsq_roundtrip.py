@@ -17,17 +17,9 @@ import logging
 import sys
 import time
 
-try:
-    import nsq
-    import tornado
-    import tornado.ioloop
-except ImportError as e:  # pragma: no cover - environment problem
-    print(
-        "pynsq_roundtrip: cannot import pynsq/tornado (%s); "
-        "run scripts/install-test-deps.sh" % e,
-        file=sys.stderr,
-    )
-    sys.exit(3)
+from pynsq_client import load
+
+nsq, tornado = load("pynsq_roundtrip")
 
 CHANNEL = "pynsq_roundtrip"
 MPUB_BATCH = 25

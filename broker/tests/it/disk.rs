@@ -206,23 +206,29 @@ fn now_ms() -> i64 {
 
 // ----- stats and consuming -------------------------------------------------
 
-/// (depth, backend_depth) of a topic, or of one of its channels; None if
-/// it does not exist.
-fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)> {
+/// The `/stats` entry of a topic, or of one of its channels; None if it
+/// does not exist.
+fn stats_of(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<serde_json::Value> {
     let s = stats(nsqd);
     let t = s["topics"]
         .as_array()?
         .iter()
         .find(|t| t["topic_name"] == topic)?
         .clone();
-    let o = match channel {
-        None => t,
+    match channel {
+        None => Some(t),
         Some(c) => t["channels"]
             .as_array()?
             .iter()
-            .find(|x| x["channel_name"] == c)?
-            .clone(),
-    };
+            .find(|x| x["channel_name"] == c)
+            .cloned(),
+    }
+}
+
+/// (depth, backend_depth) of a topic, or of one of its channels; None if
+/// it does not exist.
+fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)> {
+    let o = stats_of(nsqd, topic, channel)?;
     Some((
         o["depth"].as_i64().unwrap(),
         o["backend_depth"].as_i64().unwrap(),
@@ -230,18 +236,7 @@ fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)>
 }
 
 fn channel_stat(nsqd: &Nsqd, topic: &str, channel: &str, key: &str) -> Option<i64> {
-    let s = stats(nsqd);
-    let t = s["topics"]
-        .as_array()?
-        .iter()
-        .find(|t| t["topic_name"] == topic)?
-        .clone();
-    let c = t["channels"]
-        .as_array()?
-        .iter()
-        .find(|x| x["channel_name"] == channel)?
-        .clone();
-    c[key].as_i64()
+    stats_of(nsqd, topic, Some(channel))?[key].as_i64()
 }
 
 /// Subscribe with RDY `n`, take exactly `n` messages, check nothing more
@@ -430,8 +425,7 @@ fn what_we_write_is_go_diskqueue_format_byte_for_byte() {
         dir.path(),
         &["--mem-queue-size=10", "--max-bytes-per-file=65536"],
     );
-    post(&nsqd, "/topic/create?topic=fmt");
-    post(&nsqd, "/channel/create?topic=fmt&channel=a");
+    create_channel(&nsqd, "fmt", "a");
     post(&nsqd, "/channel/create?topic=fmt&channel=b");
     let bodies: Vec<Vec<u8>> = (0..N).map(mixed_body).collect();
     let mut p = nsqd.connect();
@@ -546,16 +540,26 @@ fn what_we_write_is_go_diskqueue_format_byte_for_byte() {
 
 // ----- 3. Overflow beyond --mem-queue-size, depth and backend_depth --------
 
+/// nsqd with `flags` on a fresh data directory, `topic` with its channel
+/// `c`, and a producer connection that published `<prefix><i>` for each
+/// `i` of `0..n` to it.
+fn start_publishing(
+    flags: &[&str],
+    topic: &str,
+    prefix: &str,
+    n: usize,
+) -> (TempDir, Nsqd, Client) {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), flags);
+    create_channel(&nsqd, topic, "c");
+    let mut producer = nsqd.connect();
+    producer.publish_numbered(topic, prefix, 0..n);
+    (dir, nsqd, producer)
+}
+
 #[test]
 fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
-    let dir = TempDir::new();
-    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=5"]);
-    post(&nsqd, "/topic/create?topic=ovf");
-    post(&nsqd, "/channel/create?topic=ovf&channel=c");
-    let mut p = nsqd.connect();
-    for i in 0..20 {
-        p.publish("ovf", format!("o{i}").as_bytes());
-    }
+    let (dir, nsqd, mut p) = start_publishing(&["--mem-queue-size=5"], "ovf", "o", 20);
     // Topic passes everything on; the channel keeps 5 in memory, 15 on disk.
     wait_for_value("channel depths", WAIT, Some((20, 15)), || {
         depths(&nsqd, "ovf", Some("c"))
@@ -565,9 +569,7 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
     // lazily, so only check the data once nsqd is stopped, below).
 
     // A topic without channel keeps them: 5 in memory, the rest on disk.
-    for i in 0..12 {
-        p.publish("lone", format!("l{i}").as_bytes());
-    }
+    p.publish_numbered("lone", "l", 0..12);
     wait_for_value("lone topic depths", WAIT, Some((12, 7)), || {
         depths(&nsqd, "lone", None)
     });
@@ -584,14 +586,7 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
     let _ = dir;
 
     // --mem-queue-size=0: everything through the disk.
-    let dir = TempDir::new();
-    let mut nsqd = start_on_with(dir.path(), &["--mem-queue-size=0"]);
-    post(&nsqd, "/topic/create?topic=zero");
-    post(&nsqd, "/channel/create?topic=zero&channel=c");
-    let mut p = nsqd.connect();
-    for i in 0..10 {
-        p.publish("zero", format!("z{i}").as_bytes());
-    }
+    let (dir, mut nsqd, _p) = start_publishing(&["--mem-queue-size=0"], "zero", "z", 10);
     wait_for_value("all on disk", WAIT, Some((10, 10)), || {
         depths(&nsqd, "zero", Some("c"))
     });
@@ -610,18 +605,12 @@ fn overflow_goes_to_disk_and_depths_count_memory_and_disk() {
 
 /// A backlog on disk must not send every later message through the disk
 /// too: as in NSQ, a new message goes to memory while memory has room.
-/// (Queuing everything behind the backlog kept a busy channel writing and
-/// reading back each message for good: throughput fell to a few percent.)
+/// (Queuing everything behind the backlog would keep a busy channel writing
+/// and reading back each message for good: throughput would fall to a few
+/// percent.)
 #[test]
 fn a_disk_backlog_does_not_send_new_messages_to_disk_while_memory_has_room() {
-    let dir = TempDir::new();
-    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=100"]);
-    post(&nsqd, "/topic/create?topic=backlog");
-    post(&nsqd, "/channel/create?topic=backlog&channel=c");
-    let mut p = nsqd.connect();
-    for i in 0..300 {
-        p.publish("backlog", format!("b{i}").as_bytes());
-    }
+    let (_dir, nsqd, mut p) = start_publishing(&["--mem-queue-size=100"], "backlog", "b", 300);
     wait_for_value("backlog", WAIT, Some((300, 200)), || {
         depths(&nsqd, "backlog", Some("c"))
     });
@@ -675,18 +664,13 @@ fn empty_and_delete_remove_the_queue_files_and_a_recreated_topic_starts_empty() 
     let flags = ["--mem-queue-size=2"];
     let mut problems = Vec::new();
     let mut nsqd = start_on_with(d, &flags);
-    post(&nsqd, "/topic/create?topic=T");
-    post(&nsqd, "/channel/create?topic=T&channel=c");
+    create_channel(&nsqd, "T", "c");
     post(&nsqd, "/channel/create?topic=T&channel=d");
     let mut p = nsqd.connect();
-    for i in 0..10 {
-        p.publish("T", format!("t{i}").as_bytes());
-    }
+    p.publish_numbered("T", "t", 0..10);
     p.send(Request::Dpub("T", 600_000, b"deferred"));
     p.expect_response("OK");
-    for i in 0..10 {
-        p.publish("U", format!("u{i}").as_bytes());
-    }
+    p.publish_numbered("U", "u", 0..10);
     drop(p);
     assert!(nsqd.terminate().expect("exit").success());
     drop(nsqd);
@@ -748,9 +732,7 @@ fn empty_and_delete_remove_the_queue_files_and_a_recreated_topic_starts_empty() 
     // Topic delete, then at once a publish to the same name: the new topic
     // has only the new message.
     let mut p = nsqd.connect();
-    for i in 0..10 {
-        p.publish("W", format!("w{i}").as_bytes());
-    }
+    p.publish_numbered("W", "w", 0..10);
     wait_for_value("W depth", WAIT, Some((10, 8)), || depths(&nsqd, "W", None));
     post(&nsqd, "/topic/delete?topic=W");
     p.publish("W", b"fresh");
@@ -1093,19 +1075,24 @@ fn drain_and_check(dir: &Path, flags: &[&str], want: &HashSet<String>, seen: Has
     );
 }
 
+/// A data directory whose `nsqd.dat` holds topic `crash` with channel `c`,
+/// written by an nsqd with `flags` that has stopped again.
+fn data_dir_with_crash_channel(flags: &[&str]) -> TempDir {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), flags);
+    create_channel(&nsqd, "crash", "c");
+    Client::wait_until(|| {
+        std::fs::read_to_string(dir.path().join("nsqd.dat"))
+            .is_ok_and(|s| s.contains(r#""name":"c""#))
+    });
+    drop(nsqd);
+    dir
+}
+
 #[test]
 fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
-    let dir = TempDir::new();
     let flags = ["--sync-every=1"];
-    {
-        let nsqd = start_on_with(dir.path(), &flags);
-        post(&nsqd, "/topic/create?topic=crash");
-        post(&nsqd, "/channel/create?topic=crash&channel=c");
-        Client::wait_until(|| {
-            std::fs::read_to_string(dir.path().join("nsqd.dat"))
-                .is_ok_and(|s| s.contains(r#""name":"c""#))
-        });
-    }
+    let dir = data_dir_with_crash_channel(&flags);
     // No consumer during the kills: a message already sent to a consumer
     // and in flight lives in memory until FIN, as in NSQ
     // (docs/data-directory.md#what-survives), so a SIGKILL can lose it with the
@@ -1120,17 +1107,8 @@ fn sigkill_with_sync_every_1_loses_no_acknowledged_publish() {
 /// the consumer never saw, or saw and did not get to finish, comes again).
 #[test]
 fn sigkill_with_sync_every_1_and_consumers_loses_nothing() {
-    let dir = TempDir::new();
     let flags = ["--sync-every=1"];
-    {
-        let nsqd = start_on_with(dir.path(), &flags);
-        post(&nsqd, "/topic/create?topic=crash");
-        post(&nsqd, "/channel/create?topic=crash&channel=c");
-        Client::wait_until(|| {
-            std::fs::read_to_string(dir.path().join("nsqd.dat"))
-                .is_ok_and(|s| s.contains(r#""name":"c""#))
-        });
-    }
+    let dir = data_dir_with_crash_channel(&flags);
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let acked = publish_through_restarts(
         dir.path(),
@@ -1149,8 +1127,7 @@ fn sigterm_at_default_settings_loses_no_acknowledged_publish() {
     let dir = TempDir::new();
     {
         let nsqd = start_on(dir.path());
-        post(&nsqd, "/topic/create?topic=crash");
-        post(&nsqd, "/channel/create?topic=crash&channel=c");
+        create_channel(&nsqd, "crash", "c");
     }
     // A consumer on every other round: what it has in flight at the
     // SIGTERM is written to disk and delivered again.
@@ -1289,8 +1266,7 @@ fn a_deferred_message_keeps_its_due_time_across_a_restart_and_is_an_ordinary_rec
     let dir = TempDir::new();
     let d = dir.path();
     let mut nsqd = start_on(d);
-    post(&nsqd, "/topic/create?topic=later");
-    post(&nsqd, "/channel/create?topic=later&channel=c");
+    create_channel(&nsqd, "later", "c");
     let mut p = nsqd.connect();
     let sent_ms = now_ms();
     let sent = Instant::now();
@@ -1358,8 +1334,7 @@ fn a_requeue_delay_survives_a_restart_and_a_dpub_through_the_disk_stays_deferred
     let d = dir.path();
     let flags = ["--mem-queue-size=0"];
     let mut nsqd = start_on_with(d, &flags);
-    post(&nsqd, "/topic/create?topic=rq");
-    post(&nsqd, "/channel/create?topic=rq&channel=c");
+    create_channel(&nsqd, "rq", "c");
     let mut p = nsqd.connect();
     let t0 = Instant::now();
     p.send(Request::Dpub("rq", 2500, b"dpub"));
@@ -1417,8 +1392,7 @@ fn sigkill_after_acks(slow_consumer: bool, dpub: bool) {
     let d = dir.path();
     let flags = ["--sync-every=1"];
     let nsqd = start_on_with(d, &flags);
-    post(&nsqd, "/topic/create?topic=ra");
-    post(&nsqd, "/channel/create?topic=ra&channel=c");
+    create_channel(&nsqd, "ra", "c");
     let mut p = nsqd.connect();
     let bodies: Vec<String> = (0..300).map(|i| format!("ra{i}")).collect();
     for chunk in bodies.chunks(30) {
@@ -1523,4 +1497,168 @@ fn sigkill_with_sync_every_1_loses_nothing_read_ahead_for_a_slow_consumer() {
 #[test]
 fn sigkill_with_sync_every_1_loses_no_acknowledged_dpub() {
     sigkill_after_acks(false, true);
+}
+
+/// With an early message still in flight and the later ones finished, the
+/// persisted read position is the unfinished message's (so a crash
+/// redelivers it) and the persisted depth counts every record from there to
+/// the reader, not only the unfinished ones: after a SIGKILL the re-read
+/// records do not use the depth up, and what was published later is
+/// delivered too (nsq-chaos `--sync`, seed 5, checks the same).
+#[test]
+fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_publish() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    let flags = ["--sync-every=1", "--mem-queue-size=0"];
+    let nsqd = start_on_with(d, &flags);
+    create_channel(&nsqd, "fl", "c");
+    let mut p = nsqd.connect();
+    let old: Vec<String> = (0..20).map(|i| format!("old{i}")).collect();
+    let refs: Vec<&[u8]> = old.iter().map(|b| b.as_bytes()).collect();
+    p.send(Request::Mpub("fl", &refs));
+    p.expect_response("OK");
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(20));
+    let got: Vec<Msg> = (0..20).map(|_| c.expect_message()).collect();
+    // The first stays in flight, the others are finished; nothing more is
+    // read back.
+    c.send(Request::Rdy(0));
+    for m in &got[1..] {
+        c.send(Request::Fin(m.id()));
+    }
+    c.expect_silence(Duration::from_millis(200));
+    // One more, read back and delivered: the metadata is synced with the
+    // floor still at the first message.
+    p.send(Request::Pub("fl", b"mid"));
+    p.expect_response("OK");
+    c.send(Request::Rdy(2));
+    assert_eq!(c.expect_message().body, b"mid");
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe {
+        libc::kill(nsqd.pid() as i32, libc::SIGKILL);
+    }
+    drop((c, p, nsqd));
+    let meta = read_meta(d, "fl:c").expect("fl:c metadata");
+    // old0..old19 and mid are after the persisted read position.
+    assert_eq!(meta.depth, 21, "{meta:?}");
+
+    let nsqd = start_on_with(d, &flags);
+    let mut p = nsqd.connect();
+    p.send(Request::Pub("fl", b"late"));
+    p.expect_response("OK");
+    // One at a time: each read-back batch is then gated by the depth.
+    let mut c = nsqd.connect();
+    c.subscribe("fl", "c");
+    c.send(Request::Rdy(1));
+    let mut want: HashSet<String> = ["old0", "mid", "late"].map(String::from).into();
+    while !want.is_empty() {
+        match c.try_next_within(Duration::from_secs(4)) {
+            Some(Some(Got::Message(m))) => {
+                want.remove(&body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!("still missing {want:?}, then {other:?}"),
+        }
+    }
+    wait_for_value("depth 0", WAIT, Some((0, 0)), || {
+        depths(&nsqd, "fl", Some("c"))
+    });
+}
+
+/// A record larger than the 64 KiB read chunk is read whole, also when the
+/// chunk in memory does not hold its start (the first record of a file, or
+/// one starting right at the end of the previous chunk): it is not taken
+/// for a truncated one, which would rename the file `.bad` and lose every
+/// message in it.
+#[test]
+fn messages_larger_than_the_read_chunk_come_back_from_disk() {
+    let dir = TempDir::new();
+    let nsqd = start_on_with(dir.path(), &["--mem-queue-size=0"]);
+    create_channel(&nsqd, "big", "c");
+    // Big first (the start of the file), then big ones after small ones
+    // that end exactly where a chunk read ends.
+    let sizes = [100_000, 10, 70_000, 65_536 - 30 - 4, 200_000, 1];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| vec![b'a' + i as u8; n])
+        .collect();
+    let mut p = nsqd.connect();
+    for b in &bodies {
+        p.send(Request::Pub("big", b));
+        p.expect_response("OK");
+    }
+    wait_for_value("all on disk", WAIT, Some((6, 6)), || {
+        depths(&nsqd, "big", Some("c"))
+    });
+    let got = consume(&nsqd, "big", "c", bodies.len());
+    let got: Vec<Vec<u8>> = got.into_iter().map(|m| m.body.to_vec()).collect();
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), sizes.to_vec());
+    assert_eq!(got, bodies);
+    assert!(
+        !list(dir.path()).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(dir.path())
+    );
+}
+
+/// A reader that cannot open the next data file for lack of descriptors (a
+/// connection flood to the fd limit) tries again: such errors say nothing
+/// about the file, which is not taken for corrupt (renamed `.bad`, its
+/// messages dropped).
+#[test]
+fn a_read_without_a_descriptor_left_is_retried_not_taken_for_corruption() {
+    let nsqd = Nsqd::start_with_fd_limit(96, &["--mem-queue-size=0", "--max-bytes-per-file=4096"]);
+    create_channel(&nsqd, "fd", "c");
+    let mut p = nsqd.connect();
+    let bodies: Vec<String> = (0..60)
+        .map(|i| format!("{i:03}{}", "x".repeat(500)))
+        .collect();
+    for b in &bodies {
+        p.send(Request::Pub("fd", b.as_bytes()));
+        p.expect_response("OK");
+    }
+    let mut c = nsqd.connect();
+    c.subscribe("fd", "c");
+    // Every descriptor nsqd may open, taken by connections.
+    let mut flood = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !nsqd.log().contains("Too many open files") {
+        assert!(
+            Instant::now() < deadline,
+            "nsqd never ran out of descriptors"
+        );
+        for _ in 0..20 {
+            if let Ok(s) = TcpStream::connect_timeout(&nsqd.tcp, Duration::from_millis(200)) {
+                flood.push(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Now the channel reads its backlog: the first data file cannot be opened.
+    c.send(Request::Rdy(100));
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    let mut seen = HashSet::new();
+    while seen.len() < bodies.len() {
+        match c.try_next_within(WAIT) {
+            Some(Some(Got::Message(m))) => {
+                seen.insert(body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!(
+                "{} of {} delivered, then {other:?}; files: {:?}",
+                seen.len(),
+                bodies.len(),
+                list(&nsqd.data_dir)
+            ),
+        }
+    }
+    assert!(
+        !list(&nsqd.data_dir).iter().any(|f| f.ends_with(".bad")),
+        "{:?}",
+        list(&nsqd.data_dir)
+    );
 }

@@ -19,7 +19,7 @@ use nsq_test_support::{Daemon, Listen};
 pub fn topic_on(prefix: &str, shard: usize, skip: usize) -> String {
     (0..)
         .map(|i| format!("{prefix}{i}"))
-        .filter(|t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+        .filter(|t| nsq_broker::owner_of(t, 2) == shard)
         .nth(skip)
         .expect("some name is owned by every shard")
 }
@@ -89,6 +89,33 @@ impl Nsqd {
         })
     }
 
+    /// [`Nsqd::start`] with at most `nofile` open descriptors (soft and
+    /// hard limit, set by `sh`'s `ulimit -n` before it execs nsqd).
+    pub fn start_with_fd_limit(nofile: u64, extra: &[&str]) -> Nsqd {
+        let data_dir = fresh_data_dir();
+        let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
+        let data_flag = format!("--data-path={}", data_dir.display());
+        let nsqd = nsqd_bin().display().to_string();
+        let mut args = vec![
+            "-c",
+            &script,
+            &nsqd,
+            "--tcp-address=127.0.0.1:0",
+            "--http-address=127.0.0.1:0",
+            "--shards=2",
+            &data_flag,
+        ];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start(Path::new("/bin/sh"), &args, Listen::TCP_HTTP, WAIT)
+            .expect("nsqd failed to start");
+        Nsqd {
+            tcp: daemon.tcp.expect("tcp address"),
+            http: daemon.http,
+            daemon,
+            data_dir,
+        }
+    }
+
     /// The process ID.
     pub fn pid(&self) -> u32 {
         self.daemon.pid()
@@ -139,6 +166,23 @@ impl Got {
                 body: body.to_vec(),
             }),
         }
+    }
+
+    /// Take the next whole frame off the front of `buf`, if one is there.
+    pub fn take(buf: &mut Vec<u8>) -> Option<Got> {
+        match decode_frame(buf, 64 << 20).expect("valid frame") {
+            Decoded::Complete { value, consumed } => {
+                let got = Got::from_frame(value);
+                buf.drain(..consumed);
+                Some(got)
+            }
+            Decoded::Incomplete => None,
+        }
+    }
+
+    /// Whether this is a heartbeat (to answer with NOP).
+    pub fn is_heartbeat(&self) -> bool {
+        matches!(self, Got::Response(r) if r == "_heartbeat_")
     }
 }
 
@@ -223,12 +267,8 @@ impl Client {
     pub fn try_next_within(&mut self, timeout: Duration) -> Option<Option<Got>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Decoded::Complete { value, consumed } =
-                decode_frame(&self.buf, 64 << 20).expect("valid frame")
-            {
-                let got = Got::from_frame(value);
-                self.buf.drain(..consumed);
-                if self.auto_nop && got == Got::Response("_heartbeat_".into()) {
+            if let Some(got) = Got::take(&mut self.buf) {
+                if self.auto_nop && got.is_heartbeat() {
                     self.send(Request::Nop);
                     continue;
                 }
@@ -329,6 +369,14 @@ impl Client {
         self.expect_response("OK");
     }
 
+    /// PUB `<prefix><i>` to `topic` for each `i` of `range`, each answered
+    /// OK.
+    pub fn publish_numbered(&mut self, topic: &str, prefix: &str, range: std::ops::Range<usize>) {
+        for i in range {
+            self.publish(topic, format!("{prefix}{i}").as_bytes());
+        }
+    }
+
     /// SUB and expect OK.
     pub fn subscribe(&mut self, topic: &str, channel: &str) {
         self.send(Request::Sub(topic, channel));
@@ -364,6 +412,15 @@ pub fn http(nsqd: &Nsqd, method: &str, target: &str) -> (u16, String) {
 pub fn post(nsqd: &Nsqd, target: &str) {
     let (status, body) = http(nsqd, "POST", target);
     assert_eq!(status, 200, "{target}: {body}");
+}
+
+/// Create `topic` and its channel `channel` over HTTP.
+pub fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {
+    post(nsqd, &format!("/topic/create?topic={topic}"));
+    post(
+        nsqd,
+        &format!("/channel/create?topic={topic}&channel={channel}"),
+    );
 }
 
 /// `/stats` as JSON (without clients).

@@ -392,7 +392,7 @@ fn topics_on_both_shards(prefix: &str, count: usize) -> Vec<String> {
     let on = |shard| {
         let names = (0..).map(move |i| format!("{prefix}{i}"));
         names
-            .filter(move |t| nsq_broker::shard::route::owner_of(t, 2) == shard)
+            .filter(move |t| nsq_broker::owner_of(t, 2) == shard)
             .take(count)
     };
     on(0).zip(on(1)).flat_map(|(a, b)| [a, b]).collect()
@@ -721,8 +721,16 @@ fn deletes_close_their_consumers() {
 /// queued), and one on `slow` that lets one message time out and FINs its
 /// successor (four stay queued); a TCP producer with 5 messages (2-byte
 /// bodies) to `s_main` and 2 to `s_other`; an HTTP publish to `s_other`.
-/// Returns the clients, which must stay connected.
-fn scripted_session(nsqd: &Nsqd, http: &mut Http) -> [Client; 3] {
+/// Returns nsqd, an HTTP connection to it and the clients, which must stay
+/// connected.
+fn scripted_session() -> (Nsqd, Http, [Client; 3]) {
+    let nsqd = Nsqd::start(&[]);
+    let mut http = Http::connect(&nsqd);
+    let clients = scripted_clients(&nsqd, &mut http);
+    (nsqd, http, clients)
+}
+
+fn scripted_clients(nsqd: &Nsqd, http: &mut Http) -> [Client; 3] {
     for t in ["z_last", "a_first"] {
         http.post_expect(&format!("/topic/create?topic={t}"), b"", "200");
     }
@@ -735,9 +743,7 @@ fn scripted_session(nsqd: &Nsqd, http: &mut Http) -> [Client; 3] {
     assert_eq!(slow.identify(identity), Got::Response("OK".into()));
     slow.subscribe("s_main", "slow");
     let mut p = nsqd.connect();
-    for i in 0..5 {
-        p.publish("s_main", format!("m{i}").as_bytes());
-    }
+    p.publish_numbered("s_main", "m", 0..5);
     p.publish("s_other", b"x");
     p.publish("s_other", b"y");
     http.post_expect("/pub?topic=s_other", b"z", "200 OK");
@@ -769,9 +775,7 @@ fn pub_counts(producer: &str) -> HashSet<String> {
 
 #[test]
 fn stats_json_after_a_scripted_session() {
-    let nsqd = Nsqd::start(&[]);
-    let mut http = Http::connect(&nsqd);
-    let _clients = scripted_session(&nsqd, &mut http);
+    let (_nsqd, mut http, _clients) = scripted_session();
 
     let raw = stats(&mut http, "");
     assert_keys(&raw, TOP_KEYS);
@@ -826,9 +830,7 @@ fn stats_json_after_a_scripted_session() {
 
 #[test]
 fn stats_filters_and_text_format() {
-    let nsqd = Nsqd::start(&[]);
-    let mut http = Http::connect(&nsqd);
-    let _clients = scripted_session(&nsqd, &mut http);
+    let (_nsqd, mut http, _clients) = scripted_session();
 
     let raw = stats(&mut http, "topic=nope");
     let got = (field(&raw, "topics"), field(&raw, "producers"));
@@ -1200,30 +1202,12 @@ fn channel_peek_shows_queued_messages_without_consuming_them() {
     let nsqd = Nsqd::start(&[]);
     let mut p = nsqd.connect();
     let owner_other = crate::harness::topic_on("peek", 1, 0);
+    let post = |target: String| crate::harness::http(&nsqd, "POST", &target).0;
     for topic in ["peek_local", owner_other.as_str()] {
-        assert_eq!(
-            crate::harness::http(
-                &nsqd,
-                "POST",
-                &format!("/channel/create?topic={topic}&channel=c")
-            )
-            .0,
-            404,
-            "topic must exist first"
-        );
-        assert_eq!(
-            crate::harness::http(&nsqd, "POST", &format!("/topic/create?topic={topic}")).0,
-            200
-        );
-        assert_eq!(
-            crate::harness::http(
-                &nsqd,
-                "POST",
-                &format!("/channel/create?topic={topic}&channel=c")
-            )
-            .0,
-            200
-        );
+        let create_channel = format!("/channel/create?topic={topic}&channel=c");
+        assert_eq!(post(create_channel.clone()), 404, "topic must exist first");
+        assert_eq!(post(format!("/topic/create?topic={topic}")), 200);
+        assert_eq!(post(create_channel), 200);
         for body in ["one", "two", "<three>"] {
             p.publish(topic, body.as_bytes());
         }
@@ -1253,21 +1237,25 @@ fn channel_peek_shows_queued_messages_without_consuming_them() {
         assert_eq!(all["messages"].as_array().unwrap().len(), 3);
         assert_eq!(all["messages"][2]["body"], "<three>");
     }
-    let bad = |target: &str| crate::harness::http(&nsqd, "GET", target);
-    assert_eq!(
-        bad("/channel/peek?channel=c"),
-        (400, r#"{"message":"MISSING_ARG_TOPIC"}"#.into())
-    );
-    assert_eq!(
-        bad("/channel/peek?topic=nope&channel=c"),
-        (404, r#"{"message":"TOPIC_NOT_FOUND"}"#.into())
-    );
-    assert_eq!(
-        bad("/channel/peek?topic=peek_local&channel=nope"),
-        (404, r#"{"message":"CHANNEL_NOT_FOUND"}"#.into())
-    );
-    assert_eq!(
-        bad("/channel/peek?topic=peek_local&channel=c&n=x"),
-        (400, r#"{"message":"INVALID_ARG_N"}"#.into())
-    );
+    for (target, status, message) in [
+        ("/channel/peek?channel=c", 400, "MISSING_ARG_TOPIC"),
+        ("/channel/peek?topic=nope&channel=c", 404, "TOPIC_NOT_FOUND"),
+        (
+            "/channel/peek?topic=peek_local&channel=nope",
+            404,
+            "CHANNEL_NOT_FOUND",
+        ),
+        (
+            "/channel/peek?topic=peek_local&channel=c&n=x",
+            400,
+            "INVALID_ARG_N",
+        ),
+    ] {
+        let want = format!(r#"{{"message":"{message}"}}"#);
+        assert_eq!(
+            crate::harness::http(&nsqd, "GET", target),
+            (status, want),
+            "{target}"
+        );
+    }
 }

@@ -326,8 +326,8 @@ fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing(
 
 /// A daemon whose stderr reader went away (a log pipe that died) keeps
 /// serving on every shard and still stops on SIGTERM: a failed log write
-/// is ignored, as Go's log does. It used to panic the thread that logged,
-/// leaving a shard dead and the shutdown waiting for it forever.
+/// is ignored, as Go's log does: a panic in the thread that logged would
+/// leave a shard dead and the shutdown waiting for it forever.
 #[test]
 fn closed_stderr_neither_kills_a_shard_nor_blocks_the_shutdown() {
     use std::io::{BufRead, BufReader};

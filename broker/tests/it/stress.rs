@@ -26,10 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use nsq_broker::shard::route::owner_of;
+use nsq_broker::owner_of;
 use nsq_protocol::command::Request;
-use nsq_protocol::frame::decode_frame;
-use nsq_protocol::{Decoded, MessageId};
+use nsq_protocol::MessageId;
 
 use crate::harness::*;
 
@@ -116,12 +115,8 @@ impl Conn {
     fn poll(&mut self, t: Duration) -> Option<Got> {
         let deadline = Instant::now() + t;
         loop {
-            if let Decoded::Complete { value, consumed } =
-                decode_frame(&self.buf, 64 << 20).expect("valid frame")
-            {
-                let got = Got::from_frame(value);
-                self.buf.drain(..consumed);
-                if got == Got::Response("_heartbeat_".into()) {
+            if let Some(got) = Got::take(&mut self.buf) {
+                if got.is_heartbeat() {
                     self.cmd(Request::Nop);
                     continue;
                 }

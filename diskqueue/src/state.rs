@@ -107,14 +107,14 @@ pub enum Effect {
     Delete(u64),
     /// Remove data files `first..=last`; missing ones are not an error. The
     /// range comes from metadata and can be wide after corruption: listing
-    /// the directory ([`super::format::parse_data_file_name`]) is fine.
+    /// the directory ([`crate::format::parse_data_file_name`]) is fine.
     DeleteRange {
         /// First file number.
         first: u64,
         /// Last file number, inclusive.
         last: u64,
     },
-    /// Rename data file `n` to `<file>.bad` ([`super::format::bad_file_name`]);
+    /// Rename data file `n` to `<file>.bad` ([`crate::format::bad_file_name`]);
     /// a failure is only logged.
     RenameBad(u64),
     /// Remove the `.meta.dat` file (it is rewritten at the next sync).

@@ -1,12 +1,16 @@
 //! Tests of [`super`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::*;
-use nsq_protocol::{MessageHeader, MessageId};
+use crate::format;
+use crate::state::Warning;
+use nsq_protocol::MessageHeader;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Run `f` on a fresh glommio executor.
 fn run<F, Fut>(f: F)
@@ -569,30 +573,12 @@ fn fixture_config() -> QueueConfig {
     QueueConfig::nsqd(65536, 1024 * 1024, 2500, Duration::from_secs(2))
 }
 
-use crate::diskqueue::fixture_tests::base64;
+use crate::fixture_tests::{base64, manifest_payloads};
 
 fn manifest_records<'a>(m: &'a Value, queue: &str) -> &'a Vec<Value> {
     m["queues"][queue]["records_in_read_order"]
         .as_array()
         .unwrap()
-}
-
-/// The manifest's records of `queue` as nsqd payloads.
-fn manifest_payloads(m: &Value, queue: &str) -> Vec<Vec<u8>> {
-    manifest_records(m, queue)
-        .iter()
-        .map(|r| {
-            let mut payload = Vec::new();
-            MessageHeader {
-                timestamp: r["timestamp_ns"].as_i64().unwrap(),
-                attempts: u16::try_from(r["attempts"].as_u64().unwrap()).unwrap(),
-                id: MessageId::from_hex(r["id"].as_str().unwrap().as_bytes()).unwrap(),
-            }
-            .encode(&mut payload);
-            payload.extend_from_slice(&base64(r["body_b64"].as_str().unwrap()));
-            payload
-        })
-        .collect()
 }
 
 #[test]
@@ -696,7 +682,7 @@ fn writes_the_same_files_as_go_nsqd() {
 
 // ----- benchmark --------------------------------------------------------
 
-/// `cargo test --release -p nsq-broker --lib diskqueue::queue::tests::bench -- --ignored --nocapture`
+/// `cargo test --release -p nsq-diskqueue --lib queue::tests::bench -- --ignored --nocapture`
 #[test]
 #[ignore = "benchmark"]
 fn bench_put_many_then_peek_advance() {

@@ -24,7 +24,7 @@
 //! cool-off, for one write. fsync stays on io_uring (it is the slow part).
 //!
 //! Pure policy plus one blocking helper; the caller is
-//! [`super::queue::DiskQueue`].
+//! [`crate::DiskQueue`] (`queue::write`, through `files::write_fully`).
 //!
 //! [`BufferedFile`]: glommio::io::BufferedFile
 

@@ -249,7 +249,7 @@ pub fn decode_record<'a>(
 /// Signed on purpose: Go reads and writes whatever `%d` takes, and `depth`
 /// can legitimately be negative (before the tail check of
 /// docs/data-directory.md#reading fixes it). Positions and file numbers are
-/// checked when a queue is opened ([`super::state::State::open`]).
+/// checked when a queue is opened ([`crate::state::State::open`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Meta {
     /// Messages between the read and the write position.

@@ -17,45 +17,45 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The file's name inside `--data-path`.
-pub const FILE_NAME: &str = "nsqd.dat";
+pub(crate) const FILE_NAME: &str = "nsqd.dat";
 
 /// The version nsqd 1.3.0 writes.
-pub const VERSION: &str = "1.3.0";
+pub(crate) const VERSION: &str = "1.3.0";
 
 /// `nsqd.dat.<random>.tmp` (Go: a non-negative `rand.Int()`).
-pub fn tmp_file_name(random: u64) -> String {
+pub(crate) fn tmp_file_name(random: u64) -> String {
     format!("{FILE_NAME}.{random}.tmp")
 }
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// Topics; `null` when there are none.
     #[serde(serialize_with = "null_if_empty")]
-    pub topics: Vec<TopicMetadata>,
+    pub(crate) topics: Vec<TopicMetadata>,
     /// nsqd's version; ignored when loading.
-    pub version: String,
+    pub(crate) version: String,
 }
 
 /// One topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TopicMetadata {
+pub(crate) struct TopicMetadata {
     /// Topic name.
-    pub name: String,
+    pub(crate) name: String,
     /// Paused over HTTP.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// Channels; `null` when there are none.
     #[serde(serialize_with = "null_if_empty")]
-    pub channels: Vec<ChannelMetadata>,
+    pub(crate) channels: Vec<ChannelMetadata>,
 }
 
 /// One channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChannelMetadata {
+pub(crate) struct ChannelMetadata {
     /// Channel name.
-    pub name: String,
+    pub(crate) name: String,
     /// Paused over HTTP.
-    pub paused: bool,
+    pub(crate) paused: bool,
 }
 
 /// Go marshals a nil slice as `null`, and nsqd builds these slices with
@@ -70,7 +70,7 @@ fn null_if_empty<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S:
 
 impl Metadata {
     /// Metadata with this nsqd's [`VERSION`].
-    pub fn new(topics: Vec<TopicMetadata>) -> Metadata {
+    pub(crate) fn new(topics: Vec<TopicMetadata>) -> Metadata {
         Metadata {
             topics,
             version: VERSION.to_owned(),
@@ -85,7 +85,7 @@ impl Metadata {
 ///
 /// Byte-identical to Go's `json.Marshal` for valid names
 /// (docs/protocol.md#names: `[.a-zA-Z0-9_-]`, which no JSON escaping touches).
-pub fn encode(meta: &Metadata) -> Vec<u8> {
+pub(crate) fn encode(meta: &Metadata) -> Vec<u8> {
     let kept = Metadata {
         topics: meta
             .topics
@@ -110,20 +110,20 @@ pub fn encode(meta: &Metadata) -> Vec<u8> {
 /// `nsqd.dat` as loaded: the entries to recreate, in file order, and those
 /// to skip.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// Topics (and their channels) with valid names, as in the file.
     /// Duplicates are kept: nsqd's `GetTopic`/`GetChannel` return the
     /// existing one, and a `paused` entry pauses it.
-    pub metadata: Metadata,
+    pub(crate) metadata: Metadata,
     /// Entries with invalid names: nsqd logs "skipping creation of invalid
     /// topic/channel" and goes on. An invalid topic's channels are not
     /// looked at.
-    pub skipped: Vec<Skipped>,
+    pub(crate) skipped: Vec<Skipped>,
 }
 
 /// An entry of `nsqd.dat` that is not recreated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     /// Invalid topic name.
     Topic(String),
     /// Invalid channel name in a valid topic.
@@ -149,7 +149,7 @@ impl fmt::Display for Skipped {
 /// `nsqd.dat` is not JSON of the expected shape: nsqd refuses to start
 /// ("failed to parse metadata").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError(pub(crate) String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -171,7 +171,7 @@ impl std::error::Error for ParseError {}
 ///
 /// Names are then checked (docs/protocol.md#names) and invalid ones reported in
 /// [`Loaded::skipped`].
-pub fn parse(bytes: &[u8]) -> Result<Loaded, ParseError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Loaded, ParseError> {
     let text = String::from_utf8_lossy(bytes);
     let value: Value = serde_json::from_str(&text).map_err(|e| ParseError(e.to_string()))?;
     let mut loaded = Loaded {
@@ -434,5 +434,36 @@ mod tests {
     fn file_names() {
         assert_eq!(FILE_NAME, "nsqd.dat");
         assert_eq!(tmp_file_name(42), "nsqd.dat.42.tmp");
+    }
+
+    /// Against the `nsqd.dat` Go nsqd 1.3.0 wrote (the fixture data directory).
+    #[test]
+    fn nsqd_dat_matches_the_manifest() {
+        let m = nsq_test_support::fixtures::go_nsqd_manifest();
+        let bytes =
+            std::fs::read(nsq_test_support::fixtures::go_nsqd_data().join(FILE_NAME)).unwrap();
+        let loaded = parse(&bytes).unwrap();
+        assert!(loaded.skipped.is_empty());
+        let want = &m["nsqd_dat"];
+        assert_eq!(loaded.metadata.version, want["version"].as_str().unwrap());
+        let topics = want["topics"].as_array().unwrap();
+        assert_eq!(loaded.metadata.topics.len(), topics.len());
+        for (got, want) in loaded.metadata.topics.iter().zip(topics) {
+            assert_eq!(got.name, want["name"].as_str().unwrap());
+            assert_eq!(got.paused, want["paused"].as_bool().unwrap());
+            let channels = want["channels"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            assert_eq!(got.channels.len(), channels.len(), "{}", got.name);
+            for (gc, wc) in got.channels.iter().zip(channels) {
+                assert_eq!(gc.name, wc["name"].as_str().unwrap());
+                assert_eq!(gc.paused, wc["paused"].as_bool().unwrap());
+            }
+        }
+        let paused = &loaded.metadata.topics[1].channels[2];
+        assert_eq!((paused.name.as_str(), paused.paused), ("paused", true));
+        // Our writer produces Go's bytes (same topic order as the file).
+        assert_eq!(encode(&loaded.metadata), bytes);
     }
 }

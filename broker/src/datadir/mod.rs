@@ -9,22 +9,79 @@
 //! [`Context::metadata_changed`], and the writer asks every shard for its
 //! topics through the inbox, as `/stats` does.
 
+pub(crate) mod metadata;
+
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::diskqueue::metadata::{self, ChannelMetadata, Loaded, Metadata, TopicMetadata};
 use crate::shard::admin::{request_stats, AdminError, AdminOp, StatsFilter};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::route::owner_of;
 use crate::shard::Context;
+use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
+
+/// Why the data directory cannot be used (startup failures).
+#[derive(Debug)]
+pub enum DataDirError {
+    /// It could not be created, opened or locked.
+    Lock {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+        /// Another process holds the lock.
+        busy: bool,
+    },
+    /// `nsqd.dat` could not be read.
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// `nsqd.dat` does not parse.
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// Why (Go's JSON error text).
+        error: metadata::ParseError,
+    },
+}
+
+impl std::fmt::Display for DataDirError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataDirError::Lock { path, error, busy } => {
+                write!(f, "failed to lock data-path {}: {error}", path.display())?;
+                if *busy {
+                    f.write_str(" (is another nsqd using it?)")?;
+                }
+                Ok(())
+            }
+            DataDirError::Read { file, error } => {
+                write!(f, "failed to read metadata in {} - {error}", file.display())
+            }
+            DataDirError::Parse { file, error } => {
+                write!(
+                    f,
+                    "failed to parse metadata in {} - {}",
+                    file.display(),
+                    error.0
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DataDirError {}
 
 /// A locked data directory.
 #[derive(Debug)]
-pub struct DataDir {
+pub(crate) struct DataDir {
     path: PathBuf,
     _lock: File,
     /// Serialises snapshot+write between the writer thread and the final
@@ -38,19 +95,18 @@ impl DataDir {
     /// does, so two nsqd never share one.
     ///
     /// [`Options::data_dir`]: crate::options::Options::data_dir
-    pub fn lock(path: PathBuf) -> Result<DataDir, String> {
-        std::fs::create_dir_all(&path)
-            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
-        let dir = File::open(&path)
-            .map_err(|e| format!("failed to lock data-path {}: {e}", path.display()))?;
+    pub(crate) fn lock(path: PathBuf) -> Result<DataDir, DataDirError> {
+        let failed = |error, busy| DataDirError::Lock {
+            path: path.clone(),
+            error,
+            busy,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| failed(e, false))?;
+        let dir = File::open(&path).map_err(|e| failed(e, false))?;
         // SAFETY: flock(2) on a descriptor we own; released when it closes.
         let locked = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if locked != 0 {
-            return Err(format!(
-                "failed to lock data-path {}: {} (is another nsqd using it?)",
-                path.display(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(failed(std::io::Error::last_os_error(), true));
         }
         Ok(DataDir {
             path,
@@ -59,32 +115,25 @@ impl DataDir {
         })
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn file(&self) -> PathBuf {
         self.path.join("nsqd.dat")
     }
 
     /// Read `nsqd.dat`; `None` when there is none yet.
-    pub fn load(&self) -> Result<Option<Loaded>, String> {
+    pub(crate) fn load(&self) -> Result<Option<Loaded>, DataDirError> {
         let file = self.file();
         match std::fs::read(&file) {
-            Ok(bytes) => metadata::parse(&bytes)
-                .map(Some)
-                .map_err(|e| format!("failed to parse metadata in {} - {}", file.display(), e.0)),
+            Ok(bytes) => match metadata::parse(&bytes) {
+                Ok(loaded) => Ok(Some(loaded)),
+                Err(error) => Err(DataDirError::Parse { file, error }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!(
-                "failed to read metadata in {} - {e}",
-                file.display()
-            )),
+            Err(error) => Err(DataDirError::Read { file, error }),
         }
     }
 
     /// Write `nsqd.dat` atomically: a temp file, fsync, rename.
-    pub fn write(&self, meta: &Metadata) -> std::io::Result<()> {
+    pub(crate) fn write(&self, meta: &Metadata) -> std::io::Result<()> {
         let random = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() as u64 ^ d.as_secs())
@@ -106,7 +155,7 @@ impl DataDir {
 
 /// The current topics and channels of every shard; `None` unless every
 /// shard answered.
-pub fn snapshot(ctx: &Context) -> Option<Metadata> {
+pub(crate) fn snapshot(ctx: &Context) -> Option<Metadata> {
     let filter = StatsFilter {
         include_clients: false,
         ..StatsFilter::default()
@@ -151,7 +200,7 @@ fn run_admin(ctx: &Context, op: AdminOp) -> Result<(), AdminError> {
 
 /// Recreate the loaded topics and channels on their owners (startup, before
 /// their disk queues open).
-pub fn apply(ctx: &Context, loaded: &Loaded) {
+pub(crate) fn apply(ctx: &Context, loaded: &Loaded) {
     for skipped in &loaded.skipped {
         crate::log!(Warn, "skipping entry in nsqd.dat: {skipped:?}");
     }
@@ -165,7 +214,7 @@ pub fn apply(ctx: &Context, loaded: &Loaded) {
 
 /// Persist now; logs failures. `last` marks the final write at shutdown,
 /// after which nothing is written any more.
-pub fn persist(ctx: &Context, dir: &DataDir, last: bool) {
+pub(crate) fn persist(ctx: &Context, dir: &DataDir, last: bool) {
     let Ok(mut done) = dir.writing.lock() else {
         return;
     };
@@ -184,7 +233,7 @@ pub fn persist(ctx: &Context, dir: &DataDir, last: bool) {
 }
 
 /// The writer thread: persists after every (coalesced) change notification.
-pub fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiver<()>) {
+pub(crate) fn spawn_writer(ctx: Arc<Context>, dir: Arc<DataDir>, changes: flume::Receiver<()>) {
     let spawned = std::thread::Builder::new()
         .name("metadata".into())
         .spawn(move || {

@@ -13,22 +13,38 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::name::TopicName;
 use crate::notify::Notify;
-use crate::shard::mesh::{ForwardedPublish, ShardMsg};
+use crate::publish::bodies::Bodies;
+use crate::publish::PutError;
+use crate::shard::mesh::ShardMsg;
 use crate::shard::Context;
-use crate::topic::PutError;
+
+/// One publish command forwarded to the topic's owner.
+#[derive(Debug)]
+pub(crate) struct ForwardedPublish {
+    /// Topic name (for TCP, a slice of the publisher's read buffer).
+    pub(crate) topic: TopicName,
+    /// DPUB delay, 0 for PUB/MPUB.
+    pub(crate) defer_ms: u64,
+    /// The bodies.
+    pub(crate) bodies: Bodies,
+    /// The publishing connection (0 for HTTP): after one of its commands
+    /// fails, the owner skips its later ones in the same batch.
+    pub(crate) connection: u64,
+}
 
 /// Where one connection's remote publish results arrive.
 #[derive(Debug, Default)]
-pub struct AckSink {
+pub(crate) struct AckSink {
     results: RefCell<HashMap<u64, Result<(), PutError>>>,
     /// Wakes the connection when a result arrives.
-    pub wake: Notify,
+    pub(crate) wake: Notify,
 }
 
 impl AckSink {
     /// Take the result for `seq` if it has arrived.
-    pub fn take(&self, seq: u64) -> Option<Result<(), PutError>> {
+    pub(crate) fn take(&self, seq: u64) -> Option<Result<(), PutError>> {
         self.results.borrow_mut().remove(&seq)
     }
 
@@ -47,7 +63,7 @@ struct Outbox {
 }
 
 /// The shard's forwarder.
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     me: usize,
     outboxes: RefCell<Vec<Outbox>>,
     awaiting: RefCell<HashMap<u64, Vec<Waiter>>>,
@@ -63,7 +79,7 @@ impl std::fmt::Debug for Forwarder {
 
 impl Forwarder {
     /// A forwarder for shard `me` of `shards`.
-    pub fn new(me: usize, shards: usize) -> Forwarder {
+    pub(crate) fn new(me: usize, shards: usize) -> Forwarder {
         Forwarder {
             me,
             outboxes: RefCell::new((0..shards).map(|_| Outbox::default()).collect()),
@@ -74,7 +90,13 @@ impl Forwarder {
     }
 
     /// Queue a publish for shard `owner`; its result goes to `sink` as `seq`.
-    pub fn submit(&self, owner: usize, command: ForwardedPublish, sink: &Rc<AckSink>, seq: u64) {
+    pub(crate) fn submit(
+        &self,
+        owner: usize,
+        command: ForwardedPublish,
+        sink: &Rc<AckSink>,
+        seq: u64,
+    ) {
         let mut outboxes = self.outboxes.borrow_mut();
         let outbox = &mut outboxes[owner];
         outbox.commands.push(command);
@@ -83,7 +105,7 @@ impl Forwarder {
     }
 
     /// Deliver an owner's answer.
-    pub fn on_ack(&self, batch: u64, results: Vec<Result<(), PutError>>) {
+    pub(crate) fn on_ack(&self, batch: u64, results: Vec<Result<(), PutError>>) {
         let Some(waiters) = self.awaiting.borrow_mut().remove(&batch) else {
             return;
         };
@@ -93,7 +115,7 @@ impl Forwarder {
     }
 
     /// Fail everything not yet answered (shutdown).
-    pub fn fail_all(&self) {
+    pub(crate) fn fail_all(&self) {
         let awaiting: Vec<_> = self.awaiting.borrow_mut().drain().collect();
         for (_, waiters) in awaiting {
             for (sink, seq) in waiters {
@@ -103,7 +125,7 @@ impl Forwarder {
     }
 
     /// The forwarder task.
-    pub async fn run(self: Rc<Self>, ctx: Arc<Context>) {
+    pub(crate) async fn run(self: Rc<Self>, ctx: Arc<Context>) {
         loop {
             self.wake.notified().await;
             // Let the other connections that are ready this tick add theirs.

@@ -13,65 +13,77 @@
 //!
 //! A failed write fails every epoch its batch spanned: those publishes are
 //! answered `E_PUB_FAILED` (their messages may still arrive: at least once).
+//!
+//! The disk layer only signals: a queue became dirty
+//! ([`GroupCommit::dirty`]), starts writing ([`GroupCommit::begin_write`]),
+//! has written ([`GroupCommit::written`]). A connection of this shard waits
+//! for its epoch ([`GroupCommit::wait`]); a batch forwarded by another shard
+//! has its answer held here ([`GroupCommit::hold`]) and sent through the
+//! [`AckRoute`] as soon as its epoch completes.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::notify::Event;
-use crate::topic::PutError;
+use crate::publish::owner::AckRoute;
+use crate::publish::PutError;
 
 /// Failed epoch ranges kept for late waiters.
 const FAILED_KEPT: usize = 1024;
 
 /// A forwarded publish batch whose answer waits for the disk.
 #[derive(Debug)]
-pub struct HeldAck {
+pub(crate) struct HeldAck {
     /// The epoch that must complete first.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// The shard that sent the batch.
-    pub origin: usize,
+    pub(crate) origin: usize,
     /// The batch number there.
-    pub batch: u64,
+    pub(crate) batch: u64,
     /// The answers, each with the epoch it waits for (0 = none).
-    pub results: Vec<(Result<(), PutError>, u64)>,
+    pub(crate) results: Vec<(Result<(), PutError>, u64)>,
 }
-
-/// A released answer: origin shard, its batch number, the results.
-pub type ReadyAck = (usize, u64, Vec<Result<(), PutError>>);
 
 /// One shard's group-commit bookkeeping.
 #[derive(Debug)]
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     current: Cell<u64>,
     /// Epoch at which each dirty queue's unwritten batch began → queues.
     outstanding: RefCell<BTreeMap<u64, usize>>,
     failed: RefCell<VecDeque<(u64, u64)>>,
     held: RefCell<Vec<HeldAck>>,
+    /// Where held answers go once their epochs complete.
+    route: AckRoute,
     /// Bumped whenever epochs complete.
-    pub done: Event,
+    pub(crate) done: Event,
 }
 
-impl Default for GroupCommit {
-    fn default() -> Self {
+impl GroupCommit {
+    /// No epoch outstanding; held answers go through `route`.
+    pub(crate) fn new(route: AckRoute) -> GroupCommit {
         GroupCommit {
             current: Cell::new(1),
             outstanding: RefCell::new(BTreeMap::new()),
             failed: RefCell::new(VecDeque::new()),
             held: RefCell::new(Vec::new()),
+            route,
             done: Event::default(),
         }
     }
-}
 
-impl GroupCommit {
+    /// Where answers to other shards' batches go.
+    pub(crate) fn route(&self) -> &AckRoute {
+        &self.route
+    }
+
     /// The epoch new writes belong to.
-    pub fn current(&self) -> u64 {
+    pub(crate) fn current(&self) -> u64 {
         self.current.get()
     }
 
     /// A queue got its first unwritten message: returns the epoch its
     /// batch begins at (give it back to [`GroupCommit::written`]).
-    pub fn dirty(&self) -> u64 {
+    pub(crate) fn dirty(&self) -> u64 {
         let e = self.current.get();
         *self.outstanding.borrow_mut().entry(e).or_insert(0) += 1;
         e
@@ -79,14 +91,15 @@ impl GroupCommit {
 
     /// A queue takes its unwritten batch to write it: later writes belong
     /// to the next epoch. Returns the batch's last epoch.
-    pub fn begin_write(&self) -> u64 {
+    pub(crate) fn begin_write(&self) -> u64 {
         let last = self.current.get();
         self.current.set(last + 1);
         last
     }
 
-    /// A queue's batch of epochs `began..=last` is written, or failed.
-    pub fn written(&self, began: u64, last: u64, ok: bool) {
+    /// A queue's batch of epochs `began..=last` is written, or failed:
+    /// the held answers whose epochs are now complete are sent.
+    pub(crate) fn written(&self, began: u64, last: u64, ok: bool) {
         if !ok {
             let mut failed = self.failed.borrow_mut();
             if failed.len() == FAILED_KEPT {
@@ -104,10 +117,11 @@ impl GroupCommit {
             }
         }
         self.done.notify_all();
+        self.release();
     }
 
     /// Whether epoch `e` is complete.
-    pub fn is_complete(&self, e: u64) -> bool {
+    pub(crate) fn is_complete(&self, e: u64) -> bool {
         self.outstanding
             .borrow()
             .keys()
@@ -117,14 +131,14 @@ impl GroupCommit {
 
     /// Whether epoch `e` is complete but for one queue's batch that
     /// began at `own`.
-    pub fn is_complete_except(&self, e: u64, own: Option<u64>) -> bool {
+    pub(crate) fn is_complete_except(&self, e: u64, own: Option<u64>) -> bool {
         let pending: usize = self.outstanding.borrow().range(..=e).map(|(_, n)| n).sum();
         let mine = usize::from(own.is_some_and(|o| o <= e));
         pending <= mine
     }
 
     /// The outcome of complete epoch `e`.
-    pub fn outcome(&self, e: u64) -> Result<(), PutError> {
+    pub(crate) fn outcome(&self, e: u64) -> Result<(), PutError> {
         let failed = self
             .failed
             .borrow()
@@ -138,7 +152,7 @@ impl GroupCommit {
     }
 
     /// Wait until epoch `e` is complete; its outcome.
-    pub async fn wait(&self, e: u64) -> Result<(), PutError> {
+    pub(crate) async fn wait(&self, e: u64) -> Result<(), PutError> {
         loop {
             let seen = self.done.version();
             if self.is_complete(e) {
@@ -148,19 +162,21 @@ impl GroupCommit {
         }
     }
 
-    /// Hold a forwarded batch's answer until its epoch completes.
-    pub fn hold(&self, ack: HeldAck) {
+    /// Hold a forwarded batch's answer until its epoch completes (sent at
+    /// once if it is complete already: a queue that failed to open answers
+    /// at once).
+    pub(crate) fn hold(&self, ack: HeldAck) {
         self.held.borrow_mut().push(ack);
+        self.release();
     }
 
-    /// Take the held answers whose epochs are complete, with each result
+    /// Send the held answers whose epochs are complete, with each result
     /// settled.
-    pub fn release(&self) -> Vec<ReadyAck> {
+    fn release(&self) {
         let mut held = self.held.borrow_mut();
         if held.is_empty() {
-            return Vec::new();
+            return;
         }
-        let mut ready = Vec::new();
         let mut i = 0;
         while i < held.len() {
             if self.is_complete(held[i].epoch) {
@@ -173,34 +189,47 @@ impl GroupCommit {
                         r => r,
                     })
                     .collect();
-                ready.push((ack.origin, ack.batch, results));
+                self.route.answer(ack.origin, ack.batch, results);
             } else {
                 i += 1;
             }
         }
-        ready
     }
 
-    /// Fail everything still held (shutdown).
-    pub fn fail_held(&self) -> Vec<ReadyAck> {
-        self.held
-            .borrow_mut()
-            .drain(..)
-            .map(|a| {
-                let results = a.results.iter().map(|_| Err(PutError::Exiting)).collect();
-                (a.origin, a.batch, results)
-            })
-            .collect()
+    /// Answer everything still held with `Exiting` (shutdown).
+    pub(crate) fn fail_held(&self) {
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        for ack in held {
+            self.route.refuse(ack.origin, ack.batch, ack.results.len());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shard::mesh::ShardMsg;
+
+    /// A group commit whose answers go to shard 1's inbox, and that inbox.
+    fn group_commit() -> (GroupCommit, flume::Receiver<ShardMsg>) {
+        let (tx0, _) = flume::unbounded();
+        let (tx1, rx1) = flume::unbounded();
+        (GroupCommit::new(AckRoute::new(vec![tx0, tx1])), rx1)
+    }
+
+    /// The answers shard 1 received: batch number and results.
+    fn answers(rx: &flume::Receiver<ShardMsg>) -> Vec<(u64, Vec<Result<(), PutError>>)> {
+        rx.try_iter()
+            .filter_map(|m| match m {
+                ShardMsg::PublishAck { batch, results } => Some((batch, results)),
+                _ => None,
+            })
+            .collect()
+    }
 
     #[test]
     fn an_epoch_completes_when_every_batch_that_began_by_then_is_written() {
-        let g = GroupCommit::default();
+        let (g, _) = group_commit();
         let a = g.dirty(); // queue A, epoch 1
         let e1 = g.current();
         let a_last = g.begin_write(); // A writes
@@ -219,7 +248,7 @@ mod tests {
 
     #[test]
     fn held_answers_are_released_in_order_of_completion() {
-        let g = GroupCommit::default();
+        let (g, rx) = group_commit();
         let began = g.dirty();
         let e = g.current();
         g.hold(HeldAck {
@@ -228,11 +257,30 @@ mod tests {
             batch: 7,
             results: vec![(Ok(()), e), (Ok(()), 0), (Err(PutError::Skipped), 0)],
         });
-        assert!(g.release().is_empty());
+        assert!(answers(&rx).is_empty());
         let last = g.begin_write();
         g.written(began, last, true);
-        let out = g.release();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].2, vec![Ok(()), Ok(()), Err(PutError::Skipped)]);
+        assert_eq!(
+            answers(&rx),
+            vec![(7, vec![Ok(()), Ok(()), Err(PutError::Skipped)])]
+        );
+    }
+
+    #[test]
+    fn held_answers_are_refused_at_shutdown() {
+        let (g, rx) = group_commit();
+        g.dirty();
+        let e = g.current();
+        g.hold(HeldAck {
+            epoch: e,
+            origin: 1,
+            batch: 3,
+            results: vec![(Ok(()), e), (Ok(()), 0)],
+        });
+        g.fail_held();
+        assert_eq!(
+            answers(&rx),
+            vec![(3, vec![Err(PutError::Exiting), Err(PutError::Exiting)])]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Tests of [`super`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::*;
-use crate::diskqueue::format::decode_record;
+use crate::format::decode_record;
 use nsq_protocol::Decoded;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -25,6 +25,11 @@ fn put(s: &mut State) -> AppendPlan {
     let plan = s.begin_append(26).unwrap();
     s.commit_append(&plan).unwrap();
     plan
+}
+
+/// The read of bytes `pos..end` of file `file_num`.
+fn span(file_num: u64, pos: u64, end: u64) -> ReadAt {
+    ReadAt { file_num, pos, end }
 }
 
 fn read_at(s: &State) -> ReadAt {
@@ -98,28 +103,14 @@ fn reading_a_finished_file_deletes_it_with_its_last_record() {
     }
     // File 0 was the read file when it rolled: its end is known.
     let at = read_at(&s);
-    assert_eq!(
-        at,
-        ReadAt {
-            file_num: 0,
-            pos: 0,
-            end: 90
-        }
-    );
+    assert_eq!(at, span(0, 0, 90));
     assert_eq!(s.finish_read(at, 30).unwrap(), vec![]);
     assert_eq!(s.finish_read(read_at(&s), 30).unwrap(), vec![]);
     let at = read_at(&s);
     assert_eq!(s.finish_read(at, 30).unwrap(), vec![Effect::Delete(0)]);
     assert!(s.sync_due());
     assert_eq!(s.read_position(), pos(1, 0));
-    assert_eq!(
-        read_at(&s),
-        ReadAt {
-            file_num: 1,
-            pos: 0,
-            end: 30
-        }
-    );
+    assert_eq!(read_at(&s), span(1, 0, 30));
     assert_eq!(s.finish_read(read_at(&s), 30).unwrap(), vec![]);
     assert_eq!((s.next_read(), s.depth()), (ReadStep::Idle, 0));
 }
@@ -137,14 +128,7 @@ fn reader_at_the_writer_when_it_rolls_moves_on_without_a_bad_file() {
     put(&mut s); // rolls
     assert_eq!(s.next_read(), ReadStep::EndOfFile { file_num: 0 });
     assert_eq!(s.end_of_file(), vec![Effect::Delete(0)]);
-    assert_eq!(
-        read_at(&s),
-        ReadAt {
-            file_num: 1,
-            pos: 0,
-            end: 30
-        }
-    );
+    assert_eq!(read_at(&s), span(1, 0, 30));
     assert_eq!(s.end_of_file(), vec![]);
 }
 
@@ -197,23 +181,9 @@ fn finished_file_of_unknown_size_is_asked_for() {
     assert!(!s.set_read_file_end(4, 60));
     assert!(s.set_read_file_end(3, 60)); // smaller than max-bytes-per-file
     let at = read_at(&s);
-    assert_eq!(
-        at,
-        ReadAt {
-            file_num: 3,
-            pos: 30,
-            end: 60
-        }
-    );
+    assert_eq!(at, span(3, 30, 60));
     assert_eq!(s.finish_read(at, 30).unwrap(), vec![Effect::Delete(3)]);
-    assert_eq!(
-        read_at(&s),
-        ReadAt {
-            file_num: 4,
-            pos: 0,
-            end: 30
-        }
-    );
+    assert_eq!(read_at(&s), span(4, 0, 30));
     // An empty finished file.
     let (mut s, _) = State::open(cfg(90, 100), &meta, Some(30)).unwrap();
     s.set_read_file_end(3, 30);
@@ -384,14 +354,7 @@ fn corruption_in_a_finished_file_skips_only_it() {
         (s.read_position(), s.write_position(), s.depth()),
         (pos(1, 0), pos(1, 60), 5)
     );
-    assert_eq!(
-        read_at(&s),
-        ReadAt {
-            file_num: 1,
-            pos: 0,
-            end: 60
-        }
-    );
+    assert_eq!(read_at(&s), span(1, 0, 60));
 }
 
 #[test]
