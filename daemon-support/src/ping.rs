@@ -3,9 +3,9 @@
 //! shell or curl can still have a health check (`nsqd` answers
 //! `500 NOK - <error>` while its disk writes fail, which counts as unhealthy).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use nsq_http_client::{Client, DialError, HttpError, Timeouts, Url};
 
 /// The largest answer read (`/ping` answers are a few bytes).
 const MAX_ANSWER: usize = 8 * 1024;
@@ -15,14 +15,11 @@ const MAX_ANSWER: usize = 8 * 1024;
 pub enum PingError {
     /// The target is not `[http://]host:port[/path]`.
     Target(String),
-    /// The host did not resolve.
-    Resolve(String, std::io::Error),
-    /// No address of the host accepted a connection.
-    Connect(String, std::io::Error),
-    /// The exchange failed or timed out.
-    Io(String, std::io::Error),
-    /// Not an HTTP answer.
-    Malformed(String),
+    /// No address of the host accepted a connection (or it did not
+    /// resolve).
+    Connect(String, DialError),
+    /// The exchange failed or timed out, or the answer is not HTTP.
+    Request(HttpError),
     /// An answer other than 200 (status and body).
     Status(u16, String),
 }
@@ -34,10 +31,8 @@ impl std::fmt::Display for PingError {
                 f,
                 "invalid target {t:?} (want [http://]host:port[/path], e.g. 127.0.0.1:4151)"
             ),
-            PingError::Resolve(h, e) => write!(f, "cannot resolve {h} - {e}"),
             PingError::Connect(a, e) => write!(f, "connect {a} failed - {e}"),
-            PingError::Io(a, e) => write!(f, "{a}: {e}"),
-            PingError::Malformed(a) => write!(f, "{a}: not an HTTP answer"),
+            PingError::Request(e) => write!(f, "{e}"),
             PingError::Status(code, body) => write!(f, "answered {code} {}", body.trim()),
         }
     }
@@ -77,95 +72,35 @@ impl Target {
     }
 }
 
-/// `GET` the target within `timeout` overall; `Ok` with the body on `200`.
+/// `GET` the target within `timeout` overall (through `nsq_http_client`);
+/// `Ok` with the body on `200`.
 pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
-    let deadline = Instant::now() + timeout;
-    let addrs: Vec<SocketAddr> = target
-        .authority
-        .to_socket_addrs()
-        .map_err(|e| PingError::Resolve(target.authority.clone(), e))?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1))) {
-            Ok(stream) => return exchange(stream, target, deadline),
-            Err(e) => last = Some(PingError::Connect(addr.to_string(), e)),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        PingError::Resolve(
-            target.authority.clone(),
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        )
-    }))
-}
-
-fn exchange(
-    mut stream: TcpStream,
-    target: &Target,
-    deadline: Instant,
-) -> Result<String, PingError> {
-    let io = |e| PingError::Io(target.authority.clone(), e);
-    let left = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    stream.set_write_timeout(Some(left())).map_err(io)?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: nsq_ping\r\nConnection: close\r\n\r\n",
-        target.path, target.authority
-    );
-    stream.write_all(request.as_bytes()).map_err(io)?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        stream.set_read_timeout(Some(left())).map_err(io)?;
-        let n = stream.read(&mut buf).map_err(io)?;
-        answer.extend_from_slice(&buf[..n]);
-        if n == 0 || answer.len() >= MAX_ANSWER || complete(&answer) {
-            break;
-        }
-    }
-    let (status, body) =
-        parse(&answer).ok_or_else(|| PingError::Malformed(target.authority.clone()))?;
-    if status == 200 {
+    let url = nsq_http_client::Target::http(Url {
+        host: target.authority.clone(),
+        path: target.path.clone(),
+    });
+    let answer = Client::new(Timeouts {
+        connect: timeout,
+        request: timeout,
+    })
+    .with_max_response(MAX_ANSWER)
+    .request("GET", &url, &[("User-Agent", "nsq_ping")], b"")
+    .map_err(|e| match e {
+        HttpError::Connect { source, .. } => PingError::Connect(target.authority.clone(), source),
+        other => PingError::Request(other),
+    })?;
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    if answer.status == 200 {
         Ok(body)
     } else {
-        Err(PingError::Status(status, body))
+        Err(PingError::Status(answer.status, body))
     }
-}
-
-/// Whether `answer` holds the whole head and `Content-Length` body bytes
-/// (without a length, the server's close ends it).
-fn complete(answer: &[u8]) -> bool {
-    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&answer[..end]);
-    head.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .is_some_and(|len| answer.len() >= end + 4 + len)
-}
-
-/// The status code and body of an HTTP/1.x answer.
-fn parse(answer: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(answer);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let mut status_line = head.lines().next()?.split(' ');
-    if !status_line.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status = status_line.next()?.parse().ok()?;
-    Some((status, body.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     #[test]

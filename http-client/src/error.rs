@@ -11,7 +11,15 @@ pub enum HttpError {
     BadUrl(String),
     /// TLS could not be set up (no configuration, a bad server name).
     Tls(String),
-    /// Connect, write or read failed: `METHOD url: step: why`.
+    /// No connection could be made (`METHOD url: connect: dial tcp …`).
+    Connect {
+        /// `METHOD url`.
+        what: String,
+        /// Why.
+        source: DialError,
+    },
+    /// The request ran out of time or its write or read failed:
+    /// `METHOD url: step: why`.
     Io(String),
     /// The reply is not HTTP, or breaks its own framing.
     BadResponse(String),
@@ -30,6 +38,7 @@ impl fmt::Display for HttpError {
             HttpError::BadUrl(s) => write!(f, "bad URL {s:?}"),
             HttpError::Io(s) | HttpError::BadResponse(s) => write!(f, "{s}"),
             HttpError::Tls(s) => write!(f, "TLS: {s}"),
+            HttpError::Connect { what, source } => write!(f, "{what}: connect: {source}"),
             HttpError::TooLarge { what, limit } => {
                 write!(f, "{what}: response larger than {limit} bytes")
             }

@@ -130,7 +130,10 @@ impl Client {
             Some(left) => left,
             None => self.timeouts.connect,
         };
-        let sock = dial(&target.url.host, connect).map_err(|e| io("connect", &e))?;
+        let sock = dial(&target.url.host, connect).map_err(|source| HttpError::Connect {
+            what: what.clone(),
+            source,
+        })?;
         let _ = sock.set_nodelay(true);
         let mut s = match tls {
             Some(config) => {

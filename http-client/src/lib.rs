@@ -1,6 +1,7 @@
 //! The one blocking HTTP/1.1 client of nsq-rs, used by the tools (lookupd,
 //! nsqd `/stats`, nsq_to_http), nsqadmin (every upstream call), nsqd (AUTH
-//! helper threads, the lookupd `/channels` query) and the integration tests.
+//! helper threads, the lookupd `/channels` query), `nsq_ping` and the
+//! integration tests.
 //!
 //! One request per connection (`Connection: close`), over plain TCP or, for
 //! `https://` [`Target`]s, rustls with the caller's client configuration.
