@@ -203,13 +203,10 @@ fn connection(mut stream: TcpStream, app: &App) {
                         &mut out,
                         1,
                         false,
-                        &Response {
+                        &Response::plain_text(
                             status,
-                            content_type: Some("text/plain; charset=utf-8"),
-                            nsq_v1: false,
-                            headers: &[],
-                            body: nsq_protocol::http::reason(status).as_bytes(),
-                        },
+                            nsq_protocol::http::reason(status).as_bytes(),
+                        ),
                     );
                     let _ = stream.write_all(&out);
                     return;

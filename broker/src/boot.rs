@@ -9,7 +9,6 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -95,7 +94,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     // Caught from the start: a SIGTERM or SIGINT that arrives while the
     // data directory loads waits in `signals` and shuts down cleanly once
     // the shards run, instead of killing the process.
-    let signals = catch_signals();
+    let signals = nsq_daemon_support::signals::catch();
     let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
     crate::log::init(level, &opts.flags.log_prefix);
     crate::log!(
@@ -239,49 +238,19 @@ fn wait_disk_queues_open(ctx: &Context) {
     }
 }
 
-/// Start catching SIGINT and SIGTERM (queued until the signal thread runs).
-fn catch_signals() -> Option<signal_hook::iterator::Signals> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => Some(signals),
-        Err(e) => {
-            crate::log!(Error, "cannot install signal handlers - {e}");
-            None
-        }
-    }
-}
-
+/// On the first SIGINT/SIGTERM (nsq_daemon_support::signals): stop
+/// accepting and close clients first, then persist (the stopped shards
+/// still answer the snapshot; docs/data-directory.md#shutdown).
 fn spawn_signal_thread(
     ctx: Arc<Context>,
     datadir: Arc<DataDir>,
-    mut signals: signal_hook::iterator::Signals,
+    signals: signal_hook::iterator::Signals,
 ) {
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut first: Option<Instant> = None;
-            for sig in signals.forever() {
-                // A Ctrl-C reaches the whole process group and a wrapper
-                // script may send TERM too: a repeat within a few seconds is
-                // the same request. A later one forces the exit.
-                if let Some(at) = first {
-                    if at.elapsed() > Duration::from_secs(3) {
-                        crate::log!(Warn, "signal {sig} again: exiting now");
-                        std::process::exit(1);
-                    }
-                    continue;
-                }
-                first = Some(Instant::now());
-                crate::log!(Info, "signal {sig} received: shutting down");
-                // docs/data-directory.md#shutdown: stop accepting and close
-                // clients first, then persist (the stopped shards still answer
-                // the snapshot).
-                for tx in &ctx.mesh {
-                    let _ = tx.send(ShardMsg::Shutdown);
-                }
-                ctx.announce(crate::lookupd::Announce::Shutdown);
-                crate::datadir::persist(&ctx, &datadir, true);
-            }
-        })
-        .ok();
+    nsq_daemon_support::signals::on_shutdown(signals, move || {
+        for tx in &ctx.mesh {
+            let _ = tx.send(ShardMsg::Shutdown);
+        }
+        ctx.announce(crate::lookupd::Announce::Shutdown);
+        crate::datadir::persist(&ctx, &datadir, true);
+    });
 }

@@ -5,8 +5,10 @@
 //! the memlock limit glommio needs ([`memlock`]), the OS hostname
 //! ([`host`]), listening sockets ([`listen`]), the startup check that
 //! io_uring can run here at all ([`uring`]), how `main` ends on an error or
-//! a panic ([`main_exit`]), systemd readiness ([`sd_notify`]), and the
-//! `/ping` health probe behind the `nsq_ping` binary ([`ping`]).
+//! a panic ([`main_exit`]), SIGINT/SIGTERM ([`signals`]), connection tasks
+//! that cannot take their executor down ([`task`]), systemd readiness
+//! ([`sd_notify`]), and the `/ping` health probe behind the `nsq_ping`
+//! binary ([`ping`]).
 
 pub mod cli;
 pub mod host;
@@ -16,6 +18,8 @@ pub mod main_exit;
 pub mod memlock;
 pub mod ping;
 pub mod sd_notify;
+pub mod signals;
+pub mod task;
 pub mod uring;
 
 pub use cli::{matches_with_config, ConfigKeys};
@@ -24,4 +28,5 @@ pub use listen::listen;
 pub use main_exit::{daemon_main, run_or_exit};
 pub use memlock::raise_memlock;
 pub use sd_notify::notify_ready;
+pub use task::spawn_connection;
 pub use uring::UringError;

@@ -12,7 +12,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -20,7 +20,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::error::LookupError;
 use crate::options::{Options, NSQ_VERSION};
 use crate::server::Server;
-use nsq_daemon_support::raise_memlock;
+use nsq_daemon_support::{raise_memlock, spawn_connection};
 
 /// io_memory for the executor: glommio registers it on its rings; this
 /// process does no DMA file I/O, so the minimum serves.
@@ -68,7 +68,11 @@ pub fn run(opts: Options) -> Result<(), LookupError> {
     crate::log!(Info, "HTTP: listening on {http_local}");
 
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
-    spawn_signal_thread(stop_tx);
+    if let Some(signals) = nsq_daemon_support::signals::catch() {
+        nsq_daemon_support::signals::on_shutdown(signals, move || {
+            let _ = stop_tx.try_send(());
+        });
+    }
     let handle = LocalExecutorBuilder::new(Placement::Unbound)
         .name("nsqlookupd")
         .io_memory(IO_MEMORY)
@@ -111,49 +115,5 @@ async fn accept_loop(server: Rc<Server>, listener: TcpListener, protocol: Protoc
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
-    }
-}
-
-/// Run a connection task; a panic ends that connection only (logged).
-fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
-    use futures_lite::FutureExt;
-    glommio::spawn_local(async move {
-        if std::panic::AssertUnwindSafe(task)
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            crate::log!(Error, "connection task panicked; connection dropped");
-        }
-    })
-    .detach();
-}
-
-/// SIGINT/SIGTERM → one stop request; a repeat after 3 s forces the exit.
-fn spawn_signal_thread(stop: flume::Sender<()>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        crate::log!(Error, "cannot install signal handlers");
-        return;
-    };
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut first: Option<Instant> = None;
-            for sig in signals.forever() {
-                if let Some(at) = first {
-                    if at.elapsed() > Duration::from_secs(3) {
-                        crate::log!(Warn, "signal {sig} again: exiting now");
-                        std::process::exit(1);
-                    }
-                    continue;
-                }
-                first = Some(Instant::now());
-                crate::log!(Info, "signal {sig} received: shutting down");
-                let _ = stop.try_send(());
-            }
-        });
-    if spawned.is_err() {
-        crate::log!(Error, "cannot start the signal thread");
     }
 }

@@ -426,6 +426,32 @@ pub struct Response<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> Response<'a> {
+    /// A `text/plain; charset=utf-8` answer (errors before a request is
+    /// routed).
+    pub fn plain_text(status: u16, body: &'a [u8]) -> Response<'a> {
+        Response {
+            status,
+            content_type: Some("text/plain; charset=utf-8"),
+            nsq_v1: false,
+            headers: &[],
+            body,
+        }
+    }
+
+    /// The 200 answer to `OPTIONS` on a known path: `headers` (its
+    /// `Allow`) and no body.
+    pub fn options(headers: &'a [(&'a str, &'a str)]) -> Response<'a> {
+        Response {
+            status: 200,
+            content_type: None,
+            nsq_v1: false,
+            headers,
+            body: b"",
+        }
+    }
+}
+
 /// Append the response to `out`, answering in the request's HTTP version;
 /// `keep_alive` false adds `Connection: close`.
 pub fn encode_response(

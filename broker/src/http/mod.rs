@@ -313,13 +313,7 @@ async fn serve_io(shard: Rc<Shard>, mut io: HttpIo, mut input: BytesMut, tls_req
                 &mut out,
                 head.minor_version,
                 keep_alive,
-                &Response {
-                    status: 200,
-                    content_type: None,
-                    nsq_v1: false,
-                    headers: &[("Allow", &allow)],
-                    body: b"",
-                },
+                &Response::options(&[("Allow", &allow)]),
             ),
             Routed::Redirect {
                 status,

@@ -24,16 +24,4 @@ pub(crate) mod writer;
 
 /// Run a connection task; a panic ends that connection only (logged), never
 /// the shard that serves everyone else.
-pub(crate) fn spawn_connection(task: impl std::future::Future<Output = ()> + 'static) {
-    use futures_lite::FutureExt;
-    glommio::spawn_local(async move {
-        if std::panic::AssertUnwindSafe(task)
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            crate::log!(Error, "connection task panicked; connection dropped");
-        }
-    })
-    .detach();
-}
+pub(crate) use nsq_daemon_support::spawn_connection;

@@ -125,13 +125,7 @@ async fn run(server: &Server, conn: &mut Conn) {
                         &mut conn.out,
                         1,
                         false,
-                        &Response {
-                            status,
-                            content_type: Some("text/plain; charset=utf-8"),
-                            nsq_v1: false,
-                            headers: &[],
-                            body: text.as_bytes(),
-                        },
+                        &Response::plain_text(status, text.as_bytes()),
                     );
                     conn.flush().await;
                     return;
@@ -226,13 +220,7 @@ fn answer(server: &Server, head: &Head, out: &mut Vec<u8>) {
                 out,
                 minor,
                 keep_alive,
-                &Response {
-                    status: 200,
-                    content_type: None,
-                    nsq_v1: false,
-                    headers: &[("Allow", &allow)],
-                    body: b"",
-                },
+                &Response::options(&[("Allow", &allow)]),
             );
             200
         }
