@@ -99,38 +99,9 @@ pub fn send(app: &App, a: AdminAction) {
 /// The user of an `Authorization: Basic …` header.
 pub fn basic_auth_user(value: &str) -> Option<String> {
     let b64 = value.strip_prefix("Basic ")?.trim();
-    let raw = base64_decode(b64)?;
+    let raw = nsq_protocol::base64::decode(b64)?;
     let text = String::from_utf8(raw).ok()?;
     Some(text.split(':').next().unwrap_or_default().to_string())
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        match chunk.len() {
-            4 => out.extend_from_slice(&bytes),
-            3 => out.extend_from_slice(&bytes[..2]),
-            2 => out.push(bytes[0]),
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -50,32 +50,6 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// Standard base64 (the screenshot) → bytes.
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in s.bytes().filter_map(val) {
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// chromedriver plus one session of headless Chromium; both ended on drop.
 pub(crate) struct Browser {
     driver: Child,
@@ -351,7 +325,8 @@ impl Browser {
         let v = self
             .cmd("GET", "/screenshot", None)
             .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
-        let png = base64_decode(v.as_str().expect("base64 screenshot"));
+        let png = nsq_protocol::base64::decode(v.as_str().expect("a screenshot string"))
+            .expect("base64 screenshot");
         assert!(
             png.starts_with(b"\x89PNG"),
             "screenshot {name} is not a PNG"

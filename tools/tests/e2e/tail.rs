@@ -5,6 +5,15 @@ use std::time::Duration;
 use crate::args;
 use crate::harness::*;
 
+/// The first `n` messages of `topic` at `nsqd` (read by nsq_tail, which must
+/// succeed), sorted.
+pub(crate) fn sorted_tail(nsqd: &Daemon, topic: &str, n: usize) -> Vec<String> {
+    let (status, mut out, err) = run_tail(nsqd, topic, n, &[]);
+    assert!(status.success(), "{err}");
+    out.sort();
+    out
+}
+
 /// Run `nsq_tail -n <n>` on `topic` at `nsqd` with `extra` flags, to its
 /// (bounded) exit: (status, stdout lines, stderr).
 pub(crate) fn run_tail(

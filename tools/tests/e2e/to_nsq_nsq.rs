@@ -2,14 +2,7 @@
 
 use crate::args;
 use crate::harness::*;
-
-fn tail(nsqd: &Daemon, topic: &str, n: usize) -> Vec<String> {
-    let (status, out, err) = crate::tail::run_tail(nsqd, topic, n, &[]);
-    assert!(status.success(), "{err}");
-    let mut v = out;
-    v.sort();
-    v
-}
+use crate::tail::sorted_tail as tail;
 
 #[test]
 fn json_filters_and_destination_topic() {
