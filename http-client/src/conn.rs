@@ -52,6 +52,29 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, BadServerName> {
     })
 }
 
+/// Encrypt `plain` into `wire` (TLS records, after whatever records the
+/// session had queued), for callers that own their socket writes: nsqd's
+/// and the tools' TLS upgrades of V2 connections.
+pub fn tls_encrypt<D>(
+    tls: &mut rustls::ConnectionCommon<D>,
+    mut plain: &[u8],
+    wire: &mut Vec<u8>,
+) -> io::Result<()> {
+    loop {
+        let n = tls.writer().write(plain)?;
+        plain = &plain[n..];
+        while tls.wants_write() {
+            tls.write_tls(wire)?;
+        }
+        if plain.is_empty() {
+            return Ok(());
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+}
+
 /// The connection of one request.
 pub(crate) enum Stream {
     Plain(TcpStream),

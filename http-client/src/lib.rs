@@ -17,7 +17,8 @@
 //! ```
 //!
 //! * [`url`]: [`Url`] and [`Target`], the addresses NSQ's flags take.
-//! * [`conn`]: dialing, TLS server names, the plain-or-TLS stream.
+//! * [`conn`]: dialing, TLS server names, the plain-or-TLS stream, TLS
+//!   records into a buffer.
 //! * [`exchange`]: [`Client`], the request and its deadline.
 //! * [`response`]: [`Response`] and its incremental reader.
 //! * [`escape`]: Go's `url.QueryEscape`.
@@ -30,7 +31,7 @@ pub mod exchange;
 pub mod response;
 pub mod url;
 
-pub use conn::{dial, server_name};
+pub use conn::{dial, server_name, tls_encrypt};
 pub use error::{BadServerName, DialError, HttpError};
 pub use escape::query_escape;
 pub use exchange::{Client, Timeouts};

@@ -13,7 +13,7 @@
 //! negotiated features has no `Transport` at all (its bytes are not copied).
 //! The whole state is `Send`, so it travels with the SUB handoff.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use bytes::BytesMut;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -160,11 +160,11 @@ impl Transport {
         match (self.tls.as_mut(), self.codec.as_mut()) {
             (None, None) => wire.extend_from_slice(plain),
             (None, Some(codec)) => codec.encode(plain, wire)?,
-            (Some(tls), None) => tls_encrypt(tls, plain, wire)?,
+            (Some(tls), None) => nsq_http_client::tls_encrypt(tls, plain, wire)?,
             (Some(tls), Some(codec)) => {
                 self.staged_out.clear();
                 codec.encode(plain, &mut self.staged_out)?;
-                tls_encrypt(tls, &self.staged_out, wire)?;
+                nsq_http_client::tls_encrypt(tls, &self.staged_out, wire)?;
                 if self.staged_out.capacity() > 1 << 20 {
                     self.staged_out = Vec::new();
                 }
@@ -186,26 +186,6 @@ impl Transport {
             }
         }
         Ok(())
-    }
-}
-
-fn tls_encrypt(
-    tls: &mut rustls::ServerConnection,
-    mut plain: &[u8],
-    wire: &mut Vec<u8>,
-) -> io::Result<()> {
-    loop {
-        let n = tls.writer().write(plain)?;
-        plain = &plain[n..];
-        while tls.wants_write() {
-            tls.write_tls(wire)?;
-        }
-        if plain.is_empty() {
-            return Ok(());
-        }
-        if n == 0 && !tls.wants_write() {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
     }
 }
 
@@ -449,6 +429,7 @@ impl DeflateDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn sample(n: usize) -> Vec<u8> {
         (0..n)

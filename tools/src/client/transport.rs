@@ -191,24 +191,6 @@ pub fn handshake(
     Ok(conn)
 }
 
-/// Encrypt `plain` into `wire`, with whatever records the session had
-/// queued before it.
-fn tls_encrypt(tls: &mut ClientConnection, mut plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
-    loop {
-        let n = tls.writer().write(plain)?;
-        plain = &plain[n..];
-        while tls.wants_write() {
-            tls.write_tls(wire)?;
-        }
-        if plain.is_empty() {
-            return Ok(());
-        }
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-    }
-}
-
 /// The read side of a TLS connection: socket bytes in, plaintext out.
 pub struct TlsReader {
     sock: TcpStream,
@@ -424,7 +406,7 @@ impl WireWriter {
             None => self.sock.write_all(data),
             Some(tls) => {
                 let mut wire = Vec::with_capacity(data.len() + 64);
-                tls_encrypt(&mut lock(tls), data, &mut wire)?;
+                nsq_http_client::tls_encrypt(&mut lock(tls), data, &mut wire)?;
                 self.sock.write_all(&wire)
             }
         }
