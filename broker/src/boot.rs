@@ -123,6 +123,10 @@ pub fn run(opts: Options) -> Result<(), BootError> {
 
     let datadir = Arc::new(DataDir::lock(opts.data_dir()).map_err(BootError::DataDir)?);
     let loaded = datadir.load().map_err(BootError::DataDir)?;
+    let mut scans = datadir
+        .scan_queues(opts.shards)
+        .map_err(BootError::DataDir)?
+        .into_iter();
 
     let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;
     crate::log!(Info, "TCP: listening on {tcp_local}");
@@ -168,6 +172,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             Placement::Unbound
         };
         let ctx = ctx.clone();
+        let scan = scans.next().unwrap_or_default();
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
             .io_memory(io_memory);
@@ -175,7 +180,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             builder = builder.spin_before_park(spin);
         }
         let handle = builder
-            .spawn(move || crate::shard::inbox::run(i, ctx, inbox))
+            .spawn(move || crate::shard::inbox::run(i, ctx, inbox, scan))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         // glommio leaks a panicked executor's tasks (nothing is dropped),
         // so the end of a shard is learnt by joining its thread. A shard

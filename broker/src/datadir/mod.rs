@@ -23,6 +23,7 @@ use crate::shard::mesh::ShardMsg;
 use crate::shard::route::owner_of;
 use crate::shard::Context;
 use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
+use nsq_diskqueue::DirScan;
 
 /// Why the data directory cannot be used (startup failures).
 #[derive(Debug)]
@@ -40,6 +41,13 @@ pub enum DataDirError {
     Read {
         /// The file.
         file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The directory could not be listed.
+    List {
+        /// The directory.
+        path: PathBuf,
         /// Why.
         error: std::io::Error,
     },
@@ -64,6 +72,9 @@ impl std::fmt::Display for DataDirError {
             }
             DataDirError::Read { file, error } => {
                 write!(f, "failed to read metadata in {} - {error}", file.display())
+            }
+            DataDirError::List { path, error } => {
+                write!(f, "failed to list data-path {} - {error}", path.display())
             }
             DataDirError::Parse { file, error } => {
                 write!(
@@ -130,6 +141,21 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(DataDirError::Read { file, error }),
         }
+    }
+
+    /// List the directory once for every disk queue the startup opens,
+    /// split by the shard that owns each queue's topic (so no shard lists
+    /// the directory per queue, and none shares its part).
+    pub(crate) fn scan_queues(&self, shards: usize) -> Result<Vec<DirScan>, DataDirError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let scan = DirScan::read(&self.path, threads).map_err(|error| DataDirError::List {
+            path: self.path.clone(),
+            error,
+        })?;
+        Ok(scan.split(shards, |queue| {
+            let topic = queue.split_once(':').map_or(queue, |(t, _)| t);
+            crate::shard::route::owner_of(topic, shards)
+        }))
     }
 
     /// Write `nsqd.dat` atomically: a temp file, fsync, rename.

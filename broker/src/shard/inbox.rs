@@ -20,8 +20,16 @@ use crate::shard::{Context, Shard};
 
 /// A shard's main task: start its timer, forwarder and load sampler, then
 /// serve its inbox until shutdown, and stop.
-pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {
+/// `scan` is what the data directory holds for the queues this shard
+/// owns, read once at startup.
+pub(crate) async fn run(
+    id: usize,
+    ctx: Arc<Context>,
+    inbox: flume::Receiver<ShardMsg>,
+    scan: nsq_diskqueue::DirScan,
+) {
     let shard = Rc::new(Shard::new(id, ctx.clone()));
+    shard.disk.start_with(scan);
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
     if ctx.mesh.len() > 1 {
@@ -56,6 +64,9 @@ pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<Sha
                     let shard = shard.clone();
                     glommio::spawn_local(async move {
                         shard.disk.wait_open().await;
+                        // Queues opened from now on list the directory
+                        // for their own files.
+                        shard.disk.end_startup();
                         let _ = reply.send(());
                     })
                     .detach();
