@@ -208,23 +208,6 @@ fn now_ms() -> i64 {
 
 /// The `/stats` entry of a topic, or of one of its channels; None if it
 /// does not exist.
-fn stats_of(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<serde_json::Value> {
-    let s = stats(nsqd);
-    let t = s["topics"]
-        .as_array()?
-        .iter()
-        .find(|t| t["topic_name"] == topic)?
-        .clone();
-    match channel {
-        None => Some(t),
-        Some(c) => t["channels"]
-            .as_array()?
-            .iter()
-            .find(|x| x["channel_name"] == c)
-            .cloned(),
-    }
-}
-
 /// (depth, backend_depth) of a topic, or of one of its channels; None if
 /// it does not exist.
 fn depths(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<(i64, i64)> {
