@@ -67,7 +67,7 @@ export default function channelPage({ topic, channel }) {
   const deadInput = h("input", { type: "text", placeholder: "dead-letter topic (default: <topic>.<channel>.dead)", "data-testid": "dead-letter-topic-input" });
   const deadActions = h(
     "div",
-    { class: "actions" },
+    { class: "actions form dead-letters" },
     maxInput,
     " ",
     deadInput,

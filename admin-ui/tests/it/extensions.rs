@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use crate::harness::*;
 
 /// A raw V2 consumer that reads message frames and answers them.
-struct Raw {
+pub(crate) struct Raw {
     s: TcpStream,
 }
 
 impl Raw {
     /// Subscribed to `topic`/`channel` with RDY `rdy`.
-    fn subscribe(nsqd: &Daemon, topic: &str, channel: &str, rdy: u64) -> Raw {
+    pub(crate) fn subscribe(nsqd: &Daemon, topic: &str, channel: &str, rdy: u64) -> Raw {
         let mut s = TcpStream::connect(nsqd.tcp.unwrap()).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
         s.write_all(format!("  V2SUB {topic} {channel}\nRDY {rdy}\n").as_bytes())
@@ -39,7 +39,7 @@ impl Raw {
     }
 
     /// The next message's ID (heartbeats answered).
-    fn next_id(&mut self) -> String {
+    pub(crate) fn next_id(&mut self) -> String {
         loop {
             match self.frame() {
                 (2, data) => return String::from_utf8(data[10..26].to_vec()).unwrap(),
@@ -49,7 +49,8 @@ impl Raw {
         }
     }
 
-    fn send(&mut self, command: &str) {
+    /// Send one command line.
+    pub(crate) fn send(&mut self, command: &str) {
         self.s.write_all(command.as_bytes()).unwrap();
     }
 }
