@@ -165,3 +165,39 @@ fn drain_parameters() {
     assert!(!draining(&nsqd));
     assert!(stats(&nsqd).get("draining").is_none());
 }
+
+/// `nsq_drain` (the preStop hook of the Kubernetes example) returns once
+/// nsqd has drained and stopped, and fails on an address nobody serves.
+#[test]
+fn nsq_drain_waits_until_nsqd_has_stopped() {
+    let bin = nsq_test_support::sibling_bin(nsqd_bin(), "nsq_drain");
+    let mut nsqd = Nsqd::start(&[]);
+    let mut c = nsqd.connect();
+    c.subscribe("t", "c");
+    nsqd.connect().publish("t", b"x");
+    c.send(Request::Rdy(1));
+    let m = c.expect_message();
+    let mut hook = std::process::Command::new(&bin)
+        .arg("--wait=60")
+        .arg(nsqd.http.unwrap().to_string())
+        .spawn()
+        .expect("nsq_drain runs");
+    wait_for_value("draining", WAIT, true, || draining(&nsqd));
+    // In flight: nsqd runs on, and so does the hook.
+    c.expect_silence(Duration::from_millis(300));
+    assert!(
+        hook.try_wait().unwrap().is_none(),
+        "nsq_drain returned early"
+    );
+    c.send(Request::Fin(m.id()));
+    let status = nsq_test_support::process::wait_exit(&mut hook, WAIT);
+    assert!(status.is_some_and(|s| s.success()), "nsq_drain: {status:?}");
+    exits_cleanly(&mut nsqd);
+
+    let out = std::process::Command::new(&bin)
+        .arg(nsq_test_support::dead_addr())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POST /drain failed"));
+}
