@@ -187,7 +187,10 @@ pub(crate) async fn put(
     target: &ChannelRef,
     messages: Vec<Message>,
 ) -> Result<(), RedriveError> {
-    let channel = shard.channel_of(target).map_err(RedriveError::Admin)?;
+    if shard.is_stopping() {
+        return Err(RedriveError::Admin(AdminError::Exiting));
+    }
+    let channel = shard.find_channel(target).map_err(RedriveError::Admin)?;
     let now = Instant::now();
     let now_ns = wall_clock_ns();
     let now_ms = now_ns / 1_000_000;

@@ -3,7 +3,6 @@
 //! channel gets its setting (its own, or `--max-attempts`), and what
 //! `/stats` and `nsqd.dat` show of it.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use nsq_protocol::names::is_ephemeral;
@@ -94,23 +93,13 @@ impl Shard {
         }
     }
 
-    /// A channel of a topic owned here.
-    pub(crate) fn channel_of(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
-        if self.is_stopping() {
-            return Err(AdminError::Exiting);
-        }
-        let topic = self.topic(&c.topic).ok_or(AdminError::TopicNotFound)?;
-        let channel = topic.borrow().channel(&c.channel);
-        channel.ok_or(AdminError::ChannelNotFound)
-    }
-
     /// Give a channel its own setting (`/channel/config`, `nsqd.dat`).
     pub(crate) fn configure_dead_letters(
         &self,
         c: &ChannelRef,
         setting: Setting,
     ) -> Result<(), AdminError> {
-        let channel = self.channel_of(c)?;
+        let channel = self.find_channel(c)?;
         let mut channel = channel.borrow_mut();
         crate::log!(
             Info,
@@ -189,7 +178,7 @@ impl Shard {
         &self,
         c: &ChannelRef,
     ) -> Result<Option<String>, AdminError> {
-        let channel = self.channel_of(c)?;
+        let channel = self.find_channel(c)?;
         let channel = channel.borrow();
         let Some(d) = &channel.dead_letters else {
             return Ok(None);

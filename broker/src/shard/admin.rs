@@ -239,7 +239,7 @@ impl Shard {
     }
 
     /// A channel of a topic owned here.
-    fn find_channel(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
+    pub(crate) fn find_channel(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
         let topic = self.topic(&c.topic).ok_or(AdminError::TopicNotFound)?;
         let channel = topic.borrow().channel(&c.channel);
         channel.ok_or(AdminError::ChannelNotFound)

@@ -533,12 +533,14 @@ fn sigkill_during_dead_letter_moves_loses_nothing() {
     let want: HashSet<String> = bodies.iter().cloned().collect();
     let mut seen = HashSet::new();
     let mut quiet = 0;
+    let mut counts = [0, 0];
     while !want.is_subset(&seen) {
         let mut got = false;
-        for c in [&mut from_channel, &mut from_dead] {
+        for (i, c) in [&mut from_channel, &mut from_dead].into_iter().enumerate() {
             while let Some(Some(Got::Message(m))) = c.try_next_within(Duration::from_millis(200)) {
                 seen.insert(String::from_utf8(m.body.clone()).unwrap());
                 c.send(Request::Fin(m.id()));
+                counts[i] += 1;
                 got = true;
             }
         }
@@ -553,4 +555,8 @@ fn sigkill_during_dead_letter_moves_loses_nothing() {
             );
         }
     }
+    eprintln!(
+        "after the SIGKILL: {} from the channel, {} from the dead-letter topic",
+        counts[0], counts[1]
+    );
 }

@@ -17,6 +17,17 @@ fn draining(nsqd: &Nsqd) -> bool {
     stats(nsqd)["draining"] == true
 }
 
+/// A consumer of `t`/`c` holding one message in flight (which holds a
+/// drain).
+fn one_in_flight(nsqd: &Nsqd) -> (Client, Msg) {
+    let mut c = nsqd.connect();
+    c.subscribe("t", "c");
+    nsqd.connect().publish("t", b"x");
+    c.send(Request::Rdy(1));
+    let m = c.expect_message();
+    (c, m)
+}
+
 /// Wait for nsqd to exit by itself; its status must be success.
 fn exits_cleanly(nsqd: &mut Nsqd) {
     let status = nsqd.wait_exit(WAIT);
@@ -141,11 +152,7 @@ fn a_topic_without_channels_does_not_hold_the_drain() {
 #[test]
 fn sigusr1_starts_a_drain() {
     let mut nsqd = Nsqd::start(&[]);
-    let mut c = nsqd.connect();
-    c.subscribe("t", "c");
-    nsqd.connect().publish("t", b"x");
-    c.send(Request::Rdy(1));
-    let m = c.expect_message();
+    let (mut c, m) = one_in_flight(&nsqd);
     nsqd.signal(libc::SIGUSR1);
     wait_for_value("draining", WAIT, true, || draining(&nsqd));
     // Still in flight: still running.
@@ -172,11 +179,7 @@ fn drain_parameters() {
 fn nsq_drain_waits_until_nsqd_has_stopped() {
     let bin = nsq_test_support::sibling_bin(nsqd_bin(), "nsq_drain");
     let mut nsqd = Nsqd::start(&[]);
-    let mut c = nsqd.connect();
-    c.subscribe("t", "c");
-    nsqd.connect().publish("t", b"x");
-    c.send(Request::Rdy(1));
-    let m = c.expect_message();
+    let (mut c, m) = one_in_flight(&nsqd);
     let mut hook = std::process::Command::new(&bin)
         .arg("--wait=60")
         .arg(nsqd.http.unwrap().to_string())
