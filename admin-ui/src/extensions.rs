@@ -3,9 +3,9 @@
 //!
 //! * `POST /api/topics/:topic/:channel` `{"action":"set_max_attempts",
 //!   "max_attempts":N[,"dead_letter_topic":"…"]}`: `POST /channel/config`
-//!   on every nsqd of the topic;
+//!   on every nsqd that has the channel;
 //! * `POST /api/topics/:topic/:channel` `{"action":"redrive"}`:
-//!   `POST /channel/redrive` on every nsqd of the topic; answers
+//!   `POST /channel/redrive` on every nsqd that has the channel; answers
 //!   `{"moved":N,"message":…}`, N summed over them;
 //! * `POST /api/nodes/:node` `{"action":"drain"}`: `POST /drain` on that
 //!   nsqd (404 `NODE_NOT_FOUND` for a node the cluster does not list).
@@ -22,17 +22,48 @@ use crate::notify;
 use crate::server::{Answer, Request};
 use crate::upstream::{fan_out, q};
 
-/// The HTTP addresses of the nsqd that have `topic`, or the 502.
-fn producers_of(app: &App, topic: &str, errors: &mut Vec<String>) -> Result<Vec<String>, Answer> {
-    match app.cluster().topic_producers(topic) {
-        Ok(p) => {
-            if !p.errors.is_empty() {
-                errors.push(p.errors.join("\n"));
-            }
-            Ok(p.value.into_iter().map(|p| p.http_addr).collect())
+/// The HTTP addresses of the nsqd that have `channel` of `topic` (their
+/// `/stats` say so), or the 502.
+fn holders_of(
+    app: &App,
+    topic: &str,
+    channel: &str,
+    errors: &mut Vec<String>,
+) -> Result<Vec<String>, Answer> {
+    let cluster = app.cluster();
+    let mut partial = |r: &Vec<String>| {
+        if !r.is_empty() {
+            errors.push(r.join("\n"));
         }
-        Err(e) => Err(upstream_error(&e)),
-    }
+    };
+    let producers = match cluster.topic_producers(topic) {
+        Ok(p) => {
+            partial(&p.errors);
+            p.value
+        }
+        Err(e) => return Err(upstream_error(&e)),
+    };
+    let per_node = match cluster.nsqd_stats(&producers, topic, channel, false) {
+        Ok(s) => {
+            partial(&s.errors);
+            s.value
+        }
+        Err(e) => return Err(upstream_error(&e)),
+    };
+    let has = |node: &str| {
+        per_node.iter().any(|t| {
+            t.node == node
+                && t.channels
+                    .iter()
+                    .flatten()
+                    .any(|c| c.channel_name == channel)
+        })
+    };
+    Ok(producers
+        .into_iter()
+        .filter(|p| has(&p.node()))
+        .map(|p| p.http_addr)
+        .collect())
 }
 
 /// `set_max_attempts`.
@@ -51,7 +82,7 @@ pub(crate) fn set_max_attempts(
         return Answer::error(400, "INVALID_DEAD_LETTER_TOPIC");
     }
     let mut errors = Vec::new();
-    let addrs = match producers_of(app, topic, &mut errors) {
+    let addrs = match holders_of(app, topic, channel, &mut errors) {
         Ok(a) => a,
         Err(answer) => return answer,
     };
@@ -74,7 +105,7 @@ pub(crate) fn set_max_attempts(
 /// `redrive`.
 pub(crate) fn redrive(app: &App, req: &Request, topic: &str, channel: &str) -> Answer {
     let mut errors = Vec::new();
-    let addrs = match producers_of(app, topic, &mut errors) {
+    let addrs = match holders_of(app, topic, channel, &mut errors) {
         Ok(a) => a,
         Err(answer) => return answer,
     };

@@ -69,9 +69,15 @@ fn nsqd_channel(n: &Daemon, topic: &str, channel: &str) -> Value {
 }
 
 #[test]
-fn set_max_attempts_and_redrive_on_every_nsqd() {
+fn set_max_attempts_and_redrive_on_every_nsqd_with_the_channel() {
     let lookupd = lookupd();
     let nsqd = [nsqd(Some(&lookupd)), nsqd(Some(&lookupd))];
+    // A third nsqd has the topic but not the channel: left alone. It
+    // announces to a lookupd of its own, which never hears of the channel
+    // (so no channel pre-creation gives it one).
+    let lookupd2 = crate::harness::lookupd();
+    let other = crate::harness::nsqd(Some(&lookupd2));
+    post_ok(&other.addr(), "/topic/create?topic=jobs", "");
     for n in &nsqd {
         post_ok(&n.addr(), "/topic/create?topic=jobs", "");
         post_ok(&n.addr(), "/channel/create?topic=jobs&channel=work", "");
@@ -80,7 +86,7 @@ fn set_max_attempts_and_redrive_on_every_nsqd() {
         }
     }
     let l = lookupd.addr();
-    wait_for("lookupd to list both producers of jobs", || {
+    wait_for("lookupd to list two producers of jobs", || {
         let r = http(&l, "GET", "/lookup?topic=jobs", &[], "");
         (r.status == 200
             && r.json()["producers"]
@@ -88,7 +94,15 @@ fn set_max_attempts_and_redrive_on_every_nsqd() {
                 .is_some_and(|p| p.len() == 2))
         .then_some(())
     });
-    let admin = nsqadmin(&[format!("--lookupd-http-address={l}")]);
+    let l2 = lookupd2.addr();
+    wait_for("the other lookupd to list the third", || {
+        let r = http(&l2, "GET", "/lookup?topic=jobs", &[], "");
+        (r.status == 200).then_some(())
+    });
+    let admin = nsqadmin(&[
+        format!("--lookupd-http-address={l}"),
+        format!("--lookupd-http-address={l2}"),
+    ]);
     let a = admin.addr();
     let path = "/api/topics/jobs/work";
     // Nothing configured: nsqadmin shows nothing of it either.
@@ -126,12 +140,14 @@ fn set_max_attempts_and_redrive_on_every_nsqd() {
         (&channel["max_attempts"], &channel["dead_letter_topic"]),
         (&json!(1), &json!("jobs.work.dead"))
     );
-    assert_eq!(channel["nodes"][0]["dead_letter_count"], 2);
+    assert_eq!(channel["nodes"][0]["dead_letter_count"], 2, "{channel}");
 
     assert_eq!(
         act(&a, path, json!({"action": "redrive"})),
         (200, json!({"moved": 4, "message": ""}))
     );
+    let untouched = get_json(&other.addr(), "/stats?format=json&topic=jobs");
+    assert_eq!(untouched["topics"][0]["channels"], json!([]), "{untouched}");
     for n in &nsqd {
         assert_eq!(nsqd_channel(n, "jobs", "work")["depth"], 2);
     }
