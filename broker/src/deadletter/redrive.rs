@@ -11,7 +11,7 @@
 //! duplicates, never loses. It moves as many messages as the topic held
 //! when it started.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::notify::Event;
 use crate::shard::admin::{AdminError, ChannelRef};
 use crate::shard::mesh::ShardMsg;
 use crate::shard::{wall_clock_ns, Shard};
+use crate::topic::Topic;
 
 /// Messages sent to the channel at a time.
 pub(crate) const BATCH: usize = 1024;
@@ -78,6 +79,10 @@ pub(crate) async fn run(
         }
         t.redrive = Some(state.clone());
     }
+    let _running = Running {
+        topic: topic.clone(),
+        state: state.clone(),
+    };
     let wanted = topic.borrow().depth();
     crate::log!(
         Info,
@@ -126,12 +131,6 @@ pub(crate) async fn run(
             }
         }
     };
-    {
-        let mut t = topic.borrow_mut();
-        t.redrive = None;
-        t.pump(Instant::now());
-    }
-    state.changed.notify_all();
     match result {
         Ok(()) => {
             crate::log!(
@@ -151,6 +150,25 @@ pub(crate) async fn run(
             );
             Err(e)
         }
+    }
+}
+
+/// A redrive in progress: when it ends (or its task is dropped), the
+/// topic goes back to passing its messages to its channels, and its disk
+/// queue stops waiting for it.
+struct Running {
+    topic: Rc<RefCell<Topic>>,
+    state: Rc<Redrive>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.topic.try_borrow_mut() {
+            t.redrive = None;
+            t.pump(Instant::now());
+        }
+        self.state.in_transit.set(false);
+        self.state.changed.notify_all();
     }
 }
 

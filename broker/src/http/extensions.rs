@@ -7,7 +7,7 @@
 use nsq_protocol::http::{query_get, query_is_valid};
 use nsq_protocol::names::is_valid_topic_name;
 
-use crate::deadletter::redrive::{self, RedriveError};
+use crate::deadletter::redrive::RedriveError;
 use crate::deadletter::request::Request;
 use crate::deadletter::{parse_max_attempts, resolve, NameError, Setting};
 use crate::http::handlers::{admin_reply, channel_params, on_owner};
@@ -113,28 +113,29 @@ pub(crate) async fn channel_redrive(conn: &HttpConn, q: &str) -> Reply {
     if dead_topic == channel.topic {
         return Reply::err(400, NameError::SameTopic.code());
     }
+    // A task of its own on the dead-letter topic's owner (this shard too):
+    // the redrive finishes even if this connection closes.
     let shard = &conn.shard;
     let dead_owner = shard.owner_of(&dead_topic);
+    let (reply, rx) = flume::bounded(1);
+    let request = Request::Redrive {
+        dead_topic,
+        target: channel,
+        reply,
+    };
+    let exiting = Err(RedriveError::Admin(
+        crate::shard::admin::AdminError::Exiting,
+    ));
     let result = if dead_owner == shard.id {
-        redrive::run(shard.clone(), dead_topic, channel).await
+        shard.serve_dead_letter(request);
+        rx.recv_async().await.unwrap_or(exiting)
+    } else if shard.ctx.mesh[dead_owner]
+        .send(ShardMsg::DeadLetter(request))
+        .is_err()
+    {
+        exiting
     } else {
-        let exiting = Err(RedriveError::Admin(
-            crate::shard::admin::AdminError::Exiting,
-        ));
-        let (reply, rx) = flume::bounded(1);
-        let request = Request::Redrive {
-            dead_topic,
-            target: channel,
-            reply,
-        };
-        if shard.ctx.mesh[dead_owner]
-            .send(ShardMsg::DeadLetter(request))
-            .is_err()
-        {
-            exiting
-        } else {
-            rx.recv_async().await.unwrap_or(exiting)
-        }
+        rx.recv_async().await.unwrap_or(exiting)
     };
     match result {
         Ok(moved) => Reply::json(&serde_json::json!({ "moved": moved })),

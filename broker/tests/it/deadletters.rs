@@ -426,9 +426,16 @@ fn dead_letter_n(nsqd: &Nsqd, topic: &str, channel: &str, n: usize) {
 
 #[test]
 fn redrive_moves_the_dead_letters_back_into_their_channel_only() {
-    for same_shard in [true, false] {
-        // A small memory queue: most dead letters wait on disk.
-        let nsqd = Nsqd::start(&["--mem-queue-size=3"]);
+    // A small memory queue: most dead letters wait on disk; or group
+    // commit: all of them, and each batch is fsynced in the channel before
+    // the dead-letter topic lets go of it.
+    for (same_shard, flag) in [
+        (true, "--mem-queue-size=3"),
+        (false, "--mem-queue-size=3"),
+        (true, "--sync-every=1"),
+        (false, "--sync-every=1"),
+    ] {
+        let nsqd = Nsqd::start(&[flag]);
         let ch = channel_named("jobs", same_shard);
         dead_letter_n(&nsqd, "jobs", &ch, 20);
         create_channel(&nsqd, "jobs", "other");
