@@ -708,9 +708,12 @@ fn empty_and_delete_remove_the_queue_files_and_a_recreated_topic_starts_empty() 
     files_gone(&mut problems, "/channel/delete T:d", || {
         queue_files(d, "T:d")
     });
-    assert!(!std::fs::read_to_string(d.join("nsqd.dat"))
-        .unwrap()
-        .contains(r#""name":"d""#));
+    // nsqd.dat is rewritten by its own thread, just after the change.
+    wait_for_value("nsqd.dat without channel d", WAIT, false, || {
+        std::fs::read_to_string(d.join("nsqd.dat"))
+            .unwrap()
+            .contains(r#""name":"d""#)
+    });
 
     // Topic delete, then at once a publish to the same name: the new topic
     // has only the new message.
