@@ -42,15 +42,16 @@ impl Default for Drain {
 }
 
 impl Drain {
-    /// Whether the node drains (publishes are refused).
+    /// Whether the node drains (publishes are refused). One relaxed load
+    /// per publish command: nothing else is published through the flag.
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Start draining, to end within `timeout` from now (a drain already
     /// running takes the new deadline). False if it was running already.
     pub(crate) fn start(&self, ctx: &Context, timeout: Duration) -> bool {
-        let first = !self.draining.swap(true, Ordering::AcqRel);
+        let first = !self.draining.swap(true, Ordering::Relaxed);
         if first {
             crate::log!(
                 Info,
