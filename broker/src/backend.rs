@@ -90,6 +90,28 @@ impl Owner {
     fn is_topic(&self) -> bool {
         matches!(self, Owner::Topic(_))
     }
+
+    /// A topic being redriven: wait until what it read back is in the
+    /// redrive's channel (docs/compatibility.md#dead-letters).
+    async fn redriven(&self) {
+        let Owner::Topic(t) = self else {
+            return;
+        };
+        loop {
+            let Some(topic) = t.upgrade() else {
+                return;
+            };
+            let Some(state) = topic.borrow().redrive.clone() else {
+                return;
+            };
+            let seen = state.changed.version();
+            if topic.borrow().redrive_settled() {
+                return;
+            }
+            drop(topic);
+            state.changed.changed(seen).await;
+        }
+    }
 }
 
 /// What every backend of a shard shares.
@@ -689,6 +711,7 @@ impl Backend {
             self.disk.commit.begin_write();
             let epoch = self.disk.commit.current() - 1;
             self.wait_others(epoch).await;
+            self.owner.redriven().await;
         }
         if let Err(e) = queue.sync_if_due().await {
             crate::log!(Error, "DISKQUEUE({}): failed to sync - {e}", self.name);

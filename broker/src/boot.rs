@@ -214,6 +214,10 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
     crate::lookupd::spawn(ctx.clone(), announce_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
+    {
+        let (ctx, datadir) = (ctx.clone(), datadir.clone());
+        crate::drain::spawn_monitor(ctx.clone(), move || shut_down(&ctx, &datadir));
+    }
     if let Some(signals) = signals {
         spawn_signal_thread(ctx.clone(), datadir, signals);
     }
@@ -244,10 +248,22 @@ fn wait_disk_queues_open(ctx: &Context) {
     }
 }
 
-/// Start catching SIGINT and SIGTERM (queued until the signal thread runs).
+/// docs/data-directory.md#shutdown: stop accepting and close clients
+/// first, then persist (the stopped shards still answer the snapshot). A
+/// signal, or the end of a drain.
+fn shut_down(ctx: &Context, datadir: &DataDir) {
+    for tx in &ctx.mesh {
+        let _ = tx.send(ShardMsg::Shutdown);
+    }
+    ctx.announce(crate::lookupd::Announce::Shutdown);
+    crate::datadir::persist(ctx, datadir, true);
+}
+
+/// Start catching SIGINT, SIGTERM and SIGUSR1 (queued until the signal
+/// thread runs).
 fn catch_signals() -> Option<signal_hook::iterator::Signals> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1]) {
         Ok(signals) => Some(signals),
         Err(e) => {
             crate::log!(Error, "cannot install signal handlers - {e}");
@@ -266,6 +282,11 @@ fn spawn_signal_thread(
         .spawn(move || {
             let mut first: Option<Instant> = None;
             for sig in signals.forever() {
+                if sig == signal_hook::consts::SIGUSR1 {
+                    // docs/compatibility.md#draining.
+                    ctx.drain.start(&ctx, ctx.opts.flags.drain_timeout);
+                    continue;
+                }
                 // A Ctrl-C reaches the whole process group and a wrapper
                 // script may send TERM too: a repeat within a few seconds is
                 // the same request. A later one forces the exit.
@@ -278,14 +299,7 @@ fn spawn_signal_thread(
                 }
                 first = Some(Instant::now());
                 crate::log!(Info, "signal {sig} received: shutting down");
-                // docs/data-directory.md#shutdown: stop accepting and close
-                // clients first, then persist (the stopped shards still answer
-                // the snapshot).
-                for tx in &ctx.mesh {
-                    let _ = tx.send(ShardMsg::Shutdown);
-                }
-                ctx.announce(crate::lookupd::Announce::Shutdown);
-                crate::datadir::persist(&ctx, &datadir, true);
+                shut_down(&ctx, &datadir);
             }
         })
         .ok();

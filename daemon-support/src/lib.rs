@@ -4,10 +4,12 @@
 //! ([`cli`]), raising the memlock limit glommio needs ([`memlock`]), the OS
 //! hostname ([`host`]), listening sockets ([`listen`]), the startup check
 //! that io_uring can run here at all ([`uring`]), how `main` ends on an
-//! error or a panic ([`main_exit`]), systemd readiness ([`sd_notify`]), and
-//! the `/ping` health probe behind the `nsq_ping` binary ([`ping`]).
+//! error or a panic ([`main_exit`]), systemd readiness ([`sd_notify`]),
+//! the `/ping` health probe behind the `nsq_ping` binary ([`ping`]), and
+//! the drain-and-wait of the `nsq_drain` binary ([`drain`]).
 
 pub mod cli;
+pub mod drain;
 pub mod host;
 pub mod listen;
 pub mod main_exit;

@@ -79,6 +79,12 @@ impl Target {
 
 /// `GET` the target within `timeout` overall; `Ok` with the body on `200`.
 pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
+    request(target, "GET", timeout)
+}
+
+/// `method` (without a body) on the target within `timeout` overall; `Ok`
+/// with the body on `200`.
+pub fn request(target: &Target, method: &str, timeout: Duration) -> Result<String, PingError> {
     let deadline = Instant::now() + timeout;
     let addrs: Vec<SocketAddr> = target
         .authority
@@ -89,7 +95,7 @@ pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         match TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1))) {
-            Ok(stream) => return exchange(stream, target, deadline),
+            Ok(stream) => return exchange(stream, target, method, deadline),
             Err(e) => last = Some(PingError::Connect(addr.to_string(), e)),
         }
     }
@@ -104,6 +110,7 @@ pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
 fn exchange(
     mut stream: TcpStream,
     target: &Target,
+    method: &str,
     deadline: Instant,
 ) -> Result<String, PingError> {
     let io = |e| PingError::Io(target.authority.clone(), e);
@@ -113,8 +120,13 @@ fn exchange(
             .max(Duration::from_millis(1))
     };
     stream.set_write_timeout(Some(left())).map_err(io)?;
+    let length = if method == "GET" {
+        ""
+    } else {
+        "Content-Length: 0\r\n"
+    };
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: nsq_ping\r\nConnection: close\r\n\r\n",
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: nsq_ping\r\n{length}Connection: close\r\n\r\n",
         target.path, target.authority
     );
     stream.write_all(request.as_bytes()).map_err(io)?;

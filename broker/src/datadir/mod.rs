@@ -195,18 +195,27 @@ pub(crate) fn snapshot(ctx: &Context) -> Option<Metadata> {
     }
     for rx in answers {
         let part = rx.recv_timeout(Duration::from_secs(5)).ok()?;
+        let settings = &part.dead_letter_settings;
         topics.extend(part.topics.into_iter().map(|t| {
+            let channels = t
+                .channels
+                .into_iter()
+                .map(|c| {
+                    let mut m = ChannelMetadata::plain(c.channel_name, c.paused);
+                    let own = settings
+                        .iter()
+                        .find(|(topic, channel, _)| *topic == t.topic_name && *channel == m.name);
+                    if let Some((_, _, setting)) = own {
+                        m.max_attempts = Some(setting.max_attempts);
+                        m.dead_letter_topic = setting.topic.clone();
+                    }
+                    m
+                })
+                .collect();
             TopicMetadata {
                 name: t.topic_name,
                 paused: t.paused,
-                channels: t
-                    .channels
-                    .into_iter()
-                    .map(|c| ChannelMetadata {
-                        name: c.channel_name,
-                        paused: c.paused,
-                    })
-                    .collect(),
+                channels,
             }
         }));
     }

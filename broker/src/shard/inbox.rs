@@ -32,6 +32,7 @@ pub(crate) async fn run(
     shard.disk.start_with(scan);
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
+    glommio::spawn_local(shard.dead_letter_mover.clone().run(shard.clone())).detach();
     if ctx.mesh.len() > 1 {
         glommio::spawn_local(crate::shard::load::sample(id, ctx.clone())).detach();
     }
@@ -59,6 +60,10 @@ pub(crate) async fn run(
                 }
                 ShardMsg::Peek { channel, n, reply } => {
                     let _ = reply.send(shard.peek(&channel, n));
+                }
+                ShardMsg::DeadLetter(request) => shard.serve_dead_letter(request),
+                ShardMsg::Drain(reply) => {
+                    let _ = reply.send(shard.drain_status());
                 }
                 ShardMsg::Ready(reply) => {
                     let shard = shard.clone();
