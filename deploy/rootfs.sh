@@ -15,7 +15,7 @@
 # Usage: deploy/rootfs.sh BIN_DIR OUT_DIR   (OUT_DIR must not exist or be empty)
 set -euo pipefail
 
-BINARIES=(nsqd nsqlookupd nsqadmin nsq_tail to_nsq nsq_stat nsq_to_file nsq_to_http nsq_to_nsq nsq_ping)
+BINARIES=(nsqd nsqlookupd nsqadmin nsq_tail to_nsq nsq_stat nsq_to_file nsq_to_http nsq_to_nsq nsq_ping nsq_drain)
 NSQ_UID=65532
 
 if [ $# -ne 2 ]; then

@@ -129,6 +129,29 @@ EOF
 eval "$compose_vars"
 say "docker-compose.yml: 3 services, seccomp-io_uring.json (io_uring allowed) and memlock -1 on nsqd and nsqlookupd, nsqd volume on /data, /nsq_ping health checks"
 
+# The Kubernetes example drains on rollout: its preStop hook runs /nsq_drain,
+# which waits less than the grace period, which is longer than the drain.
+python3 - deploy/kubernetes/nsqd.yaml <<'EOF' || fail "deploy/kubernetes/nsqd.yaml"
+import sys, yaml
+
+path = sys.argv[1]
+docs = {d["kind"]: d for d in yaml.safe_load_all(open(path))}
+def check(ok, what):
+    if not ok:
+        sys.exit(f"{path}: {what}")
+pod = docs["StatefulSet"]["spec"]["template"]["spec"]
+nsqd = pod["containers"][0]
+hook = nsqd["lifecycle"]["preStop"]["exec"]["command"]
+check(hook[0] == "/nsq_drain", "preStop runs /nsq_drain")
+wait = next(int(a.split("=", 1)[1]) for a in hook if a.startswith("--wait="))
+timeout = next(a.split("=", 1)[1] for a in nsqd["command"] if a.startswith("--drain-timeout="))
+check(timeout.endswith("m"), "--drain-timeout in minutes")
+grace = pod["terminationGracePeriodSeconds"]
+check(int(timeout[:-1]) * 60 < wait < grace, f"drain {timeout} < preStop wait {wait}s < grace {grace}s")
+check(pod["securityContext"]["seccompProfile"]["type"] == "Localhost", "the Localhost seccomp profile")
+EOF
+say "kubernetes/nsqd.yaml: preStop /nsq_drain, drain timeout < hook wait < termination grace period"
+
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose)
 else

@@ -40,7 +40,7 @@ fn warn_msg(errors: &[String]) -> String {
     }
 }
 
-fn upstream_error(e: &str) -> Answer {
+pub(crate) fn upstream_error(e: &str) -> Answer {
     crate::log!(Error, "{e}");
     Answer::error(502, &format!("UPSTREAM_ERROR: {e}"))
 }
@@ -120,7 +120,7 @@ pub fn handle(app: &App, req: &Request) -> Answer {
         | ["api", "counter"]
         | ["api", "graphite"]
         | ["api", "stats", "topics"] => &["GET"],
-        ["api", "nodes", _] => &["GET", "DELETE"],
+        ["api", "nodes", _] => &["GET", "POST", "DELETE"],
         ["render"] if app.opts.flags.proxy_graphite => &["GET"],
         ["config", _] => &["GET", "PUT"],
         _ => return Answer::error(404, "NOT_FOUND"),
@@ -145,6 +145,7 @@ pub fn handle(app: &App, req: &Request) -> Answer {
         ("DELETE", ["api", "topics", t, c]) => admin(app, req, |a, r| delete(a, r, t, c)),
         ("GET", ["api", "nodes"]) => nodes(app),
         ("GET", ["api", "nodes", n]) => node(app, req, n),
+        ("POST", ["api", "nodes", n]) => admin(app, req, |a, r| node_action(a, r, n)),
         ("DELETE", ["api", "nodes", n]) => admin(app, req, |a, r| tombstone(a, r, n)),
         ("GET", ["api", "counter"]) => counter(app),
         ("GET", ["api", "graphite"]) => graphite(app, req),
@@ -265,7 +266,9 @@ fn nodes(app: &App) -> Answer {
     })
 }
 
-fn find_node(producers: Vec<Producer>, node: &str) -> Option<Producer> {
+/// The producer named `node` (its `broadcast_address:http_port` or HTTP
+/// address).
+pub(crate) fn find_node(producers: Vec<Producer>, node: &str) -> Option<Producer> {
     producers
         .into_iter()
         .find(|p| p.node() == node || p.http_addr == node)
@@ -282,7 +285,10 @@ fn node(app: &App, req: &Request, node: &str) -> Answer {
         return Answer::error(404, "NODE_NOT_FOUND");
     };
     let clients = query_get(&req.query, "include_clients").as_deref() != Some("false");
-    let topics = up!(cluster.nsqd_stats(&[producer], "", "", clients), errors);
+    let (topics, drains) = up!(
+        cluster.nsqd_stats_and_drains(&[producer], "", "", clients),
+        errors
+    );
     let total_clients: usize = topics
         .iter()
         .flat_map(|t| t.channels.iter().flatten())
@@ -298,6 +304,10 @@ fn node(app: &App, req: &Request, node: &str) -> Answer {
         topics: Option<Vec<TopicStats>>,
         total_messages: u64,
         total_clients: usize,
+        /// Extension: the node drains (docs/nsqadmin.md#draining); absent
+        /// otherwise.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        draining: bool,
         message: String,
     }
     Answer::json(&R {
@@ -305,6 +315,7 @@ fn node(app: &App, req: &Request, node: &str) -> Answer {
         topics: (!topics.is_empty()).then_some(topics),
         total_messages,
         total_clients,
+        draining: !drains.is_empty(),
         message: warn_msg(&errors),
     })
 }
@@ -429,6 +440,10 @@ struct TopicChannelBody {
 #[serde(default)]
 struct ActionBody {
     action: String,
+    /// `set_max_attempts` (extension).
+    max_attempts: Option<u64>,
+    /// `set_max_attempts`, optional (extension).
+    dead_letter_topic: String,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
@@ -438,7 +453,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
 /// An action's answer: `{"message": ""|"WARNING: …"}`. As NSQ, every
 /// upstream call that failed is a warning (one message, a line each); only
 /// failing to find the producers at all is a 502.
-fn done(errors: &[String]) -> Answer {
+pub(crate) fn done(errors: &[String]) -> Answer {
     #[derive(Serialize)]
     struct R {
         message: String,
@@ -504,6 +519,22 @@ fn action(app: &App, req: &Request, topic: &str, channel: &str) -> Answer {
         Ok(b) => b,
         Err(a) => return a,
     };
+    if !channel.is_empty() {
+        match body.action.as_str() {
+            "redrive" => return crate::extensions::redrive(app, req, topic, channel),
+            "set_max_attempts" => {
+                return crate::extensions::set_max_attempts(
+                    app,
+                    req,
+                    topic,
+                    channel,
+                    body.max_attempts,
+                    &body.dead_letter_topic,
+                )
+            }
+            _ => {}
+        }
+    }
     if !["pause", "unpause", "empty"].contains(&body.action.as_str()) {
         return Answer::error(400, "INVALID_ACTION");
     }
@@ -552,6 +583,18 @@ fn delete(app: &App, req: &Request, topic: &str, channel: &str) -> Answer {
     };
     notify::send(app, notify::action(app, req, what, topic, channel, ""));
     done(&errors)
+}
+
+/// `POST /api/nodes/:node` `{"action":"drain"}` (extension).
+fn node_action(app: &App, req: &Request, node: &str) -> Answer {
+    let body: ActionBody = match decode(&req.body) {
+        Ok(b) => b,
+        Err(a) => return a,
+    };
+    if body.action != "drain" {
+        return Answer::error(400, "INVALID_ACTION");
+    }
+    crate::extensions::drain(app, req, node)
 }
 
 fn tombstone(app: &App, req: &Request, node: &str) -> Answer {

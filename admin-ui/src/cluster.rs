@@ -23,6 +23,16 @@ pub struct Partial<T> {
     pub errors: Vec<String>,
 }
 
+impl<T> Partial<T> {
+    /// The value changed by `f`, the errors kept.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Partial<U> {
+        Partial {
+            value: f(self.value),
+            errors: self.errors,
+        }
+    }
+}
+
 /// A query that no upstream answered.
 pub type Total = String;
 
@@ -382,6 +392,20 @@ impl Cluster {
         channel: &str,
         include_clients: bool,
     ) -> Res<Vec<TopicStats>> {
+        Ok(self
+            .nsqd_stats_and_drains(producers, topic, channel, include_clients)?
+            .map(|(topics, _)| topics))
+    }
+
+    /// [`Cluster::nsqd_stats`], and the nodes that report they are
+    /// draining (an extension, docs/nsqadmin.md#draining).
+    pub fn nsqd_stats_and_drains(
+        &self,
+        producers: &[Producer],
+        topic: &str,
+        channel: &str,
+        include_clients: bool,
+    ) -> Res<(Vec<TopicStats>, Vec<String>)> {
         let mut path = format!("/stats?format=json&include_clients={include_clients}");
         if !topic.is_empty() {
             path.push_str(&format!("&topic={}", q(topic)));
@@ -404,7 +428,11 @@ impl Cluster {
             }),
         )?;
         let mut out = Vec::new();
+        let mut draining = Vec::new();
         for (node, hostname, stats) in r.value {
+            if stats.draining {
+                draining.push(node.clone());
+            }
             for t in stats.topics.iter().flatten() {
                 if !topic.is_empty() && t.topic_name != topic {
                     continue;
@@ -416,7 +444,7 @@ impl Cluster {
             (&a.topic_name, &a.hostname, &a.node).cmp(&(&b.topic_name, &b.hostname, &b.node))
         });
         Ok(Partial {
-            value: out,
+            value: (out, draining),
             errors: r.errors,
         })
     }

@@ -18,6 +18,7 @@ pub mod boot;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod extensions;
 pub use nsq_daemon_support::log;
 pub mod metrics;
 pub mod model;

@@ -249,6 +249,17 @@ pub struct ChannelStats {
     pub paused: bool,
     /// Latency.
     pub e2e_processing_latency: Option<E2e>,
+    /// Extension (docs/nsqadmin.md#dead-letters): the limit nsqd reports
+    /// (the largest over the nodes); these three only when some node
+    /// reports them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u16>,
+    /// Extension: the dead-letter topic (the first node's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    /// Extension: messages moved to it (summed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_count: Option<u64>,
 }
 
 impl ChannelStats {
@@ -275,6 +286,9 @@ impl ChannelStats {
             }),
             paused: c.paused,
             e2e_processing_latency: Some(E2e::from_node(&c.e2e_processing_latency)),
+            max_attempts: c.max_attempts,
+            dead_letter_topic: c.dead_letter_topic.clone(),
+            dead_letter_count: c.dead_letter_count,
         }
     }
 
@@ -302,6 +316,13 @@ impl ChannelStats {
         self.message_count += a.message_count;
         self.client_count += a.client_count;
         self.paused |= a.paused;
+        self.max_attempts = self.max_attempts.max(a.max_attempts);
+        if self.dead_letter_topic.is_none() {
+            self.dead_letter_topic.clone_from(&a.dead_letter_topic);
+        }
+        if let Some(n) = a.dead_letter_count {
+            *self.dead_letter_count.get_or_insert(0) += n;
+        }
         let nodes = self.nodes.get_or_insert_with(Vec::new);
         nodes.push(a.clone());
         nodes.sort_by(by_host(|n: &ChannelStats| (&n.hostname, &n.node)));

@@ -57,14 +57,16 @@ export function send(method, path, body) {
 }
 
 /**
- * Confirm, then perform an action; reports the outcome and calls done()
- * (usually a refresh or a navigation) on success.
+ * Confirm, then perform an action; reports the outcome (describe(answer)
+ * if given, else "Done: ...") and calls done() (usually a refresh or a
+ * navigation) on success.
  */
-export async function act(question, method, path, body, done) {
+export async function act(question, method, path, body, done, describe) {
   if (!(await confirmAction(question))) return false;
   try {
     const r = await send(method, path, body);
-    notice(r.message || "Done: " + question.replace(/\?$/, ""), r.message ? "warn" : "info");
+    const what = describe ? describe(r) : "Done: " + question.replace(/\?$/, "");
+    notice(r.message ? (describe ? what + "\n" : "") + r.message : what, r.message ? "warn" : "info");
     if (done) await done();
     return true;
   } catch (e) {

@@ -1,9 +1,10 @@
 // Channel: cluster-wide and per-nsqd stats, live rate and depth charts,
 // the client connections (paged: usable at 10 000 clients), a peek at
 // queued messages where the broker offers it, and the Pause/UnPause, Empty
-// and Delete actions.
+// and Delete actions; dead letters (an nsq-rs extension): the limit, the
+// dead-letter topic and how many went there, setting the limit, Redrive.
 
-import { h, replace, link, enc, num, rate, duration, badge, actionButton, go } from "./dom.js";
+import { h, replace, link, enc, num, rate, duration, badge, actionButton, go, notice } from "./dom.js";
 import { get, act, send, noProducers } from "./api.js";
 import { DataTable } from "./table.js";
 import { Rates, rateAndDepth } from "./chart.js";
@@ -61,6 +62,37 @@ export default function channelPage({ topic, channel }) {
     ],
   });
   const peekOut = h("div", { class: "peek" });
+  const deadFigures = h("p", { "data-testid": "dead-letters" });
+  const maxInput = h("input", { type: "number", min: "0", max: "65535", step: "1", placeholder: "max attempts (0: no limit)", "data-testid": "max-attempts-input" });
+  const deadInput = h("input", { type: "text", placeholder: "dead-letter topic (default: <topic>.<channel>.dead)", "data-testid": "dead-letter-topic-input" });
+  const deadActions = h(
+    "div",
+    { class: "actions form dead-letters" },
+    maxInput,
+    " ",
+    deadInput,
+    " ",
+    actionButton("Set Max Attempts", () => {
+      const max = Number(maxInput.value);
+      if (maxInput.value === "" || !Number.isInteger(max) || max < 0 || max > 65535) {
+        notice("Max attempts: a whole number from 0 (no limit) to 65535.", "error");
+        return;
+      }
+      const body = { action: "set_max_attempts", max_attempts: max };
+      if (deadInput.value) body.dead_letter_topic = deadInput.value;
+      act(`Set the max attempts of channel ${channel} to ${max}${max ? "" : " (no limit)"}?`, "POST", path, body, refresh);
+    }),
+    " ",
+    actionButton("Redrive", () =>
+      act(
+        `Move every message of the dead-letter topic of channel ${channel} back into it (and no other channel)?`,
+        "POST",
+        path,
+        { action: "redrive" },
+        refresh,
+        (r) => `Redrive: ${num(r.moved || 0)} messages moved back into ${channel}`,
+      )),
+  );
   async function peek() {
     try {
       const r = await send("GET", path + "/peek?n=10");
@@ -97,6 +129,16 @@ export default function channelPage({ topic, channel }) {
     charts.depthChart.push(c.depth);
     const paused = !!c.paused;
     replace(state, paused ? badge("paused", "warn") : badge("active", "ok"));
+    replace(
+      deadFigures,
+      c.max_attempts === undefined
+        ? "No max attempts: messages are requeued however often they fail (NSQ's behaviour)."
+        : [
+            "Max attempts: ", num(c.max_attempts), c.max_attempts ? "" : " (no limit)",
+            " · Dead-letter topic: ", c.dead_letter_topic ? link("/topics/" + enc(c.dead_letter_topic), c.dead_letter_topic) : "–",
+            " · Dead letters: ", num(c.dead_letter_count || 0),
+          ],
+    );
     nodes.update(c.nodes || [], c);
     clients.update(c.clients || []);
     replace(
@@ -120,6 +162,9 @@ export default function channelPage({ topic, channel }) {
       nodes.el,
       h("h2", {}, "Client Connections"),
       clients.el,
+      h("h2", {}, "Dead Letters"),
+      deadFigures,
+      deadActions,
       h("h2", {}, "Peek"),
       h("p", {}, h("button", { type: "button", class: "btn", onclick: peek }, "Peek at queued messages")),
       peekOut,

@@ -23,7 +23,7 @@
 //! overflows) keep their due time in an extra file (`<queue>.deferred.dat`,
 //! [`DiskQueue::save_deferrals`]) that Go nsqd ignores.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nsq_diskqueue::state::Position;
-use nsq_diskqueue::{DiskQueue, QueueConfig};
+use nsq_diskqueue::{DirScan, DiskQueue, QueueConfig, QueueError};
 use nsq_protocol::{MessageHeader, MessageId};
 
 use crate::channel::Channel;
@@ -90,6 +90,28 @@ impl Owner {
     fn is_topic(&self) -> bool {
         matches!(self, Owner::Topic(_))
     }
+
+    /// A topic being redriven: wait until what it read back is in the
+    /// redrive's channel (docs/compatibility.md#dead-letters).
+    async fn redriven(&self) {
+        let Owner::Topic(t) = self else {
+            return;
+        };
+        loop {
+            let Some(topic) = t.upgrade() else {
+                return;
+            };
+            let Some(state) = topic.borrow().redrive.clone() else {
+                return;
+            };
+            let seen = state.changed.version();
+            if topic.borrow().redrive_settled() {
+                return;
+            }
+            drop(topic);
+            state.changed.changed(seen).await;
+        }
+    }
 }
 
 /// What every backend of a shard shares.
@@ -112,10 +134,13 @@ pub(crate) struct DiskShard {
     /// The newest backend of each name: a new queue of the same name
     /// opens only after it is done (a topic deleted and recreated).
     latest: RefCell<HashMap<String, Weak<Backend>>>,
-    /// Every backend of the shard (for startup and shutdown).
-    backends: RefCell<Vec<Weak<Backend>>>,
+    /// Backends still opening their queue (startup waits for none).
+    opening: Cell<usize>,
     /// Bumped when a backend opens or finishes, or a queue retires.
     pub(crate) settled: Event,
+    /// At startup, what the data directory holds for this shard's queues
+    /// (listed once for all of them); `None` afterwards.
+    startup: RefCell<Option<DirScan>>,
 }
 
 impl DiskShard {
@@ -137,8 +162,36 @@ impl DiskShard {
             ctx,
             retiring: RefCell::new(HashMap::new()),
             latest: RefCell::new(HashMap::new()),
-            backends: RefCell::new(Vec::new()),
+            opening: Cell::new(0),
             settled: Event::default(),
+            startup: RefCell::new(None),
+        }
+    }
+
+    /// A backend left the opening phase (open or failed).
+    fn opened(&self) {
+        self.opening.set(self.opening.get().saturating_sub(1));
+        self.settled.notify_all();
+    }
+
+    /// Open the startup's queues from `scan` instead of listing the
+    /// directory for each.
+    pub(crate) fn start_with(&self, scan: DirScan) {
+        *self.startup.borrow_mut() = Some(scan);
+    }
+
+    /// The startup's queues are open: later ones find their own files.
+    pub(crate) fn end_startup(&self) {
+        self.startup.borrow_mut().take();
+    }
+
+    /// Open queue `name`: from the startup scan while there is one, else
+    /// by listing the directory for its files.
+    async fn open_queue(&self, name: &str) -> Result<DiskQueue, QueueError> {
+        let scanned = self.startup.borrow_mut().as_mut().map(|s| s.take(name));
+        match scanned {
+            Some(files) => DiskQueue::open_scanned(&self.dir, name, self.cfg, files).await,
+            None => DiskQueue::open(&self.dir, name, self.cfg).await,
         }
     }
 
@@ -160,19 +213,14 @@ impl DiskShard {
             .insert(backend.name.clone(), Rc::downgrade(&backend))
             .and_then(|w| w.upgrade());
         *backend.previous.borrow_mut() = previous;
-        self.backends.borrow_mut().retain(|b| b.strong_count() > 0);
-        self.backends.borrow_mut().push(Rc::downgrade(&backend));
+        self.opening.set(self.opening.get() + 1);
         glommio::spawn_local(backend.clone().run()).detach();
         backend
     }
 
     /// Whether every backend has opened (or failed to).
     pub(crate) fn all_open(&self) -> bool {
-        self.backends
-            .borrow()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .all(|b| b.inner.borrow().phase != Phase::Opening)
+        self.opening.get() == 0
     }
 
     /// Wait until every backend has opened.
@@ -443,7 +491,7 @@ impl Backend {
 
     async fn run(self: Rc<Self>) {
         self.wait_for_previous().await;
-        let opened = DiskQueue::open(&self.disk.dir, &self.name, self.disk.cfg).await;
+        let opened = self.disk.open_queue(&self.name).await;
         let mut queue = match opened {
             Ok(q) => q,
             Err(e) => {
@@ -452,7 +500,7 @@ impl Backend {
                     .ctx
                     .set_unhealthy(format!("failed to open disk queue {} - {e}", self.name));
                 self.inner.borrow_mut().phase = Phase::Failed;
-                self.disk.settled.notify_all();
+                self.disk.opened();
                 return self.run_failed().await;
             }
         };
@@ -466,7 +514,7 @@ impl Backend {
             i.phase = Phase::Open;
         }
         self.log_events(&mut queue);
-        self.disk.settled.notify_all();
+        self.disk.opened();
         loop {
             self.write_pending(&mut queue).await;
             if std::mem::take(&mut self.inner.borrow_mut().floor_moved) {
@@ -663,6 +711,7 @@ impl Backend {
             self.disk.commit.begin_write();
             let epoch = self.disk.commit.current() - 1;
             self.wait_others(epoch).await;
+            self.owner.redriven().await;
         }
         if let Err(e) = queue.sync_if_due().await {
             crate::log!(Error, "DISKQUEUE({}): failed to sync - {e}", self.name);

@@ -94,7 +94,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     // Caught from the start: a SIGTERM or SIGINT that arrives while the
     // data directory loads waits in `signals` and shuts down cleanly once
     // the shards run, instead of killing the process.
-    let signals = nsq_daemon_support::signals::catch();
+    let signals = nsq_daemon_support::signals::catch_also(&[nsq_daemon_support::signals::SIGUSR1]);
     let level = crate::log::Level::parse(&opts.flags.log_level).unwrap_or(crate::log::Level::Info);
     crate::log::init(level, &opts.flags.log_prefix);
     crate::log!(
@@ -122,6 +122,10 @@ pub fn run(opts: Options) -> Result<(), BootError> {
 
     let datadir = Arc::new(DataDir::lock(opts.data_dir()).map_err(BootError::DataDir)?);
     let loaded = datadir.load().map_err(BootError::DataDir)?;
+    let mut scans = datadir
+        .scan_queues(opts.shards)
+        .map_err(BootError::DataDir)?
+        .into_iter();
 
     let (tcp_fd, tcp_local) = bind(&opts.flags.tcp_address)?;
     crate::log!(Info, "TCP: listening on {tcp_local}");
@@ -167,6 +171,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             Placement::Unbound
         };
         let ctx = ctx.clone();
+        let scan = scans.next().unwrap_or_default();
         let mut builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{i}"))
             .io_memory(io_memory);
@@ -174,7 +179,7 @@ pub fn run(opts: Options) -> Result<(), BootError> {
             builder = builder.spin_before_park(spin);
         }
         let handle = builder
-            .spawn(move || crate::shard::inbox::run(i, ctx, inbox))
+            .spawn(move || crate::shard::inbox::run(i, ctx, inbox, scan))
             .map_err(|e| BootError::Executor(e.to_string()))?;
         // glommio leaks a panicked executor's tasks (nothing is dropped),
         // so the end of a shard is learnt by joining its thread. A shard
@@ -208,6 +213,10 @@ pub fn run(opts: Options) -> Result<(), BootError> {
     crate::datadir::spawn_writer(ctx.clone(), datadir.clone(), metadata_rx);
     crate::lookupd::spawn(ctx.clone(), announce_rx);
     let _ = ctx.mesh[0].send(ShardMsg::Listen(listeners));
+    {
+        let (ctx, datadir) = (ctx.clone(), datadir.clone());
+        crate::drain::spawn_monitor(ctx.clone(), move || shut_down(&ctx, &datadir));
+    }
     if let Some(signals) = signals {
         spawn_signal_thread(ctx.clone(), datadir, signals);
     }
@@ -238,19 +247,31 @@ fn wait_disk_queues_open(ctx: &Context) {
     }
 }
 
-/// On the first SIGINT/SIGTERM (nsq_daemon_support::signals): stop
-/// accepting and close clients first, then persist (the stopped shards
-/// still answer the snapshot; docs/data-directory.md#shutdown).
+/// docs/data-directory.md#shutdown: stop accepting and close clients
+/// first, then persist (the stopped shards still answer the snapshot). A
+/// signal, or the end of a drain.
+fn shut_down(ctx: &Context, datadir: &DataDir) {
+    for tx in &ctx.mesh {
+        let _ = tx.send(ShardMsg::Shutdown);
+    }
+    ctx.announce(crate::lookupd::Announce::Shutdown);
+    crate::datadir::persist(ctx, datadir, true);
+}
+
 fn spawn_signal_thread(
     ctx: Arc<Context>,
     datadir: Arc<DataDir>,
     signals: signal_hook::iterator::Signals,
 ) {
-    nsq_daemon_support::signals::on_shutdown(signals, move || {
-        for tx in &ctx.mesh {
-            let _ = tx.send(ShardMsg::Shutdown);
-        }
-        ctx.announce(crate::lookupd::Announce::Shutdown);
-        crate::datadir::persist(&ctx, &datadir, true);
-    });
+    let drain_ctx = ctx.clone();
+    nsq_daemon_support::signals::on_signals(
+        signals,
+        // SIGUSR1: docs/compatibility.md#draining.
+        move |_| {
+            drain_ctx
+                .drain
+                .start(&drain_ctx, drain_ctx.opts.flags.drain_timeout);
+        },
+        move || shut_down(&ctx, &datadir),
+    );
 }

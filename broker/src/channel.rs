@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use nsq_protocol::MessageId;
 
 use crate::backend::{Backend, READ_MAX};
+use crate::deadletter::state::{DeadLetters, Outcome};
 use crate::e2e::E2eWindow;
 use crate::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
 use crate::message::Message;
@@ -66,6 +67,8 @@ pub(crate) struct Channel {
     me: Weak<RefCell<Channel>>,
     armed: Option<Instant>,
     e2e: Option<E2eWindow>,
+    /// Dead letters (an extension): none unless configured.
+    pub(crate) dead_letters: Option<Box<DeadLetters>>,
 }
 
 impl Channel {
@@ -98,6 +101,7 @@ impl Channel {
                 me: me.clone(),
                 armed: None,
                 e2e: None,
+                dead_letters: None,
             })
         })
     }
@@ -327,14 +331,51 @@ impl Channel {
         let entry = self.take_in_flight(client, id)?;
         client.requeue_count.set(client.requeue_count.get() + 1);
         self.requeue_count += 1;
+        let Some(message) = self.divert(entry.message) else {
+            return Ok(());
+        };
         if delay.is_zero() {
-            self.queue.push_back(entry.message);
+            self.queue.push_back(message);
         } else {
             let due = now + delay;
-            self.deferred.push(entry.message, due);
+            self.deferred.push(message, due);
             self.arm(due);
         }
         Ok(())
+    }
+
+    /// A message timed out or was requeued: to the dead-letter topic if it
+    /// has had its attempts (`None`), else back to be requeued.
+    fn divert(&mut self, message: Message) -> Option<Message> {
+        match &mut self.dead_letters {
+            None => Some(message),
+            Some(d) => d.divert(&self.me, message),
+        }
+    }
+
+    /// The dead-letter publish of message `id` is acknowledged (`ok`) or
+    /// failed: let go of it, or requeue it.
+    pub(crate) fn dead_lettered(&mut self, id: MessageId, ok: bool, now: Instant) {
+        let Some(d) = &mut self.dead_letters else {
+            return;
+        };
+        match d.answered(id, ok) {
+            Outcome::Moved => {
+                if let Some(b) = &self.backend {
+                    b.settle(id);
+                }
+            }
+            Outcome::Failed(message) => {
+                self.queue.push_back(message);
+                self.dispatch(now);
+            }
+            Outcome::Unknown => {}
+        }
+    }
+
+    /// Messages on their way to the dead-letter topic.
+    pub(crate) fn dead_letters_moving(&self) -> usize {
+        self.dead_letters.as_ref().map_or(0, |d| d.moving_count())
     }
 
     /// TOUCH: extend the deadline, capped at delivery + max-msg-timeout.
@@ -369,7 +410,9 @@ impl Channel {
             if let Some(owner) = self.consumers.iter().find(|c| c.id == expired.client_id) {
                 owner.release_in_flight();
             }
-            self.queue.push_back(expired.message);
+            if let Some(message) = self.divert(expired.message) {
+                self.queue.push_back(message);
+            }
         }
         while let Some(message) = self.deferred.pop_due(now) {
             self.queue.push_back(message);
@@ -386,6 +429,9 @@ impl Channel {
         }
         self.in_flight.drain().for_each(drop);
         self.deferred.clear();
+        if let Some(d) = &mut self.dead_letters {
+            d.take_moving();
+        }
         for c in &self.consumers {
             c.in_flight.set(0);
         }
@@ -425,6 +471,13 @@ impl Channel {
         in_flight.sort_by_key(|m| m.id.0);
         for m in in_flight {
             push(m);
+        }
+        // On their way to the dead-letter topic: kept (a duplicate there
+        // at worst).
+        if let Some(d) = &mut self.dead_letters {
+            for m in d.take_moving() {
+                push(m);
+            }
         }
         for (mut m, due) in self.deferred.drain_in_order() {
             m.defer_ms = due.saturating_duration_since(now).as_millis().max(1) as u64;
@@ -563,6 +616,46 @@ mod tests {
         assert_eq!(ch.deferred_count(), 1);
         ch.process_timers(now + Duration::from_secs(5));
         assert_eq!((ch.deferred_count(), ch.in_flight_count()), (0, 1));
+    }
+
+    #[test]
+    fn dead_letters_leave_only_once_acknowledged() {
+        use crate::deadletter::{state::DeadLetters, Setting};
+        let ch = channel();
+        let mut ch = ch.borrow_mut();
+        let setting = Setting {
+            max_attempts: 2,
+            topic: Some("t.c.dead".into()),
+        };
+        let active = setting.config();
+        ch.dead_letters = Some(Box::new(DeadLetters::new(
+            Some(setting),
+            active,
+            Rc::default(),
+        )));
+        let (c, now) = one_delivered(&mut ch, 1);
+        // First attempt: requeued as usual.
+        ch.requeue(&c, &MessageId(1).to_hex(), Duration::ZERO, now)
+            .unwrap();
+        assert_eq!((ch.depth(), ch.dead_letters_moving()), (1, 0));
+        ch.dispatch(now);
+        // Second attempt times out: on its way, not requeued.
+        c.rdy.set(0);
+        ch.process_timers(now + Duration::from_secs(61));
+        assert_eq!((ch.depth(), ch.in_flight_count()), (0, 0));
+        assert_eq!(ch.dead_letters_moving(), 1);
+        // The publish failed: back in the queue, attempts kept.
+        ch.dead_lettered(MessageId(1), false, now);
+        assert_eq!((ch.depth(), ch.dead_letters_moving()), (1, 0));
+        c.rdy.set(1);
+        ch.dispatch(now);
+        ch.requeue(&c, &MessageId(1).to_hex(), Duration::ZERO, now)
+            .unwrap();
+        assert_eq!(ch.dead_letters_moving(), 1);
+        ch.dead_lettered(MessageId(1), true, now);
+        assert_eq!((ch.depth(), ch.dead_letters_moving()), (0, 0));
+        assert_eq!(ch.dead_letters.as_ref().unwrap().count, 1);
+        assert_eq!((ch.requeue_count, ch.timeout_count), (2, 1));
     }
 
     #[test]

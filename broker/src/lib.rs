@@ -25,6 +25,8 @@ pub(crate) mod auth;
 pub(crate) mod backend;
 pub(crate) mod channel;
 pub(crate) mod datadir;
+pub(crate) mod deadletter;
+pub(crate) mod drain;
 pub(crate) mod e2e;
 pub(crate) mod handler;
 pub(crate) mod http;

@@ -218,6 +218,12 @@ pub struct Flags {
     /// busy-poll this long before an idle shard sleeps (dedicated hosts: lower wake-up latency, CPU burnt while idle); 0 = sleep at once
     #[arg(long = "spin-before-park", default_value = "0s", value_parser = parse_go_duration)]
     pub spin_before_park: Duration,
+    /// deliveries after which a message that times out or is requeued goes to the channel's dead-letter topic <topic>.<channel>.dead instead (0 = unlimited, as NSQ; per channel: POST /channel/config)
+    #[arg(long = "max-attempts", default_value = "0")]
+    pub max_attempts: u16,
+    /// how long a drain (POST /drain, SIGUSR1) waits for consumers to empty the channels before the normal shutdown
+    #[arg(long = "drain-timeout", default_value = "5m", value_parser = parse_go_duration)]
+    pub drain_timeout: Duration,
 }
 
 /// Rewrite `-flag` / `-flag=v` spellings of known flags to `--flag`.
@@ -269,6 +275,7 @@ const DURATION_FLAGS: &[&str] = &[
     "min-output-buffer-timeout",
     "output-buffer-timeout",
     "e2e-processing-latency-window-time",
+    "drain-timeout",
 ];
 
 /// How the config file's keys map onto the flags (NSQ's special keys).

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use crate::backend::{Backend, DiskShard, Owner, READ_AHEAD};
 use crate::channel::Channel;
+use crate::deadletter::redrive::Redrive;
 use crate::message::Message;
 use crate::message_id::IdGenerator;
 use crate::publish::PutError;
@@ -48,6 +49,9 @@ pub(crate) struct Topic {
     disk: Option<Rc<DiskShard>>,
     /// With e2e latency on: the window its channels record over.
     pub(crate) e2e_window: Option<Duration>,
+    /// A redrive of this (dead-letter) topic in progress: its messages go
+    /// to the redrive, not to its channels (docs/compatibility.md#dead-letters).
+    pub(crate) redrive: Option<Rc<Redrive>>,
 }
 
 impl Topic {
@@ -73,6 +77,7 @@ impl Topic {
             timers,
             disk: None,
             e2e_window: None,
+            redrive: None,
         }
     }
 
@@ -260,7 +265,7 @@ impl Topic {
 
     /// How many messages the topic takes back from its disk queue now.
     pub(crate) fn read_room(&self) -> usize {
-        if self.can_pump() {
+        if self.can_pump() || self.redrive.is_some() {
             READ_AHEAD.saturating_sub(self.queue.len())
         } else {
             0
@@ -270,12 +275,15 @@ impl Topic {
     /// Messages read back from the disk queue: pass them on.
     pub(crate) fn refill(&mut self, messages: Vec<Message>, now: Instant) {
         self.queue.extend(messages);
+        if let Some(r) = &self.redrive {
+            r.changed.notify_all();
+        }
         self.pump(now);
     }
 
     /// Move waiting messages to the channels.
     pub(crate) fn pump(&mut self, now: Instant) {
-        if !self.can_pump() {
+        if !self.can_pump() || self.redrive.is_some() {
             return;
         }
         let now_ms = crate::shard::wall_clock_ns() / 1_000_000;
@@ -291,6 +299,46 @@ impl Topic {
         if let Some(b) = &self.backend {
             b.wake_reader();
         }
+    }
+
+    /// Take up to `n` messages waiting in memory, oldest first (a redrive).
+    pub(crate) fn take_front(&mut self, n: usize) -> Vec<Message> {
+        let n = n.min(self.queue.len());
+        self.queue.drain(..n).collect()
+    }
+
+    /// Give back messages a redrive took: in front of the memory queue, or
+    /// (group commit) to the disk queue.
+    pub(crate) fn put_back(&mut self, messages: Vec<Message>) {
+        match &self.backend {
+            Some(b) if self.capacity == 0 => {
+                let now_ms = crate::shard::wall_clock_ns() / 1_000_000;
+                for m in messages {
+                    b.push(m, now_ms);
+                }
+            }
+            _ => {
+                for m in messages.into_iter().rev() {
+                    self.queue.push_front(m);
+                }
+            }
+        }
+    }
+
+    /// Ask the disk queue for more, if it holds any.
+    pub(crate) fn wake_reader(&self) {
+        if let Some(b) = &self.backend {
+            b.wake_reader();
+        }
+    }
+
+    /// Whether what a redrive read back is in its channel (nothing waits
+    /// in memory, no batch is on its way): the disk queue may then persist
+    /// its read position.
+    pub(crate) fn redrive_settled(&self) -> bool {
+        self.redrive
+            .as_ref()
+            .is_none_or(|r| !r.in_transit() && self.queue.is_empty())
     }
 
     /// Drop every message waiting at the topic, in memory and on disk

@@ -7,10 +7,11 @@
 //! io_uring can run here at all ([`uring`]), how `main` ends on an error or
 //! a panic ([`main_exit`]), SIGINT/SIGTERM ([`signals`]), connection tasks
 //! that cannot take their executor down ([`task`]), systemd readiness
-//! ([`sd_notify`]), and the `/ping` health probe behind the `nsq_ping`
-//! binary ([`ping`]).
+//! ([`sd_notify`]), the `/ping` health probe behind the `nsq_ping` binary
+//! ([`ping`]), and the drain-and-wait of the `nsq_drain` binary ([`drain`]).
 
 pub mod cli;
+pub mod drain;
 pub mod host;
 pub mod listen;
 pub mod log;

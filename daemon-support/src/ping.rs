@@ -72,9 +72,14 @@ impl Target {
     }
 }
 
-/// `GET` the target within `timeout` overall (through `nsq_http_client`);
-/// `Ok` with the body on `200`.
+/// `GET` the target within `timeout` overall; `Ok` with the body on `200`.
 pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
+    request(target, "GET", timeout)
+}
+
+/// `method` (without a body) on the target within `timeout` overall,
+/// through `nsq_http_client`; `Ok` with the body on `200`.
+pub fn request(target: &Target, method: &str, timeout: Duration) -> Result<String, PingError> {
     let url = nsq_http_client::Target::http(Url {
         host: target.authority.clone(),
         path: target.path.clone(),
@@ -84,9 +89,11 @@ pub fn ping(target: &Target, timeout: Duration) -> Result<String, PingError> {
         request: timeout,
     })
     .with_max_response(MAX_ANSWER)
-    .request("GET", &url, &[("User-Agent", "nsq_ping")], b"")
+    .request(method, &url, &[("User-Agent", "nsq_ping")], b"")
     .map_err(|e| match e {
-        HttpError::Connect { source, .. } => PingError::Connect(target.authority.clone(), source),
+        HttpError::Connect { source, .. } if source.resolved => {
+            PingError::Connect(target.authority.clone(), source)
+        }
         other => PingError::Request(other),
     })?;
     let body = String::from_utf8_lossy(&answer.body).into_owned();

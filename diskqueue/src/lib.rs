@@ -16,6 +16,8 @@
 //!   `deferrals`; `files` holds the whole-file helpers.
 //! * [`QueueConfig`], [`QueueError`], [`QueueEvent`]: its parameters,
 //!   errors and the events it reports for its owner to log.
+//! * [`DirScan`]: one listing of a data directory (and its metadata files)
+//!   for every queue opened at startup ([`DiskQueue::open_scanned`]).
 //!
 //! nsqd's own `nsqd.dat` (the list of topics and channels) is not a disk
 //! queue file: the broker's data-directory module keeps it.
@@ -78,11 +80,13 @@ mod error;
 mod files;
 pub mod format;
 mod queue;
+mod scan;
 pub mod state;
 
 pub use config::QueueConfig;
 pub use error::{CorruptReason, IoOp, QueueError, QueueEvent};
 pub use queue::{DiskQueue, READ_CHUNK};
+pub use scan::{DirScan, QueueFiles};
 
 #[cfg(test)]
 mod fixture_tests;

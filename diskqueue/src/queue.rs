@@ -141,6 +141,10 @@ pub struct DiskQueue {
     /// A sync of what was written so far, running while the writer goes
     /// on ([`DiskQueue::put_many`]).
     behind: Option<Task<Result<(), QueueError>>>,
+    /// Whether `<name>.deferred.dat` exists, when known (from a directory
+    /// scan, or since the queue last wrote or removed it): spares a read
+    /// or a removal of a file that is not there.
+    deferred_file: Option<bool>,
 }
 
 impl fmt::Debug for DiskQueue {

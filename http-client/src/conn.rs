@@ -19,6 +19,7 @@ pub fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, DialError> {
         .map_err(|source| DialError {
             context: format!("resolve {addr}"),
             source,
+            resolved: false,
         })?
         .collect();
     let mut last = None;
@@ -35,6 +36,7 @@ pub fn dial(addr: &str, timeout: Duration) -> Result<TcpStream, DialError> {
     }
     Err(DialError {
         context: format!("dial tcp {addr}"),
+        resolved: last.is_some(),
         source: last.unwrap_or_else(|| io::Error::other("no address")),
     })
 }

@@ -56,6 +56,8 @@ pub struct DialError {
     pub context: String,
     /// The socket error.
     pub source: std::io::Error,
+    /// The host resolved (the connect itself failed).
+    pub resolved: bool,
 }
 
 impl fmt::Display for DialError {

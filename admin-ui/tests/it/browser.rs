@@ -703,3 +703,60 @@ fn browser_actions_change_the_cluster() {
     b.wait_text("main h1", &["fresh", "no nsqd has it"]);
     b.assert_not_pwned();
 }
+
+#[test]
+fn browser_dead_letters_redrive_and_drain() {
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(b) = browser_or_skip() else { return };
+    let c = Cluster::start();
+    let stat = |key: &str| channel_stats(&c.nsqd, "orders", "spare").map(|s| s[key].clone());
+
+    // No limit yet: the page says so.
+    b.open(&c.url("/topics/orders/spare"));
+    b.wait_text("[data-testid=dead-letters]", &["No max attempts"]);
+    b.type_into("[data-testid=max-attempts-input]", "1");
+    b.press("Set Max Attempts");
+    b.confirm("Set the max attempts of channel spare to 1?");
+    wait_for("nsqd to report max_attempts 1", || {
+        (stat("max_attempts") == Some(json!(1))).then_some(())
+    });
+    b.wait_text(
+        "[data-testid=dead-letters]",
+        &["Max attempts: 1", "orders.spare.dead"],
+    );
+
+    // A consumer requeues all 7: they go to orders.spare.dead.
+    let mut consumer = crate::extensions::Raw::subscribe(&c.nsqd, "orders", "spare", 7);
+    for _ in 0..7 {
+        let id = consumer.next_id();
+        consumer.send(&format!("REQ {id} 0\n"));
+    }
+    b.wait_text("[data-testid=dead-letters]", &["Dead letters: 7"]);
+    b.screenshot("dead-letters");
+
+    b.press("Redrive");
+    b.confirm("Move every message of the dead-letter topic of channel spare");
+    b.wait_text("#notice", &["Redrive: 7 messages moved back into spare"]);
+    wait_for("the messages back in spare", || {
+        (stat("in_flight_count")
+            .and_then(|n| n.as_i64())
+            .unwrap_or(0)
+            + stat("depth").and_then(|n| n.as_i64()).unwrap_or(0)
+            == 7)
+            .then_some(())
+    });
+    drop(consumer);
+
+    // Drain the node: audit's messages (a consumer with RDY 0) hold it
+    // draining; the node page says so.
+    b.open(&c.url(&format!("/nodes/{}", c.node())));
+    b.wait_text("main .totals", &["Topics:"]);
+    b.press("Drain node");
+    b.confirm(&format!("Drain node {}?", c.node()));
+    wait_for("nsqd to report draining", || {
+        (get_json(&c.nsqd.addr(), "/stats?format=json")["draining"] == true).then_some(())
+    });
+    b.wait_text("main h1", &["draining"]);
+    b.screenshot("node-draining");
+    b.assert_not_pwned();
+}

@@ -57,6 +57,11 @@ impl Daemon {
     pub fn addr(&self) -> String {
         self.http.to_string()
     }
+
+    /// Wait (at most [`WAIT`]) for it to exit by itself; its status.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        nsq_test_support::process::wait_exit(self.inner.child(), WAIT)
+    }
 }
 
 impl Drop for Daemon {

@@ -7,6 +7,7 @@
 
 mod api;
 mod browser;
+mod extensions;
 mod golden;
 mod harness;
 mod https;

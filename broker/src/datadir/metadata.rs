@@ -9,6 +9,11 @@
 //!
 //! One line, no trailing newline (Go's `json.Marshal`), keys in this order.
 //! Written as `nsqd.dat.<random>.tmp`, fsynced, renamed over `nsqd.dat`.
+//!
+//! Extension (docs/compatibility.md#dead-letters): a channel given its own
+//! dead-letter setting over HTTP has two more keys, only then:
+//! `{"name":"c","paused":false,"max_attempts":5,"dead_letter_topic":"t.c.dead"}`.
+//! Go nsqd ignores keys it does not know, so it still loads the file.
 
 use std::fmt;
 
@@ -56,6 +61,34 @@ pub(crate) struct ChannelMetadata {
     pub(crate) name: String,
     /// Paused over HTTP.
     pub(crate) paused: bool,
+    /// Extension: the channel's own maximum of attempts (0: off), only when
+    /// set over HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_attempts: Option<u16>,
+    /// Extension: its dead-letter topic, with a maximum above 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dead_letter_topic: Option<String>,
+}
+
+impl ChannelMetadata {
+    /// A channel without a dead-letter setting of its own.
+    pub(crate) fn plain(name: String, paused: bool) -> ChannelMetadata {
+        ChannelMetadata {
+            name,
+            paused,
+            max_attempts: None,
+            dead_letter_topic: None,
+        }
+    }
+
+    /// Its own dead-letter setting, if it has one.
+    pub(crate) fn dead_letters(&self) -> Option<crate::deadletter::Setting> {
+        let max_attempts = self.max_attempts?;
+        Some(crate::deadletter::Setting {
+            max_attempts,
+            topic: self.dead_letter_topic.clone().filter(|_| max_attempts > 0),
+        })
+    }
 }
 
 /// Go marshals a nil slice as `null`, and nsqd builds these slices with
@@ -200,9 +233,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Loaded, ParseError> {
         for channel in channels {
             let (cname, cpaused) = channel_fields(channel)?;
             if is_valid_channel_name(cname.as_bytes()) {
+                let (max_attempts, dead_letter_topic) = dead_letter_fields(channel, &name, &cname);
                 kept.push(ChannelMetadata {
                     name: cname,
                     paused: cpaused,
+                    max_attempts,
+                    dead_letter_topic,
                 });
             } else {
                 loaded.skipped.push(Skipped::Channel {
@@ -218,6 +254,28 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Loaded, ParseError> {
         });
     }
     Ok(loaded)
+}
+
+/// The extension keys of a channel entry (exact names; a value of another
+/// type, out of range or an invalid name is ignored, as Go nsqd ignores
+/// them all). A maximum without a usable topic gets the default one.
+fn dead_letter_fields(channel: &Value, topic: &str, name: &str) -> (Option<u16>, Option<String>) {
+    let max_attempts = channel
+        .get("max_attempts")
+        .and_then(Value::as_u64)
+        .and_then(|n| u16::try_from(n).ok());
+    let Some(max) = max_attempts.filter(|&m| m > 0) else {
+        return (max_attempts, None);
+    };
+    let given = channel
+        .get("dead_letter_topic")
+        .and_then(Value::as_str)
+        .filter(|t| is_valid_topic_name(t.as_bytes()) && *t != topic);
+    let topic = match given {
+        Some(t) => Some(t.to_string()),
+        None => crate::deadletter::resolve(topic, name, None).ok(),
+    };
+    (Some(max), topic)
 }
 
 fn check_channels(channels: &[Value]) -> Result<(), ParseError> {
@@ -299,10 +357,7 @@ mod tests {
             paused,
             channels: channels
                 .iter()
-                .map(|&(name, paused)| ChannelMetadata {
-                    name: name.to_owned(),
-                    paused,
-                })
+                .map(|&(name, paused)| ChannelMetadata::plain(name.to_owned(), paused))
                 .collect(),
         }
     }
@@ -405,6 +460,63 @@ mod tests {
         // Invalid UTF-8 inside a name: U+FFFD, an invalid name.
         let loaded = parse(b"{\"topics\":[{\"name\":\"a\xffb\"}]}").unwrap();
         assert_eq!(loaded.skipped, vec![Skipped::Topic("a\u{fffd}b".into())]);
+    }
+
+    #[test]
+    fn dead_letter_settings_are_extra_keys_only_when_set() {
+        let mut m = Metadata::new(vec![topic("t", false, &[("c", false), ("d", true)])]);
+        m.topics[0].channels[0].max_attempts = Some(5);
+        m.topics[0].channels[0].dead_letter_topic = Some("t.c.dead".into());
+        m.topics[0].channels[1].max_attempts = Some(0);
+        let bytes = encode(&m);
+        assert_eq!(
+            bytes,
+            br#"{"topics":[{"name":"t","paused":false,"channels":[{"name":"c","paused":false,"max_attempts":5,"dead_letter_topic":"t.c.dead"},{"name":"d","paused":true,"max_attempts":0}]}],"version":"1.3.0"}"#
+        );
+        let loaded = parse(&bytes).unwrap();
+        assert_eq!(loaded.metadata, m);
+        let c = &loaded.metadata.topics[0].channels;
+        assert_eq!(
+            c[0].dead_letters().unwrap().config().unwrap().max_attempts,
+            5
+        );
+        assert_eq!(c[1].dead_letters().unwrap().config(), None);
+    }
+
+    #[test]
+    fn odd_dead_letter_values_are_ignored_as_go_ignores_them() {
+        let loaded = parse(
+            br#"{"topics":[{"name":"t","channels":[
+                {"name":"a","max_attempts":"5"},
+                {"name":"b","max_attempts":70000,"dead_letter_topic":"x"},
+                {"name":"c","max_attempts":3,"dead_letter_topic":"bad name"},
+                {"name":"d","max_attempts":3,"dead_letter_topic":7},
+                {"name":"e#ephemeral","max_attempts":3},
+                {"name":"f","Max_Attempts":3}]}]}"#,
+        )
+        .unwrap();
+        let got: Vec<_> = loaded.metadata.topics[0]
+            .channels
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.max_attempts,
+                    c.dead_letter_topic.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", None, None),
+                ("b", None, None),
+                ("c", Some(3), Some("t.c.dead")),
+                ("d", Some(3), Some("t.d.dead")),
+                ("e#ephemeral", Some(3), None),
+                ("f", None, None),
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::shard::mesh::ShardMsg;
 use crate::shard::route::owner_of;
 use crate::shard::Context;
 use metadata::{ChannelMetadata, Loaded, Metadata, TopicMetadata};
+use nsq_diskqueue::DirScan;
 
 /// Why the data directory cannot be used (startup failures).
 #[derive(Debug)]
@@ -40,6 +41,13 @@ pub enum DataDirError {
     Read {
         /// The file.
         file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The directory could not be listed.
+    List {
+        /// The directory.
+        path: PathBuf,
         /// Why.
         error: std::io::Error,
     },
@@ -64,6 +72,9 @@ impl std::fmt::Display for DataDirError {
             }
             DataDirError::Read { file, error } => {
                 write!(f, "failed to read metadata in {} - {error}", file.display())
+            }
+            DataDirError::List { path, error } => {
+                write!(f, "failed to list data-path {} - {error}", path.display())
             }
             DataDirError::Parse { file, error } => {
                 write!(
@@ -132,6 +143,21 @@ impl DataDir {
         }
     }
 
+    /// List the directory once for every disk queue the startup opens,
+    /// split by the shard that owns each queue's topic (so no shard lists
+    /// the directory per queue, and none shares its part).
+    pub(crate) fn scan_queues(&self, shards: usize) -> Result<Vec<DirScan>, DataDirError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let scan = DirScan::read(&self.path, threads).map_err(|error| DataDirError::List {
+            path: self.path.clone(),
+            error,
+        })?;
+        Ok(scan.split(shards, |queue| {
+            let topic = queue.split_once(':').map_or(queue, |(t, _)| t);
+            crate::shard::route::owner_of(topic, shards)
+        }))
+    }
+
     /// Write `nsqd.dat` atomically: a temp file, fsync, rename.
     pub(crate) fn write(&self, meta: &Metadata) -> std::io::Result<()> {
         let random = std::time::SystemTime::now()
@@ -169,18 +195,27 @@ pub(crate) fn snapshot(ctx: &Context) -> Option<Metadata> {
     }
     for rx in answers {
         let part = rx.recv_timeout(Duration::from_secs(5)).ok()?;
+        let settings = &part.dead_letter_settings;
         topics.extend(part.topics.into_iter().map(|t| {
+            let channels = t
+                .channels
+                .into_iter()
+                .map(|c| {
+                    let mut m = ChannelMetadata::plain(c.channel_name, c.paused);
+                    let own = settings
+                        .iter()
+                        .find(|(topic, channel, _)| *topic == t.topic_name && *channel == m.name);
+                    if let Some((_, _, setting)) = own {
+                        m.max_attempts = Some(setting.max_attempts);
+                        m.dead_letter_topic = setting.topic.clone();
+                    }
+                    m
+                })
+                .collect();
             TopicMetadata {
                 name: t.topic_name,
                 paused: t.paused,
-                channels: t
-                    .channels
-                    .into_iter()
-                    .map(|c| ChannelMetadata {
-                        name: c.channel_name,
-                        paused: c.paused,
-                    })
-                    .collect(),
+                channels,
             }
         }));
     }

@@ -10,7 +10,7 @@ use nsq_protocol::{ClientError, ErrorCode};
 use crate::net::conn::{Connection, Flow};
 use crate::net::owned::OwnedPublish;
 use crate::publish::pending::Answer;
-use crate::publish::PubKind;
+use crate::publish::{PubKind, PutError};
 
 impl Connection {
     /// Publish to the topic's owner (after the AUTH check, when AUTH is
@@ -28,6 +28,14 @@ impl Connection {
                 }
                 return self.fail(e);
             }
+        }
+        if self.shard.ctx.drain.is_draining() {
+            // As NSQ refuses a publish while exiting
+            // (docs/compatibility.md#draining).
+            if !self.drain_pending().await {
+                return Flow::Close;
+            }
+            return self.fail(refusal(kind, PutError::Exiting));
         }
         let owner = self.shard.owner_of(topic.as_str());
         self.affinity.note(owner, bodies.len());
@@ -76,17 +84,17 @@ impl Connection {
                 self.client.add_pub_count(topic.as_str(), messages as u64);
                 Ok(())
             }
-            Err(e) => {
-                let code = match kind {
-                    PubKind::Pub => ErrorCode::PubFailed,
-                    PubKind::Mpub => ErrorCode::MpubFailed,
-                    PubKind::Dpub => ErrorCode::DpubFailed,
-                };
-                Err(ClientError::new(
-                    code,
-                    format!("{} failed {e}", kind.name()),
-                ))
-            }
+            Err(e) => Err(refusal(kind, e)),
         }
     }
+}
+
+/// NSQ's `E_PUB_FAILED PUB failed <why>` (and MPUB's, DPUB's).
+fn refusal(kind: PubKind, e: PutError) -> ClientError {
+    let code = match kind {
+        PubKind::Pub => ErrorCode::PubFailed,
+        PubKind::Mpub => ErrorCode::MpubFailed,
+        PubKind::Dpub => ErrorCode::DpubFailed,
+    };
+    ClientError::new(code, format!("{} failed {e}", kind.name()))
 }

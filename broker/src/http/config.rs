@@ -116,6 +116,9 @@ fn value_of(conn: &HttpConn, name: &str) -> Option<OptValue> {
         "deflate" => j(json!(f.deflate)),
         "max_deflate_level" => j(json!(f.max_deflate_level)),
         "snappy" => j(json!(f.snappy)),
+        // Extensions (docs/compatibility.md#extra-flags).
+        "max_attempts" => j(json!(f.max_attempts)),
+        "drain_timeout" => Some(ns(f.drain_timeout)),
         _ => None,
     }
 }

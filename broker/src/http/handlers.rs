@@ -43,6 +43,9 @@ pub(crate) async fn handle(
         Route::Topic(op) => topic_op(conn, op, q).await,
         Route::Channel(op) => channel_op(conn, op, q).await,
         Route::ChannelPeek => peek(conn, q).await,
+        Route::ChannelConfig => extensions::channel_config(conn, q).await,
+        Route::ChannelRedrive => extensions::channel_redrive(conn, q).await,
+        Route::Drain => extensions::drain(conn, q),
         Route::ConfigGet(opt) => crate::http::handlers::config::get(conn, &opt),
         Route::ConfigPut(opt) => crate::http::handlers::config::put(conn, &opt, &body),
     }
@@ -50,6 +53,8 @@ pub(crate) async fn handle(
 
 #[path = "config.rs"]
 pub(crate) mod config;
+#[path = "extensions.rs"]
+pub(crate) mod extensions;
 
 fn info(conn: &HttpConn) -> Reply {
     let ctx = &conn.shard.ctx;
@@ -100,6 +105,9 @@ async fn publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
             _ => return Reply::err(400, "INVALID_DEFER"),
         }
     }
+    if conn.shard.ctx.drain.is_draining() {
+        return Reply::err(503, "DRAINING");
+    }
     let put = conn
         .publisher
         .publish(PubKind::Pub, topic, defer_ms, Bodies::One(body));
@@ -145,6 +153,9 @@ async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
         }
         out
     };
+    if conn.shard.ctx.drain.is_draining() {
+        return Reply::err(503, "DRAINING");
+    }
     if bodies.is_empty() {
         return Reply::Text(b"OK".to_vec());
     }
@@ -160,7 +171,7 @@ async fn multi_publish(conn: &mut HttpConn, q: &str, body: Bytes) -> Reply {
 /// Run `request` on shard `owner`: with `here` if that is this shard; else
 /// in the message `there` builds around a reply channel, whose answer is
 /// awaited.
-async fn on_owner<R, T>(
+pub(crate) async fn on_owner<R, T>(
     conn: &HttpConn,
     owner: usize,
     request: R,
@@ -191,7 +202,7 @@ async fn admin(conn: &HttpConn, op: AdminOp) -> Result<(), AdminError> {
     .await
 }
 
-fn admin_reply(result: Result<(), AdminError>) -> Reply {
+pub(crate) fn admin_reply(result: Result<(), AdminError>) -> Reply {
     match result {
         Ok(()) => Reply::Empty,
         Err(AdminError::TopicNotFound) => Reply::err(404, "TOPIC_NOT_FOUND"),
@@ -229,7 +240,7 @@ async fn topic_op(conn: &HttpConn, op: &str, q: &str) -> Reply {
 
 /// `topic=` and `channel=` of the `/channel/*` endpoints, checked in NSQ's
 /// order.
-fn channel_params(q: &str) -> Result<ChannelRef, Reply> {
+pub(crate) fn channel_params(q: &str) -> Result<ChannelRef, Reply> {
     if !query_is_valid(q) {
         return Err(Reply::err(400, "INVALID_REQUEST"));
     }
@@ -370,6 +381,7 @@ pub(crate) async fn collect_stats(
             .ctx
             .health()
             .map_or_else(|| "OK".into(), |why| format!("NOK - {why}")),
+        draining: conn.shard.ctx.drain.is_draining(),
         start_time: conn.shard.ctx.start_time,
         topics: found.then_some(topics),
         memory: include_mem.then(memory_stats),

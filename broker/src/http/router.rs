@@ -25,6 +25,12 @@ pub(crate) enum Route {
     Channel(&'static str),
     /// GET /channel/peek (extension: queued messages, not consumed).
     ChannelPeek,
+    /// POST /channel/config (extension: a channel's dead-letter setting).
+    ChannelConfig,
+    /// POST /channel/redrive (extension: dead letters back to a channel).
+    ChannelRedrive,
+    /// POST /drain (extension: drain the node, then shut down).
+    Drain,
     /// GET /config/:opt.
     ConfigGet(String),
     /// PUT /config/:opt.
@@ -57,7 +63,7 @@ const OPS: [&str; 5] = ["create", "delete", "empty", "pause", "unpause"];
 fn methods_for(path: &str) -> &'static [&'static str] {
     match path {
         "/ping" | "/info" | "/stats" | "/metrics" | "/channel/peek" => &["GET"],
-        "/pub" | "/mpub" => &["POST"],
+        "/pub" | "/mpub" | "/channel/config" | "/channel/redrive" | "/drain" => &["POST"],
         p if p
             .strip_prefix("/topic/")
             .is_some_and(|op| OPS.contains(&op)) =>
@@ -96,6 +102,9 @@ fn endpoint(method: &str, path: &str) -> Option<Route> {
         ("GET", "/stats") => Route::Stats,
         ("GET", "/metrics") => Route::Metrics,
         ("GET", "/channel/peek") => Route::ChannelPeek,
+        ("POST", "/channel/config") => Route::ChannelConfig,
+        ("POST", "/channel/redrive") => Route::ChannelRedrive,
+        ("POST", "/drain") => Route::Drain,
         ("POST", p) if p.starts_with("/topic/") => Route::Topic(op(&p[7..])?),
         ("POST", p) if p.starts_with("/channel/") => Route::Channel(op(&p[9..])?),
         ("GET", p) if p.starts_with("/config/") => Route::ConfigGet(p[8..].to_string()),
@@ -173,6 +182,15 @@ mod tests {
         assert_eq!(
             route("GET", "/channel/peek"),
             Routed::Endpoint(Route::ChannelPeek)
+        );
+        assert_eq!(
+            route("POST", "/channel/redrive"),
+            Routed::Endpoint(Route::ChannelRedrive)
+        );
+        assert_eq!(route("POST", "/drain"), Routed::Endpoint(Route::Drain));
+        assert_eq!(
+            route("GET", "/channel/config"),
+            Routed::MethodNotAllowed("OPTIONS, POST".into())
         );
         assert_eq!(route("GET", "/topic/frobnicate"), Routed::NotFound);
         assert_eq!(route("GET", "/debug/pprof/"), Routed::NotFound);

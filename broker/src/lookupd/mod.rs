@@ -58,6 +58,10 @@ pub(crate) enum Announce {
     },
     /// `nsqlookupd_tcp_addresses` changed.
     PeersChanged,
+    /// The node drains: unregister every topic and channel from every
+    /// lookupd and register nothing more, keeping the connections
+    /// (docs/compatibility.md#draining).
+    Drain,
     /// Exit: close the connections.
     Shutdown,
 }
@@ -76,6 +80,8 @@ struct Announcer {
     ctx: Arc<Context>,
     identity: IdentifyRequest,
     peers: Vec<Peer>,
+    /// Draining: no REGISTER any more.
+    draining: bool,
 }
 
 impl Announcer {
@@ -102,6 +108,7 @@ impl Announcer {
             ctx,
             identity,
             peers: Vec::new(),
+            draining: false,
         }
     }
 
@@ -125,6 +132,17 @@ impl Announcer {
     }
 
     fn handle(&mut self, event: Announce) {
+        if self.draining {
+            match event {
+                Announce::NewTopic(topic) => return self.start_topic(&topic),
+                // Everything is unregistered already.
+                Announce::Topic(_)
+                | Announce::Channel { .. }
+                | Announce::TopicGone(_)
+                | Announce::ChannelGone { .. } => return,
+                _ => {}
+            }
+        }
         match event {
             Announce::NewTopic(topic) => {
                 self.start_topic(&topic);
@@ -150,8 +168,31 @@ impl Announcer {
                 channel: Some(&channel),
             }),
             Announce::PeersChanged => self.sync_peers(),
+            Announce::Drain => self.unregister_all(),
             Announce::Shutdown => {}
         }
+    }
+
+    /// Draining: UNREGISTER every channel, then every topic, everywhere;
+    /// from now on nothing is registered (not even on a reconnection).
+    fn unregister_all(&mut self) {
+        let all = self.current_registrations();
+        self.draining = true;
+        let channels = all.iter().filter(|(_, c)| c.is_some());
+        let topics: std::collections::BTreeSet<&String> = all.iter().map(|(t, _)| t).collect();
+        for (topic, channel) in channels {
+            self.send_all(LookupRequest::Unregister {
+                topic,
+                channel: channel.as_deref(),
+            });
+        }
+        for topic in topics {
+            self.send_all(LookupRequest::Unregister {
+                topic,
+                channel: None,
+            });
+        }
+        crate::log!(Info, "DRAIN: unregistered from every lookupd");
     }
 
     /// Match the peers to `nsqlookupd_tcp_addresses`: close the removed,
@@ -187,7 +228,7 @@ impl Announcer {
                 return false;
             }
         };
-        if connected {
+        if connected && !self.draining {
             let all = self.current_registrations();
             for (topic, channel) in &all {
                 let req = LookupRequest::Register {

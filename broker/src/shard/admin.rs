@@ -114,6 +114,9 @@ pub(crate) struct ShardStats {
     pub(crate) producers: Vec<ClientStats>,
     /// Whether the `topic=` filter's topic lives here.
     pub(crate) topic_found: bool,
+    /// The channels' own dead-letter settings, for `nsqd.dat`: (topic,
+    /// channel, setting).
+    pub(crate) dead_letter_settings: Vec<(String, String, crate::deadletter::Setting)>,
 }
 
 /// Ask every shard except `skip` for its part of `/stats`; the answers
@@ -175,6 +178,13 @@ impl Shard {
                 for c in &meta.channels {
                     let channel = self.get_or_create_channel(&topic, &c.name);
                     channel.borrow_mut().paused = c.paused;
+                    if let Some(setting) = c.dead_letters() {
+                        let channel = ChannelRef {
+                            topic: meta.name.clone(),
+                            channel: c.name.clone(),
+                        };
+                        let _ = self.configure_dead_letters(&channel, setting);
+                    }
                 }
                 let mut topic = topic.borrow_mut();
                 topic.paused = meta.paused;
@@ -229,7 +239,7 @@ impl Shard {
     }
 
     /// A channel of a topic owned here.
-    fn find_channel(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
+    pub(crate) fn find_channel(&self, c: &ChannelRef) -> Result<Rc<RefCell<Channel>>, AdminError> {
         let topic = self.topic(&c.topic).ok_or(AdminError::TopicNotFound)?;
         let channel = topic.borrow().channel(&c.channel);
         channel.ok_or(AdminError::ChannelNotFound)
@@ -284,6 +294,12 @@ impl Shard {
                 if filter.channel.as_deref().is_some_and(|f| f != &*c.name) {
                     continue;
                 }
+                if let Some(setting) = crate::deadletter::request::setting_of(&c) {
+                    out.dead_letter_settings
+                        .push((name.clone(), c.name.to_string(), setting));
+                }
+                let (max_attempts, dead_letter_topic, dead_letter_count) =
+                    crate::deadletter::request::figures(&c);
                 channels.push(ChannelStats {
                     channel_name: c.name.to_string(),
                     depth: c.depth() as i64,
@@ -299,6 +315,9 @@ impl Shard {
                         .then(|| c.consumers().iter().map(|cl| cl.stats()).collect()),
                     paused: c.paused,
                     e2e_processing_latency: e2e,
+                    max_attempts,
+                    dead_letter_topic,
+                    dead_letter_count,
                 });
             }
             if filter.channel.is_some() && channels.is_empty() {

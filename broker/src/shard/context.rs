@@ -54,6 +54,8 @@ pub(crate) struct Context {
     health_error: std::sync::Mutex<String>,
     /// How busy each shard is (placement decisions only).
     pub(crate) shard_load: load::ShardLoad,
+    /// Draining (docs/compatibility.md#draining).
+    pub(crate) drain: crate::drain::Drain,
 }
 
 impl Context {
@@ -126,6 +128,7 @@ impl Context {
             unhealthy: AtomicBool::new(false),
             health_error: std::sync::Mutex::new(String::new()),
             shard_load: load::ShardLoad::new(mesh_len),
+            drain: crate::drain::Drain::default(),
         }
     }
 

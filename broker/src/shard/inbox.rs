@@ -20,10 +20,19 @@ use crate::shard::{Context, Shard};
 
 /// A shard's main task: start its timer, forwarder and load sampler, then
 /// serve its inbox until shutdown, and stop.
-pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<ShardMsg>) {
+/// `scan` is what the data directory holds for the queues this shard
+/// owns, read once at startup.
+pub(crate) async fn run(
+    id: usize,
+    ctx: Arc<Context>,
+    inbox: flume::Receiver<ShardMsg>,
+    scan: nsq_diskqueue::DirScan,
+) {
     let shard = Rc::new(Shard::new(id, ctx.clone()));
+    shard.disk.start_with(scan);
     glommio::spawn_local(shard.timers.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
+    glommio::spawn_local(shard.dead_letter_mover.clone().run(shard.clone())).detach();
     if ctx.mesh.len() > 1 {
         glommio::spawn_local(crate::shard::load::sample(id, ctx.clone())).detach();
     }
@@ -52,10 +61,17 @@ pub(crate) async fn run(id: usize, ctx: Arc<Context>, inbox: flume::Receiver<Sha
                 ShardMsg::Peek { channel, n, reply } => {
                     let _ = reply.send(shard.peek(&channel, n));
                 }
+                ShardMsg::DeadLetter(request) => shard.serve_dead_letter(request),
+                ShardMsg::Drain(reply) => {
+                    let _ = reply.send(shard.drain_status());
+                }
                 ShardMsg::Ready(reply) => {
                     let shard = shard.clone();
                     glommio::spawn_local(async move {
                         shard.disk.wait_open().await;
+                        // Queues opened from now on list the directory
+                        // for their own files.
+                        shard.disk.end_startup();
                         let _ = reply.send(());
                     })
                     .detach();

@@ -54,6 +54,10 @@ pub(crate) enum ShardMsg {
         /// Where the answer goes.
         reply: flume::Sender<Result<Vec<crate::message::Message>, crate::shard::admin::AdminError>>,
     },
+    /// Dead letters: settings, redrive (docs/compatibility.md#dead-letters).
+    DeadLetter(crate::deadletter::request::Request),
+    /// What is left to drain on this shard (docs/compatibility.md#draining).
+    Drain(flume::Sender<crate::drain::ShardDrain>),
     /// This shard's part of `/stats`.
     Stats {
         /// The filter.

@@ -62,6 +62,8 @@ pub(crate) struct Shard {
     pub(crate) forwarder: Rc<Forwarder>,
     /// Which publishes are on disk yet.
     pub(crate) commit: Rc<GroupCommit>,
+    /// Publishes dead letters (docs/compatibility.md#dead-letters).
+    pub(crate) dead_letter_mover: Rc<crate::deadletter::mover::Mover>,
     /// The disk queues of the shard's topics and channels.
     disk: Rc<DiskShard>,
     connections: RefCell<HashMap<u64, Weak<Client>>>,
@@ -84,6 +86,7 @@ impl Shard {
             id,
             disk: Rc::new(DiskShard::new(ctx.clone(), commit.clone())),
             commit,
+            dead_letter_mover: Rc::default(),
             ids: IdGenerator::new(ctx.opts.node_id),
             forwarder: Rc::new(Forwarder::new(id, ctx.shards())),
             ctx,
@@ -220,6 +223,7 @@ impl Shard {
         }
         let mut t = topic.borrow_mut();
         let c = t.get_or_create_channel(name, Instant::now());
+        self.default_dead_letters(&t.name, &mut c.borrow_mut());
         crate::log!(Info, "TOPIC({}): new channel({name})", t.name);
         self.ctx.announce(Announce::Channel {
             topic: t.name.to_string(),

@@ -66,15 +66,15 @@ fn parse_json(text: &str) -> Value {
 }
 
 /// A running nsqlookupd, killed on drop (its log printed if the test fails).
-struct Lookupd {
+pub(super) struct Lookupd {
     daemon: Daemon,
-    tcp: SocketAddr,
+    pub(super) tcp: SocketAddr,
     http: SocketAddr,
 }
 
 impl Lookupd {
     /// On 127.0.0.1, ports chosen by the kernel.
-    fn start() -> Lookupd {
+    pub(super) fn start() -> Lookupd {
         Self::start_on(0, 0)
     }
 
@@ -130,7 +130,7 @@ impl Lookupd {
     }
 
     /// Producers `/lookup?topic=` returns (empty on 404).
-    fn producers(&self, topic: &str) -> Vec<Value> {
+    pub(super) fn producers(&self, topic: &str) -> Vec<Value> {
         self.lookup(topic)
             .and_then(|v| v["producers"].as_array().cloned())
             .unwrap_or_default()
@@ -162,7 +162,7 @@ impl Lookupd {
     }
 
     /// The `/nodes` entry with this TCP port.
-    fn node(&self, tcp_port: u16) -> Option<Value> {
+    pub(super) fn node(&self, tcp_port: u16) -> Option<Value> {
         self.nodes().into_iter().find(|p| p["tcp_port"] == tcp_port)
     }
 
@@ -228,7 +228,7 @@ fn start_nsqd(ip: &str, ports: (u16, u16), lookupds: &[&Lookupd], data: &DataDir
 }
 
 /// nsqd on 127.0.0.1 announcing to these lookupds, with extra flags.
-fn nsqd_with(lookupds: &[&Lookupd], extra: &[&str]) -> Nsqd {
+pub(super) fn nsqd_with(lookupds: &[&Lookupd], extra: &[&str]) -> Nsqd {
     let mut args = vec!["--broadcast-address=127.0.0.1".to_string()];
     args.extend(
         lookupds

@@ -131,6 +131,16 @@ impl Nsqd {
         self.daemon.terminate(WAIT)
     }
 
+    /// Send `sig`.
+    pub fn signal(&self, sig: i32) {
+        self.daemon.signal(sig);
+    }
+
+    /// Wait (at most `within`) for it to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        nsq_test_support::process::wait_exit(self.daemon.child(), within)
+    }
+
     /// A connected client that sent the magic.
     pub fn connect(&self) -> Client {
         Client::connect(self.tcp)
@@ -426,6 +436,25 @@ pub fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {
 /// `/stats` as JSON (without clients).
 pub fn stats(nsqd: &Nsqd) -> serde_json::Value {
     serde_json::from_str(&http(nsqd, "GET", "/stats?format=json&include_clients=false").1).unwrap()
+}
+
+/// A topic's `/stats` JSON entry, or one of its channels'; None if it does
+/// not exist.
+pub fn stats_of(nsqd: &Nsqd, topic: &str, channel: Option<&str>) -> Option<serde_json::Value> {
+    let s = stats(nsqd);
+    let t = s["topics"]
+        .as_array()?
+        .iter()
+        .find(|t| t["topic_name"] == topic)?
+        .clone();
+    match channel {
+        None => Some(t),
+        Some(c) => t["channels"]
+            .as_array()?
+            .iter()
+            .find(|x| x["channel_name"] == c)
+            .cloned(),
+    }
 }
 
 /// Start (2 shards) on the data directory `dir` with extra flags.

@@ -8,6 +8,9 @@ mod clients;
 /// With the real nsqlookupd: registration, channel pre-creation, restarts,
 /// run-time peer changes, and a two-lookupd, three-nsqd cluster.
 mod cluster;
+/// Dead letters: --max-attempts, /channel/config, moves, redrive, crashes;
+/// and that the defaults show nothing of them.
+mod deadletters;
 /// Daemons started with nothing but their addresses, in an empty working
 /// directory: publish, consume, restart, read back.
 mod defaults;
@@ -16,6 +19,8 @@ mod delivery;
 /// Disk queues: Go's data directory and format, overflow, empty/delete,
 /// corrupt files, crashes, a full disk, durable deferrals.
 mod disk;
+/// Draining: /drain, SIGUSR1, refusals, lookupd, the end of a drain.
+mod drain;
 /// Hosts where the daemons cannot run (io_uring denied by seccomp, too
 /// little locked memory): one FATAL line and exit 1, never a hang.
 mod environment;

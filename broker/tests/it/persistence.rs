@@ -239,3 +239,85 @@ fn sigterm_during_startup_is_a_clean_shutdown() {
         "{text}"
     );
 }
+
+/// `topics` topics with one channel `c` each and `per` messages queued on
+/// every channel, published with pipelined MPUBs.
+fn fill_topics(nsqd: &Nsqd, prefix: &str, topics: usize, per: usize) {
+    for i in 0..topics {
+        create_channel(nsqd, &format!("{prefix}{i}"), "c");
+    }
+    let bodies: Vec<Vec<u8>> = (0..per).map(|i| format!("m{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let mut p = nsqd.connect();
+    for chunk in (0..topics).collect::<Vec<_>>().chunks(50) {
+        for i in chunk {
+            p.send(nsq_protocol::command::Request::Mpub(
+                &format!("{prefix}{i}"),
+                &refs,
+            ));
+        }
+        for _ in chunk {
+            p.expect_response("OK");
+        }
+    }
+}
+
+/// Messages queued on all channels, from `/stats`.
+fn queued(nsqd: &Nsqd) -> u64 {
+    stats(nsqd)["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["channels"].as_array().unwrap().iter())
+        .map(|c| c["depth"].as_u64().unwrap())
+        .sum()
+}
+
+/// Start nsqd on `dir` and wait for `/ping` to answer OK (every queue
+/// open); the time that took, and the running nsqd.
+fn timed_start(dir: &std::path::Path) -> (std::time::Duration, Nsqd) {
+    let t0 = std::time::Instant::now();
+    let nsqd = start_on(dir);
+    // /ping is answered once every queue is open: one request, waited for.
+    let addr = nsqd.http.expect("http");
+    let r = nsq_test_support::http::request(addr, "GET", "/ping", &[], b"", WAIT * 6);
+    assert_eq!(r.body, "OK", "/ping after the restart");
+    (t0.elapsed(), nsqd)
+}
+
+/// The fastest of three restarts of `nsqd` (SIGTERM, start on the same
+/// directory, `/ping` OK), checking every queued message is back each time.
+fn fastest_restart(mut nsqd: Nsqd, dir: &std::path::Path, want: u64) -> std::time::Duration {
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..3 {
+        assert!(nsqd.terminate().is_some_and(|s| s.success()));
+        let (took, next) = timed_start(dir);
+        assert_eq!(queued(&next), want, "messages after the restart");
+        best = best.min(took);
+        nsqd = next;
+    }
+    best
+}
+
+/// Restart time grows linearly with the number of queues (a complexity
+/// check, not a timing target): 10x the queues may take at most 30x the
+/// time (each side the fastest of three restarts, so a busy machine does
+/// not decide it). Every queued message is back after each restart.
+#[test]
+fn restart_time_grows_linearly_with_the_number_of_queues() {
+    let small = TempDir::new();
+    let nsqd = start_on(small.path());
+    fill_topics(&nsqd, "s", 100, 10);
+    let t200 = fastest_restart(nsqd, small.path(), 100 * 10);
+
+    let large = TempDir::new();
+    let nsqd = start_on(large.path());
+    fill_topics(&nsqd, "l", 1000, 10);
+    let t2000 = fastest_restart(nsqd, large.path(), 1000 * 10);
+
+    eprintln!("restart: 200 queues {t200:?}, 2000 queues {t2000:?}");
+    assert!(
+        t2000 <= t200 * 30,
+        "restart with 2000 queues took {t2000:?}, with 200 {t200:?}: more than 30x"
+    );
+}

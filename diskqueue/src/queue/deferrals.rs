@@ -11,6 +11,9 @@ impl DiskQueue {
     /// The deferrals saved by [`DiskQueue::save_deferrals`](crate::DiskQueue::save_deferrals) (message ID,
     /// due unix ms); none if there is no such file.
     pub async fn load_deferrals(&self) -> Result<Vec<(u64, i64)>, QueueError> {
+        if self.deferred_file == Some(false) {
+            return Ok(Vec::new());
+        }
         let path = self.dir.join(format::deferred_file_name(&self.name));
         match read_whole_file(&path).await {
             Ok(text) => Ok(format::parse_deferrals(&text)),
@@ -21,12 +24,18 @@ impl DiskQueue {
 
     /// Save the due times of deferred messages in the queue (written to a
     /// temporary file, fdatasynced, renamed); no entries removes the file.
-    pub async fn save_deferrals(&self, entries: &[(u64, i64)]) -> Result<(), QueueError> {
+    pub async fn save_deferrals(&mut self, entries: &[(u64, i64)]) -> Result<(), QueueError> {
         let path = self.dir.join(format::deferred_file_name(&self.name));
         if entries.is_empty() {
+            if self.deferred_file == Some(false) {
+                return Ok(());
+            }
             return match remove(&path).await {
                 Err(e) if !not_found(&e) => Err(e),
-                _ => Ok(()),
+                _ => {
+                    self.deferred_file = Some(false);
+                    Ok(())
+                }
             };
         }
         let tmp_path = self.dir.join(format!(
@@ -34,6 +43,10 @@ impl DiskQueue {
             format::deferred_file_name(&self.name),
             random_u63()
         ));
-        write_atomically(&tmp_path, &path, format::encode_deferrals(entries)).await
+        // Whatever happens next, the file may exist.
+        self.deferred_file = None;
+        write_atomically(&tmp_path, &path, format::encode_deferrals(entries)).await?;
+        self.deferred_file = Some(true);
+        Ok(())
     }
 }

@@ -14,6 +14,8 @@
 //! | `nsq_channel_depth`, `nsq_channel_backend_depth`, `nsq_channel_in_flight_count`, `nsq_channel_deferred_count`, `nsq_channel_client_count`, `nsq_channel_paused` | gauge | `topic`, `channel` |
 //! | `nsq_channel_message_count_total`, `nsq_channel_requeue_count_total`, `nsq_channel_timeout_count_total` | counter | `topic`, `channel` |
 //! | `nsq_channel_e2e_processing_latency_seconds` | summary | `topic`, `channel`, `quantile` |
+//! | `nsq_channel_max_attempts`, `nsq_channel_dead_letter_topic_info` (extension: only channels with dead letters configured) | gauge | `topic`, `channel` (`dead_letter_topic` for the info) |
+//! | `nsq_channel_dead_letter_count_total` (likewise) | counter | `topic`, `channel` |
 //! | `process_resident_memory_bytes`, `process_start_time_seconds`, `process_open_fds` | gauge | — |
 //! | `process_cpu_seconds_total` | counter | — |
 //!
@@ -171,6 +173,8 @@ pub fn render_prometheus(stats: &Stats, extra: &ProcessFigures) -> String {
         family(&mut out, name, kind, help, &samples);
     }
 
+    dead_letter_families(&mut out, &channels);
+
     let mut samples = Vec::new();
     for t in topics {
         quantiles(
@@ -206,6 +210,63 @@ pub fn render_prometheus(stats: &Stats, extra: &ProcessFigures) -> String {
 
     out.push_str(&render_process_metrics(extra));
     out
+}
+
+/// The dead-letter families (an extension, docs/compatibility.md#dead-letters),
+/// for the channels that show dead-letter figures in `/stats` only: with
+/// none (the default) nothing is written.
+fn dead_letter_families(out: &mut String, channels: &[(&str, &ChannelStats)]) {
+    let labels = |t: &str, c: &ChannelStats| {
+        vec![
+            ("topic", t.to_string()),
+            ("channel", c.channel_name.clone()),
+        ]
+    };
+    let mut max = Vec::new();
+    let mut count = Vec::new();
+    let mut info = Vec::new();
+    for (t, c) in channels {
+        let l = labels(t, c);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(m) = c.max_attempts {
+            max.push((series("nsq_channel_max_attempts", &l), m.to_string()));
+        }
+        if let Some(n) = c.dead_letter_count {
+            count.push((
+                series("nsq_channel_dead_letter_count_total", &l),
+                n.to_string(),
+            ));
+        }
+        if let Some(d) = &c.dead_letter_topic {
+            let mut with = l.clone();
+            with.push(("dead_letter_topic", d));
+            info.push((
+                series("nsq_channel_dead_letter_topic_info", &with),
+                "1".to_string(),
+            ));
+        }
+    }
+    family(
+        out,
+        "nsq_channel_max_attempts",
+        "gauge",
+        "Deliveries after which a message that times out or is requeued goes to the dead-letter topic (0: no limit).",
+        &max,
+    );
+    family(
+        out,
+        "nsq_channel_dead_letter_count_total",
+        "counter",
+        "Messages moved to the dead-letter topic since nsqd started.",
+        &count,
+    );
+    family(
+        out,
+        "nsq_channel_dead_letter_topic_info",
+        "gauge",
+        "The channel's dead-letter topic (always 1).",
+        &info,
+    );
 }
 
 /// The four `process_*` families alone, for servers with no `/stats` of
@@ -524,6 +585,7 @@ mod tests {
         Stats {
             version: "1.3.0".into(),
             health: "OK".into(),
+            draining: false,
             start_time: 1_700_000_000,
             topics: Some(vec![
                 TopicStats {
@@ -755,6 +817,35 @@ mod tests {
             );
             assert_eq!(text, render_process_metrics(&process()));
         }
+    }
+
+    #[test]
+    fn dead_letter_families_only_for_configured_channels() {
+        let plain = render_prometheus(&stats(), &process());
+        assert!(!plain.contains("dead_letter") && !plain.contains("max_attempts"));
+        let mut s = stats();
+        let c = &mut s.topics.as_mut().unwrap()[0].channels[0];
+        c.max_attempts = Some(5);
+        c.dead_letter_topic = Some("orders.archive.dead".into());
+        c.dead_letter_count = Some(7);
+        let text = render_prometheus(&s, &process());
+        let (_, samples, types) = check(&text);
+        assert_eq!(
+            samples["nsq_channel_max_attempts{topic=orders,channel=archive}"],
+            "5"
+        );
+        assert_eq!(
+            samples["nsq_channel_dead_letter_count_total{topic=orders,channel=archive}"],
+            "7"
+        );
+        assert_eq!(
+            samples["nsq_channel_dead_letter_topic_info{topic=orders,channel=archive,dead_letter_topic=orders.archive.dead}"],
+            "1"
+        );
+        assert_eq!(types["nsq_channel_dead_letter_count_total"], "counter");
+        assert!(!samples
+            .keys()
+            .any(|k| k.contains("audit") && k.contains("dead")));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct Stats {
     pub version: String,
     /// "OK" or "NOK - <error>".
     pub health: String,
+    /// Extension: `true` while the node drains (docs/compatibility.md#draining);
+    /// absent otherwise, as in NSQ.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     /// Unix seconds.
     pub start_time: i64,
     /// Sorted by name; `null` for a `topic=` filter naming no topic.
@@ -84,6 +88,18 @@ pub struct ChannelStats {
     /// E2E latency.
     #[serde(deserialize_with = "null_as_default")]
     pub e2e_processing_latency: E2eLatency,
+    /// Extension (docs/compatibility.md#dead-letters): the most deliveries
+    /// before a message goes to the dead-letter topic (0: no limit). This
+    /// and the next two appear only for a channel with a limit, set or
+    /// inherited, or that has moved messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u16>,
+    /// Extension: where messages over the limit go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    /// Extension: messages moved to the dead-letter topic since nsqd started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_count: Option<u64>,
 }
 
 /// A consumer (channel `clients`) or a producer (`producers`).
@@ -364,6 +380,7 @@ mod tests {
         Stats {
             version: "1.3.0".into(),
             health: "OK".into(),
+            draining: false,
             start_time: 1_700_000_000,
             topics: Some(vec![TopicStats {
                 topic_name: "orders".into(),
@@ -381,6 +398,9 @@ mod tests {
                         clients: Some(vec![consumer()]),
                         paused: false,
                         e2e_processing_latency: latency(),
+                        max_attempts: None,
+                        dead_letter_topic: None,
+                        dead_letter_count: None,
                     },
                     ChannelStats {
                         channel_name: "audit".into(),
@@ -564,11 +584,46 @@ mod tests {
     }
 
     #[test]
+    fn extensions_appear_only_when_set() {
+        let s = Stats {
+            version: "1.3.0".into(),
+            health: "OK".into(),
+            draining: true,
+            start_time: 1,
+            ..Stats::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"version":"1.3.0","health":"OK","draining":true,"start_time":1,"topics":null,"producers":null}"#
+        );
+        let c = ChannelStats {
+            channel_name: "c".into(),
+            max_attempts: Some(5),
+            dead_letter_topic: Some("t.c.dead".into()),
+            dead_letter_count: Some(2),
+            ..ChannelStats::default()
+        };
+        let k = keys(&c);
+        assert_eq!(
+            k[k.len() - 4..],
+            strings(&[
+                "e2e_processing_latency",
+                "max_attempts",
+                "dead_letter_topic",
+                "dead_letter_count"
+            ])
+        );
+        let back: ChannelStats = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
     fn nulls_as_upstream() {
         // `/stats?topic=missing&include_mem=false`
         let s = Stats {
             version: "1.3.0".into(),
             health: "OK".into(),
+            draining: false,
             start_time: 1,
             ..Stats::default()
         };

@@ -54,6 +54,10 @@ pub fn render_text_with_uptime(
     let _ = writeln!(w, "start_time {}", rfc3339_utc(stats.start_time));
     let _ = writeln!(w, "uptime {}", go_duration(uptime_nanos));
     let _ = writeln!(w, "\nHealth: {}", stats.health);
+    if stats.draining {
+        // Extension (docs/compatibility.md#draining): absent unless draining.
+        w.push_str("Draining: true\n");
+    }
 
     if let Some(ms) = &stats.memory {
         w.push_str("\nMemory:\n");
@@ -106,6 +110,16 @@ pub fn render_text_with_uptime(
                 c.message_count,
                 e2e_text(&c.e2e_processing_latency),
             );
+            if let Some(max) = c.max_attempts {
+                // Extension (docs/compatibility.md#dead-letters): only for a
+                // channel with dead letters configured.
+                let _ = writeln!(
+                    w,
+                    "         max-attempts: {max} dead-letters: {} -> {}",
+                    c.dead_letter_count.unwrap_or(0),
+                    c.dead_letter_topic.as_deref().unwrap_or("-"),
+                );
+            }
             for client in c.clients.as_deref().unwrap_or_default() {
                 let _ = writeln!(w, "        {}", client_line(client, now_unix));
             }
@@ -436,6 +450,7 @@ mod tests {
         Stats {
             version: "1.3.0".into(),
             health: "OK".into(),
+            draining: false,
             start_time: 1_700_000_000,
             topics: Some(vec![
                 TopicStats {
@@ -538,12 +553,40 @@ mod tests {
     }
 
     #[test]
+    fn extensions_print_only_when_set() {
+        let mut s = full();
+        let plain = render_text(&s, 1_700_003_723, "go1.21.5");
+        assert!(!plain.contains("Draining") && !plain.contains("max-attempts"));
+        s.draining = true;
+        let topics = s.topics.as_mut().unwrap();
+        let c = &mut topics[0].channels[0];
+        c.max_attempts = Some(5);
+        c.dead_letter_topic = Some("orders.archive.dead".into());
+        c.dead_letter_count = Some(3);
+        let text = render_text(&s, 1_700_003_723, "go1.21.5");
+        assert!(text.contains("\nHealth: OK\nDraining: true\n"), "{text}");
+        let channel_line = text.lines().position(|l| l.contains("[archive")).unwrap();
+        assert_eq!(
+            text.lines().nth(channel_line + 1).unwrap(),
+            "         max-attempts: 5 dead-letters: 3 -> orders.archive.dead"
+        );
+        // Everything else is the same.
+        let without: String = text
+            .lines()
+            .filter(|l| !l.starts_with("Draining") && !l.contains("max-attempts"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(without, plain);
+    }
+
+    #[test]
     fn golden_empty() {
         // include_mem=false, no topics, no producers (topics [] or null alike).
         for topics in [None, Some(vec![])] {
             let s = Stats {
                 version: "1.3.0".into(),
                 health: "NOK - disk full".into(),
+                draining: false,
                 start_time: 1_700_000_000,
                 topics,
                 memory: None,
