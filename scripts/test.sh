@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 bash scripts/install-test-deps.sh
 cargo fmt --all -- --check
+python3 scripts/check-doc-links.py
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets

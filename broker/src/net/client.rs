@@ -78,8 +78,8 @@ pub(crate) struct Client {
     pub(crate) closed: Cell<bool>,
     /// Flush what is buffered, then stop the writer (close, handoff).
     pub(crate) draining: Cell<bool>,
-    /// The heartbeat interval changed: restart the ticker.
-    pub(crate) heartbeat_reset: Cell<bool>,
+    /// Its place on the shard's heartbeat clock.
+    pub(crate) heartbeat_state: crate::net::heartbeats::HeartbeatState,
     rng: Cell<u64>,
     /// TLS / compression layer, once negotiated (`None`: bytes go to the
     /// socket as they are).
@@ -182,7 +182,7 @@ impl Client {
             id,
             remote,
             socket,
-            out: RefCell::new(Vec::with_capacity(4096)),
+            out: RefCell::new(Vec::new()),
             writer_wake: Notify::default(),
             writer_progress: Notify::default(),
             sending: Cell::new(0),
@@ -198,7 +198,7 @@ impl Client {
             closing: Cell::new(false),
             closed: Cell::new(false),
             draining: Cell::new(false),
-            heartbeat_reset: Cell::new(false),
+            heartbeat_state: crate::net::heartbeats::HeartbeatState::new(std::time::Instant::now()),
             rng: Cell::new(id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
             transport: RefCell::new(None),
             has_transport: Cell::new(false),
@@ -265,9 +265,7 @@ impl Client {
         };
         self.sample_rate.set(n.sample_rate);
         self.msg_timeout.set(n.msg_timeout);
-        if self.heartbeat.replace(n.heartbeat_interval) != n.heartbeat_interval {
-            self.heartbeat_reset.set(true);
-        }
+        self.heartbeat.set(n.heartbeat_interval);
     }
 
     /// Install (or remove) the transport layer; returns the one it replaces.
@@ -386,7 +384,7 @@ impl Client {
 
     /// Append a message frame and count the delivery.
     pub(crate) fn deliver(&self, message: &Message) {
-        message.encode_frame(&mut self.out.borrow_mut());
+        message.encode_frame(&mut self.out_buffer());
         self.in_flight.set(self.in_flight.get() + 1);
         self.message_count.set(self.message_count.get() + 1);
         self.writer_wake.notify();
@@ -394,19 +392,37 @@ impl Client {
 
     /// Append a response frame.
     pub(crate) fn respond(&self, data: &[u8]) {
-        encode_response(&mut self.out.borrow_mut(), data);
+        encode_response(&mut self.out_buffer(), data);
         self.writer_wake.notify();
     }
 
     /// Append an error frame.
     pub(crate) fn respond_error(&self, err: &ClientError) {
-        encode_error(&mut self.out.borrow_mut(), err);
+        encode_error(&mut self.out_buffer(), err);
         self.writer_wake.notify();
     }
 
     /// Swap the pending output into `into` (which must be empty).
     pub(crate) fn take_output(&self, into: &mut Vec<u8>) {
         std::mem::swap(&mut *self.out.borrow_mut(), into);
+    }
+
+    /// The output buffer to append to, borrowed from the shard's pool
+    /// when the client holds none (see [`crate::net::buffers`]).
+    fn out_buffer(&self) -> std::cell::RefMut<'_, Vec<u8>> {
+        let mut out = self.out.borrow_mut();
+        if out.capacity() == 0 {
+            *out = crate::net::buffers::take_output();
+        }
+        out
+    }
+
+    /// Give the output buffer back to the pool if it holds nothing.
+    pub(crate) fn release_output(&self) {
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() && out.capacity() > 0 {
+            crate::net::buffers::give_output(std::mem::take(&mut *out));
+        }
     }
 
     /// Output not yet written: buffered plus being sent.

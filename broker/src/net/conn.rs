@@ -153,7 +153,7 @@ pub(crate) async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         Rc::downgrade(&stream),
         &default_settings(&shard),
     ));
-    let mut conn = Connection::new(shard, stream, client, BytesMut::with_capacity(4096));
+    let mut conn = Connection::new(shard, stream, client, BytesMut::new());
     crate::log!(Info, "TCP: new client({remote})");
     // Magic: exactly "  V2"; anything else gets E_BAD_PROTOCOL and a close.
     while conn.input.len() < 4 {
@@ -214,12 +214,11 @@ impl Connection {
         self.writer = Some(task.detach());
     }
 
-    /// Read deadline 2 x heartbeat (docs/protocol.md#heartbeats); the writer
-    /// enforces the write deadline per flush.
+    /// Heartbeats and the read deadline (2 x heartbeat,
+    /// docs/protocol.md#heartbeats) with the current interval: the shard's
+    /// heartbeat clock sends the one and enforces the other.
     pub(crate) fn apply_timeouts(&self) {
-        let hb = self.client.heartbeat.get();
-        let stream = self.stream.borrow();
-        let _ = stream.set_read_timeout(hb.map(|d| d * 2));
+        self.shard.heartbeats.watch(&self.client, Instant::now());
     }
 
     /// Read more input: straight from the socket, or through the
@@ -345,7 +344,7 @@ impl Connection {
                             "client({}) publishes to shard {owner}'s topics: moving there",
                             self.client.remote
                         );
-                        return self.hand_off(owner, None).await;
+                        return Box::pin(self.hand_off(owner, None)).await;
                     }
                 }
             }
@@ -360,6 +359,10 @@ impl Connection {
             while self.client.pending_output() > MAX_PENDING_OUTPUT && !self.client.closed.get() {
                 self.client.writer_progress.notified().await;
             }
+            if self.input.is_empty() && self.input.capacity() > 0 {
+                // Nothing unread: wait for the socket holding no buffer.
+                crate::net::buffers::give_input(std::mem::take(&mut self.input));
+            }
             match self.read_more().await {
                 Ok(0) => {
                     // The client ended its stream inside a command's body
@@ -371,7 +374,13 @@ impl Connection {
                     }
                     return Flow::Close;
                 }
-                Ok(_) => self.now = None,
+                Ok(_) => {
+                    // One clock read per read buffer: this buffer's
+                    // commands use it, and the read deadline moves.
+                    let now = Instant::now();
+                    self.now = Some(now);
+                    self.client.read_at(now);
+                }
                 Err(e) => {
                     if !self.client.closed.get() {
                         crate::log!(Info, "client({}) read error: {e}", self.client.remote);
@@ -399,9 +408,12 @@ impl Connection {
             return Flow::Close;
         }
         match cmd {
-            Cmd::Identify(r) => self.identify(r).await,
-            Cmd::Auth(r) => self.auth(r).await,
-            Cmd::Sub(r) => self.sub(r).await,
+            // Once per connection, with large futures (the TLS upgrade,
+            // the auth call, the handoff): boxed, so the connection's own
+            // future stays small while it idles.
+            Cmd::Identify(r) => Box::pin(self.identify(r)).await,
+            Cmd::Auth(r) => Box::pin(self.auth(r)).await,
+            Cmd::Sub(r) => Box::pin(self.sub(r)).await,
             Cmd::Rdy(r) => self.rdy(r),
             Cmd::Fin(r) => self.fin(r),
             Cmd::Req(r) => self.req(r),

@@ -30,6 +30,9 @@ pub(crate) async fn read_into(
     input: &mut BytesMut,
 ) -> io::Result<usize> {
     read_with(stream, scratch, |raw| {
+        if input.capacity() == 0 {
+            *input = crate::net::buffers::take_input();
+        }
         input.extend_from_slice(raw);
         Ok(())
     })
@@ -68,6 +71,9 @@ pub(crate) async fn read_transport(
     input: &mut BytesMut,
 ) -> io::Result<usize> {
     let (n, eof) = read_with(stream, scratch, |raw| {
+        if input.capacity() == 0 {
+            *input = crate::net::buffers::take_input();
+        }
         match transport.borrow_mut().as_mut() {
             Some(t) => t.decode(raw, input),
             None => {

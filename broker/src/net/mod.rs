@@ -13,9 +13,11 @@
 //!   socket.
 
 pub(crate) mod affinity;
+pub(crate) mod buffers;
 pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod handoff;
+pub(crate) mod heartbeats;
 pub(crate) mod io;
 pub(crate) mod listener;
 pub(crate) mod owned;

@@ -1,42 +1,28 @@
 //! A connection's writer task: flushes the client's output buffer whenever
-//! the reader or a channel appended to it (so frames written during one tick
-//! go out in one `send`), and sends `_heartbeat_` on a fixed ticker
-//! (docs/protocol.md#heartbeats), also while output keeps flowing. The
-//! output-buffer timeout of NSQ is only an upper bound; flushing as soon as the
-//! tick's work is done is always within it.
+//! the reader, a channel or the shard's heartbeat clock appended to it (so
+//! frames written during one tick go out in one `send`). The output-buffer
+//! timeout of NSQ is only an upper bound; flushing as soon as the tick's
+//! work is done is always within it.
 //!
-//! Write deadline: each flush must complete within one heartbeat
-//! interval, or the connection is closed (a consumer that stopped draining).
+//! Write deadline: a flush that cannot complete at once must complete
+//! within one heartbeat interval, or the connection is closed (a consumer
+//! that stopped draining). The timer is armed only then: a send that
+//! completes in its first attempt, the usual case, arms none.
 
 use std::rc::Rc;
-use std::time::Instant;
-
-use nsq_protocol::frame::HEARTBEAT;
+use std::time::Duration;
 
 use crate::net::client::Client;
 use crate::net::io::{write_all, SharedStream};
 
 /// Run until the client is closed, or drained after `draining` is set.
 pub(crate) async fn run(stream: SharedStream, client: Rc<Client>) {
-    let mut sending: Vec<u8> = Vec::with_capacity(4096);
+    // Both buffers are the shard's, lent while there is output
+    // (crate::net::buffers): an idle connection holds none.
+    let mut sending: Vec<u8> = Vec::new();
     // What goes on the wire when a transport (TLS, compression) is on.
     let mut wire: Vec<u8> = Vec::new();
-    let mut next_heartbeat: Option<Instant> = None;
     loop {
-        if client.heartbeat_reset.replace(false) {
-            next_heartbeat = None;
-        }
-        let interval = client.heartbeat.get();
-        if let Some(interval) = interval {
-            let at = *next_heartbeat.get_or_insert_with(|| Instant::now() + interval);
-            let now = Instant::now();
-            if now >= at && !client.closed.get() && !client.upgrading.get() {
-                client.respond(HEARTBEAT);
-                next_heartbeat = Some(at + interval)
-                    .filter(|t| *t > now)
-                    .or(Some(now + interval));
-            }
-        }
         let tls_pending = client.has_transport()
             && client
                 .transport
@@ -63,19 +49,7 @@ pub(crate) async fn run(stream: SharedStream, client: Rc<Client>) {
                 }
                 std::mem::swap(&mut sending, &mut wire);
             }
-            let written = match interval {
-                Some(deadline) => {
-                    futures_lite::future::or(
-                        async { write_all(&stream, &sending).await.is_ok() },
-                        async {
-                            glommio::timer::sleep(deadline).await;
-                            false
-                        },
-                    )
-                    .await
-                }
-                None => write_all(&stream, &sending).await.is_ok(),
-            };
+            let written = write_within(&stream, &sending, client.heartbeat.get()).await;
             client.sending.set(0);
             client.writer_progress.notify();
             if !written {
@@ -83,8 +57,9 @@ pub(crate) async fn run(stream: SharedStream, client: Rc<Client>) {
                 break;
             }
             sending.clear();
-            if sending.capacity() > 1 << 20 {
-                sending = Vec::with_capacity(4096);
+            if !client.has_output() {
+                crate::net::buffers::give_output(std::mem::take(&mut sending));
+                client.release_output();
             }
             if wire.capacity() > 1 << 20 {
                 wire = Vec::new();
@@ -94,17 +69,28 @@ pub(crate) async fn run(stream: SharedStream, client: Rc<Client>) {
         if client.closed.get() || client.draining.get() {
             break;
         }
-        match (interval, next_heartbeat) {
-            (Some(_), Some(at)) => {
-                let wait = at.saturating_duration_since(Instant::now());
-                futures_lite::future::or(
-                    glommio::timer::sleep(wait),
-                    client.writer_wake.notified(),
-                )
-                .await;
-            }
-            _ => client.writer_wake.notified().await,
-        }
+        client.writer_wake.notified().await;
     }
+    crate::net::buffers::give_output(sending);
+    client.release_output();
     client.writer_progress.notify();
+}
+
+/// Write all of `buf`: at once if the socket takes it, else within
+/// `deadline` (false when it failed or timed out).
+async fn write_within(stream: &SharedStream, buf: &[u8], deadline: Option<Duration>) -> bool {
+    let mut write = std::pin::pin!(write_all(stream, buf));
+    if let Some(done) = futures_lite::future::poll_once(write.as_mut()).await {
+        return done.is_ok();
+    }
+    match deadline {
+        Some(d) => {
+            futures_lite::future::or(async { write.await.is_ok() }, async {
+                glommio::timer::sleep(d).await;
+                false
+            })
+            .await
+        }
+        None => write.await.is_ok(),
+    }
 }

@@ -31,6 +31,7 @@ pub(crate) async fn run(
     let shard = Rc::new(Shard::new(id, ctx.clone()));
     shard.disk.start_with(scan);
     glommio::spawn_local(shard.timers.clone().run()).detach();
+    glommio::spawn_local(shard.heartbeats.clone().run()).detach();
     glommio::spawn_local(shard.forwarder.clone().run(ctx.clone())).detach();
     glommio::spawn_local(shard.dead_letter_mover.clone().run(shard.clone())).detach();
     if ctx.mesh.len() > 1 {

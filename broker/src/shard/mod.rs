@@ -56,6 +56,8 @@ pub(crate) struct Shard {
     topics: RefCell<HashMap<String, Rc<RefCell<Topic>>, BuildHasherDefault<IdHasher>>>,
     /// Timer for in-flight and deferred deadlines.
     timers: Rc<Timers>,
+    /// Heartbeats and read deadlines of the shard's connections.
+    pub(crate) heartbeats: Rc<crate::net::heartbeats::Heartbeats>,
     /// Message IDs for topics on this shard.
     pub(crate) ids: IdGenerator,
     /// Cross-shard publishing.
@@ -92,6 +94,7 @@ impl Shard {
             ctx,
             topics: RefCell::new(HashMap::default()),
             timers: Rc::new(Timers::default()),
+            heartbeats: Rc::default(),
             connections: RefCell::new(HashMap::new()),
             stopping: Cell::new(false),
             stop_wake: Notify::default(),
