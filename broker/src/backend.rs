@@ -252,6 +252,9 @@ struct Inner {
     writing: usize,
     /// Records on disk as of the task's last step.
     on_disk: u64,
+    /// The reader was not at the writer as of the task's last step (the
+    /// count above can be short after a crash: positions decide).
+    unread: bool,
     /// Due times (unix ms) of deferred messages in the queue, by ID.
     deferrals: HashMap<u64, i64>,
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
@@ -316,7 +319,7 @@ impl Backend {
     /// Nothing on disk or on its way: a new message may go to memory
     /// without overtaking older ones.
     pub fn is_idle(&self) -> bool {
-        self.depth() == 0
+        self.depth() == 0 && !self.inner.borrow().unread
     }
 
     /// Queue `message` for writing. A message with a delay keeps it (the
@@ -343,7 +346,7 @@ impl Backend {
 
     /// The owner has room: read back if there is anything to read.
     pub fn wake_reader(&self) {
-        if self.depth() > 0 {
+        if !self.is_idle() {
             self.wake.notify();
         }
     }
@@ -388,6 +391,7 @@ impl Backend {
         i.to_write.clear();
         i.writing = 0;
         i.on_disk = 0;
+        i.unread = false;
         i.deferrals.clear();
         i.generation += 1;
         i.empty_requested = true;
@@ -477,6 +481,7 @@ impl Backend {
         {
             let mut i = self.inner.borrow_mut();
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
             i.phase = Phase::Open;
         }
         self.log_events(&mut queue);
@@ -497,7 +502,9 @@ impl Backend {
                 if let Err(e) = queue.save_deferrals(&[]).await {
                     crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
                 }
-                self.inner.borrow_mut().on_disk = 0;
+                let mut i = self.inner.borrow_mut();
+                i.on_disk = 0;
+                i.unread = false;
                 continue;
             }
             let end = self.inner.borrow().end;
@@ -574,6 +581,7 @@ impl Backend {
             if i.generation == generation {
                 i.writing = 0;
                 i.on_disk = queue.depth();
+                i.unread = queue.has_unread();
             }
         }
         match &result {
@@ -605,7 +613,7 @@ impl Backend {
     /// was read.
     async fn read_back(&self, queue: &mut DiskQueue) -> bool {
         let room = self.owner.room();
-        if room == 0 || queue.depth() == 0 {
+        if room == 0 || !queue.has_unread() {
             return false;
         }
         let generation = self.inner.borrow().generation;
@@ -667,6 +675,7 @@ impl Backend {
                 return true;
             }
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
         }
         let read = !messages.is_empty();
         if read {

@@ -587,6 +587,13 @@ impl DiskQueue {
         u64::try_from(self.state.depth()).unwrap_or(0)
     }
 
+    /// Whether the reader is not at the writer yet: there is a record to
+    /// read whatever [`DiskQueue::depth`] says (after a crash the count can
+    /// be short until the reader reaches the writer).
+    pub fn has_unread(&self) -> bool {
+        self.state.has_data()
+    }
+
     /// The positions and depth the next sync persists.
     pub fn meta(&self) -> Meta {
         self.state.meta()

@@ -1766,3 +1766,68 @@ fn a_paused_topic_unpaused_on_a_full_disk_loses_no_acknowledged_message() {
     drop(nsqd);
     drop(mnt);
 }
+
+/// Found by nsq-chaos (`--sync --faults=kill`, seed 21): a SIGKILL between
+/// a data write and its metadata leaves records past the persisted write
+/// position; at the restart the queue moves on to a new file and reads
+/// them too (as Go does), so its depth counts fewer records than it reads.
+/// The channel stopped reading when that count reached 0, and the newest
+/// records stayed on disk undelivered. Whether there is more to read is a
+/// matter of positions, not of the count.
+#[test]
+fn records_beyond_the_persisted_write_position_do_not_strand_later_ones() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    let flags = ["--mem-queue-size=0"];
+    let mut nsqd = start_on_with(d, &flags);
+    post(&nsqd, "/topic/create?topic=tail");
+    post(&nsqd, "/channel/create?topic=tail&channel=c");
+    let mut p = nsqd.connect();
+    for i in 0..5 {
+        p.send(Request::Pub("tail", format!("before{i}").as_bytes()));
+        p.expect_response("OK");
+    }
+    drop(p);
+    assert!(nsqd.terminate().is_some_and(|s| s.success()));
+    drop(nsqd);
+    // Three records written after the last metadata sync (a crash).
+    let meta = read_meta(d, "tail:c").expect("metadata");
+    assert_eq!((meta.depth, meta.write.0), (5, 0), "{meta:?}");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data_path(d, "tail:c", 0))
+        .unwrap();
+    for i in 0..3 {
+        f.write_all(&go_record(
+            now_ns(),
+            1,
+            0xfeed_0000 + i,
+            format!("unsynced{i}").as_bytes(),
+        ))
+        .unwrap();
+    }
+    drop(f);
+
+    let nsqd = start_on_with(d, &flags);
+    let mut p = nsqd.connect();
+    for i in 0..5 {
+        p.send(Request::Pub("tail", format!("after{i}").as_bytes()));
+        p.expect_response("OK");
+    }
+    // One at a time, so every read-back is gated anew.
+    let mut c = nsqd.connect();
+    c.subscribe("tail", "c");
+    c.send(Request::Rdy(1));
+    let mut want: HashSet<String> = (0..5)
+        .flat_map(|i| [format!("before{i}"), format!("after{i}")])
+        .collect();
+    while !want.is_empty() {
+        match c.try_next_within(Duration::from_secs(4)) {
+            Some(Some(Got::Message(m))) => {
+                want.remove(&body_str(&m.body));
+                c.send(Request::Fin(m.id()));
+            }
+            other => panic!("still missing {want:?}, then {other:?}"),
+        }
+    }
+}
