@@ -62,7 +62,8 @@
 //! * Data files but no metadata file: reading starts at the first file and
 //!   writing after the last one (depth starts at 0 and is corrected by the
 //!   tail check). Go starts over at file 0 and writes over it.
-//! * Left-over `<meta>.<random>.tmp` files of this queue are removed.
+//! * Left-over `<meta>.<random>.tmp` and `<deferrals>.<random>.tmp` files
+//!   of this queue are removed.
 //! * A metadata file that does not scan is an error ([`QueueError::BadMeta`]);
 //!   Go runs with whatever it scanned.
 //!
@@ -1393,15 +1394,19 @@ fn random_u63() -> u64 {
     h.finish() >> 1
 }
 
-/// Data file numbers of `name` in `dir`, and its left-over metadata
-/// `.tmp` files. Blocking (`std::fs::read_dir`): at open only.
+/// Data file numbers of `name` in `dir`, and its left-over metadata and
+/// deferrals `.tmp` files (a crash while one was written). Blocking
+/// (`std::fs::read_dir`): at open only.
 fn list_dir(dir: &Path, name: &str) -> Result<(BTreeSet<u64>, Vec<String>), QueueError> {
     let list_error = |source| QueueError::Io {
         op: IoOp::ListDir,
         path: dir.to_path_buf(),
         source,
     };
-    let tmp_prefix = format!("{}.", format::meta_file_name(name));
+    let tmp_prefixes = [
+        format!("{}.", format::meta_file_name(name)),
+        format!("{}.", format::deferred_file_name(name)),
+    ];
     let mut files = BTreeSet::new();
     let mut tmp = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(list_error)? {
@@ -1413,10 +1418,11 @@ fn list_dir(dir: &Path, name: &str) -> Result<(BTreeSet<u64>, Vec<String>), Queu
             if queue == name {
                 files.insert(n);
             }
-        } else if let Some(random) = file_name
-            .strip_prefix(&tmp_prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-        {
+        } else if let Some(random) = tmp_prefixes.iter().find_map(|p| {
+            file_name
+                .strip_prefix(p.as_str())
+                .and_then(|rest| rest.strip_suffix(".tmp"))
+        }) {
             if !random.is_empty() && random.bytes().all(|b| b.is_ascii_digit()) {
                 tmp.push(file_name);
             }

@@ -1831,3 +1831,34 @@ fn records_beyond_the_persisted_write_position_do_not_strand_later_ones() {
         }
     }
 }
+
+/// Found by nsq-chaos (`--sync --faults=kill`): every SIGKILL while a
+/// queue's deferrals file was being replaced left its `.tmp` behind, and
+/// they piled up in the data directory. Opening the queue removes them, as
+/// it removes its metadata's.
+#[test]
+fn left_over_temporary_files_of_a_queue_are_removed_when_it_opens() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    let mut nsqd = start_on(d);
+    post(&nsqd, "/topic/create?topic=tmpf");
+    post(&nsqd, "/channel/create?topic=tmpf&channel=c");
+    assert!(nsqd.terminate().is_some_and(|s| s.success()));
+    drop(nsqd);
+    let stale = [
+        "tmpf:c.deferred.dat.123456.tmp",
+        "tmpf:c.diskqueue.meta.dat.42.tmp",
+        "tmpf.diskqueue.meta.dat.7.tmp",
+    ];
+    for f in stale {
+        std::fs::write(d.join(f), b"half written").unwrap();
+    }
+    // Not ours: stays.
+    std::fs::write(d.join("tmpf:c.deferred.dat.notanumber.tmp"), b"x").unwrap();
+    let _nsqd = start_on(d);
+    wait_for_value("stale .tmp files removed", WAIT, true, || {
+        let files = list(d);
+        stale.iter().all(|f| !files.contains(&f.to_string()))
+    });
+    assert!(list(d).contains(&"tmpf:c.deferred.dat.notanumber.tmp".to_string()));
+}
