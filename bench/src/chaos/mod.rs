@@ -79,6 +79,8 @@ pub struct ChaosOpts {
     pub answer_timeout: Duration,
     /// The daemons' open-file limit (the flood fills it).
     pub fd_limit: u64,
+    /// Output kept per daemon (all its processes), bytes.
+    pub log_cap: u64,
     /// Size of the tmpfs for the full-disk fault (MiB); `None`: no tmpfs.
     pub tmpfs_mib: Option<u64>,
     /// End the drain after this long without progress.
@@ -217,6 +219,7 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
         http: free_addr(),
         https: None,
         log: run_dir.join("nsqlookupd.log"),
+        log_cap: opts.log_cap,
         fd_limit: opts.fd_limit,
     };
     lookupd_spec.args = vec![
@@ -256,6 +259,7 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
             http,
             https: Some(https),
             log: run_dir.join(format!("nsqd{i}.log")),
+            log_cap: opts.log_cap,
             fd_limit: opts.fd_limit,
         })));
     }
