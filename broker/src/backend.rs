@@ -293,6 +293,9 @@ struct Inner {
     writing: usize,
     /// Records on disk as of the task's last step.
     on_disk: u64,
+    /// The reader was not at the writer as of the task's last step (the
+    /// count above can be short after a crash: positions decide).
+    unread: bool,
     /// Due times (unix ms) of deferred messages in the queue, by ID.
     deferrals: HashMap<u64, i64>,
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
@@ -354,6 +357,13 @@ impl Backend {
         i.on_disk + i.to_write.len() as u64 + i.writing as u64
     }
 
+    /// Something to read back: messages counted on disk or on their way,
+    /// or the reader not at the writer yet (the count can be short after a
+    /// crash: positions decide).
+    fn has_unread(&self) -> bool {
+        self.depth() > 0 || self.inner.borrow().unread
+    }
+
     /// Queue `message` for writing. A message with a delay keeps it (the
     /// due time goes to the deferrals file). Returns the epoch its write
     /// belongs to (see [`GroupCommit`]), or `None` at once if the queue
@@ -378,7 +388,7 @@ impl Backend {
 
     /// The owner has room: read back if there is anything to read.
     pub(crate) fn wake_reader(&self) {
-        if self.depth() > 0 {
+        if self.has_unread() {
             self.wake.notify();
         }
     }
@@ -423,6 +433,7 @@ impl Backend {
         i.to_write.clear();
         i.writing = 0;
         i.on_disk = 0;
+        i.unread = false;
         i.deferrals.clear();
         i.generation += 1;
         i.empty_requested = true;
@@ -511,6 +522,7 @@ impl Backend {
         {
             let mut i = self.inner.borrow_mut();
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
             i.phase = Phase::Open;
         }
         self.log_events(&mut queue);
@@ -531,7 +543,9 @@ impl Backend {
                 if let Err(e) = queue.save_deferrals(&[]).await {
                     crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
                 }
-                self.inner.borrow_mut().on_disk = 0;
+                let mut i = self.inner.borrow_mut();
+                i.on_disk = 0;
+                i.unread = false;
                 continue;
             }
             let end = self.inner.borrow().end;
@@ -608,6 +622,7 @@ impl Backend {
             if i.generation == generation {
                 i.writing = 0;
                 i.on_disk = queue.depth();
+                i.unread = queue.has_unread();
             }
         }
         match &result {
@@ -638,7 +653,7 @@ impl Backend {
     /// was read.
     async fn read_back(&self, queue: &mut DiskQueue) -> bool {
         let room = self.owner.room();
-        if room == 0 || queue.depth() == 0 {
+        if room == 0 || !queue.has_unread() {
             return false;
         }
         let generation = self.inner.borrow().generation;
@@ -700,6 +715,7 @@ impl Backend {
                 return true;
             }
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
         }
         let read = !messages.is_empty();
         if read {
