@@ -58,6 +58,10 @@ struct Cli {
     /// Open-file limit of the daemons (the flood fills it).
     #[arg(long, default_value_t = 1024)]
     daemon_fd_limit: u64,
+    /// MiB of output kept per daemon (Go nsqd logs every failed accept of a
+    /// flood: gigabytes in a long run); the rest is dropped.
+    #[arg(long, default_value_t = 128)]
+    daemon_log_mib: u64,
     /// Size in MiB of the tmpfs holding the last nsqd's data (full-disk fault).
     #[arg(long, default_value_t = 1024)]
     tmpfs_mib: u64,
@@ -115,6 +119,7 @@ fn main() {
         fault_interval: secs(cli.fault_interval),
         answer_timeout: secs(cli.answer_timeout),
         fd_limit: cli.daemon_fd_limit,
+        log_cap: cli.daemon_log_mib << 20,
         tmpfs_mib: (!cli.no_tmpfs).then_some(cli.tmpfs_mib),
         drain_idle: secs(cli.drain_idle),
         drain_max: secs(cli.drain_max),

@@ -19,6 +19,15 @@
 //! moves records into the owner's memory queue in the same step that
 //! lowers the disk depth.
 //!
+//! A write that fails for want of space or an I/O error is not dropped:
+//! its publishes are answered `E_PUB_FAILED` (they may still arrive: at
+//! least once), and the batch stays queued, retried with a growing delay
+//! (100 ms to 2 s) until it is written. Meanwhile the queue takes new
+//! messages only up to [`RETAINED_BYTES`]. A durable topic reads nothing
+//! back while one of its channels' queues is failing, and keeps its own
+//! read position until the copies it gave them are written: a message
+//! acknowledged to its publisher is never dropped for a full disk.
+//!
 //! Deferred messages that reach the disk (at shutdown, or a DPUB that
 //! overflows) keep their due time in an extra file (`<queue>.deferred.dat`,
 //! [`DiskQueue::save_deferrals`]) that Go nsqd ignores.
@@ -52,6 +61,16 @@ pub(crate) const READ_MAX: usize = 4096;
 /// Payload bytes after which a read-back batch stops early (large
 /// messages).
 const READ_BYTES: usize = 4 << 20;
+
+/// A failed write is first retried after this long; the delay doubles up
+/// to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// While a queue's writes fail, it keeps at most this many body bytes
+/// unwritten (the failed batch and what came after); beyond, a push is
+/// refused (the publish is answered `E_PUB_FAILED`).
+const RETAINED_BYTES: usize = 64 << 20;
 
 /// What a backend delivers read-back messages to.
 #[derive(Debug, Clone)]
@@ -89,6 +108,14 @@ impl Owner {
 
     fn is_topic(&self) -> bool {
         matches!(self, Owner::Topic(_))
+    }
+
+    /// A topic one of whose channels' disk queues is failing to write.
+    fn channels_failing(&self) -> bool {
+        let Owner::Topic(t) = self else {
+            return false;
+        };
+        t.upgrade().is_some_and(|t| t.borrow().channels_failing())
     }
 
     /// A topic being redriven: wait until what it read back is in the
@@ -287,12 +314,20 @@ enum End {
 struct Inner {
     phase: Phase,
     to_write: Vec<Message>,
+    /// Body bytes in `to_write`.
+    to_write_bytes: usize,
+    /// The last write failed: when it is tried again, and the delay after
+    /// which the next try would be.
+    retry: Option<(Instant, Duration)>,
     /// Epoch at which `to_write` became non-empty.
     dirty_since: Option<u64>,
     /// Messages taken by the task and being written.
     writing: usize,
     /// Records on disk as of the task's last step.
     on_disk: u64,
+    /// The reader was not at the writer as of the task's last step (the
+    /// count above can be short after a crash: positions decide).
+    unread: bool,
     /// Due times (unix ms) of deferred messages in the queue, by ID.
     deferrals: HashMap<u64, i64>,
     /// Bumped by [`Backend::empty`]: work started before it is discarded.
@@ -354,15 +389,23 @@ impl Backend {
         i.on_disk + i.to_write.len() as u64 + i.writing as u64
     }
 
+    /// Something to read back: messages counted on disk or on their way,
+    /// or the reader not at the writer yet (the count can be short after a
+    /// crash: positions decide).
+    fn has_unread(&self) -> bool {
+        self.depth() > 0 || self.inner.borrow().unread
+    }
+
     /// Queue `message` for writing. A message with a delay keeps it (the
     /// due time goes to the deferrals file). Returns the epoch its write
     /// belongs to (see [`GroupCommit`]), or `None` at once if the queue
     /// could not be opened.
     pub(crate) fn push(&self, message: Message, now_ms: i64) -> Option<u64> {
         let mut i = self.inner.borrow_mut();
-        if i.phase == Phase::Failed {
+        if i.phase == Phase::Failed || (i.retry.is_some() && i.to_write_bytes >= RETAINED_BYTES) {
             return None;
         }
+        i.to_write_bytes += message.body.len();
         if message.defer_ms > 0 {
             let due = now_ms.saturating_add(message.defer_ms as i64);
             i.deferrals.insert(message.id.0, due);
@@ -376,9 +419,14 @@ impl Backend {
         Some(self.disk.commit.current())
     }
 
+    /// The last write failed and is waiting to be tried again.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.inner.borrow().retry.is_some()
+    }
+
     /// The owner has room: read back if there is anything to read.
     pub(crate) fn wake_reader(&self) {
-        if self.depth() > 0 {
+        if self.has_unread() {
             self.wake.notify();
         }
     }
@@ -421,8 +469,11 @@ impl Backend {
         i.pins.clear();
         i.floor_moved = false;
         i.to_write.clear();
+        i.to_write_bytes = 0;
+        i.retry = None;
         i.writing = 0;
         i.on_disk = 0;
+        i.unread = false;
         i.deferrals.clear();
         i.generation += 1;
         i.empty_requested = true;
@@ -511,6 +562,7 @@ impl Backend {
         {
             let mut i = self.inner.borrow_mut();
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
             i.phase = Phase::Open;
         }
         self.log_events(&mut queue);
@@ -531,7 +583,9 @@ impl Backend {
                 if let Err(e) = queue.save_deferrals(&[]).await {
                     crate::log!(Error, "DISKQUEUE({}): failed to empty - {e}", self.name);
                 }
-                self.inner.borrow_mut().on_disk = 0;
+                let mut i = self.inner.borrow_mut();
+                i.on_disk = 0;
+                i.unread = false;
                 continue;
             }
             let end = self.inner.borrow().end;
@@ -549,9 +603,15 @@ impl Backend {
             if self.has_work() {
                 continue;
             }
-            let wait = queue
-                .sync_deadline()
-                .saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let mut wait = queue.sync_deadline().saturating_duration_since(now);
+            if let Some((at, _)) = self.inner.borrow().retry {
+                wait = wait.min(at.saturating_duration_since(now));
+            }
+            if self.disk.durable && self.owner.channels_failing() {
+                // Read back once they write again (nothing wakes us then).
+                wait = wait.min(RETRY_FIRST);
+            }
             futures_lite::future::or(self.wake.notified(), async {
                 glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
             })
@@ -561,16 +621,22 @@ impl Backend {
 
     fn has_work(&self) -> bool {
         let i = self.inner.borrow();
-        !i.to_write.is_empty() || i.empty_requested || i.end.is_some() || i.floor_moved
+        let retry_due = i.retry.is_none_or(|(at, _)| at <= Instant::now());
+        (!i.to_write.is_empty() && retry_due)
+            || i.empty_requested
+            || i.end.is_some()
+            || i.floor_moved
     }
 
     /// Write everything queued as one batch.
     async fn write_pending(&self, queue: &mut DiskQueue) {
         let (batch, began, generation) = {
             let mut i = self.inner.borrow_mut();
-            if i.to_write.is_empty() {
+            let retry_due = i.retry.is_none_or(|(at, _)| at <= Instant::now());
+            if i.to_write.is_empty() || !(retry_due || i.end.is_some()) {
                 return;
             }
+            i.to_write_bytes = 0;
             let batch = std::mem::take(&mut i.to_write);
             i.writing = batch.len();
             (batch, i.dirty_since.take(), i.generation)
@@ -608,28 +674,57 @@ impl Backend {
             if i.generation == generation {
                 i.writing = 0;
                 i.on_disk = queue.depth();
+                i.unread = queue.has_unread();
             }
         }
+        let mut retained = false;
         match &result {
-            Ok(()) => self.disk.ctx.set_healthy(),
+            Ok(()) => {
+                self.inner.borrow_mut().retry = None;
+                self.disk.ctx.set_healthy();
+            }
             Err(e) => {
-                crate::log!(
-                    Error,
-                    "DISKQUEUE({}): failed to write {} messages - {e}",
-                    self.name,
-                    batch.len()
-                );
                 self.disk
                     .ctx
                     .set_unhealthy(format!("failed to write messages to {} - {e}", self.name));
                 let mut i = self.inner.borrow_mut();
-                for m in &batch {
-                    i.deferrals.remove(&m.id.0);
+                if i.generation != generation || matches!(e, QueueError::RecordSize { .. }) {
+                    // Emptied meanwhile, or never writable: dropped.
+                    crate::log!(
+                        Error,
+                        "DISKQUEUE({}): failed to write {} messages - {e}",
+                        self.name,
+                        batch.len()
+                    );
+                    for m in &batch {
+                        i.deferrals.remove(&m.id.0);
+                    }
+                } else {
+                    // Kept, in front of what came since, for the next try.
+                    let delay = i.retry.map_or(RETRY_FIRST, |(_, d)| (d * 2).min(RETRY_MAX));
+                    crate::log!(
+                        Error,
+                        "DISKQUEUE({}): failed to write {} messages - {e}; trying again in {delay:?}",
+                        self.name,
+                        batch.len()
+                    );
+                    i.retry = Some((Instant::now() + delay, delay));
+                    i.to_write_bytes += batch.iter().map(|m| m.body.len()).sum::<usize>();
+                    let newer = std::mem::replace(&mut i.to_write, batch);
+                    i.to_write.extend(newer);
+                    retained = true;
                 }
             }
         }
         if let Some(began) = began {
             self.disk.commit.written(began, last_epoch, result.is_ok());
+        }
+        if retained {
+            // The kept batch is unwritten again: later epochs wait for it.
+            let mut i = self.inner.borrow_mut();
+            if i.dirty_since.is_none() {
+                i.dirty_since = Some(self.disk.commit.dirty());
+            }
         }
         self.log_events(queue);
     }
@@ -638,7 +733,11 @@ impl Backend {
     /// was read.
     async fn read_back(&self, queue: &mut DiskQueue) -> bool {
         let room = self.owner.room();
-        if room == 0 || queue.depth() == 0 {
+        if room == 0 || !queue.has_unread() {
+            return false;
+        }
+        if self.disk.durable && self.owner.channels_failing() {
+            // Their copies could not be kept: read on once they write.
             return false;
         }
         let generation = self.inner.borrow().generation;
@@ -700,6 +799,7 @@ impl Backend {
                 return true;
             }
             i.on_disk = queue.depth();
+            i.unread = queue.has_unread();
         }
         let read = !messages.is_empty();
         if read {
@@ -711,6 +811,11 @@ impl Backend {
             self.disk.commit.begin_write();
             let epoch = self.disk.commit.current() - 1;
             self.wait_others(epoch).await;
+            // A copy whose write failed is kept and retried by its
+            // channel: the read position waits for that too.
+            while self.owner.channels_failing() && self.inner.borrow().end.is_none() {
+                glommio::timer::sleep(RETRY_FIRST).await;
+            }
             self.owner.redriven().await;
         }
         if let Err(e) = queue.sync_if_due().await {
@@ -755,6 +860,22 @@ impl Backend {
                 queue.set_floor(None);
                 queue.release_held().await;
                 self.write_pending(&mut queue).await;
+                let (unwritten, began) = {
+                    let mut i = self.inner.borrow_mut();
+                    i.to_write_bytes = 0;
+                    (std::mem::take(&mut i.to_write), i.dirty_since.take())
+                };
+                if !unwritten.is_empty() {
+                    crate::log!(
+                        Error,
+                        "DISKQUEUE({}): {} messages lost at exit: the disk would not take them",
+                        self.name,
+                        unwritten.len()
+                    );
+                }
+                if let Some(began) = began {
+                    self.disk.commit.written(began, began, false);
+                }
                 let entries = self.deferral_entries();
                 if let Err(e) = queue.save_deferrals(&entries).await {
                     crate::log!(Error, "DISKQUEUE({}): deferrals not saved - {e}", self.name);

@@ -116,6 +116,11 @@ impl Channel {
         self.backend.as_ref().map_or(0, |b| b.depth())
     }
 
+    /// Whether the disk queue's last write failed (it is retrying).
+    pub(crate) fn disk_failing(&self) -> bool {
+        self.backend.as_ref().is_some_and(|b| b.is_failing())
+    }
+
     /// Messages in flight.
     pub(crate) fn in_flight_count(&self) -> usize {
         self.in_flight.len()

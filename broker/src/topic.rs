@@ -325,6 +325,12 @@ impl Topic {
         }
     }
 
+    /// Whether one of the channels' disk queues is failing to write
+    /// (crate::backend: it keeps what it could not write and retries).
+    pub(crate) fn channels_failing(&self) -> bool {
+        self.channels.iter().any(|c| c.borrow().disk_failing())
+    }
+
     /// Ask the disk queue for more, if it holds any.
     pub(crate) fn wake_reader(&self) {
         if let Some(b) = &self.backend {

@@ -62,7 +62,8 @@
 //! * Data files but no metadata file: reading starts at the first file and
 //!   writing after the last one (depth starts at 0 and is corrected by the
 //!   tail check). Go starts over at file 0 and writes over it.
-//! * Left-over `<meta>.<random>.tmp` files of this queue are removed.
+//! * Left-over `<meta>.<random>.tmp` and `<deferrals>.<random>.tmp` files
+//!   of this queue are removed.
 //! * A metadata file that does not scan is an error ([`QueueError::BadMeta`]);
 //!   Go runs with whatever it scanned.
 //!
@@ -184,6 +185,13 @@ impl DiskQueue {
     /// reaches the writer. Never below 0.
     pub fn depth(&self) -> u64 {
         u64::try_from(self.state.depth()).unwrap_or(0)
+    }
+
+    /// Whether the reader is not at the writer yet: there is a record to
+    /// read whatever [`DiskQueue::depth`] says (after a crash the count can
+    /// be short until the reader reaches the writer).
+    pub fn has_unread(&self) -> bool {
+        self.state.has_data()
     }
 
     /// The positions and depth the next sync persists.

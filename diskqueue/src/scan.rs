@@ -21,7 +21,8 @@ use crate::format;
 pub struct QueueFiles {
     /// Data file numbers.
     pub data_files: BTreeSet<u64>,
-    /// Left-over `<meta>.<random>.tmp` file names (removed at open).
+    /// Left-over `<meta>.<random>.tmp` and `<deferrals>.<random>.tmp` file
+    /// names (a crash while one was written; removed at open).
     pub stale_tmp: Vec<String>,
     /// The metadata file's text; `None` without one. A read error is kept
     /// for the open to report.
@@ -44,7 +45,7 @@ pub struct DirScan {
 enum Kind<'a> {
     Data(&'a str, u64),
     Meta(&'a str),
-    MetaTmp(&'a str, String),
+    StaleTmp(&'a str, String),
     Deferred(&'a str),
 }
 
@@ -60,10 +61,12 @@ fn classify(file_name: &str) -> Option<Kind<'_>> {
         return (!queue.is_empty()).then_some(Kind::Deferred(queue));
     }
     let stem = file_name.strip_suffix(".tmp")?;
-    let (meta, random) = stem.rsplit_once('.')?;
-    let queue = meta.strip_suffix(".diskqueue.meta.dat")?;
+    let (file, random) = stem.rsplit_once('.')?;
+    let queue = file
+        .strip_suffix(".diskqueue.meta.dat")
+        .or_else(|| file.strip_suffix(".deferred.dat"))?;
     let digits = !random.is_empty() && random.bytes().all(|b| b.is_ascii_digit());
-    (digits && !queue.is_empty()).then(|| Kind::MetaTmp(queue, file_name.to_string()))
+    (digits && !queue.is_empty()).then(|| Kind::StaleTmp(queue, file_name.to_string()))
 }
 
 impl DirScan {
@@ -90,7 +93,7 @@ impl DirScan {
                     queues.entry(q.to_string()).or_default();
                     has_meta.push(q.to_string());
                 }
-                Some(Kind::MetaTmp(q, name)) => {
+                Some(Kind::StaleTmp(q, name)) => {
                     queues
                         .entry(q.to_string())
                         .or_default()
@@ -212,6 +215,7 @@ mod tests {
             ("u.diskqueue.000004.dat", ""),
             ("nsqd.dat", "{}"),
             ("t.diskqueue.meta.dat.x.tmp", ""),
+            ("t:c.deferred.dat.77.tmp", ""),
         ] {
             std::fs::write(d.join(name), text).unwrap();
         }
@@ -226,7 +230,12 @@ mod tests {
         assert!(!t.deferred && t.stale_tmp.is_empty());
         let c = scan.take("t:c");
         assert!(c.deferred && c.data_files.is_empty() && c.write_size.is_none());
-        assert_eq!(c.stale_tmp, ["t:c.diskqueue.meta.dat.123.tmp"]);
+        let mut stale = c.stale_tmp.clone();
+        stale.sort_unstable();
+        assert_eq!(
+            stale,
+            ["t:c.deferred.dat.77.tmp", "t:c.diskqueue.meta.dat.123.tmp"]
+        );
         let u = scan.take("u");
         assert_eq!((u.meta, u.data_files), (None, BTreeSet::from([4])));
         assert_eq!(u.write_size, Some((4, 0)), "no metadata: the last file");

@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -37,8 +38,11 @@ pub struct Spec {
     pub http: SocketAddr,
     /// HTTPS listener, if any.
     pub https: Option<SocketAddr>,
-    /// Its stdout and stderr go here (appended across restarts).
+    /// Its stderr goes here (appended across restarts; stdout is dropped).
     pub log: PathBuf,
+    /// At most this many bytes of it (a daemon that logs every failed
+    /// accept of a flood can fill a disk).
+    pub log_cap: u64,
     /// `RLIMIT_NOFILE` (soft and hard).
     pub fd_limit: u64,
 }
@@ -132,6 +136,8 @@ pub struct Daemon {
     /// How it is run.
     pub spec: Spec,
     state: Mutex<State>,
+    /// Bytes of output so far (see [`Spec::log_cap`]).
+    log_written: Arc<AtomicU64>,
 }
 
 /// Starts children from one thread that lives as long as the harness
@@ -177,13 +183,12 @@ impl Default for Spawner {
 }
 
 fn spawn(spec: &Spec) -> std::io::Result<Child> {
-    let log = File::options().create(true).append(true).open(&spec.log)?;
     let limit = spec.fd_limit;
     let mut cmd = Command::new(&spec.bin);
     cmd.args(&spec.args)
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: only async-signal-safe calls (prctl, setrlimit) between fork
     // and exec.
     unsafe {
@@ -198,6 +203,38 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         });
     }
     cmd.spawn()
+}
+
+/// Copy a child's stderr to `path` until it ends, keeping at most `cap`
+/// bytes of the daemon's output (all its processes together, counted in
+/// `written`).
+fn copy_log(mut from: ChildStderr, path: PathBuf, written: Arc<AtomicU64>, cap: u64) {
+    let copy = move || {
+        let mut file = File::options().create(true).append(true).open(&path).ok();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let before = written.fetch_add(n as u64, Ordering::Relaxed);
+            let Some(f) = file.as_mut().filter(|_| before < cap) else {
+                continue;
+            };
+            let keep = (cap - before).min(n as u64) as usize;
+            let _ = f.write_all(&buf[..keep]);
+            if before + n as u64 >= cap {
+                let _ = writeln!(
+                    f,
+                    "\n[nsq-chaos] log capped at {} MiB: the rest of this daemon's output is dropped",
+                    cap >> 20
+                );
+            }
+        }
+    };
+    let _ = std::thread::Builder::new()
+        .name("daemon-log".into())
+        .spawn(copy);
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -224,6 +261,7 @@ impl Daemon {
         Daemon {
             spec,
             state: Mutex::new(State::default()),
+            log_written: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -231,9 +269,17 @@ impl Daemon {
     /// its HTTP port answers. On failure the process is killed and `Err`
     /// says why (its log is in `spec.log`).
     pub fn start(&self, clock: &Clock, spawner: &Spawner, within: Duration) -> Result<(), String> {
-        let child = spawner
+        let mut child = spawner
             .spawn(&self.spec)
             .map_err(|e| format!("{}: spawn {}: {e}", self.spec.name, self.spec.bin.display()))?;
+        if let Some(err) = child.stderr.take() {
+            copy_log(
+                err,
+                self.spec.log.clone(),
+                self.log_written.clone(),
+                self.spec.log_cap,
+            );
+        }
         let now = clock.ms();
         {
             let mut st = lock(&self.state);

@@ -79,6 +79,8 @@ pub struct ChaosOpts {
     pub answer_timeout: Duration,
     /// The daemons' open-file limit (the flood fills it).
     pub fd_limit: u64,
+    /// Output kept per daemon (all its processes), bytes.
+    pub log_cap: u64,
     /// Size of the tmpfs for the full-disk fault (MiB); `None`: no tmpfs.
     pub tmpfs_mib: Option<u64>,
     /// End the drain after this long without progress.
@@ -217,6 +219,7 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
         http: free_addr(),
         https: None,
         log: run_dir.join("nsqlookupd.log"),
+        log_cap: opts.log_cap,
         fd_limit: opts.fd_limit,
     };
     lookupd_spec.args = vec![
@@ -256,6 +259,7 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
             http,
             https: Some(https),
             log: run_dir.join(format!("nsqd{i}.log")),
+            log_cap: opts.log_cap,
             fd_limit: opts.fd_limit,
         })));
     }
@@ -438,6 +442,7 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
     clock.event("draining: consumers finish everything");
     ctx.draining.store(true, Ordering::Relaxed);
     drain(&ctx, opts.drain_idle, opts.drain_max);
+    let queued = queued_at_nsqds(&ctx);
     ctx.stop_all.store(true, Ordering::Relaxed);
     for h in consumers.into_iter().chain(background) {
         let _ = h.join();
@@ -451,7 +456,10 @@ pub fn run(opts: ChaosOpts) -> Result<bool, BenchError> {
         }
     }
 
-    let facts = facts(&ctx, seed);
+    let facts = report::Facts {
+        queued_at_end: queued,
+        ..facts(&ctx, seed)
+    };
     write_samples(&run_dir.join("samples.csv"), &facts);
     let text = facts.render();
     print!("{text}");
@@ -519,6 +527,42 @@ fn drain(ctx: &Ctx, idle: Duration, max: Duration) {
             return;
         }
     }
+}
+
+/// Messages the nsqds still hold on the checked channels (depth, in flight,
+/// deferred, from `/stats`): owed but not delivered when the drain ended is
+/// not necessarily lost. `None` if an nsqd did not answer.
+fn queued_at_nsqds(ctx: &Ctx) -> Option<u64> {
+    let mut total = 0;
+    for n in 0..ctx.cluster.nsqds.len() {
+        let r = clients::http(
+            ctx,
+            Target::Nsqd(n),
+            &ctx.nsqd_http(n),
+            false,
+            "GET",
+            "/stats?format=json",
+            b"",
+        )
+        .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        // NSQ 1.x answers the stats at the top level (older ones under "data").
+        let topics = v.get("topics").or_else(|| v.pointer("/data/topics"))?;
+        for t in topics.as_array()? {
+            if !ctx.topics.iter().any(|x| t["topic_name"] == x.as_str()) {
+                continue;
+            }
+            for c in t["channels"].as_array().into_iter().flatten() {
+                if !CHANNELS.iter().any(|x| c["channel_name"] == *x) {
+                    continue;
+                }
+                for k in ["depth", "in_flight_count", "deferred_count"] {
+                    total += c[k].as_u64().unwrap_or(0);
+                }
+            }
+        }
+    }
+    Some(total)
 }
 
 /// HTTP traffic besides publishing: lookupd `/lookup`, nsqd `/stats`.
@@ -608,6 +652,7 @@ fn facts(ctx: &Ctx, seed: u64) -> report::Facts {
         topics: ctx.topics.clone(),
         channels: ctx.channels.clone(),
         sync_mode: ctx.settings.sync_mode,
+        queued_at_end: None,
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Facts {
     pub channels: Vec<String>,
     /// Default mode: SIGKILL losses are expected.
     pub sync_mode: bool,
+    /// Messages the nsqds still held on the checked channels when the
+    /// drain ended (owed but not yet delivered is not necessarily lost).
+    pub queued_at_end: Option<u64>,
 }
 
 /// The counts of the summary line.
@@ -145,7 +148,7 @@ impl Facts {
             "chaos: acked {} delivered {} lost {} dup {} unanswered {} corrupt {} \
              lost_unsynced {} lost_disk_full {} exempt {} unacked {} failed {} \
              crashes {} bad_exits {} hung {} restart_failures {} disk_stuck {} \
-             growth {} max_answer_ms {} kills {} faults {} seed {}",
+             growth {} max_answer_ms {} kills {} faults {} queued_at_end {} seed {}",
             v.acked,
             v.delivered,
             v.lost,
@@ -166,6 +169,8 @@ impl Facts {
             self.answers.longest_ms,
             t.kills,
             self.faults.values().sum::<u64>(),
+            self.queued_at_end
+                .map_or_else(|| "?".to_string(), |q| q.to_string()),
             self.seed
         )
     }
@@ -255,6 +260,17 @@ impl Facts {
             if self.sync_mode { "sync" } else { "default" },
             v.acked, v.delivered, v.lost, v.lost_unsynced, v.lost_disk_full, v.exempt, v.unacked, v.unacked_delivered, v.failed, v.dup
         );
+        if v.pending_pairs > 0 {
+            let held = match self.queued_at_end {
+                Some(q) => format!("the nsqds still held {q} messages on the checked channels (queued, in flight or deferred: owed, not necessarily lost)"),
+                None => "the nsqds' stats did not answer".to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "  when the drain ended {} (message, channel) pairs were owed; {held}",
+                v.pending_pairs
+            );
+        }
         for l in &v.examples {
             let missing: Vec<&str> = l
                 .missing
@@ -325,7 +341,7 @@ mod tests {
         assert!(f.passed());
         let line = f.summary_line();
         assert!(line.starts_with("chaos: acked 10 delivered 10 lost 0 dup 0 unanswered 0 "));
-        assert!(line.ends_with("seed 7"));
+        assert!(line.ends_with("queued_at_end ? seed 7"));
         f.answers.unanswered = 1;
         assert!(!f.passed());
         f.answers.unanswered = 0;
