@@ -6,7 +6,7 @@
 //! through rustls) with NSQ's connect and request timeouts, and send the
 //! validated result back; the connection awaits it, so the shard keeps
 //! serving everyone else meanwhile. The pool grows when every helper is
-//! busy (up to [`MAX_WORKERS`] per shard), so clients stuck on a slow auth
+//! busy (up to [`MAX_WORKERS`], for the whole process), so clients stuck on a slow auth
 //! server do not delay the others' AUTH, as in Go, where each connection
 //! makes its own request.
 //!
@@ -20,9 +20,62 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nsq_http_client::{query_escape, Client, Target, Timeouts};
+use nsq_http_client::{query_escape, Client, HttpError, Target, Timeouts};
 use regex::Regex;
 use serde::Deserialize;
+
+/// Why an AUTH (or its refresh) failed; logged, and the client gets
+/// `E_AUTH_FAILED`.
+#[derive(Debug)]
+pub enum AuthError {
+    /// The 200 body is not the JSON an auth server answers.
+    InvalidJson(serde_json::Error),
+    /// A permission other than `subscribe` and `publish`.
+    UnknownPermission(String),
+    /// A topic or channel pattern that does not compile.
+    BadPattern {
+        /// `topic` or `channel`.
+        what: &'static str,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        source: regex::Error,
+    },
+    /// `ttl` of 0 or less.
+    InvalidTtl(i64),
+    /// No `--auth-http-address`.
+    NoServer,
+    /// The request itself failed (address, connect, timeout, TLS, read).
+    Http(HttpError),
+    /// An answer other than 200 (or a 403 that names an HTTPS port).
+    Status(u16, String),
+    /// A 403 whose body names no HTTPS port.
+    BadRedirect(serde_json::Error),
+    /// The helper threads are gone, or one panicked.
+    Workers(&'static str),
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::InvalidJson(e) => write!(f, "invalid JSON - {e}"),
+            AuthError::UnknownPermission(p) => write!(f, "unknown permission {p}"),
+            AuthError::BadPattern {
+                what,
+                pattern,
+                source,
+            } => write!(f, "unable to compile {what} {pattern:?} {source}"),
+            AuthError::InvalidTtl(ttl) => write!(f, "invalid TTL {ttl} (must be >0)"),
+            AuthError::NoServer => f.write_str("no auth server"),
+            AuthError::Http(e) => write!(f, "{e}"),
+            AuthError::Status(code, body) => write!(f, "got response {code} {body:?}"),
+            AuthError::BadRedirect(e) => write!(f, "403 - {e}"),
+            AuthError::Workers(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
 
 /// What a connection sends to the auth server.
 #[derive(Debug, Clone)]
@@ -150,11 +203,10 @@ fn lower_keys(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// Parse and validate an auth server's 200 body.
-pub fn parse_state(body: &[u8], now: Instant) -> Result<AuthState, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON - {e}"))?;
+pub fn parse_state(body: &[u8], now: Instant) -> Result<AuthState, AuthError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(AuthError::InvalidJson)?;
     let raw: RawState =
-        serde_json::from_value(lower_keys(value)).map_err(|e| format!("invalid JSON - {e}"))?;
+        serde_json::from_value(lower_keys(value)).map_err(AuthError::InvalidJson)?;
     let mut authorizations = Vec::with_capacity(raw.authorizations.len());
     for a in raw.authorizations {
         let (mut subscribe, mut publish) = (false, false);
@@ -162,15 +214,21 @@ pub fn parse_state(body: &[u8], now: Instant) -> Result<AuthState, String> {
             match p.as_str() {
                 "subscribe" => subscribe = true,
                 "publish" => publish = true,
-                other => return Err(format!("unknown permission {other}")),
+                other => return Err(AuthError::UnknownPermission(other.to_string())),
             }
         }
-        let topic = Regex::new(&a.topic)
-            .map_err(|e| format!("unable to compile topic {:?} {e}", a.topic))?;
+        let compile = |what, pattern: &str| {
+            Regex::new(pattern).map_err(|source| AuthError::BadPattern {
+                what,
+                pattern: pattern.to_string(),
+                source,
+            })
+        };
+        let topic = compile("topic", &a.topic)?;
         let channels = a
             .channels
             .iter()
-            .map(|c| Regex::new(c).map_err(|e| format!("unable to compile channel {c:?} {e}")))
+            .map(|c| compile("channel", c))
             .collect::<Result<Vec<_>, _>>()?;
         authorizations.push(Authorization {
             topic,
@@ -180,7 +238,7 @@ pub fn parse_state(body: &[u8], now: Instant) -> Result<AuthState, String> {
         });
     }
     if raw.ttl <= 0 {
-        return Err(format!("invalid TTL {} (must be >0)", raw.ttl));
+        return Err(AuthError::InvalidTtl(raw.ttl));
     }
     Ok(AuthState {
         identity: raw.identity,
@@ -207,7 +265,7 @@ pub struct AuthConfig {
     pub tls: Arc<rustls::ClientConfig>,
 }
 
-type Job = (AuthRequest, flume::Sender<Result<AuthState, String>>);
+type Job = (AuthRequest, flume::Sender<Result<AuthState, AuthError>>);
 
 /// Handle to the auth helper threads.
 #[derive(Debug)]
@@ -220,8 +278,8 @@ pub struct AuthClient {
 /// connection and per TTL).
 const WORKERS: usize = 4;
 
-/// At most this many requests of one shard wait on auth servers at once
-/// (each may wait up to `--http-client-request-timeout`); more queue.
+/// At most this many requests wait on auth servers at once (each may wait
+/// up to `--http-client-request-timeout`); more queue.
 pub const MAX_WORKERS: usize = 256;
 
 /// A helper beyond [`WORKERS`] idle this long exits.
@@ -291,7 +349,7 @@ impl Pool {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 query_any(&self.config, &req)
             }))
-            .unwrap_or_else(|_| Err("auth query panicked".into()));
+            .unwrap_or_else(|_| Err(AuthError::Workers("auth query panicked")));
             self.busy.fetch_sub(1, SeqCst);
             let _ = reply.send(result);
         }
@@ -315,7 +373,7 @@ impl AuthClient {
     }
 
     /// Query the auth servers off the shard and await the answer.
-    pub async fn query(&self, req: AuthRequest) -> Result<AuthState, String> {
+    pub async fn query(&self, req: AuthRequest) -> Result<AuthState, AuthError> {
         let (tx, rx) = flume::bounded(1);
         // Every helper busy (on a slow server, say): one more, so this
         // request does not wait behind theirs.
@@ -327,11 +385,11 @@ impl AuthClient {
             self.pool
                 .busy
                 .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            return Err("auth workers gone".to_string());
+            return Err(AuthError::Workers("auth workers gone"));
         }
         rx.recv_async()
             .await
-            .map_err(|_| "auth worker dropped the request".to_string())?
+            .map_err(|_| AuthError::Workers("auth worker dropped the request"))?
     }
 }
 
@@ -343,13 +401,13 @@ fn random_start(n: usize) -> usize {
 }
 
 /// Try every server once, from a random one; the last error if all fail.
-pub fn query_any(config: &AuthConfig, req: &AuthRequest) -> Result<AuthState, String> {
+pub fn query_any(config: &AuthConfig, req: &AuthRequest) -> Result<AuthState, AuthError> {
     let n = config.addresses.len();
     if n == 0 {
-        return Err("no auth server".into());
+        return Err(AuthError::NoServer);
     }
     let start = random_start(n);
-    let mut last = String::new();
+    let mut last = AuthError::NoServer;
     for i in 0..n {
         let addr = &config.addresses[(start + i) % n];
         match query_one(config, addr, req) {
@@ -416,13 +474,13 @@ fn headers(content_type: Option<&str>) -> Vec<(&'static str, String)> {
     h
 }
 
-fn query_one(config: &AuthConfig, addr: &str, req: &AuthRequest) -> Result<AuthState, String> {
+fn query_one(config: &AuthConfig, addr: &str, req: &AuthRequest) -> Result<AuthState, AuthError> {
     let endpoint = if addr.contains("://") {
         addr.to_string()
     } else {
         format!("http://{addr}/auth")
     };
-    let mut target = Target::parse(&endpoint).map_err(|e| e.to_string())?;
+    let mut target = Target::parse(&endpoint).map_err(AuthError::Http)?;
     let client = Client::new(Timeouts {
         connect: config.connect_timeout,
         request: config.request_timeout,
@@ -438,16 +496,15 @@ fn query_one(config: &AuthConfig, addr: &str, req: &AuthRequest) -> Result<AuthS
             get.url.path = format!("{}?{}", get.url.path, query_string(req));
             client.request("GET", &get, &headers(None), b"")
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(AuthError::Http)?;
         if reply.status == 403 && !target.tls {
             target = https_target(&target, &reply.body)?;
             continue;
         }
         if reply.status != 200 {
-            return Err(format!(
-                "got response {} {:?}",
+            return Err(AuthError::Status(
                 reply.status,
-                String::from_utf8_lossy(&reply.body)
+                String::from_utf8_lossy(&reply.body).into_owned(),
             ));
         }
         return parse_state(&reply.body, Instant::now());
@@ -455,12 +512,12 @@ fn query_one(config: &AuthConfig, addr: &str, req: &AuthRequest) -> Result<AuthS
 }
 
 /// A 403 `{"https_port": N}`: the same endpoint over HTTPS on port N.
-fn https_target(target: &Target, body: &[u8]) -> Result<Target, String> {
+fn https_target(target: &Target, body: &[u8]) -> Result<Target, AuthError> {
     #[derive(Deserialize)]
     struct Port {
         https_port: u16,
     }
-    let port: Port = serde_json::from_slice(body).map_err(|e| format!("403 - {e}"))?;
+    let port: Port = serde_json::from_slice(body).map_err(AuthError::BadRedirect)?;
     Ok(Target {
         tls: true,
         url: target.url.with_port(port.https_port),
