@@ -801,6 +801,24 @@ impl Backend {
             i.on_disk = queue.depth();
             i.unread = queue.has_unread();
         }
+        if self.inner.borrow().end.is_some() {
+            // Closing: the owner wrote out what it held while these were
+            // being read, and holds no queue any more. They go back to
+            // disk with its messages (the read position has moved past
+            // them).
+            let mut lost = 0usize;
+            for m in messages {
+                lost += usize::from(self.push(m, now_ms).is_none());
+            }
+            if lost > 0 {
+                crate::log!(
+                    Error,
+                    "DISKQUEUE({}): {lost} messages lost at exit: the disk would not take them",
+                    self.name
+                );
+            }
+            return true;
+        }
         let read = !messages.is_empty();
         if read {
             self.owner.refill(messages);
