@@ -10,7 +10,10 @@
 //! * [`handoff`]: moving a connection to another shard (after SUB, or a
 //!   producer following its topic, [`affinity`]).
 //! * [`transport`]: TLS, snappy, deflate; [`io`]: reading and writing the
-//!   socket.
+//!   socket; [`buffers`]: the shard's pool of read and write buffers, lent
+//!   to a connection only while it has data.
+//! * [`heartbeats`]: the shard's heartbeat clock (heartbeats and read
+//!   deadlines of every connection, no timer per connection).
 
 pub(crate) mod affinity;
 pub(crate) mod buffers;
