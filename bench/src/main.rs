@@ -57,6 +57,24 @@ struct PubArgs {
     batch: usize,
 }
 
+/// A consumer's IDENTIFY output buffer settings.
+#[derive(Args, Debug, Clone)]
+struct OutputBufferArgs {
+    /// IDENTIFY output_buffer_size (-1 = unbuffered); default: no IDENTIFY.
+    #[arg(long, allow_hyphen_values = true)]
+    output_buffer_size: Option<i64>,
+    /// IDENTIFY output_buffer_timeout in ms; default: no IDENTIFY.
+    #[arg(long)]
+    output_buffer_timeout_ms: Option<i64>,
+}
+
+impl OutputBufferArgs {
+    /// (size, timeout in ms), as the consumer takes them.
+    fn pair(&self) -> (Option<i64>, Option<i64>) {
+        (self.output_buffer_size, self.output_buffer_timeout_ms)
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 struct SubArgs {
     /// Consuming connections (per channel).
@@ -65,12 +83,8 @@ struct SubArgs {
     /// RDY per consuming connection.
     #[arg(long, default_value_t = 2500)]
     rdy: u64,
-    /// IDENTIFY output_buffer_size (-1 = unbuffered); default: no IDENTIFY.
-    #[arg(long, allow_hyphen_values = true)]
-    output_buffer_size: Option<i64>,
-    /// IDENTIFY output_buffer_timeout in ms; default: no IDENTIFY.
-    #[arg(long)]
-    output_buffer_timeout_ms: Option<i64>,
+    #[command(flatten)]
+    output_buffer: OutputBufferArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -84,12 +98,8 @@ struct LatArgs {
     /// Consumer RDY.
     #[arg(long, default_value_t = 2500)]
     rdy: u64,
-    /// IDENTIFY output_buffer_size (-1 = unbuffered); default: no IDENTIFY.
-    #[arg(long, allow_hyphen_values = true)]
-    output_buffer_size: Option<i64>,
-    /// IDENTIFY output_buffer_timeout in ms; default: no IDENTIFY.
-    #[arg(long)]
-    output_buffer_timeout_ms: Option<i64>,
+    #[command(flatten)]
+    output_buffer: OutputBufferArgs,
     /// Busy-wait this many microseconds before each scheduled send (precision vs CPU).
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
@@ -109,7 +119,7 @@ impl LatArgs {
             rate: self.rate,
             pub_conns: self.pub_conns,
             rdy: self.rdy,
-            output_buffer: (self.output_buffer_size, self.output_buffer_timeout_ms),
+            output_buffer: self.output_buffer.pair(),
             pacing: nsq_bench::clock::Pacing {
                 spin_ns: self.spin_us * 1000,
                 min_sleep_ns: self.min_sleep_us * 1000,
@@ -277,7 +287,7 @@ fn run(cli: Cli) -> Result<(), BenchError> {
     let sub_opts = |s: &SubArgs| SubOpts {
         conns: s.sub_conns.max(1),
         rdy: s.rdy,
-        output_buffer: (s.output_buffer_size, s.output_buffer_timeout_ms),
+        output_buffer: s.output_buffer.pair(),
     };
     let report = match &cli.mode {
         Mode::Pub { p, no_channel } => run_pub(&c, &pub_opts(p), *no_channel)?,

@@ -27,6 +27,7 @@ pub(crate) mod channel;
 pub(crate) mod datadir;
 pub(crate) mod deadletter;
 pub(crate) mod drain;
+pub(crate) mod due_heap;
 pub(crate) mod e2e;
 pub(crate) mod handler;
 pub(crate) mod http;

@@ -6,44 +6,18 @@
 //! Each channel registers only when its own earliest deadline moves earlier,
 //! so steady traffic adds no timer work per message.
 
-use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Instant;
 
 use crate::channel::Channel;
+use crate::due_heap::DueHeap;
 use crate::notify::Notify;
-
-struct Entry {
-    at: Instant,
-    seq: u64,
-    channel: Weak<RefCell<Channel>>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// Reversed: the heap's top is the earliest entry.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
 
 /// Per-shard timer registry.
 #[derive(Default)]
 pub(crate) struct Timers {
-    heap: RefCell<BinaryHeap<Entry>>,
-    seq: Cell<u64>,
+    heap: RefCell<DueHeap<Weak<RefCell<Channel>>>>,
     wake: Notify,
 }
 
@@ -56,12 +30,7 @@ impl std::fmt::Debug for Timers {
 impl Timers {
     /// Ask for `channel.process_timers` at `at`.
     pub(crate) fn schedule(&self, at: Instant, channel: Weak<RefCell<Channel>>) {
-        let mut heap = self.heap.borrow_mut();
-        let earlier = heap.peek().is_none_or(|top| at < top.at);
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        heap.push(Entry { at, seq, channel });
-        drop(heap);
+        let earlier = self.heap.borrow_mut().push(at, channel);
         if earlier {
             self.wake.notify();
         }
@@ -70,15 +39,13 @@ impl Timers {
     /// Take the channels due at `now`.
     fn take_due(&self, now: Instant, into: &mut Vec<Weak<RefCell<Channel>>>) {
         let mut heap = self.heap.borrow_mut();
-        while heap.peek().is_some_and(|e| e.at <= now) {
-            if let Some(e) = heap.pop() {
-                into.push(e.channel);
-            }
+        while let Some(channel) = heap.pop_due(now) {
+            into.push(channel);
         }
     }
 
     fn next(&self) -> Option<Instant> {
-        self.heap.borrow().peek().map(|e| e.at)
+        self.heap.borrow().next_due()
     }
 
     /// The timer task; runs until the shard stops.

@@ -730,6 +730,18 @@ mod tests {
         );
     }
 
+    /// `chunks` in HTTP/1.1 chunked encoding, with the last (empty) chunk.
+    fn chunked_wire(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for c in chunks {
+            wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            wire.extend_from_slice(c);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        wire
+    }
+
     proptest! {
         #[test]
         fn heads_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -739,13 +751,7 @@ mod tests {
 
         #[test]
         fn chunked_fed_byte_by_byte_matches_whole(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 0..6)) {
-            let mut wire = Vec::new();
-            for c in &chunks {
-                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-                wire.extend_from_slice(c);
-                wire.extend_from_slice(b"\r\n");
-            }
-            wire.extend_from_slice(b"0\r\n\r\n");
+            let wire = chunked_wire(&chunks);
             let mut d = ChunkedDecoder::new(1 << 20);
             let mut pending: Vec<u8> = Vec::new();
             let mut body = None;
@@ -762,13 +768,7 @@ mod tests {
 
         #[test]
         fn chunked_roundtrip(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..50), 0..10)) {
-            let mut wire = Vec::new();
-            for c in &chunks {
-                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-                wire.extend_from_slice(c);
-                wire.extend_from_slice(b"\r\n");
-            }
-            wire.extend_from_slice(b"0\r\n\r\n");
+            let wire = chunked_wire(&chunks);
             let want: Vec<u8> = chunks.concat();
             prop_assert_eq!(decode_chunked(&wire, 1 << 20), Ok(Decoded::Complete { value: want, consumed: wire.len() }));
         }

@@ -349,53 +349,61 @@ mod tests {
 
     #[test]
     fn bounds() {
-        assert_eq!(
-            err_text(r#"{"heartbeat_interval":999}"#),
-            "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid"
-        );
-        assert!(neg(r#"{"heartbeat_interval":1000}"#).is_ok());
-        assert!(neg(r#"{"heartbeat_interval":60000}"#).is_ok());
-        assert_eq!(
-            err_text(r#"{"heartbeat_interval":60001}"#),
-            "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid"
-        );
+        for (body, want) in [
+            (
+                r#"{"heartbeat_interval":999}"#,
+                "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid",
+            ),
+            (
+                r#"{"heartbeat_interval":60001}"#,
+                "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid",
+            ),
+            (
+                r#"{"output_buffer_size":63}"#,
+                "E_BAD_BODY IDENTIFY output buffer size (63) is invalid",
+            ),
+            (
+                r#"{"output_buffer_size":65537}"#,
+                "E_BAD_BODY IDENTIFY output buffer size (65537) is invalid",
+            ),
+            (
+                r#"{"output_buffer_timeout":24}"#,
+                "E_BAD_BODY IDENTIFY output buffer timeout (24) is invalid",
+            ),
+            (
+                r#"{"sample_rate":100}"#,
+                "E_BAD_BODY IDENTIFY sample rate (100) is invalid",
+            ),
+            (
+                r#"{"sample_rate":-1}"#,
+                "E_BAD_BODY IDENTIFY sample rate (-1) is invalid",
+            ),
+            (
+                r#"{"msg_timeout":999}"#,
+                "E_BAD_BODY IDENTIFY msg timeout (999) is invalid",
+            ),
+            (
+                r#"{"msg_timeout":900001}"#,
+                "E_BAD_BODY IDENTIFY msg timeout (900001) is invalid",
+            ),
+        ] {
+            assert_eq!(err_text(body), want);
+        }
+        for body in [
+            r#"{"heartbeat_interval":1000}"#,
+            r#"{"heartbeat_interval":60000}"#,
+            r#"{"output_buffer_size":64}"#,
+            r#"{"output_buffer_size":65536}"#,
+            r#"{"output_buffer_timeout":25}"#,
+            r#"{"output_buffer_timeout":30000}"#,
+        ] {
+            assert!(neg(body).is_ok(), "{body}");
+        }
         assert_eq!(
             neg(r#"{"heartbeat_interval":-1}"#)
                 .unwrap()
                 .heartbeat_interval,
             None
-        );
-        assert_eq!(
-            err_text(r#"{"output_buffer_size":63}"#),
-            "E_BAD_BODY IDENTIFY output buffer size (63) is invalid"
-        );
-        assert!(neg(r#"{"output_buffer_size":64}"#).is_ok());
-        assert!(neg(r#"{"output_buffer_size":65536}"#).is_ok());
-        assert_eq!(
-            err_text(r#"{"output_buffer_size":65537}"#),
-            "E_BAD_BODY IDENTIFY output buffer size (65537) is invalid"
-        );
-        assert_eq!(
-            err_text(r#"{"output_buffer_timeout":24}"#),
-            "E_BAD_BODY IDENTIFY output buffer timeout (24) is invalid"
-        );
-        assert!(neg(r#"{"output_buffer_timeout":25}"#).is_ok());
-        assert!(neg(r#"{"output_buffer_timeout":30000}"#).is_ok());
-        assert_eq!(
-            err_text(r#"{"sample_rate":100}"#),
-            "E_BAD_BODY IDENTIFY sample rate (100) is invalid"
-        );
-        assert_eq!(
-            err_text(r#"{"sample_rate":-1}"#),
-            "E_BAD_BODY IDENTIFY sample rate (-1) is invalid"
-        );
-        assert_eq!(
-            err_text(r#"{"msg_timeout":999}"#),
-            "E_BAD_BODY IDENTIFY msg timeout (999) is invalid"
-        );
-        assert_eq!(
-            err_text(r#"{"msg_timeout":900001}"#),
-            "E_BAD_BODY IDENTIFY msg timeout (900001) is invalid"
         );
         assert_eq!(
             neg(r#"{"msg_timeout":900000}"#).unwrap().msg_timeout,

@@ -87,14 +87,7 @@ fn http_get(addr: &str, path: &str) -> std::io::Result<Vec<u8>> {
 /// One latency window on a fresh topic (one publisher, one consumer).
 fn window(c: &Common, o: &LatencyOpts, what: &str) -> Result<Report> {
     let topic = crate::run::fresh_topic(&format!("conns_{what}"));
-    let spec = SubSpec {
-        topic: topic.clone(),
-        channel: "ch".into(),
-        rdy: o.rdy,
-        output_buffer: o.output_buffer,
-        record_e2e: true,
-        read_buffer: crate::consumer::READ_BUFFER,
-    };
+    let spec = o.sub_spec(&topic);
     let consumer = Consumer::subscribe(&c.addr, &spec)?;
     open_loop_run(
         c,

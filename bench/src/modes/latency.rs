@@ -18,7 +18,7 @@ use crate::consumer::{join, run_blocking, run_polled, Consumer, ConsumerResult, 
 use crate::error::{io, BenchError, Result};
 use crate::publisher::{open_loop, OpenLoopResult};
 use crate::report::{new_histogram, LatencySummary, RateCheck, Rates, Report};
-use crate::run::{sleep_until, Counters, Meter, Window};
+use crate::run::{Counters, Window};
 use crate::svg;
 
 /// Options of `latency` (and of each `sweep` step).
@@ -36,6 +36,21 @@ pub struct LatencyOpts {
     pub pacing: Pacing,
     /// How long to wait for stragglers after the last send.
     pub drain: Duration,
+}
+
+impl LatencyOpts {
+    /// How the latency consumers subscribe to `topic` (channel `ch`,
+    /// recording end-to-end latency).
+    pub fn sub_spec(&self, topic: &str) -> SubSpec {
+        SubSpec {
+            topic: topic.to_string(),
+            channel: "ch".into(),
+            rdy: self.rdy,
+            output_buffer: self.output_buffer,
+            record_e2e: true,
+            read_buffer: crate::consumer::READ_BUFFER,
+        }
+    }
 }
 
 /// How the consumers of an open-loop run are driven.
@@ -116,13 +131,7 @@ pub(crate) fn open_loop_run(
                 .map_err(io("spawn publisher"))
         })
         .collect::<Result<_>>()?;
-    sleep_until(window.start_ns);
-    let (s0, meter) = (
-        counters.snapshot(),
-        Meter::start(c.broker_pid, c.count_syscalls),
-    );
-    sleep_until(window.end_ns);
-    let d = counters.snapshot() - s0;
+    let (d, meter) = c.measure_window(&counters, window);
     let secs = window.seconds();
     let mut r = Report {
         mode: mode.into(),
@@ -180,14 +189,7 @@ pub(crate) fn open_loop_run(
 /// `latency`: one topic, one channel, `consumers` connections.
 pub fn run_latency(c: &Common, o: &LatencyOpts, consumers: usize) -> Result<Report> {
     let topic = c.topic_or_fresh("lat_bench");
-    let spec = SubSpec {
-        topic: topic.clone(),
-        channel: "ch".into(),
-        rdy: o.rdy,
-        output_buffer: o.output_buffer,
-        record_e2e: true,
-        read_buffer: crate::consumer::READ_BUFFER,
-    };
+    let spec = o.sub_spec(&topic);
     let cs = (0..consumers.max(1))
         .map(|_| Consumer::subscribe(&c.addr, &spec))
         .collect::<Result<Vec<_>>>()?;

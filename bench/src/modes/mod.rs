@@ -20,6 +20,8 @@ pub mod throughput;
 
 use std::time::Duration;
 
+use crate::run::{sleep_until, Counters, Meter, Snapshot, Window};
+
 /// Options every mode has.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -59,5 +61,21 @@ impl Common {
             m.extend(e);
         }
         v
+    }
+
+    /// Sleep until `window` starts; then the counters' snapshot and a
+    /// started [`Meter`] (what the window's figures are measured from).
+    pub fn start_window(&self, counters: &Counters, window: Window) -> (Snapshot, Meter) {
+        sleep_until(window.start_ns);
+        let s0 = counters.snapshot();
+        (s0, Meter::start(self.broker_pid, self.count_syscalls))
+    }
+
+    /// Sleep through `window`: what the counters counted in it, and the
+    /// [`Meter`] started at its start.
+    pub fn measure_window(&self, counters: &Counters, window: Window) -> (Snapshot, Meter) {
+        let (s0, meter) = self.start_window(counters, window);
+        sleep_until(window.end_ns);
+        (counters.snapshot() - s0, meter)
     }
 }

@@ -76,13 +76,7 @@ pub fn run_pub(c: &Common, p: &PubOpts, no_channel: bool) -> Result<Report> {
     let counters = Arc::new(Counters::default());
     let window = Window::after(c.warmup, c.duration);
     let hs = spawn_publishers(c, p, &topic, &stop, &counters, window, None)?;
-    sleep_until(window.start_ns);
-    let (s0, meter) = (
-        counters.snapshot(),
-        Meter::start(c.broker_pid, c.count_syscalls),
-    );
-    sleep_until(window.end_ns);
-    let d = counters.snapshot() - s0;
+    let (d, meter) = c.measure_window(&counters, window);
     let mut r = Report {
         mode: "pub".into(),
         broker: c.addr.clone(),
@@ -270,11 +264,7 @@ pub fn run_flow(
     let window = Window::after(c.warmup, c.duration);
     let subs = spawn_consumers(c, s, &topic, &names, true, &stop, &counters, window)?;
     let pubs = spawn_publishers(c, p, &topic, &stop, &counters, window, None)?;
-    sleep_until(window.start_ns);
-    let (s0, meter) = (
-        counters.snapshot(),
-        Meter::start(c.broker_pid, c.count_syscalls),
-    );
+    let (s0, meter) = c.start_window(&counters, window);
     let k = names.len() as i64;
     let mut samples = Vec::new();
     loop {

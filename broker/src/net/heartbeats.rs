@@ -9,13 +9,12 @@
 //! [`COALESCE`] of each other are served in one wake-up.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use nsq_protocol::frame::HEARTBEAT;
 
+use crate::due_heap::DueHeap;
 use crate::net::client::Client;
 use crate::notify::Notify;
 
@@ -23,31 +22,12 @@ use crate::notify::Notify;
 /// may go out this much early).
 const COALESCE: Duration = Duration::from_millis(10);
 
-struct Entry {
-    at: Instant,
+/// A connection the clock watches.
+struct Watched {
     /// The client's watch generation when this entry was made: a newer
     /// one (the interval changed) makes it stale.
     generation: u64,
-    seq: u64,
     client: Weak<Client>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// Reversed: the heap's top is the earliest entry.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 /// What the clock does with one connection when it is due.
@@ -62,8 +42,7 @@ pub(crate) enum Due {
 /// Per-shard heartbeat clock.
 #[derive(Default)]
 pub(crate) struct Heartbeats {
-    heap: RefCell<BinaryHeap<Entry>>,
-    seq: Cell<u64>,
+    heap: RefCell<DueHeap<Watched>>,
     wake: Notify,
 }
 
@@ -80,21 +59,13 @@ impl Heartbeats {
     pub(crate) fn watch(&self, client: &Rc<Client>, now: Instant) {
         let generation = client.restart_heartbeats(now);
         if let Due::Next(at) = client.heartbeat_due(now) {
-            self.push(at, generation, Rc::downgrade(client));
+            let client = Rc::downgrade(client);
+            self.push(at, Watched { generation, client });
         }
     }
 
-    fn push(&self, at: Instant, generation: u64, client: Weak<Client>) {
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        let mut heap = self.heap.borrow_mut();
-        let earlier = heap.peek().is_none_or(|top| at < top.at);
-        heap.push(Entry {
-            at,
-            generation,
-            seq,
-            client,
-        });
+    fn push(&self, at: Instant, watched: Watched) {
+        let earlier = self.heap.borrow_mut().push(at, watched);
         if earlier {
             self.wake.notify();
         }
@@ -103,7 +74,7 @@ impl Heartbeats {
     /// The clock's task: runs until the shard stops.
     pub(crate) async fn run(self: Rc<Self>) {
         loop {
-            let next = self.heap.borrow().peek().map(|e| e.at);
+            let next = self.heap.borrow().next_due();
             let now = Instant::now();
             match next {
                 Some(at) if at <= now + COALESCE => self.fire(now),
@@ -120,13 +91,7 @@ impl Heartbeats {
     fn fire(&self, now: Instant) {
         let horizon = now + COALESCE;
         loop {
-            let entry = {
-                let mut heap = self.heap.borrow_mut();
-                match heap.peek() {
-                    Some(top) if top.at <= horizon => heap.pop(),
-                    _ => None,
-                }
-            };
+            let entry = self.heap.borrow_mut().pop_due(horizon);
             let Some(entry) = entry else {
                 return;
             };
@@ -137,7 +102,7 @@ impl Heartbeats {
                 continue; // watched again since
             }
             if let Due::Next(at) = client.on_heartbeat_clock(horizon) {
-                self.push(at, entry.generation, entry.client);
+                self.push(at, entry);
             }
         }
     }

@@ -1167,6 +1167,14 @@ impl Tmpfs {
         }
         Ok(Tmpfs(dir))
     }
+
+    /// [`Tmpfs::mount`], or None after saying the test is skipped (no
+    /// permission to mount here).
+    fn mount_or_skip(size: &str) -> Option<Tmpfs> {
+        Tmpfs::mount(size)
+            .map_err(|why| eprintln!("SKIPPED: cannot mount a tmpfs: {why}"))
+            .ok()
+    }
 }
 
 impl Drop for Tmpfs {
@@ -1194,12 +1202,8 @@ fn pub_once(addr: SocketAddr, topic: &str, body: &[u8]) -> Result<(), String> {
 
 #[test]
 fn a_full_disk_fails_publishes_and_ping_until_space_is_back() {
-    let mnt = match Tmpfs::mount("2m") {
-        Ok(m) => m,
-        Err(why) => {
-            eprintln!("SKIPPED: cannot mount a tmpfs: {why}");
-            return;
-        }
+    let Some(mnt) = Tmpfs::mount_or_skip("2m") else {
+        return;
     };
     let d = mnt.0.clone();
     // Ballast to free later.
@@ -1559,19 +1563,8 @@ fn sigkill_with_sync_every_1_while_an_early_message_is_in_flight_loses_no_later_
     p.send(Request::Pub("fl", b"late"));
     p.expect_response("OK");
     // One at a time: each read-back batch is then gated by the depth.
-    let mut c = nsqd.connect();
-    c.subscribe("fl", "c");
-    c.send(Request::Rdy(1));
-    let mut want: HashSet<String> = ["old0", "mid", "late"].map(String::from).into();
-    while !want.is_empty() {
-        match c.try_next_within(Duration::from_secs(4)) {
-            Some(Some(Got::Message(m))) => {
-                want.remove(&body_str(&m.body));
-                c.send(Request::Fin(m.id()));
-            }
-            other => panic!("still missing {want:?}, then {other:?}"),
-        }
-    }
+    let want = ["old0", "mid", "late"].map(String::from).into();
+    let _c = receive_one_at_a_time(&nsqd, "fl", want);
     wait_for_value("depth 0", WAIT, Some((0, 0)), || {
         depths(&nsqd, "fl", Some("c"))
     });
@@ -1689,12 +1682,8 @@ fn fill_disk(dir: &Path) {
 /// lost.) The channel keeps and retries it; the topic waits.
 #[test]
 fn a_paused_topic_unpaused_on_a_full_disk_loses_no_acknowledged_message() {
-    let mnt = match Tmpfs::mount("4m") {
-        Ok(m) => m,
-        Err(why) => {
-            eprintln!("SKIPPED: cannot mount a tmpfs: {why}");
-            return;
-        }
+    let Some(mnt) = Tmpfs::mount_or_skip("4m") else {
+        return;
     };
     let d = mnt.0.clone();
     let nsqd = start_on_with(&d, &["--sync-every=1", "--mem-queue-size=0"]);
@@ -1779,12 +1768,18 @@ fn records_beyond_the_persisted_write_position_do_not_strand_later_ones() {
         p.expect_response("OK");
     }
     // One at a time, so every read-back is gated anew.
-    let mut c = nsqd.connect();
-    c.subscribe("tail", "c");
-    c.send(Request::Rdy(1));
-    let mut want: HashSet<String> = (0..5)
+    let want = (0..5)
         .flat_map(|i| [format!("before{i}"), format!("after{i}")])
         .collect();
+    receive_one_at_a_time(&nsqd, "tail", want);
+}
+
+/// Subscribe to `topic`'s channel `c` with RDY 1 and FIN every message
+/// until each body in `want` has arrived; the consumer, still connected.
+fn receive_one_at_a_time(nsqd: &Nsqd, topic: &str, mut want: HashSet<String>) -> Client {
+    let mut c = nsqd.connect();
+    c.subscribe(topic, "c");
+    c.send(Request::Rdy(1));
     while !want.is_empty() {
         match c.try_next_within(Duration::from_secs(4)) {
             Some(Some(Got::Message(m))) => {
@@ -1794,6 +1789,7 @@ fn records_beyond_the_persisted_write_position_do_not_strand_later_ones() {
             other => panic!("still missing {want:?}, then {other:?}"),
         }
     }
+    c
 }
 
 /// Found by nsq-chaos (`--sync --faults=kill`): every SIGKILL while a

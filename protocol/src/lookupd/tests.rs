@@ -118,35 +118,33 @@ fn command_lines() {
 
 #[test]
 fn error_texts_are_nsqs() {
-    assert_eq!(
-        err_text(cmd(b"FOO bar\n").0),
-        "E_INVALID invalid command FOO"
-    );
-    assert_eq!(err_text(cmd(b"\n").0), "E_INVALID invalid command ");
-    assert_eq!(
-        err_text(cmd(b"register t\n").0),
-        "E_INVALID invalid command register"
-    );
-    assert_eq!(
-        err_text(cmd(b"REGISTER\n").0),
-        "E_INVALID REGISTER insufficient number of params"
-    );
-    assert_eq!(
-        err_text(cmd(b"UNREGISTER \n").0),
-        "E_INVALID UNREGISTER insufficient number of params"
-    );
-    assert_eq!(
-        err_text(cmd(b"REGISTER a!b\n").0),
-        "E_BAD_TOPIC REGISTER topic name 'a!b' is not valid"
-    );
-    assert_eq!(
-        err_text(cmd(b"REGISTER  c\n").0),
-        "E_BAD_TOPIC REGISTER topic name '' is not valid"
-    );
-    assert_eq!(
-        err_text(cmd(b"UNREGISTER t c$\n").0),
-        "E_BAD_CHANNEL UNREGISTER channel name 'c$' is not valid"
-    );
+    for (line, want) in [
+        (&b"FOO bar\n"[..], "E_INVALID invalid command FOO"),
+        (&b"\n"[..], "E_INVALID invalid command "),
+        (&b"register t\n"[..], "E_INVALID invalid command register"),
+        (
+            &b"REGISTER\n"[..],
+            "E_INVALID REGISTER insufficient number of params",
+        ),
+        (
+            &b"UNREGISTER \n"[..],
+            "E_INVALID UNREGISTER insufficient number of params",
+        ),
+        (
+            &b"REGISTER a!b\n"[..],
+            "E_BAD_TOPIC REGISTER topic name 'a!b' is not valid",
+        ),
+        (
+            &b"REGISTER  c\n"[..],
+            "E_BAD_TOPIC REGISTER topic name '' is not valid",
+        ),
+        (
+            &b"UNREGISTER t c$\n"[..],
+            "E_BAD_CHANNEL UNREGISTER channel name 'c$' is not valid",
+        ),
+    ] {
+        assert_eq!(err_text(cmd(line).0), want);
+    }
 }
 
 #[test]
