@@ -29,7 +29,8 @@
 #           exit (shutdown s), then start to /ping OK (restart s), and a check
 #           that every queued message is back (depth from /stats)
 #   conns   -c idle consumers (SUB over 50 channels, RDY 1): broker KiB per
-#           connection, e2e p99 and /stats time before and after them
+#           connection, e2e p99 and /stats time (with and without the
+#           clients listed) before and after them
 # Any nsqd that takes NSQ's flags works (Go nsqd v1.x or ours); the
 # machine should be otherwise idle: the load average is in every report.
 set -euo pipefail
@@ -220,7 +221,9 @@ FIGS = {
               ("conns.before.latency.e2e.p99_us", "e2e p99 us, few conns"),
               ("latency.e2e.p99_us", "e2e p99 us, +idle conns"),
               ("conns.stats_ms_before", "/stats ms, few conns"),
-              ("conns.stats_ms_after", "/stats ms, +idle conns")],
+              ("conns.stats_ms_after", "/stats ms, +idle conns"),
+              ("conns.stats_lean_ms_before", "/stats no clients ms, few"),
+              ("conns.stats_lean_ms_after", "/stats no clients ms, +idle")],
     "latency": [("rate.achieved_per_s", "achieved msg/s"), ("latency.pub_ok.p50_us", "PUB->OK p50 us"),
                 ("latency.pub_ok.p99_us", "PUB->OK p99 us"), ("latency.e2e.p50_us", "e2e p50 us"),
                 ("latency.e2e.p99_us", "e2e p99 us"), ("latency.e2e.p999_us", "e2e p99.9 us"),

@@ -56,16 +56,28 @@ pub struct ConnsFigures {
     /// ... with the idle connections too, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats_ms_after: Option<f64>,
+    /// Median `/stats?format=json&include_clients=false` time with only
+    /// the busy connections, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats_lean_ms_before: Option<f64>,
+    /// ... with the idle connections too, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats_lean_ms_after: Option<f64>,
     /// The latency window before they connected.
     pub before: Box<Report>,
 }
 
-/// Median time of `n` `GET /stats?format=json` on fresh connections, ms.
-fn stats_ms(http: &str, n: usize) -> Option<f64> {
+/// Every client listed, as nsqadmin asks for it.
+const STATS_FULL: &str = "/stats?format=json";
+/// Topics and channels only (what a metrics scraper asks for).
+const STATS_LEAN: &str = "/stats?format=json&include_clients=false";
+
+/// Median time of `n` `GET path` on fresh connections, ms.
+fn stats_ms(http: &str, path: &str, n: usize) -> Option<f64> {
     let mut times: Vec<f64> = (0..n)
         .filter_map(|_| {
             let t = Instant::now();
-            http_get(http, "/stats?format=json").ok()?;
+            http_get(http, path).ok()?;
             Some(t.elapsed().as_secs_f64() * 1e3)
         })
         .collect();
@@ -107,7 +119,8 @@ pub fn run_conns(c: &Common, o: &LatencyOpts, m: &ConnsOpts) -> Result<Report> {
     })?;
     let broker = Target::Pid(pid);
     let before = window(c, o, "before")?;
-    let stats_ms_before = m.http_addr.as_deref().and_then(|h| stats_ms(h, 5));
+    let stats = |path| m.http_addr.as_deref().and_then(|h| stats_ms(h, path, 5));
+    let (stats_ms_before, stats_lean_ms_before) = (stats(STATS_FULL), stats(STATS_LEAN));
     std::thread::sleep(m.settle);
     let rss_before = broker.memory().unwrap_or_default().rss_kib;
 
@@ -143,7 +156,7 @@ pub fn run_conns(c: &Common, o: &LatencyOpts, m: &ConnsOpts) -> Result<Report> {
     std::thread::sleep(m.settle);
     let rss_after = broker.memory().unwrap_or_default().rss_kib;
     let mut after = window(c, o, "after")?;
-    let stats_ms_after = m.http_addr.as_deref().and_then(|h| stats_ms(h, 5));
+    let (stats_ms_after, stats_lean_ms_after) = (stats(STATS_FULL), stats(STATS_LEAN));
     stop.store(true, Ordering::Relaxed);
     crate::consumer::join(poller, "idle poller")?;
 
@@ -155,6 +168,8 @@ pub fn run_conns(c: &Common, o: &LatencyOpts, m: &ConnsOpts) -> Result<Report> {
         connect_s,
         stats_ms_before,
         stats_ms_after,
+        stats_lean_ms_before,
+        stats_lean_ms_after,
         before: Box::new(before),
     };
     after.config = c.config(serde_json::json!({
