@@ -58,7 +58,7 @@ impl Heartbeats {
     /// its first heartbeat is one interval away.
     pub(crate) fn watch(&self, client: &Rc<Client>, now: Instant) {
         let generation = client.restart_heartbeats(now);
-        if let Due::Next(at) = client.heartbeat_due(now) {
+        if let Due::Next(at) = client.heartbeat_due() {
             let client = Rc::downgrade(client);
             self.push(at, Watched { generation, client });
         }
@@ -150,7 +150,7 @@ impl Client {
     }
 
     /// When the clock must look at this client next.
-    fn heartbeat_due(&self, _now: Instant) -> Due {
+    fn heartbeat_due(&self) -> Due {
         let Some(interval) = self.heartbeat.get() else {
             return Due::Done;
         };
@@ -193,6 +193,6 @@ impl Client {
             let next = s.next.get() + interval;
             s.next.set(if next > now { next } else { now + interval });
         }
-        self.heartbeat_due(horizon)
+        self.heartbeat_due()
     }
 }
