@@ -73,6 +73,10 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// refused (the publish is answered `E_PUB_FAILED`).
 const RETAINED_BYTES: usize = 64 << 20;
 
+/// Queues of one shard that end (write out, sync, close or delete) at
+/// the same time; each holds two or three files open meanwhile.
+const ENDING_AT_ONCE: u64 = 32;
+
 /// What a backend delivers read-back messages to.
 #[derive(Debug, Clone)]
 pub(crate) enum Owner {
@@ -164,6 +168,10 @@ pub(crate) struct DiskShard {
     latest: RefCell<HashMap<String, Weak<Backend>>>,
     /// Backends still opening their queue (startup waits for none).
     opening: Cell<usize>,
+    /// Queues writing out and closing (or deleting) their files at once
+    /// are at most [`ENDING_AT_ONCE`]: at shutdown every queue ends, and
+    /// tens of thousands opening files together ran out of descriptors.
+    pub(crate) ending: glommio::sync::Semaphore,
     /// Bumped when a backend opens or finishes, or a queue retires.
     pub(crate) settled: Event,
     /// At startup, what the data directory holds for this shard's queues
@@ -191,6 +199,7 @@ impl DiskShard {
             retiring: RefCell::new(HashMap::new()),
             latest: RefCell::new(HashMap::new()),
             opening: Cell::new(0),
+            ending: glommio::sync::Semaphore::new(ENDING_AT_ONCE),
             settled: Event::default(),
             startup: RefCell::new(None),
         }

@@ -64,7 +64,12 @@ impl Backend {
         }
         self.log_events(&mut queue);
         self.disk.opened();
+        let mut ending = None;
         loop {
+            if ending.is_none() && self.inner.borrow().end.is_some() {
+                // Its turn among the queues ending (DiskShard::ending).
+                ending = self.disk.ending.acquire_permit(1).await.ok();
+            }
             self.write_pending(&mut queue).await;
             if std::mem::take(&mut self.inner.borrow_mut().floor_moved) {
                 queue.set_floor(self.floor());
