@@ -10,11 +10,15 @@
 #   -d SECS        measured seconds per run [3]
 #   -w SECS        warm-up seconds per run [1]
 #   -s "SIZES"     message sizes in bytes ["100 200 1024 16384"]
-#   -m "MODES"     workloads: pub sub pubsub latency everyday restart conns
+#   -m "MODES"     workloads: pub sub pubsub latency everyday idle burst restart conns
+#                  goclients
 #                  ["pub sub pubsub latency"]
 #   -r RATE        latency mode target rate, msg/s [10000]
 #   -t TOPICS      restart workload: topics (1 channel, 10 messages each) [1000]
 #   -c CONNS       conns workload: idle consumer connections [5000]
+#   -g DIR         goclients workload: where NSQ's Go bench_writer and
+#                  bench_reader are (built from NSQ's source, outside this
+#                  repository) []
 #   -f "FLAGS"     extra flags for both brokers, e.g. "--mem-queue-size=1000000" []
 #   -o DIR         where the JSON reports and summary go [a temp dir]
 #
@@ -23,6 +27,10 @@
 #   sub     prefill min(1M, 400 MiB / size) messages, then drain with RDY 2500 (bench_reader)
 #   pubsub  both at once, closed loop
 #   latency open loop at -r msg/s, 1 PUB connection, 1 consumer (RDY 2500)
+#   idle    the latency workload at 100 msg/s: every message is the first
+#           after 10 ms of silence on both connections
+#   burst   the latency workload at 1000 msg/s in bursts of 100: every burst
+#           follows 100 ms of silence
 #   everyday the latency workload at 1k, 10k and 50k msg/s, with the broker's
 #           wake-ups, context switches and (perf) syscalls per message
 #   restart -t topics with 1 channel and 10 queued messages each: SIGTERM to
@@ -31,14 +39,17 @@
 #   conns   -c idle consumers (SUB over 50 channels, RDY 1): broker KiB per
 #           connection, e2e p99 and /stats time (with and without the
 #           clients listed) before and after them
+#   goclients NSQ's own Go clients: bench_writer (MPUB x200 on 1 connection,
+#           -d seconds), then bench_reader drains it (RDY 2500); msg/s and
+#           broker CPU-us/msg of each (run it with -f --mem-queue-size=1000000)
 # Any nsqd that takes NSQ's flags works (Go nsqd v1.x or ours); the
 # machine should be otherwise idle: the load average is in every report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=3 SECS=3 WARM=1 SIZES="100 200 1024 16384" MODES="pub sub pubsub latency" RATE=10000 FLAGS="" OUT=""
-TOPICS=1000 CONNS=5000
-while getopts "n:d:w:s:m:r:f:o:t:c:h" opt; do
+TOPICS=1000 CONNS=5000 GOBENCH=""
+while getopts "n:d:w:s:m:r:f:o:t:c:g:h" opt; do
     case $opt in
     n) REPS=$OPTARG ;;
     d) SECS=$OPTARG ;;
@@ -50,12 +61,13 @@ while getopts "n:d:w:s:m:r:f:o:t:c:h" opt; do
     o) OUT=$OPTARG ;;
     t) TOPICS=$OPTARG ;;
     c) CONNS=$OPTARG ;;
-    *) sed -n '2,38p' "$0"; exit 2 ;;
+    g) GOBENCH=$OPTARG ;;
+    *) sed -n '2,45p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 if [ $# -ne 2 ]; then
-    sed -n '2,38p' "$0"
+    sed -n '2,45p' "$0"
     exit 2
 fi
 A=$(realpath "$1")
@@ -68,6 +80,13 @@ if [ "$REPS" -lt 3 ]; then
     exit 2
 fi
 MODES=${MODES//everyday/rate1000 rate10000 rate50000}
+case " $MODES " in
+*" goclients "*)
+    for tool in bench_writer bench_reader; do
+        [ -x "$GOBENCH/$tool" ] || { echo "goclients needs -g DIR with NSQ's $tool" >&2; exit 2; }
+    done
+    ;;
+esac
 OUT=${OUT:-$(mktemp -d -t bench-compare.XXXXXX)}
 mkdir -p "$OUT"
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
@@ -142,6 +161,48 @@ print(r)
 PY
 }
 
+# Broker CPU time so far (user + system), in seconds.
+broker_cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$PID/stat"
+}
+
+# goclients: NSQ's bench_writer, then bench_reader on what it wrote, as
+# NSQ's bench.sh runs them; each one's rate and the broker CPU it took.
+goclients_run() { # BIN DIR SIZE JSON
+    local bin=$1 dir=$2 size=$3 json=$4 c0 c1 c2 pub sub
+    start_broker "$bin" "$dir"
+    curl -sf -X POST "http://127.0.0.1:$HPORT/topic/create?topic=sub_bench" >/dev/null
+    curl -sf -X POST "http://127.0.0.1:$HPORT/channel/create?topic=sub_bench&channel=ch" >/dev/null
+    c0=$(broker_cpu_s)
+    pub=$("$GOBENCH/bench_writer" --nsqd-tcp-address="127.0.0.1:$PORT" --runfor="${SECS}s" \
+        --size="$size" --batch-size=200 2>&1 | tail -1)
+    c1=$(broker_cpu_s)
+    sub=$("$GOBENCH/bench_reader" --nsqd-tcp-address="127.0.0.1:$PORT" --runfor="${SECS}s" \
+        --size="$size" --channel=ch 2>&1 | tail -1)
+    c2=$(broker_cpu_s)
+    stop_broker "$dir"
+    echo "PUB: $pub"
+    echo "SUB: $sub"
+    python3 - "$c0" "$c1" "$c2" "$pub" "$sub" "$json" <<'PY'
+import json, re, sys
+c0, c1, c2 = map(float, sys.argv[1:4])
+def rate(line):  # "... duration: 5.0s - 147.029mb/s - 770857.824ops/s - 1.297us/op"
+    d = re.search(r"duration: ([0-9.]+)(m?s)", line)
+    ops = re.search(r"([0-9.]+)ops/s", line)
+    if not d or not ops:
+        sys.exit(f"cannot read: {line}")
+    secs = float(d.group(1)) / (1000 if d.group(2) == "ms" else 1)
+    return float(ops.group(1)), float(ops.group(1)) * secs
+pub, pub_n = rate(sys.argv[4])
+sub, sub_n = rate(sys.argv[5])
+r = {"mode": "goclients",
+     "pub": {"msgs_per_s": pub, "broker_cpu_us_per_msg": (c1 - c0) * 1e6 / max(pub_n, 1)},
+     "sub": {"msgs_per_s": sub, "broker_cpu_us_per_msg": (c2 - c1) * 1e6 / max(sub_n, 1)}}
+json.dump(r, open(sys.argv[6], "w"))
+print(r)
+PY
+}
+
 mode_args() { # MODE SIZE
     case $1 in
     pub) echo "pub --pub-conns 2 --batch 200" ;;
@@ -152,6 +213,8 @@ mode_args() { # MODE SIZE
         ;;
     pubsub) echo "pubsub --pub-conns 2 --batch 200 --sub-conns 2 --rdy 2500" ;;
     latency) echo "latency --rate $RATE --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
+    idle) echo "latency --rate 100 --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
+    burst) echo "latency --rate 1000 --burst 100 --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
     rate*) echo "--count-syscalls latency --rate ${1#rate} --pub-conns 1 --sub-conns 1 --rdy 2500" ;;
     conns) echo "conns --conns $CONNS --channels 50 --rate 1000 --http-addr 127.0.0.1:$HPORT" ;;
     *) echo "unknown mode $1" >&2; exit 2 ;;
@@ -173,8 +236,8 @@ for size in $SIZES; do
                 [ $side = B ] && bin=$B
                 dir="$OUT/data-$side"
                 json="$OUT/$mode-$size-$side-$rep.json"
-                if [ "$mode" = restart ]; then
-                    restart_run "$bin" "$dir" "$size" "$json" >"$OUT/$mode-$size-$side-$rep.txt" 2>&1 ||
+                if [ "$mode" = restart ] || [ "$mode" = goclients ]; then
+                    "${mode}_run" "$bin" "$dir" "$size" "$json" >"$OUT/$mode-$size-$side-$rep.txt" 2>&1 ||
                         echo "run failed: $mode $size $side $rep (see $OUT/$mode-$size-$side-$rep.txt)" >&2
                     printf '.'
                     continue
@@ -215,6 +278,10 @@ FIGS = {
     "pubsub": [("publish.msgs_per_s", "pub msg/s"), ("consume.msgs_per_s", "sub msg/s"),
                ("backlog.growth_per_s", "backlog growth/s"), ("latency.e2e.p99_us", "e2e p99 us (closed loop)"),
                ("broker_process.cpu_us_per_msg", "broker CPU-us/msg")],
+    "goclients": [("pub.msgs_per_s", "bench_writer msg/s"),
+                  ("pub.broker_cpu_us_per_msg", "broker CPU-us/msg, PUB"),
+                  ("sub.msgs_per_s", "bench_reader msg/s"),
+                  ("sub.broker_cpu_us_per_msg", "broker CPU-us/msg, SUB")],
     "restart": [("shutdown_s", "shutdown s"), ("restart_s", "start to /ping OK s"),
                 ("depth_after", "messages back"), ("depth_expected", "messages queued")],
     "conns": [("conns.kib_per_conn", "broker KiB/idle conn"),
@@ -236,6 +303,7 @@ EVERYDAY = [("rate.achieved_per_s", "achieved msg/s"),
             ("broker_process.per_msg.context_switches", "broker ctx switches/msg"),
             ("latency.e2e.p50_us", "e2e p50 us"), ("latency.e2e.p99_us", "e2e p99 us"),
             ("latency.e2e.p999_us", "e2e p99.9 us")]
+FIGS["idle"] = FIGS["burst"] = FIGS["latency"]
 for r in ("rate1000", "rate10000", "rate50000"):
     FIGS[r] = EVERYDAY
 summary = []

@@ -10,6 +10,11 @@
 //! Latency is measured from that intended time, so a broker stall that
 //! makes the generator late shows up in the percentiles (and in the
 //! separate send delay) instead of silently slowing the generator.
+//!
+//! A schedule may also send in bursts: `burst` messages share one intended
+//! time, and bursts are `burst` intervals apart (the same average rate),
+//! so every burst arrives on a connection that has been idle since the
+//! last one.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -30,6 +35,8 @@ pub struct Schedule {
     pub start_ns: u64,
     /// Nanoseconds between consecutive messages (may be fractional).
     pub interval_ns: f64,
+    /// Messages sent together at one intended time (1 = evenly spaced).
+    pub burst: u64,
 }
 
 impl Schedule {
@@ -39,12 +46,22 @@ impl Schedule {
         Schedule {
             start_ns,
             interval_ns: 1e9 / rate.max(1e-9),
+            burst: 1,
+        }
+    }
+
+    /// The same average rate, sent `burst` messages at a time.
+    pub fn in_bursts_of(self, burst: u64) -> Schedule {
+        Schedule {
+            burst: burst.max(1),
+            ..self
         }
     }
 
     /// The intended send time of message `i`.
     pub fn intended(&self, i: u64) -> u64 {
-        self.start_ns + (i as f64 * self.interval_ns) as u64
+        let first_of_burst = i - i % self.burst;
+        self.start_ns + (first_of_burst as f64 * self.interval_ns) as u64
     }
 
     /// How many messages are due at clock time `now` (messages
@@ -53,7 +70,8 @@ impl Schedule {
         if now < self.start_ns {
             return 0;
         }
-        ((now - self.start_ns) as f64 / self.interval_ns) as u64 + 1
+        let bursts = ((now - self.start_ns) as f64 / (self.interval_ns * self.burst as f64)) as u64;
+        (bursts + 1) * self.burst
     }
 
     /// How long to wait at `now` before message `next` is due (zero when
@@ -139,6 +157,23 @@ mod tests {
         let s = Schedule::new(0, 3_000_000.0); // 333.33 ns
         assert_eq!(s.due(1_000_000_000), 3_000_001);
         assert!(s.intended(3_000_000) <= 1_000_000_000);
+    }
+
+    #[test]
+    fn bursts_share_one_intended_time_at_the_same_average_rate() {
+        let s = Schedule::new(1_000, 1_000.0).in_bursts_of(100); // 100 every 100 ms
+        assert_eq!(s.intended(0), 1_000);
+        assert_eq!(s.intended(99), 1_000);
+        assert_eq!(s.intended(100), 100_001_000);
+        assert_eq!(s.due(999), 0);
+        assert_eq!(s.due(1_000), 100);
+        assert_eq!(s.due(100_000_999), 100);
+        assert_eq!(s.due(100_001_000), 200);
+        assert_eq!(s.wait_for(100, 1_000), Duration::from_millis(100));
+        assert_eq!(
+            Schedule::new(0, 10.0).in_bursts_of(0),
+            Schedule::new(0, 10.0)
+        );
     }
 
     #[test]

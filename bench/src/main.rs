@@ -111,6 +111,11 @@ struct LatArgs {
     /// Seconds to wait for the last messages to arrive.
     #[arg(long, default_value_t = 5.0)]
     drain: f64,
+    /// Send in bursts of N messages (same average rate): each burst
+    /// follows N intervals of silence, so it measures a burst after
+    /// idleness.
+    #[arg(long, default_value_t = 1)]
+    burst: u64,
 }
 
 impl LatArgs {
@@ -125,6 +130,7 @@ impl LatArgs {
                 min_sleep_ns: self.min_sleep_us * 1000,
             },
             drain: Duration::from_secs_f64(self.drain.max(0.0)),
+            burst: self.burst.max(1),
         }
     }
 }

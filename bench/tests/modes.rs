@@ -27,15 +27,21 @@ struct Broker {
 
 impl Broker {
     fn start() -> Broker {
+        Broker::start_listening(Listen::TCP)
+    }
+
+    /// With its HTTP listener too (`daemon.http`).
+    fn start_listening(listen: Listen) -> Broker {
         let dir = TempDir::new("nsq-bench-it-data");
+        let http = if listen.http { "127.0.0.1:0" } else { "" };
         let args = [
             "--tcp-address=127.0.0.1:0".to_string(),
-            "--http-address=".to_string(),
+            format!("--http-address={http}"),
             "--shards=2".to_string(),
             format!("--data-path={}", dir.path().display()),
         ];
-        let daemon = Daemon::start(&nsqd_path(), &args, Listen::TCP, Duration::from_secs(20))
-            .unwrap_or_else(|log| panic!("nsqd did not report its TCP address:\n{log}"));
+        let daemon = Daemon::start(&nsqd_path(), &args, listen, Duration::from_secs(20))
+            .unwrap_or_else(|log| panic!("nsqd did not report its addresses:\n{log}"));
         Broker {
             addr: daemon.tcp.expect("tcp").to_string(),
             daemon,
@@ -196,6 +202,49 @@ fn latency_mode() {
         latency_checks(&v, h);
     }
     assert!(v["lost"].is_u64());
+}
+
+#[test]
+fn latency_mode_in_bursts() {
+    let b = Broker::start();
+    let v = b.bench(&["latency", "--rate", "2000", "--burst", "100"]);
+    common_checks(&v, "latency");
+    assert_eq!(num(&v, &["rate", "target_per_s"]), 2000.0);
+    for h in ["pub_ok", "e2e", "send_delay"] {
+        latency_checks(&v, h);
+    }
+    assert_eq!(v["lost"], 0, "{v:#}");
+}
+
+#[test]
+fn conns_mode_reports_memory_and_stats_times() {
+    let b = Broker::start_listening(Listen::TCP_HTTP);
+    let http = b.daemon.http.expect("http").to_string();
+    let v = b.bench(&[
+        "conns",
+        "--conns",
+        "40",
+        "--channels",
+        "4",
+        "--rate",
+        "500",
+        "--http-addr",
+        &http,
+    ]);
+    common_checks(&v, "conns");
+    let c = &v["conns"];
+    assert_eq!(num(c, &["idle_conns"]), 40.0);
+    assert!(num(c, &["kib_per_conn"]) >= 0.0, "{c:#}");
+    for t in [
+        "stats_ms_before",
+        "stats_ms_after",
+        "stats_lean_ms_before",
+        "stats_lean_ms_after",
+    ] {
+        assert!(num(c, &[t]) > 0.0, "{t}: {c:#}");
+    }
+    latency_checks(&v, "e2e");
+    latency_checks(&c["before"], "e2e");
 }
 
 #[test]

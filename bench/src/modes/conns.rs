@@ -1,13 +1,16 @@
 //! `conns`: what idle consumer connections cost the broker, and whether
 //! they slow the busy ones down.
 //!
-//! 1. A latency window (open loop at `--rate`, one publisher, one consumer)
+//! 1. Every topic and channel of the run is created first (when the HTTP
+//!    address is given), so both `/stats` timings list the same topics and
+//!    channels and differ only in the connections.
+//! 2. A latency window (open loop at `--rate`, one publisher, one consumer)
 //!    and `/stats` timings with only those connections.
-//! 2. `--conns` idle consumers connect and SUB, spread over `--channels`
+//! 3. `--conns` idle consumers connect and SUB, spread over `--channels`
 //!    channels of topics nobody publishes to, with RDY 1; their heartbeats
 //!    are answered. The broker's RSS growth divided by their number is the
 //!    memory an idle connection costs.
-//! 3. The same latency window and `/stats` timings again, with all of them
+//! 4. The same latency window and `/stats` timings again, with all of them
 //!    connected.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,24 +90,50 @@ fn stats_ms(http: &str, path: &str, n: usize) -> Option<f64> {
 
 /// A minimal HTTP/1.0 GET: the whole answer (read to EOF).
 fn http_get(addr: &str, path: &str) -> std::io::Result<Vec<u8>> {
+    http_request(addr, "GET", path)
+}
+
+/// A minimal HTTP/1.0 request without a body: the whole answer (read to
+/// EOF); an answer other than 200 is an error.
+fn http_request(addr: &str, method: &str, path: &str) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )?;
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
+    if !out.starts_with(b"HTTP/1.1 200") && !out.starts_with(b"HTTP/1.0 200") {
+        let status = String::from_utf8_lossy(&out[..out.len().min(40)]).into_owned();
+        return Err(std::io::Error::other(format!("{method} {path}: {status}")));
+    }
     Ok(out)
 }
 
-/// One latency window on a fresh topic (one publisher, one consumer).
-fn window(c: &Common, o: &LatencyOpts, what: &str) -> Result<Report> {
-    let topic = crate::run::fresh_topic(&format!("conns_{what}"));
-    let spec = o.sub_spec(&topic);
+/// Create `topic` and its `channel` over HTTP.
+fn create(http: &str, topic: &str, channel: &str) -> Result<()> {
+    http_request(http, "POST", &format!("/topic/create?topic={topic}"))
+        .and_then(|_| {
+            http_request(
+                http,
+                "POST",
+                &format!("/channel/create?topic={topic}&channel={channel}"),
+            )
+        })
+        .map(drop)
+        .map_err(io("create topics over HTTP"))
+}
+
+/// One latency window on `topic` (one publisher, one consumer).
+fn window(c: &Common, o: &LatencyOpts, topic: &str) -> Result<Report> {
+    let spec = o.sub_spec(topic);
     let consumer = Consumer::subscribe(&c.addr, &spec)?;
     open_loop_run(
         c,
         "conns",
-        &[topic],
+        &[topic.to_string()],
         1,
         Consumers::Threads(vec![consumer]),
         o,
@@ -118,18 +147,31 @@ pub fn run_conns(c: &Common, o: &LatencyOpts, m: &ConnsOpts) -> Result<Report> {
         BenchError::Config("conns needs --broker-pid (it measures the broker's RSS)".into())
     })?;
     let broker = Target::Pid(pid);
-    let before = window(c, o, "before")?;
+    let window_topics = [
+        crate::run::fresh_topic("conns_before"),
+        crate::run::fresh_topic("conns_after"),
+    ];
+    let prefix = crate::run::fresh_topic("idle");
+    let idle_topic = |i: usize| format!("{prefix}_{}", i % m.channels.max(1));
+    if let Some(http) = m.http_addr.as_deref() {
+        for t in &window_topics {
+            create(http, t, "ch")?;
+        }
+        for i in 0..m.conns.min(m.channels.max(1)) {
+            create(http, &idle_topic(i), "idle")?;
+        }
+    }
+    let before = window(c, o, &window_topics[0])?;
     let stats = |path| m.http_addr.as_deref().and_then(|h| stats_ms(h, path, 5));
     let (stats_ms_before, stats_lean_ms_before) = (stats(STATS_FULL), stats(STATS_LEAN));
     std::thread::sleep(m.settle);
     let rss_before = broker.memory().unwrap_or_default().rss_kib;
 
-    let prefix = crate::run::fresh_topic("idle");
     let t0 = Instant::now();
     let mut idle = Vec::with_capacity(m.conns);
     for i in 0..m.conns {
         let spec = SubSpec {
-            topic: format!("{prefix}_{}", i % m.channels.max(1)),
+            topic: idle_topic(i),
             channel: "idle".into(),
             rdy: 1,
             output_buffer: (None, None),
@@ -155,7 +197,7 @@ pub fn run_conns(c: &Common, o: &LatencyOpts, m: &ConnsOpts) -> Result<Report> {
     };
     std::thread::sleep(m.settle);
     let rss_after = broker.memory().unwrap_or_default().rss_kib;
-    let mut after = window(c, o, "after")?;
+    let mut after = window(c, o, &window_topics[1])?;
     let (stats_ms_after, stats_lean_ms_after) = (stats(STATS_FULL), stats(STATS_LEAN));
     stop.store(true, Ordering::Relaxed);
     crate::consumer::join(poller, "idle poller")?;

@@ -34,6 +34,9 @@ pub struct LatencyOpts {
     pub output_buffer: (Option<i64>, Option<i64>),
     /// How the generator waits between sends.
     pub pacing: Pacing,
+    /// Messages each publisher sends at once (1 = evenly spaced; N = a
+    /// burst of N after N intervals of silence).
+    pub burst: u64,
     /// How long to wait for stragglers after the last send.
     pub drain: Duration,
 }
@@ -111,7 +114,7 @@ pub(crate) fn open_loop_run(
         .map(|i| {
             // Stagger connections so their sends interleave evenly.
             let offset = (1e9 / o.rate * i as f64) as u64;
-            let schedule = Schedule::new(start + offset, per_conn);
+            let schedule = Schedule::new(start + offset, per_conn).in_bursts_of(o.burst);
             let (addr, topics, counters) = (c.addr.clone(), topics.to_vec(), counters.clone());
             let (size, pacing) = (c.size, o.pacing);
             std::thread::Builder::new()
