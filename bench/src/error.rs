@@ -30,6 +30,8 @@ pub enum BenchError {
     Timeout(&'static str),
     /// Flags that make no sense together.
     Config(String),
+    /// An HTTP call to the broker failed or was not answered with 200.
+    Http(String),
     /// Writing a report file failed.
     Output {
         /// The file.
@@ -51,6 +53,7 @@ impl fmt::Display for BenchError {
             BenchError::Broker(msg) => write!(f, "broker error: {msg}"),
             BenchError::Timeout(what) => write!(f, "timed out: {what}"),
             BenchError::Config(msg) => write!(f, "bad options: {msg}"),
+            BenchError::Http(msg) => write!(f, "HTTP: {msg}"),
             BenchError::Output { path, source } => {
                 write!(f, "write {}: {source}", path.display())
             }

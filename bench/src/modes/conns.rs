@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nsq_http_client::{Client, Timeouts, Url};
 use serde::Serialize;
 
 use super::latency::{open_loop_run, Consumers, LatencyOpts};
@@ -80,7 +81,7 @@ fn stats_ms(http: &str, path: &str, n: usize) -> Option<f64> {
     let mut times: Vec<f64> = (0..n)
         .filter_map(|_| {
             let t = Instant::now();
-            http_get(http, path).ok()?;
+            http_request(http, "GET", path).ok()?;
             Some(t.elapsed().as_secs_f64() * 1e3)
         })
         .collect();
@@ -88,42 +89,35 @@ fn stats_ms(http: &str, path: &str, n: usize) -> Option<f64> {
     times.get(times.len() / 2).copied()
 }
 
-/// A minimal HTTP/1.0 GET: the whole answer (read to EOF).
-fn http_get(addr: &str, path: &str) -> std::io::Result<Vec<u8>> {
-    http_request(addr, "GET", path)
-}
-
-/// A minimal HTTP/1.0 request without a body: the whole answer (read to
-/// EOF); an answer other than 200 is an error.
-fn http_request(addr: &str, method: &str, path: &str) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    if !out.starts_with(b"HTTP/1.1 200") && !out.starts_with(b"HTTP/1.0 200") {
-        let status = String::from_utf8_lossy(&out[..out.len().min(40)]).into_owned();
-        return Err(std::io::Error::other(format!("{method} {path}: {status}")));
+/// `method path` on the broker's HTTP address (the project's one HTTP
+/// client, bounded): the body of a 200 answer.
+fn http_request(http: &str, method: &str, path: &str) -> Result<Vec<u8>> {
+    let failed = |e: &dyn std::fmt::Display| BenchError::Http(format!("{method} {path}: {e}"));
+    let target = Url::parse(&format!("http://{http}{path}"))
+        .map(nsq_http_client::Target::http)
+        .map_err(|e| failed(&e))?;
+    let client = Client::new(Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(30),
+    });
+    let answer = client
+        .request::<&str, &str>(method, &target, &[], b"")
+        .map_err(|e| failed(&e))?;
+    match answer.status {
+        200 => Ok(answer.body),
+        status => Err(failed(&format!("status {status}"))),
     }
-    Ok(out)
 }
 
 /// Create `topic` and its `channel` over HTTP.
 fn create(http: &str, topic: &str, channel: &str) -> Result<()> {
-    http_request(http, "POST", &format!("/topic/create?topic={topic}"))
-        .and_then(|_| {
-            http_request(
-                http,
-                "POST",
-                &format!("/channel/create?topic={topic}&channel={channel}"),
-            )
-        })
-        .map(drop)
-        .map_err(io("create topics over HTTP"))
+    http_request(http, "POST", &format!("/topic/create?topic={topic}"))?;
+    http_request(
+        http,
+        "POST",
+        &format!("/channel/create?topic={topic}&channel={channel}"),
+    )?;
+    Ok(())
 }
 
 /// One latency window on `topic` (one publisher, one consumer).
