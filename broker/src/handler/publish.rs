@@ -38,7 +38,7 @@ impl Connection {
             return self.fail(refusal(kind, PutError::Exiting));
         }
         let owner = self.shard.owner_of(topic.as_str());
-        self.affinity.note(owner, bodies.len());
+        self.affinity.note(owner);
         if self.publisher.must_wait_before(owner) && !self.drain_pending().await {
             return Flow::Close;
         }

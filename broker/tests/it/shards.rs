@@ -324,6 +324,50 @@ fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing(
     }
 }
 
+/// A bulk producer (MPUB, one answer awaited at a time, as NSQ's
+/// bench_writer and most batching clients publish) follows its topic to
+/// the owning shard too, and the client notices nothing: every MPUB is
+/// answered, the messages arrive in order and the stats count them all.
+#[test]
+fn a_bulk_producer_follows_its_topic_too() {
+    let nsqd = Nsqd::start(&[]);
+    let (a, b) = (topic_on(0, 4), topic_on(1, 4));
+    let mut p = nsqd.connect();
+    p.identify(r#"{"client_id":"bulk","feature_negotiation":true}"#);
+    // Accept placement is round-robin: one of the two phases is remote.
+    for t in [&a, &b] {
+        for batch in 0..50 {
+            let bodies: Vec<Vec<u8>> = (0..20)
+                .map(|i| format!("{t}-{}", batch * 20 + i).into_bytes())
+                .collect();
+            let refs: Vec<&[u8]> = bodies.iter().map(|b| b.as_slice()).collect();
+            p.send(Request::Mpub(t, &refs));
+            p.expect_response("OK");
+        }
+    }
+    Client::wait_until(|| nsqd.log().contains("publishes to shard"));
+
+    let s: serde_json::Value =
+        serde_json::from_str(&http(&nsqd, "GET", "/stats?format=json").1).unwrap();
+    let producers: Vec<_> = s["producers"]
+        .as_array()
+        .expect("producers")
+        .iter()
+        .filter(|c| c["client_id"] == "bulk")
+        .collect();
+    assert_eq!(producers.len(), 1, "{s}");
+    for t in [&a, &b] {
+        let mut c = nsqd.connect();
+        c.subscribe(t, "ch");
+        c.send(Request::Rdy(2500));
+        for i in 0..1000 {
+            let m = c.expect_message();
+            assert_eq!(String::from_utf8_lossy(&m.body), format!("{t}-{i}"));
+            c.send(Request::Fin(m.id()));
+        }
+    }
+}
+
 /// A daemon whose stderr reader went away (a log pipe that died) keeps
 /// serving on every shard and still stops on SIGTERM: a failed log write
 /// is ignored, as Go's log does: a panic in the thread that logged would
