@@ -34,6 +34,11 @@ use crate::topic::Topic;
 /// (per mille of its time).
 const OWNER_BUSY: u32 = 500;
 
+/// What a producer moving to its topic's shard is assumed to take of it
+/// (per mille) until that shard's next load sample: at most two arrive on
+/// an idle owner per sample period.
+const ARRIVAL_CHARGE: u32 = 250;
+
 /// Output waiting for the writer above which the connection stops reading
 /// commands until the client has read some of it.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -334,11 +339,17 @@ impl Connection {
             }
             if self.sub.is_none() && self.input.is_empty() {
                 if let Some(owner) = self.affinity.end_buffer(self.shard.id) {
-                    // Not onto an owner that is busy already: many producers
-                    // of one hot topic stay spread, their publishes batched
-                    // by the forwarder.
-                    let owner_busy = self.shard.ctx.shard_load.get(owner) >= OWNER_BUSY;
-                    if !owner_busy && !self.shard.is_stopping() {
+                    // Not onto an owner that is busy already, nor onto one
+                    // that took its share of newcomers since it last
+                    // measured itself: many producers of one hot topic stay
+                    // spread, their publishes batched by the forwarder.
+                    if !self.shard.is_stopping()
+                        && self
+                            .shard
+                            .ctx
+                            .shard_load
+                            .claim(owner, OWNER_BUSY, ARRIVAL_CHARGE)
+                    {
                         crate::log!(
                             Info,
                             "client({}) publishes to shard {owner}'s topics: moving there",

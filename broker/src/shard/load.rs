@@ -3,7 +3,8 @@
 //! refreshes once a second from glommio's executor stats, and that
 //! other shards read without locking. Used by placement decisions that may
 //! move work to a shard (a producer following its topic must not pile onto
-//! an owner that is already busy); never on the message path.
+//! an owner that is already busy, [`ShardLoad::claim`]); never on the
+//! message path.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -26,10 +27,25 @@ impl ShardLoad {
     }
 
     /// Shard `shard`'s last reading, 0..=1000.
+    #[cfg(test)]
     pub(crate) fn get(&self, shard: usize) -> u32 {
         self.per_mille
             .get(shard)
             .map_or(0, |g| g.load(Ordering::Relaxed))
+    }
+
+    /// Take room on `shard` for a connection moving there: true, and its
+    /// gauge raised by `charge`, if it reads below `limit`; else false. The
+    /// charge stands for the newcomer until the shard's next sample
+    /// measures what it really takes, so a burst of moves in one sample
+    /// period cannot pile onto a shard that only looked idle.
+    pub(crate) fn claim(&self, shard: usize, limit: u32, charge: u32) -> bool {
+        self.per_mille.get(shard).is_some_and(|g| {
+            g.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                (v < limit).then(|| v.saturating_add(charge).min(1000))
+            })
+            .is_ok()
+        })
     }
 
     /// Record `busy` out of `elapsed` for `shard`.
@@ -82,5 +98,24 @@ mod tests {
         let l = ShardLoad::new(2);
         l.record(1, Duration::from_millis(100), Duration::from_millis(200));
         assert_eq!((l.get(0), l.get(1), l.get(7)), (0, 500, 0));
+    }
+
+    #[test]
+    fn claims_charge_the_gauge_until_the_next_sample() {
+        let l = ShardLoad::new(2);
+        // From idle, two arrivals of 250 reach a limit of 500.
+        assert!(l.claim(1, 500, 250));
+        assert!(l.claim(1, 500, 250));
+        assert!(!l.claim(1, 500, 250));
+        assert_eq!((l.get(0), l.get(1)), (0, 500));
+        // The next sample replaces the charges with the measured load.
+        l.record(1, Duration::from_millis(100), Duration::from_millis(1000));
+        assert!(l.claim(1, 500, 250));
+        assert_eq!(l.get(1), 350);
+        // Capped at 1000; no shard, no room.
+        l.record(0, Duration::from_millis(499), Duration::from_millis(1000));
+        assert!(l.claim(0, 500, 900));
+        assert_eq!(l.get(0), 1000);
+        assert!(!l.claim(7, 500, 1));
     }
 }
