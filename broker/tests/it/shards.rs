@@ -287,13 +287,22 @@ fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing(
     }
     Client::wait_until(|| nsqd.log().contains("publishes to shard"));
 
+    assert_one_producer_with_counts(&nsqd, "follower", &[(&a, 110), (&b, 110)]);
+    for t in [&a, &b] {
+        expect_numbered_messages(&nsqd, t, 110);
+    }
+}
+
+/// `/stats` lists the producer `client_id` once, with these publish
+/// counts per topic.
+fn assert_one_producer_with_counts(nsqd: &Nsqd, client_id: &str, want: &[(&str, u64)]) {
     let s: serde_json::Value =
-        serde_json::from_str(&http(&nsqd, "GET", "/stats?format=json").1).unwrap();
+        serde_json::from_str(&http(nsqd, "GET", "/stats?format=json").1).unwrap();
     let producers: Vec<_> = s["producers"]
         .as_array()
         .expect("producers")
         .iter()
-        .filter(|c| c["client_id"] == "follower")
+        .filter(|c| c["client_id"] == client_id)
         .collect();
     assert_eq!(producers.len(), 1, "{s}");
     let mut counts: Vec<(String, u64)> = producers[0]["pub_counts"]
@@ -308,19 +317,21 @@ fn a_producer_follows_its_topic_to_the_owning_shard_without_the_client_noticing(
         })
         .collect();
     counts.sort();
-    let mut want = vec![(a.clone(), 110), (b.clone(), 110)];
+    let mut want: Vec<(String, u64)> = want.iter().map(|(t, n)| (t.to_string(), *n)).collect();
     want.sort();
     assert_eq!(counts, want);
+}
 
-    for t in [&a, &b] {
-        let mut c = nsqd.connect();
-        c.subscribe(t, "ch");
-        c.send(Request::Rdy(200));
-        for i in 0..110 {
-            let m = c.expect_message();
-            assert_eq!(String::from_utf8_lossy(&m.body), format!("{t}-{i}"));
-            c.send(Request::Fin(m.id()));
-        }
+/// A consumer of `topic`/ch receives "{topic}-0" .. "{topic}-{n-1}" in
+/// order.
+fn expect_numbered_messages(nsqd: &Nsqd, topic: &str, n: usize) {
+    let mut c = nsqd.connect();
+    c.subscribe(topic, "ch");
+    c.send(Request::Rdy(200));
+    for i in 0..n {
+        let m = c.expect_message();
+        assert_eq!(String::from_utf8_lossy(&m.body), format!("{topic}-{i}"));
+        c.send(Request::Fin(m.id()));
     }
 }
 
@@ -346,25 +357,9 @@ fn a_bulk_producer_follows_its_topic_too() {
         }
     }
     Client::wait_until(|| nsqd.log().contains("publishes to shard"));
-
-    let s: serde_json::Value =
-        serde_json::from_str(&http(&nsqd, "GET", "/stats?format=json").1).unwrap();
-    let producers: Vec<_> = s["producers"]
-        .as_array()
-        .expect("producers")
-        .iter()
-        .filter(|c| c["client_id"] == "bulk")
-        .collect();
-    assert_eq!(producers.len(), 1, "{s}");
+    assert_one_producer_with_counts(&nsqd, "bulk", &[(&a, 1000), (&b, 1000)]);
     for t in [&a, &b] {
-        let mut c = nsqd.connect();
-        c.subscribe(t, "ch");
-        c.send(Request::Rdy(2500));
-        for i in 0..1000 {
-            let m = c.expect_message();
-            assert_eq!(String::from_utf8_lossy(&m.body), format!("{t}-{i}"));
-            c.send(Request::Fin(m.id()));
-        }
+        expect_numbered_messages(&nsqd, t, 1000);
     }
 }
 
