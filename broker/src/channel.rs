@@ -485,7 +485,7 @@ impl Channel {
             }
         }
         for (mut m, due) in self.deferred.drain_in_order() {
-            m.defer_ms = due.saturating_duration_since(now).as_millis().max(1) as u64;
+            m.defer_ms = remaining_ms_rounded_up(due.saturating_duration_since(now));
             push(m);
         }
         if lost > 0 {
@@ -524,10 +524,42 @@ impl Channel {
     }
 }
 
+/// What is left of a deferral, in whole milliseconds, rounded up (at least
+/// 1): the disk queue adds it to a wall-clock millisecond that is itself
+/// rounded down, so rounding this down too could make the message due a
+/// millisecond before the time its publisher was promised.
+fn remaining_ms_rounded_up(left: Duration) -> u64 {
+    let ms = left.as_millis() as u64 + u64::from(!left.subsec_nanos().is_multiple_of(1_000_000));
+    ms.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn a_deferral_written_at_shutdown_is_never_shortened() {
+        assert_eq!(remaining_ms_rounded_up(Duration::ZERO), 1);
+        assert_eq!(remaining_ms_rounded_up(Duration::from_nanos(1)), 1);
+        assert_eq!(remaining_ms_rounded_up(Duration::from_millis(4000)), 4000);
+        assert_eq!(
+            remaining_ms_rounded_up(Duration::from_micros(3_999_001)),
+            4000
+        );
+        // Truncated wall clock + rounded-up remainder is never before the
+        // true due time, truncated.
+        for wall_ns in [0u64, 1, 999_999, 1_000_000, 1_500_000] {
+            for left_ns in [1u64, 500_000, 999_999, 1_000_000, 3_999_000_001] {
+                let due_ms =
+                    wall_ns / 1_000_000 + remaining_ms_rounded_up(Duration::from_nanos(left_ns));
+                assert!(
+                    due_ms >= (wall_ns + left_ns) / 1_000_000,
+                    "{wall_ns} {left_ns}"
+                );
+            }
+        }
+    }
 
     fn client(id: u64, rdy: u64) -> Rc<Client> {
         let c = Rc::new(Client::detached(id, Duration::from_secs(60)));
